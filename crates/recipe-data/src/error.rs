@@ -1,0 +1,105 @@
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a dataset could not be read or split. Every variant names the file or
+/// field and what was expected.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A gzip file whose compressed stream is corrupt or cut short.
+    #[error("{path}: corrupt gzip stream: {source}")]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: std::io::Error,
+    },
+    /// The file is not in the IDX format recipe reads, or not of the expected kind.
+    #[error("{path}: not a valid IDX file: expected {expected}, found {found}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What the header should hold.
+        expected: String,
+        /// What it held.
+        found: String,
+    },
+    /// The header promises more (or fewer) bytes than the file has.
+    #[error("{path}: the header promises {expected} data bytes, the file has {found}{hint}", hint = if found < expected { " (truncated?)" } else { "" })]
+    Length {
+        /// The file.
+        path: PathBuf,
+        /// Bytes promised by the header.
+        expected: usize,
+        /// Bytes found after the header.
+        found: usize,
+    },
+    /// Images and labels disagree in number.
+    #[error("{images} holds {image_count} images but {labels} holds {label_count} labels")]
+    CountMismatch {
+        /// The image file.
+        images: PathBuf,
+        /// Its image count.
+        image_count: usize,
+        /// The label file.
+        labels: PathBuf,
+        /// Its label count.
+        label_count: usize,
+    },
+    /// A label outside the class range.
+    #[error("{path}: label {label} at index {index} is outside 0..{classes}")]
+    LabelOutOfRange {
+        /// The label file.
+        path: PathBuf,
+        /// Position of the bad label.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// None of the searched folders holds the dataset.
+    #[error("{dataset} not found; looked for {file} in: {searched}. {hint}", searched = .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        /// The dataset's name.
+        dataset: String,
+        /// The file that was looked for.
+        file: String,
+        /// The folders searched, in order.
+        searched: Vec<PathBuf>,
+        /// How to get the dataset.
+        hint: String,
+    },
+    /// An impossible split or batching setting.
+    #[error("invalid data config: `{field}` must be {expected}, found {found}")]
+    InvalidConfig {
+        /// The offending setting.
+        field: String,
+        /// What it must hold.
+        expected: String,
+        /// What it held.
+        found: String,
+    },
+}
+
+impl DataError {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+    ) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+}

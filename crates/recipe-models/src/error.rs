@@ -1,0 +1,38 @@
+use thiserror::Error;
+
+/// An impossible model configuration.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ModelError {
+    /// A configuration field holds a value the model cannot be built with.
+    #[error("invalid model config: `{field}` must be {expected}, found {found}")]
+    InvalidConfig {
+        /// The offending field, as it is spelled in the config.
+        field: String,
+        /// What the field must hold.
+        expected: String,
+        /// What it held.
+        found: String,
+    },
+    /// An activation name that recipe does not know.
+    #[error("unknown activation `{name}`; expected one of: {known}")]
+    UnknownActivation {
+        /// The name that was given.
+        name: String,
+        /// The names recipe knows, comma separated.
+        known: String,
+    },
+}
+
+impl ModelError {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+    ) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Weight initializers, and `auto`: the one each activation wants.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::{ActivationConfig, ModelError};
+
+/// How the weights of a linear map are drawn.
+///
+/// Initialization matters as much as the activation: with Burn's (and
+/// PyTorch's) default `Linear` init a 9-layer ReLU net sits at chance for
+/// epochs, while He init trains it in one (see `shared/design/measured.md`).
+/// Every choice but [`InitConfig::BurnDefault`] starts biases at zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitConfig {
+    /// He for the ReLU family, Glorot for sigmoid, tanh, identity and Maxout,
+    /// LeCun normal for SELU.
+    #[default]
+    Auto,
+    /// Burn's `Linear` default: uniform in `±1/sqrt(fan_in)` for weights and biases.
+    BurnDefault,
+    /// Glorot/Xavier uniform: `U(±sqrt(6 / (fan_in + fan_out)))`.
+    XavierUniform,
+    /// Glorot/Xavier normal: `N(0, 2 / (fan_in + fan_out))`.
+    XavierNormal,
+    /// He/Kaiming uniform: `U(±sqrt(6 / fan_in))`.
+    KaimingUniform,
+    /// He/Kaiming normal: `N(0, 2 / fan_in)`.
+    KaimingNormal,
+    /// LeCun normal: `N(0, 1 / fan_in)`, what SELU's self-normalization assumes.
+    LecunNormal,
+}
+
+impl burn::config::Config for InitConfig {}
+
+impl InitConfig {
+    /// The names [`InitConfig::from_str`] accepts.
+    pub const NAMES: &'static str = "auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal";
+
+    /// Resolves `auto` against the activation that follows the linear map.
+    pub fn resolve(self, activation: &ActivationConfig) -> InitConfig {
+        match self {
+            InitConfig::Auto if activation.is_relu_family() => InitConfig::KaimingNormal,
+            InitConfig::Auto if matches!(activation, ActivationConfig::Selu) => {
+                InitConfig::LecunNormal
+            }
+            InitConfig::Auto => InitConfig::XavierUniform,
+            other => other,
+        }
+    }
+
+    /// Burn's initializer for this choice (`auto` resolves as for an identity activation).
+    pub fn initializer(self) -> Initializer {
+        let he = std::f64::consts::SQRT_2;
+        match self.resolve(&ActivationConfig::Identity) {
+            InitConfig::BurnDefault => LinearConfig::new(1, 1).initializer,
+            InitConfig::XavierUniform | InitConfig::Auto => {
+                Initializer::XavierUniform { gain: 1.0 }
+            }
+            InitConfig::XavierNormal => Initializer::XavierNormal { gain: 1.0 },
+            InitConfig::KaimingUniform => Initializer::KaimingUniform {
+                gain: he,
+                fan_out_only: false,
+            },
+            InitConfig::KaimingNormal => Initializer::KaimingNormal {
+                gain: he,
+                fan_out_only: false,
+            },
+            InitConfig::LecunNormal => Initializer::KaimingNormal {
+                gain: 1.0,
+                fan_out_only: false,
+            },
+        }
+    }
+
+    /// Builds a `[d_input, d_output]` linear map initialized for `activation`.
+    pub(crate) fn linear(
+        self,
+        d_input: usize,
+        d_output: usize,
+        bias: bool,
+        activation: &ActivationConfig,
+        device: &Device,
+    ) -> Linear {
+        let resolved = self.resolve(activation);
+        let mut linear = LinearConfig::new(d_input, d_output)
+            .with_bias(bias)
+            .with_initializer(resolved.initializer())
+            .init(device);
+        if resolved != InitConfig::BurnDefault {
+            linear.bias = linear.bias.map(|bias| bias.map(|b| b.zeros_like()));
+        }
+        linear
+    }
+}
+
+impl fmt::Display for InitConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InitConfig::Auto => "auto",
+            InitConfig::BurnDefault => "default",
+            InitConfig::XavierUniform => "xavier-uniform",
+            InitConfig::XavierNormal => "xavier-normal",
+            InitConfig::KaimingUniform => "kaiming-uniform",
+            InitConfig::KaimingNormal => "kaiming-normal",
+            InitConfig::LecunNormal => "lecun-normal",
+        })
+    }
+}
+
+impl FromStr for InitConfig {
+    type Err = ModelError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(
+            match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "auto" => InitConfig::Auto,
+                "default" | "burn-default" | "burn" => InitConfig::BurnDefault,
+                "xavier-uniform" | "glorot-uniform" | "xavier" | "glorot" => {
+                    InitConfig::XavierUniform
+                }
+                "xavier-normal" | "glorot-normal" => InitConfig::XavierNormal,
+                "kaiming-uniform" | "he-uniform" => InitConfig::KaimingUniform,
+                "kaiming-normal" | "he-normal" | "kaiming" | "he" => InitConfig::KaimingNormal,
+                "lecun-normal" | "lecun" => InitConfig::LecunNormal,
+                _ => {
+                    return Err(ModelError::invalid("init", Self::NAMES, text));
+                }
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weight_variance(init: InitConfig, activation: &ActivationConfig) -> (f64, f64) {
+        let device = Device::flex();
+        burn::tensor::Device::seed(&device, 3);
+        let linear = init.linear(400, 300, true, activation, &device);
+        let w: Vec<f32> = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        let n = w.len() as f64;
+        let mean = w.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = w.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let bias: Vec<f32> = linear
+            .bias
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let bias_abs = bias.iter().map(|b| b.abs() as f64).sum::<f64>();
+        (var, bias_abs)
+    }
+
+    /// Variances by the textbook formulas, fan_in = 400, fan_out = 300 (120,000 draws,
+    /// so the sample variance is within about 1% of them).
+    #[test]
+    fn auto_picks_he_glorot_or_lecun_by_activation() {
+        let cases = [
+            (ActivationConfig::Relu, 2.0 / 400.0),
+            (ActivationConfig::Sigmoid, 2.0 / 700.0),
+            (ActivationConfig::maxout(2), 2.0 / 700.0),
+            (ActivationConfig::Selu, 1.0 / 400.0),
+        ];
+        for (activation, expected) in cases {
+            let (var, bias_abs) = weight_variance(InitConfig::Auto, &activation);
+            assert!(
+                (var / expected - 1.0).abs() < 0.03,
+                "{activation}: variance {var}, expected {expected}"
+            );
+            assert_eq!(bias_abs, 0.0, "{activation}: biases start at zero");
+        }
+    }
+
+    #[test]
+    fn burn_default_keeps_burns_init() {
+        let (var, bias_abs) = weight_variance(InitConfig::BurnDefault, &ActivationConfig::Relu);
+        // U(±1/sqrt(400)) has variance 1 / (3 * 400).
+        assert!((var / (1.0 / 1200.0) - 1.0).abs() < 0.03, "{var}");
+        assert!(bias_abs > 0.0);
+    }
+
+    #[test]
+    fn names_parse_and_print() {
+        for name in InitConfig::NAMES.split(", ") {
+            let init: InitConfig = name.parse().unwrap();
+            assert_eq!(init.to_string(), name);
+        }
+        assert!("he-magic".parse::<InitConfig>().is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! Models for the lecture "Recipe of Deep Learning", built on Burn.
+//!
+//! - [`ActivationConfig`] selects an activation by name: Burn's own activations
+//!   are wrapped, and [`Maxout`] (a learnable piecewise-linear activation) is a
+//!   custom module.
+//! - [`MlpConfig`] builds an [`Mlp`] with one activation for all hidden layers
+//!   or one per layer, inverted dropout on the input and on hidden units, and a
+//!   selectable [`InitConfig`].
+//!
+//! Nothing here names a backend: every constructor takes a Burn `Device`.
+//!
+//! ```
+//! use burn::tensor::{Device, Tensor};
+//! use recipe_models::{ActivationConfig, MlpConfig};
+//!
+//! let device = Device::flex();
+//! let mlp = MlpConfig::new(784, vec![64, 64], 10)
+//!     .with_activation(vec![ActivationConfig::Relu])
+//!     .init(&device)
+//!     .unwrap();
+//! let logits = mlp.forward(Tensor::<2>::zeros([8, 784], &device));
+//! assert_eq!(logits.dims(), [8, 10]);
+//! ```
+#![warn(missing_docs)]
+
+mod activation;
+mod error;
+mod init;
+mod maxout;
+mod mlp;
+
+pub use activation::{Activation, ActivationConfig};
+pub use error::ModelError;
+pub use init::InitConfig;
+pub use maxout::{Maxout, MaxoutConfig};
+pub use mlp::{DenseLayer, HiddenLayer, Mlp, MlpConfig};

@@ -1,0 +1,351 @@
+//! A multi-layer perceptron with a configurable activation per hidden layer.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::{Device, Tensor};
+
+use crate::{Activation, ActivationConfig, InitConfig, Maxout, MaxoutConfig, ModelError};
+
+/// Configuration of an [`Mlp`].
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    /// Size of each input vector (784 for MNIST).
+    pub d_input: usize,
+    /// Width of each hidden layer, input side first; for Maxout layers, the number of units.
+    pub hidden: Vec<usize>,
+    /// Number of outputs (classes).
+    pub d_output: usize,
+    /// Hidden activations: one entry for all layers, or one per hidden layer.
+    #[config(default = "vec![ActivationConfig::Relu]")]
+    pub activation: Vec<ActivationConfig>,
+    /// Probability of dropping a hidden unit while training (inverted dropout), in [0, 1).
+    #[config(default = 0.0)]
+    pub dropout: f64,
+    /// Probability of dropping an input feature while training, in [0, 1).
+    #[config(default = 0.0)]
+    pub input_dropout: f64,
+    /// How weights are initialized; `auto` picks per layer from its activation.
+    #[config(default = "InitConfig::Auto")]
+    pub initializer: InitConfig,
+    /// Whether the linear maps have biases.
+    #[config(default = true)]
+    pub bias: bool,
+}
+
+/// A linear map followed by an element-wise activation.
+#[derive(Module, Debug)]
+pub struct DenseLayer {
+    /// The linear map, `[d_input, d_output]`.
+    pub linear: Linear,
+    /// The activation applied to its output.
+    pub activation: Activation,
+}
+
+impl DenseLayer {
+    /// # Shapes
+    /// - input: `[batch, d_input]`
+    /// - output: `[batch, d_output]`
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        self.activation.forward(self.linear.forward(input))
+    }
+}
+
+/// One hidden layer of an [`Mlp`].
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per network; boxing buys nothing
+pub enum HiddenLayer {
+    /// Linear map + element-wise activation.
+    Dense(DenseLayer),
+    /// Maxout layer (its own linear map and max over pieces).
+    Maxout(Maxout),
+}
+
+impl HiddenLayer {
+    /// # Shapes
+    /// - input: `[batch, d_input]`
+    /// - output: `[batch, width]`
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Dense(layer) => layer.forward(input),
+            Self::Maxout(layer) => layer.forward(input),
+        }
+    }
+
+    /// The layer's linear map (for Maxout, the map of all its pieces).
+    pub fn linear(&self) -> &Linear {
+        match self {
+            Self::Dense(layer) => &layer.linear,
+            Self::Maxout(layer) => &layer.linear,
+        }
+    }
+}
+
+/// A multi-layer perceptron: hidden layers, then a linear output layer
+/// producing logits.
+///
+/// Dropout is inverted dropout (kept values are scaled by `1 / (1 - p)`)
+/// and runs only while training: on a model from `.valid()`, or on a device
+/// without autodiff, it is the identity.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// Hidden layers, input side first.
+    pub layers: Vec<HiddenLayer>,
+    /// Dropout on the input features.
+    pub input_dropout: Dropout,
+    /// Dropout after each hidden layer.
+    pub dropout: Dropout,
+    /// The output layer, `[last hidden width, d_output]`; no activation.
+    pub output: Linear,
+}
+
+impl MlpConfig {
+    /// The activation of hidden layer `index`.
+    pub fn activation_of(&self, index: usize) -> &ActivationConfig {
+        if self.activation.len() == 1 {
+            &self.activation[0]
+        } else {
+            &self.activation[index]
+        }
+    }
+
+    /// Checks that the network can be built, naming the first offending field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.d_input == 0 {
+            return Err(ModelError::invalid("d_input", "at least 1", 0));
+        }
+        if self.d_output == 0 {
+            return Err(ModelError::invalid("d_output", "at least 1", 0));
+        }
+        if self.hidden.is_empty() {
+            return Err(ModelError::invalid(
+                "hidden",
+                "at least one hidden layer width",
+                "an empty list",
+            ));
+        }
+        if let Some(index) = self.hidden.iter().position(|&width| width == 0) {
+            return Err(ModelError::invalid(
+                format!("hidden[{index}]"),
+                "at least 1",
+                0,
+            ));
+        }
+        let count = self.activation.len();
+        if count != 1 && count != self.hidden.len() {
+            return Err(ModelError::invalid(
+                "activation",
+                format!(
+                    "one activation for all layers or one per hidden layer ({})",
+                    self.hidden.len()
+                ),
+                format!("{count} activations"),
+            ));
+        }
+        for (index, &width) in self.hidden.iter().enumerate() {
+            let activation = self.activation_of(index);
+            let field = if count == 1 {
+                "activation".to_string()
+            } else {
+                format!("activation[{index}]")
+            };
+            activation.validate(&field)?;
+            if let ActivationConfig::Prelu { num_parameters, .. } = *activation
+                && num_parameters != 1
+                && num_parameters != width
+            {
+                return Err(ModelError::invalid(
+                    format!("{field}.num_parameters"),
+                    format!("1 or the layer's width ({width})"),
+                    num_parameters,
+                ));
+            }
+        }
+        for (field, p) in [
+            ("dropout", self.dropout),
+            ("input_dropout", self.input_dropout),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(ModelError::invalid(field, "a probability in [0, 1)", p));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the network on `device`.
+    pub fn init(&self, device: &Device) -> Result<Mlp, ModelError> {
+        self.validate()?;
+        let mut layers = Vec::with_capacity(self.hidden.len());
+        let mut d_input = self.d_input;
+        for (index, &width) in self.hidden.iter().enumerate() {
+            let activation = self.activation_of(index);
+            let layer = match *activation {
+                ActivationConfig::Maxout { pieces } => HiddenLayer::Maxout(
+                    MaxoutConfig::new(d_input, width)
+                        .with_pieces(pieces)
+                        .with_bias(self.bias)
+                        .with_initializer(self.initializer)
+                        .init(device)?,
+                ),
+                _ => HiddenLayer::Dense(DenseLayer {
+                    linear: self
+                        .initializer
+                        .linear(d_input, width, self.bias, activation, device),
+                    activation: activation.init(device)?,
+                }),
+            };
+            layers.push(layer);
+            d_input = width;
+        }
+        // The output layer feeds a softmax, not a ReLU: Glorot under `auto`.
+        let output = self.initializer.linear(
+            d_input,
+            self.d_output,
+            self.bias,
+            &ActivationConfig::Identity,
+            device,
+        );
+        Ok(Mlp {
+            layers,
+            input_dropout: DropoutConfig::new(self.input_dropout).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            output,
+        })
+    }
+
+    /// A short human-readable description, e.g. `784-500x3-10 relu`.
+    pub fn describe(&self) -> String {
+        let mut widths = String::new();
+        let mut index = 0;
+        while index < self.hidden.len() {
+            let run = self.hidden[index..]
+                .iter()
+                .take_while(|&&w| w == self.hidden[index])
+                .count();
+            widths.push_str(&format!("-{}", self.hidden[index]));
+            if run > 1 {
+                widths.push_str(&format!("x{run}"));
+            }
+            index += run;
+        }
+        let activations: Vec<String> = self.activation.iter().map(|a| a.to_string()).collect();
+        format!(
+            "{}{}-{} {}",
+            self.d_input,
+            widths,
+            self.d_output,
+            activations.join(",")
+        )
+    }
+}
+
+impl Mlp {
+    /// Maps inputs to logits.
+    ///
+    /// # Shapes
+    /// - input: `[batch, d_input]`
+    /// - output: `[batch, d_output]` (logits, no softmax)
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        let mut x = self.input_dropout.forward(input);
+        for layer in &self.layers {
+            x = self.dropout.forward(layer.forward(x));
+        }
+        self.output.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> MlpConfig {
+        MlpConfig::new(6, vec![5, 4], 3)
+    }
+
+    #[test]
+    fn forward_maps_inputs_to_logits() {
+        let device = Device::flex();
+        for activation in ["relu", "sigmoid", "maxout:3", "prelu", "selu", "mish"] {
+            let mlp = config()
+                .with_activation(vec![activation.parse().unwrap()])
+                .init(&device)
+                .unwrap();
+            let logits = mlp.forward(Tensor::ones([2, 6], &device));
+            assert_eq!(logits.dims(), [2, 3], "{activation}");
+        }
+    }
+
+    #[test]
+    fn one_activation_per_layer() {
+        let device = Device::flex();
+        let mlp = config()
+            .with_activation(vec![ActivationConfig::Sigmoid, ActivationConfig::maxout(2)])
+            .init(&device)
+            .unwrap();
+        assert!(matches!(mlp.layers[0], HiddenLayer::Dense(_)));
+        assert!(matches!(mlp.layers[1], HiddenLayer::Maxout(_)));
+        assert_eq!(mlp.layers[1].linear().weight.dims(), [5, 8]);
+        assert_eq!(mlp.output.weight.dims(), [4, 3]);
+    }
+
+    #[test]
+    fn impossible_configs_name_the_field() {
+        let cases: Vec<(MlpConfig, &str)> = vec![
+            (MlpConfig::new(6, vec![], 3), "`hidden`"),
+            (MlpConfig::new(6, vec![5, 0], 3), "`hidden[1]`"),
+            (MlpConfig::new(0, vec![5], 3), "`d_input`"),
+            (MlpConfig::new(6, vec![5], 0), "`d_output`"),
+            (config().with_dropout(1.0), "`dropout`"),
+            (config().with_input_dropout(-0.1), "`input_dropout`"),
+            (config().with_dropout(f64::NAN), "`dropout`"),
+            (
+                config().with_activation(vec![ActivationConfig::maxout(0)]),
+                "`activation.pieces`",
+            ),
+            (
+                config().with_activation(vec![ActivationConfig::Relu; 3]),
+                "`activation`",
+            ),
+            (
+                config().with_activation(vec![
+                    ActivationConfig::Relu,
+                    ActivationConfig::Prelu {
+                        num_parameters: 7,
+                        alpha: 0.25,
+                    },
+                ]),
+                "`activation[1].num_parameters`",
+            ),
+        ];
+        for (config, field) in cases {
+            let err = config.init(&Device::flex()).unwrap_err();
+            assert!(err.to_string().contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn dropout_runs_only_while_training() {
+        let device = Device::flex().autodiff();
+        let mlp = config().with_input_dropout(0.5).init(&device).unwrap();
+        let x = Tensor::<2>::ones([64, 6], &device);
+        let train_a = mlp.forward(x.clone()).into_data();
+        let train_b = mlp.forward(x.clone()).into_data();
+        assert_ne!(
+            train_a, train_b,
+            "dropout masks differ between training passes"
+        );
+        let valid = mlp.valid();
+        let x = x.inner();
+        assert_eq!(
+            valid.forward(x.clone()).into_data(),
+            valid.forward(x).into_data(),
+            "no dropout at evaluation"
+        );
+    }
+
+    #[test]
+    fn describe_compresses_repeated_widths() {
+        let config = MlpConfig::new(784, vec![500, 500, 500, 100], 10);
+        assert_eq!(config.describe(), "784-500x3-100-10 relu");
+    }
+}

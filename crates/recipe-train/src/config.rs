@@ -1,0 +1,127 @@
+//! Everything a training run needs, saved as `config.json`.
+
+use std::path::PathBuf;
+
+use recipe_data::{DatasetKind, SplitConfig};
+use recipe_models::MlpConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{OptimizerConfig, TrainError};
+
+/// The settings of one training run. Saved next to its results as
+/// `config.json`, which is enough to run it again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Which dataset.
+    pub dataset: DatasetKind,
+    /// Where its files are; `None` searches the default places.
+    pub data_dir: Option<PathBuf>,
+    /// How the training file is split into training and validation data.
+    pub split: SplitConfig,
+    /// Standardize pixels with the training split's mean and std instead of scaling to [0, 1].
+    pub standardize: bool,
+    /// The network.
+    pub model: MlpConfig,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Learning rate (constant).
+    pub learning_rate: f64,
+    /// Examples per training step.
+    pub batch_size: usize,
+    /// Examples per batch when evaluating.
+    pub eval_batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Seed for initialization, shuffling and dropout.
+    pub seed: u64,
+}
+
+impl burn::config::Config for TrainConfig {}
+
+impl TrainConfig {
+    /// A run of `model` on MNIST with recipe's defaults: SGD, learning rate
+    /// 0.1, batch 100, 5 epochs, seed 42, the last 10,000 training images for
+    /// validation.
+    pub fn new(model: MlpConfig) -> Self {
+        Self {
+            dataset: DatasetKind::Mnist,
+            data_dir: None,
+            split: SplitConfig::default(),
+            standardize: false,
+            model,
+            optimizer: OptimizerConfig::default(),
+            learning_rate: 0.1,
+            batch_size: 100,
+            eval_batch_size: 1000,
+            epochs: 5,
+            seed: 42,
+        }
+    }
+
+    /// Checks every setting, naming the first impossible one.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(TrainError::invalid(
+                "learning_rate",
+                "a finite number > 0",
+                self.learning_rate,
+            ));
+        }
+        for (field, value) in [
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+            ("epochs", self.epochs),
+        ] {
+            if value == 0 {
+                return Err(TrainError::invalid(field, "at least 1", 0));
+            }
+        }
+        self.optimizer.validate()?;
+        self.model.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::config::{Config, config_to_json};
+
+    fn config() -> TrainConfig {
+        TrainConfig::new(MlpConfig::new(784, vec![32], 10))
+    }
+
+    #[test]
+    fn impossible_settings_name_the_field() {
+        let mut cases = Vec::new();
+        let mut c = config();
+        c.learning_rate = -0.1;
+        cases.push((c, "`learning_rate`"));
+        let mut c = config();
+        c.batch_size = 0;
+        cases.push((c, "`batch_size`"));
+        let mut c = config();
+        c.epochs = 0;
+        cases.push((c, "`epochs`"));
+        let mut c = config();
+        c.model.dropout = 1.0;
+        cases.push((c, "`dropout`"));
+        let mut c = config();
+        c.optimizer = OptimizerConfig::sgd(1.0);
+        cases.push((c, "`optimizer.momentum`"));
+        for (config, field) in cases {
+            let err = config.validate().unwrap_err();
+            assert!(err.to_string().contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_rejects_unknown_keys() {
+        let json = config_to_json(&config());
+        let back = TrainConfig::load_binary(json.as_bytes()).unwrap();
+        assert_eq!(config_to_json(&back), json);
+        let typo = json.replacen("\"epochs\"", "\"epoch\"", 1);
+        assert!(TrainConfig::load_binary(typo.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+
+use recipe_data::DataError;
+use recipe_models::ModelError;
+use thiserror::Error;
+
+/// Why a training run could not be set up, run or saved.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A training setting holds an impossible value.
+    #[error("invalid training config: `{field}` must be {expected}, found {found}")]
+    InvalidConfig {
+        /// The offending setting.
+        field: String,
+        /// What it must hold.
+        expected: String,
+        /// What it held.
+        found: String,
+    },
+    /// The model configuration is impossible.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The data could not be read or split.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// An artifact could not be written or read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error(
+        "training diverged at epoch {epoch}: the training loss is {loss}; \
+         the learning rate ({learning_rate}) is the likely cause, try a smaller one"
+    )]
+    Diverged {
+        /// The epoch whose loss was not finite.
+        epoch: usize,
+        /// The loss.
+        loss: f64,
+        /// The learning rate in use.
+        learning_rate: f64,
+    },
+    /// Burn's Learner reported an error.
+    #[error("training failed: {0}")]
+    Learner(String),
+}
+
+impl TrainError {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+    ) -> Self {
+        Self::InvalidConfig {
+            field: field.into(),
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, error: impl std::fmt::Display) -> Self {
+        Self::Io {
+            path: path.into(),
+            message: error.to_string(),
+        }
+    }
+}

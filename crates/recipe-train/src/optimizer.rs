@@ -1,0 +1,273 @@
+//! The optimizers a run can use.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// An optimizer and its hyper-parameters (the learning rate is set apart, in
+/// [`TrainConfig`](crate::TrainConfig)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent, optionally with (PyTorch-style, undampened) momentum.
+    Sgd {
+        /// Momentum factor; 0 is plain SGD.
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// Adam (Kingma & Ba 2015).
+    Adam {
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the denominator for stability.
+        epsilon: f32,
+    },
+    /// AdamW: Adam with decoupled weight decay (`w -= lr * weight_decay * w` every
+    /// step, apart from the gradient), unlike an L2 penalty in the loss.
+    AdamW {
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the denominator for stability.
+        epsilon: f32,
+        /// Decoupled weight decay factor.
+        weight_decay: f32,
+    },
+    /// RMSProp (Hinton 2012).
+    RmsProp {
+        /// Decay of the squared-gradient average.
+        alpha: f32,
+        /// Momentum factor.
+        momentum: f32,
+        /// Added to the denominator for stability.
+        epsilon: f32,
+    },
+}
+
+impl burn::config::Config for OptimizerConfig {}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self::sgd(0.0)
+    }
+}
+
+impl OptimizerConfig {
+    /// The names [`OptimizerConfig::from_str`] accepts.
+    pub const NAMES: &'static str = "sgd, adam, adamw, rmsprop";
+
+    /// SGD with the given momentum.
+    pub fn sgd(momentum: f64) -> Self {
+        Self::Sgd {
+            momentum,
+            nesterov: false,
+        }
+    }
+
+    /// Adam with PyTorch's defaults.
+    pub fn adam() -> Self {
+        Self::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    /// The same optimizer with its momentum set (SGD and RMSProp; others unchanged).
+    pub fn with_momentum(self, value: f64) -> Result<Self, TrainError> {
+        if !(0.0..1.0).contains(&value) {
+            return Err(TrainError::invalid("momentum", "in [0, 1)", value));
+        }
+        Ok(match self {
+            Self::Sgd { nesterov, .. } => Self::Sgd {
+                momentum: value,
+                nesterov,
+            },
+            Self::RmsProp { alpha, epsilon, .. } => Self::RmsProp {
+                alpha,
+                momentum: value as f32,
+                epsilon,
+            },
+            other => {
+                return Err(TrainError::invalid(
+                    "momentum",
+                    "used only with sgd or rmsprop",
+                    format!("{value} with {other}"),
+                ));
+            }
+        })
+    }
+
+    /// Checks the hyper-parameters.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let unit = |field: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(TrainError::invalid(
+                    format!("optimizer.{field}"),
+                    "in [0, 1)",
+                    v,
+                ))
+            }
+        };
+        let positive = |field: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(TrainError::invalid(format!("optimizer.{field}"), "> 0", v))
+            }
+        };
+        match *self {
+            Self::Sgd { momentum, .. } => unit("momentum", momentum),
+            Self::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                unit("beta1", beta1 as f64)?;
+                unit("beta2", beta2 as f64)?;
+                positive("epsilon", epsilon as f64)
+            }
+            Self::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => {
+                unit("beta1", beta1 as f64)?;
+                unit("beta2", beta2 as f64)?;
+                positive("epsilon", epsilon as f64)?;
+                if weight_decay >= 0.0 && weight_decay.is_finite() {
+                    Ok(())
+                } else {
+                    Err(TrainError::invalid(
+                        "optimizer.weight_decay",
+                        ">= 0",
+                        weight_decay,
+                    ))
+                }
+            }
+            Self::RmsProp {
+                alpha,
+                momentum,
+                epsilon,
+            } => {
+                unit("alpha", alpha as f64)?;
+                unit("momentum", momentum as f64)?;
+                positive("epsilon", epsilon as f64)
+            }
+        }
+    }
+
+    /// Builds Burn's optimizer.
+    pub fn init(&self) -> ModuleOptimizer {
+        match *self {
+            Self::Sgd { momentum, nesterov } => {
+                let momentum = (momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(nesterov)
+                });
+                SgdConfig::new().with_momentum(momentum).init()
+            }
+            Self::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => AdamConfig::new()
+                .with_beta_1(beta1)
+                .with_beta_2(beta2)
+                .with_epsilon(epsilon)
+                .init(),
+            Self::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => AdamWConfig::new()
+                .with_beta_1(beta1)
+                .with_beta_2(beta2)
+                .with_epsilon(epsilon)
+                .with_weight_decay(weight_decay)
+                .init(),
+            Self::RmsProp {
+                alpha,
+                momentum,
+                epsilon,
+            } => RmsPropConfig::new()
+                .with_alpha(alpha)
+                .with_momentum(momentum)
+                .with_epsilon(epsilon)
+                .init(),
+        }
+    }
+}
+
+impl fmt::Display for OptimizerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sgd { momentum, .. } if *momentum > 0.0 => write!(f, "sgd(momentum {momentum})"),
+            Self::Sgd { .. } => f.write_str("sgd"),
+            Self::Adam { .. } => f.write_str("adam"),
+            Self::AdamW { weight_decay, .. } => write!(f, "adamw(weight decay {weight_decay})"),
+            Self::RmsProp { .. } => f.write_str("rmsprop"),
+        }
+    }
+}
+
+impl FromStr for OptimizerConfig {
+    type Err = TrainError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Self::sgd(0.0),
+            "adam" => Self::adam(),
+            "adamw" => Self::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+            },
+            "rmsprop" => Self::RmsProp {
+                alpha: 0.99,
+                momentum: 0.0,
+                epsilon: 1e-8,
+            },
+            _ => return Err(TrainError::invalid("optimizer", Self::NAMES, text)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_validate() {
+        for name in OptimizerConfig::NAMES.split(", ") {
+            let optimizer: OptimizerConfig = name.parse().unwrap();
+            optimizer.validate().unwrap();
+        }
+        let err = "lbfgs".parse::<OptimizerConfig>().unwrap_err();
+        assert!(err.to_string().contains("`optimizer`"), "{err}");
+    }
+
+    #[test]
+    fn momentum_only_where_it_exists() {
+        let sgd = OptimizerConfig::sgd(0.0).with_momentum(0.9).unwrap();
+        assert_eq!(sgd, OptimizerConfig::sgd(0.9));
+        assert!(OptimizerConfig::adam().with_momentum(0.9).is_err());
+        assert!(OptimizerConfig::sgd(0.0).with_momentum(1.5).is_err());
+    }
+}

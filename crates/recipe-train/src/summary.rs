@@ -1,0 +1,39 @@
+//! The final numbers of a run, written as `summary.json`.
+
+use serde::{Deserialize, Serialize};
+
+/// What a run achieved. Train, validation and test figures are the final
+/// model evaluated without dropout on each whole split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Dataset name.
+    pub dataset: String,
+    /// Short description of the network, e.g. `784-500x3-10 relu`.
+    pub model: String,
+    /// Device the run trained on.
+    pub device: String,
+    /// Accuracy on the training images used.
+    pub train_accuracy: f64,
+    /// Mean cross-entropy on the training images used.
+    pub train_loss: f64,
+    /// Accuracy on the validation split.
+    pub valid_accuracy: f64,
+    /// Mean cross-entropy on the validation split.
+    pub valid_loss: f64,
+    /// Accuracy on the test set.
+    pub test_accuracy: f64,
+    /// Mean cross-entropy on the test set.
+    pub test_loss: f64,
+    /// Epochs completed.
+    pub epochs_run: usize,
+    /// Epoch with the lowest validation loss.
+    pub best_epoch: usize,
+    /// Whether training stopped before its epoch budget.
+    pub stopped_early: bool,
+    /// Why training stopped.
+    pub stop_reason: String,
+    /// Wall-clock seconds of training (without the final evaluation).
+    pub train_seconds: f64,
+    /// Number of trainable parameters.
+    pub parameters: usize,
+}

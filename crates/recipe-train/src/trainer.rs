@@ -1,0 +1,265 @@
+//! One training run, end to end.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::module::Module;
+use burn::tensor::Device;
+use burn::train::logger::InMemoryMetricLogger;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use recipe_data::{ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits};
+use recipe_models::Mlp;
+
+use crate::monitor::{EpochMonitor, StopReason};
+use crate::progress::QuietRenderer;
+use crate::{
+    Classifier, Classify, History, RunArtifacts, Summary, TrainConfig, TrainError, evaluate,
+};
+
+/// How a run reports and what it keeps.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Folder for `config.json`, `history.csv`, `summary.json` and the weights;
+    /// `None` keeps nothing on disk.
+    pub out_dir: Option<PathBuf>,
+    /// Print one line per epoch on stdout.
+    pub print_epochs: bool,
+    /// Show a progress counter on stderr when it is a terminal.
+    pub show_progress: bool,
+    /// Name of the network in `summary.json` (e.g. `784-500x3-10 relu`).
+    pub model_name: Option<String>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            out_dir: None,
+            print_epochs: true,
+            show_progress: true,
+            model_name: None,
+        }
+    }
+}
+
+/// A trained network and the record of its training.
+#[derive(Debug)]
+pub struct TrainedModel<N> {
+    /// The final network, in evaluation mode (no dropout, no autodiff).
+    pub net: N,
+    /// One record per epoch.
+    pub history: History,
+    /// The final evaluation.
+    pub summary: Summary,
+}
+
+/// Loads the data, builds the [`Mlp`] of `config.model` and trains it.
+pub fn train_mlp(
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<TrainedModel<Mlp>, TrainError> {
+    config.validate()?;
+    let splits =
+        recipe_data::load_splits(config.dataset, config.data_dir.as_deref(), &config.split)?;
+    let features = splits.train.image_size();
+    if config.model.d_input != features {
+        return Err(TrainError::invalid(
+            "model.d_input",
+            format!("{features} (the pixels of one {} image)", splits.kind),
+            config.model.d_input,
+        ));
+    }
+    let classes = splits.kind.classes();
+    if config.model.d_output < classes {
+        return Err(TrainError::invalid(
+            "model.d_output",
+            format!("at least {classes} (the classes of {})", splits.kind),
+            config.model.d_output,
+        ));
+    }
+    let device = autodiff(device);
+    device.seed(config.seed);
+    let net = config.model.init(&device)?;
+    let options = TrainOptions {
+        model_name: Some(
+            options
+                .model_name
+                .clone()
+                .unwrap_or_else(|| config.model.describe()),
+        ),
+        ..options.clone()
+    };
+    train(config, net, &splits, &device, &options)
+}
+
+fn autodiff(device: &Device) -> Device {
+    if device.is_autodiff() {
+        device.clone()
+    } else {
+        device.clone().autodiff()
+    }
+}
+
+/// Trains `net` on `splits` with Burn's Learner, then evaluates the final
+/// network on the training, validation and test splits.
+///
+/// `config.model` is not used here (the network is given); everything else
+/// is. `net` should live on `device` with autodiff.
+pub fn train<N: Classify>(
+    config: &TrainConfig,
+    net: N,
+    splits: &Splits,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<TrainedModel<N>, TrainError> {
+    config.validate()?;
+    let device = autodiff(device);
+    device.seed(config.seed);
+    let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
+    if let Some(artifacts) = &artifacts {
+        artifacts.write_json(&artifacts.config(), config)?;
+    }
+    let normalization = if config.standardize {
+        Normalization::standardize_from(&splits.train)?
+    } else {
+        Normalization::Unit
+    };
+    let batcher = ImageBatcher::new(normalization);
+    let train_set = Arc::new(splits.train.clone());
+    let valid_set = Arc::new(splits.valid.clone());
+    let train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .build(ImageDataset::new(train_set.clone()));
+    let valid_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.eval_batch_size)
+        .build(ImageDataset::new(valid_set.clone()));
+
+    let monitor = EpochMonitor::new(
+        config.epochs,
+        config.learning_rate,
+        artifacts.as_ref().map(|a| a.history()),
+        options.print_epochs,
+    );
+    let learner_dir = LearnerDir::new(options.out_dir.as_ref());
+    let training = SupervisedTraining::new(learner_dir.path(), train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_metric_logger(InMemoryMetricLogger::default())
+        .with_application_logger(None)
+        .renderer(Box::new(QuietRenderer::new(options.show_progress)))
+        .early_stopping(monitor.clone())
+        .num_epochs(config.epochs);
+    let learner = Learner::new(
+        Classifier::new(net),
+        config.optimizer.init(),
+        config.learning_rate,
+    );
+    monitor.start();
+    let started = Instant::now();
+    let result = training.launch(learner);
+    let train_seconds = started.elapsed().as_secs_f64();
+    if let Some(error) = result.error {
+        return Err(TrainError::Learner(format!("{error:?}")));
+    }
+    let (history, stop, write_error) = monitor.finish();
+    if let Some(error) = write_error {
+        return Err(error);
+    }
+    if let StopReason::Diverged { epoch, loss } = stop {
+        return Err(TrainError::Diverged {
+            epoch,
+            loss,
+            learning_rate: config.learning_rate,
+        });
+    }
+    let net = result.model.net.valid();
+
+    let eval_device = device.clone().inner();
+    let loader = |set: &Arc<ImageSet>| -> Arc<dyn DataLoader<ImageBatch>> {
+        DataLoaderBuilder::new(batcher.clone())
+            .batch_size(config.eval_batch_size)
+            .set_device(eval_device.clone())
+            .build(ImageDataset::new(set.clone()))
+    };
+    let on_train = evaluate(&net, &loader(&train_set))?;
+    let on_valid = evaluate(&net, &loader(&valid_set))?;
+    let on_test = evaluate(&net, &loader(&Arc::new(splits.test.clone())))?;
+    let epochs_run = history.epochs.len();
+    let summary = Summary {
+        dataset: splits.kind.to_string(),
+        model: options
+            .model_name
+            .clone()
+            .unwrap_or_else(|| "custom network".to_string()),
+        device: format!("{:?}", device.clone().inner()),
+        train_accuracy: on_train.accuracy,
+        train_loss: on_train.loss,
+        valid_accuracy: on_valid.accuracy,
+        valid_loss: on_valid.loss,
+        test_accuracy: on_test.accuracy,
+        test_loss: on_test.loss,
+        epochs_run,
+        best_epoch: history.best_epoch().map_or(0, |r| r.epoch),
+        stopped_early: epochs_run < config.epochs,
+        stop_reason: if epochs_run < config.epochs {
+            "interrupted".to_string()
+        } else {
+            "completed the epoch budget".to_string()
+        },
+        train_seconds,
+        parameters: Module::num_params(&net),
+    };
+    if let Some(artifacts) = &artifacts {
+        artifacts.write_model(&net)?;
+        artifacts.write_json(&artifacts.summary(), &summary)?;
+    }
+    Ok(TrainedModel {
+        net,
+        history,
+        summary,
+    })
+}
+
+/// The folder Burn's Learner is given. With the in-memory metric logger and no
+/// checkpointer it writes nothing there, but it wants one: the run's output
+/// folder, or a temporary folder removed afterwards.
+struct LearnerDir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl LearnerDir {
+    fn new(out_dir: Option<&PathBuf>) -> Self {
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        match out_dir {
+            Some(dir) => Self {
+                path: dir.clone(),
+                temporary: false,
+            },
+            None => Self {
+                path: std::env::temp_dir().join(format!(
+                    "recipe-learner-{}-{}",
+                    std::process::id(),
+                    RUNS.fetch_add(1, Ordering::Relaxed)
+                )),
+                temporary: true,
+            },
+        }
+    }
+
+    fn path(&self) -> &PathBuf {
+        &self.path
+    }
+}
+
+impl Drop for LearnerDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Backends: which were compiled in (Cargo features) and which one a run
+//! uses (`--device`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{Device, Tensor};
+
+/// A backend a run can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The default CPU backend of this build (Flex when compiled in, else NdArray).
+    Cpu,
+    /// Burn's pure-Rust CPU backend (feature `flex`, the default).
+    Flex,
+    /// Burn's NdArray CPU backend (feature `ndarray`; deprecated upstream).
+    Ndarray,
+    /// WebGPU through wgpu: Vulkan, Metal, DX12 (feature `wgpu`).
+    Wgpu,
+    /// Vulkan through wgpu, failing if no Vulkan driver (feature `vulkan`).
+    Vulkan,
+    /// NVIDIA CUDA (feature `cuda`).
+    Cuda,
+}
+
+/// Asking for a backend this build lacks, or one with no device.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// Not a backend name at all.
+    #[error("unknown device `{name}`; this build supports: {supported}")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The names this build accepts.
+        supported: String,
+    },
+    /// A real backend that this build was compiled without.
+    #[error(
+        "device `{name}` is not compiled into this build (rebuild with `--features {feature}`); \
+         this build supports: {supported}"
+    )]
+    NotCompiled {
+        /// The backend asked for.
+        name: String,
+        /// The Cargo feature that adds it.
+        feature: &'static str,
+        /// The names this build accepts.
+        supported: String,
+    },
+    /// The backend is compiled in but found no usable device.
+    #[error("device `{name}` is compiled in but not usable here: {reason}")]
+    Unavailable {
+        /// The backend asked for.
+        name: String,
+        /// What the backend said.
+        reason: String,
+    },
+}
+
+impl BackendChoice {
+    const ALL: [BackendChoice; 6] = [
+        BackendChoice::Cpu,
+        BackendChoice::Flex,
+        BackendChoice::Ndarray,
+        BackendChoice::Wgpu,
+        BackendChoice::Vulkan,
+        BackendChoice::Cuda,
+    ];
+
+    /// The name used by `--device`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Cpu => "cpu",
+            BackendChoice::Flex => "flex",
+            BackendChoice::Ndarray => "ndarray",
+            BackendChoice::Wgpu => "wgpu",
+            BackendChoice::Vulkan => "vulkan",
+            BackendChoice::Cuda => "cuda",
+        }
+    }
+
+    fn feature(self) -> &'static str {
+        match self {
+            BackendChoice::Cpu | BackendChoice::Flex => "flex",
+            other => other.name(),
+        }
+    }
+
+    /// Whether this build can run it.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            BackendChoice::Cpu => cfg!(any(feature = "flex", feature = "ndarray")),
+            BackendChoice::Flex => cfg!(feature = "flex"),
+            BackendChoice::Ndarray => cfg!(feature = "ndarray"),
+            BackendChoice::Wgpu => cfg!(feature = "wgpu"),
+            BackendChoice::Vulkan => cfg!(feature = "vulkan"),
+            BackendChoice::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// The `--device` names this build accepts, comma separated.
+    pub fn supported() -> String {
+        Self::ALL
+            .iter()
+            .filter(|b| b.is_compiled())
+            .map(|b| b.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The Burn device, without checking that it works.
+    #[allow(deprecated, unreachable_code)] // NdArray is deprecated upstream but still offered.
+    fn device(self) -> Result<Device, BackendError> {
+        if !self.is_compiled() {
+            return Err(BackendError::NotCompiled {
+                name: self.name().to_string(),
+                feature: self.feature(),
+                supported: Self::supported(),
+            });
+        }
+        Ok(match self {
+            #[cfg(feature = "flex")]
+            BackendChoice::Cpu | BackendChoice::Flex => Device::flex(),
+            #[cfg(all(feature = "ndarray", not(feature = "flex")))]
+            BackendChoice::Cpu => Device::ndarray(),
+            #[cfg(feature = "ndarray")]
+            BackendChoice::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            BackendChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            #[cfg(feature = "vulkan")]
+            BackendChoice::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+            #[cfg(feature = "cuda")]
+            BackendChoice::Cuda => Device::cuda(0),
+            _ => unreachable!("is_compiled() checked the feature"),
+        })
+    }
+
+    /// The Burn device, checked by running one small operation on it, so a
+    /// missing GPU or driver is an error here rather than a panic mid-run.
+    pub fn select(self) -> Result<Device, BackendError> {
+        let device = self.device()?;
+        let probe = device.clone();
+        let previous_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome = std::panic::catch_unwind(move || {
+            let x = Tensor::<1>::from_floats([1.0, 2.0], &probe);
+            x.sum().into_scalar::<f32>()
+        });
+        std::panic::set_hook(previous_hook);
+        match outcome {
+            Ok(3.0) => Ok(device),
+            Ok(sum) => Err(BackendError::Unavailable {
+                name: self.name().to_string(),
+                reason: format!("a test sum gave {sum}, expected 3"),
+            }),
+            Err(panic) => Err(BackendError::Unavailable {
+                name: self.name().to_string(),
+                reason: panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the backend panicked".to_string()),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendChoice {
+    type Err = BackendError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let name = text.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| BackendError::Unknown {
+                name: text.to_string(),
+                supported: Self::supported(),
+            })
+    }
+}
+
+/// Parses a `--device` name and returns a working device.
+pub fn select_device(name: &str) -> Result<Device, BackendError> {
+    name.parse::<BackendChoice>()?.select()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_works_and_unknown_names_list_what_is_supported() {
+        let device = select_device("cpu").unwrap();
+        assert!(!device.is_autodiff());
+        let err = select_device("tpu").unwrap_err().to_string();
+        assert!(err.contains("unknown device `tpu`"), "{err}");
+        assert!(err.contains("cpu"), "{err}");
+    }
+
+    #[test]
+    fn backends_left_out_of_the_build_say_which_feature_adds_them() {
+        for choice in BackendChoice::ALL {
+            if !choice.is_compiled() {
+                let err = choice.select().unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("--features {}", choice.feature())),
+                    "{err}"
+                );
+            }
+        }
+    }
+}

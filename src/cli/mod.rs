@@ -1,0 +1,4 @@
+//! The `recipe` command line.
+
+pub mod reproduce;
+pub mod train;

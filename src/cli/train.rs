@@ -1,0 +1,280 @@
+//! `recipe train`: the settings of one run, from flags and a TOML file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use recipe::data::DatasetKind;
+use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
+use recipe::train::{OptimizerConfig, TrainConfig};
+use serde::Deserialize;
+
+/// Settings of `recipe train`. Every flag can also be a key of the `--config`
+/// TOML file (same name, e.g. `batch-size = 64`); flags win over the file.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainArgs {
+    /// Dataset: mnist or fashion-mnist
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Folder holding the dataset's four IDX files (default: data/<dataset>, then system folders)
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Hidden layer widths, input side first, e.g. 500,500,500
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Hidden activation(s): one for all layers or one per layer, e.g. relu or sigmoid,relu (see below)
+    #[arg(long, value_delimiter = ',')]
+    pub activation: Option<Vec<String>>,
+    /// Linear pieces per Maxout unit (with --activation maxout)
+    #[arg(long)]
+    pub pieces: Option<usize>,
+    /// Initializer: auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Optimizer: sgd, adam, adamw or rmsprop
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Momentum (sgd and rmsprop)
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// Examples per training step
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Passes over the training data
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed for initialization, shuffling and dropout
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Training images held out for validation (taken from the end of the training file)
+    #[arg(long)]
+    pub valid_size: Option<usize>,
+    /// Use only the first N of the remaining training images
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Probability of dropping a hidden unit while training
+    #[arg(long, allow_negative_numbers = true)]
+    pub dropout: Option<f64>,
+    /// Probability of dropping an input pixel while training
+    #[arg(long, allow_negative_numbers = true)]
+    pub input_dropout: Option<f64>,
+    /// Standardize pixels with the training split's mean and std (default: scale to [0, 1])
+    #[arg(long)]
+    #[serde(default)]
+    pub standardize: bool,
+    /// Output folder for config.json, history.csv, summary.json and the weights
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// TOML file with any of these settings
+    #[arg(long, value_name = "FILE.toml")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+}
+
+macro_rules! prefer_flags {
+    ($flags:expr, $file:expr, [$($field:ident),* $(,)?]) => {
+        $( if $flags.$field.is_none() { $flags.$field = $file.$field.take(); } )*
+    };
+}
+
+impl TrainArgs {
+    /// Reads a TOML file of settings; unknown keys are errors naming the key.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    /// These flags, completed by the `--config` file when there is one.
+    pub fn merged(mut self) -> Result<Self> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let mut file = Self::from_toml_file(&path)?;
+        prefer_flags!(
+            self,
+            file,
+            [
+                dataset,
+                data_dir,
+                device,
+                hidden,
+                activation,
+                pieces,
+                init,
+                optimizer,
+                lr,
+                momentum,
+                batch_size,
+                epochs,
+                seed,
+                valid_size,
+                train_limit,
+                dropout,
+                input_dropout,
+                out
+            ]
+        );
+        self.standardize |= file.standardize;
+        Ok(self)
+    }
+
+    /// The device name, `cpu` by default.
+    pub fn device_name(&self) -> &str {
+        self.device.as_deref().unwrap_or("cpu")
+    }
+
+    /// The training configuration these settings describe.
+    pub fn to_config(&self) -> Result<TrainConfig> {
+        let dataset: DatasetKind = match &self.dataset {
+            Some(name) => name.parse()?,
+            None => DatasetKind::Mnist,
+        };
+        let hidden = self.hidden.clone().unwrap_or_else(|| vec![500, 500, 500]);
+        let mut activations = match &self.activation {
+            Some(names) => names
+                .iter()
+                .map(|name| name.parse::<ActivationConfig>())
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![ActivationConfig::Relu],
+        };
+        if let Some(pieces) = self.pieces {
+            let mut applied = false;
+            for activation in &mut activations {
+                if let ActivationConfig::Maxout { pieces: p } = activation {
+                    *p = pieces;
+                    applied = true;
+                }
+            }
+            if !applied {
+                bail!("--pieces {pieces} needs --activation maxout");
+            }
+        }
+        let mut model = MlpConfig::new(28 * 28, hidden, dataset.classes())
+            .with_activation(activations)
+            .with_dropout(self.dropout.unwrap_or(0.0))
+            .with_input_dropout(self.input_dropout.unwrap_or(0.0));
+        if let Some(init) = &self.init {
+            model = model.with_initializer(init.parse::<InitConfig>()?);
+        }
+        let mut config = TrainConfig::new(model);
+        config.dataset = dataset;
+        config.data_dir = self.data_dir.clone();
+        config.standardize = self.standardize;
+        if let Some(name) = &self.optimizer {
+            config.optimizer = name.parse::<OptimizerConfig>()?;
+        }
+        if let Some(momentum) = self.momentum {
+            config.optimizer = config.optimizer.with_momentum(momentum)?;
+        }
+        if let Some(lr) = self.lr {
+            config.learning_rate = lr;
+        } else if !matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
+            // Adaptive optimizers want a far smaller step than SGD's 0.1.
+            config.learning_rate = 1e-3;
+        }
+        macro_rules! set {
+            ($($flag:ident => $($path:ident).+),* $(,)?) => {
+                $( if let Some(value) = self.$flag { config.$($path).+ = value; } )*
+            };
+        }
+        set!(batch_size => batch_size, epochs => epochs, seed => seed, valid_size => split.valid_size);
+        config.split.train_limit = self.train_limit;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("recipe-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.toml");
+        std::fs::write(
+            &path,
+            "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n",
+        )
+        .unwrap();
+        let args = TrainArgs {
+            epochs: Some(7),
+            config: Some(path.clone()),
+            ..TrainArgs::default()
+        };
+        let config = args.merged().unwrap().to_config().unwrap();
+        assert_eq!(config.epochs, 7);
+        assert_eq!(config.learning_rate, 0.05);
+        assert_eq!(config.model.hidden, vec![100, 50]);
+        assert_eq!(config.model.activation, vec![ActivationConfig::maxout(3)]);
+
+        std::fs::write(&path, "epoch = 3\n").unwrap();
+        let err = TrainArgs::from_toml_file(&path).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `epoch`"),
+            "{err:#}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn impossible_values_name_the_option() {
+        let cases = [
+            (
+                TrainArgs {
+                    lr: Some(-1.0),
+                    ..Default::default()
+                },
+                "learning_rate",
+            ),
+            (
+                TrainArgs {
+                    dropout: Some(1.0),
+                    ..Default::default()
+                },
+                "dropout",
+            ),
+            (
+                TrainArgs {
+                    hidden: Some(vec![]),
+                    ..Default::default()
+                },
+                "hidden",
+            ),
+            (
+                TrainArgs {
+                    batch_size: Some(0),
+                    ..Default::default()
+                },
+                "batch_size",
+            ),
+            (
+                TrainArgs {
+                    activation: Some(vec!["relux".into()]),
+                    ..Default::default()
+                },
+                "relux",
+            ),
+            (
+                TrainArgs {
+                    pieces: Some(3),
+                    ..Default::default()
+                },
+                "--pieces",
+            ),
+        ];
+        for (args, name) in cases {
+            let err = format!("{:#}", args.to_config().unwrap_err());
+            assert!(err.contains(name), "{err} should name {name}");
+        }
+    }
+}

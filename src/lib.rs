@@ -1,0 +1,18 @@
+//! recipe: the lecture "Recipe of Deep Learning" as a Burn training framework.
+//!
+//! The umbrella crate re-exports the three library crates and adds backend
+//! selection and the lecture's experiments:
+//!
+//! - [`models`]: MLPs with a configurable activation per layer, Maxout, dropout, initializers;
+//! - [`data`]: IDX datasets (MNIST, Fashion-MNIST), splits, batching;
+//! - [`train`]: training on Burn's Learner, history, artifacts, evaluation;
+//! - [`backend`]: the `--device` names and the backends compiled into this build;
+//! - [`experiments`]: the lecture's claims as runnable experiments.
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod experiments;
+
+pub use recipe_data as data;
+pub use recipe_models as models;
+pub use recipe_train as train;

@@ -1,0 +1,168 @@
+//! End to end on real MNIST: train small MLPs for one epoch on a few thousand
+//! images and check they beat chance by a wide margin and leave their artifacts.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use recipe::backend::select_device;
+use recipe::models::{ActivationConfig, MlpConfig};
+use recipe::train::{History, OptimizerConfig, Summary, TrainConfig, TrainOptions, train_mlp};
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recipe-it-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn small_run(activation: ActivationConfig) -> TrainConfig {
+    let mut config =
+        TrainConfig::new(MlpConfig::new(784, vec![64, 64], 10).with_activation(vec![activation]));
+    config.split.train_limit = Some(3_000);
+    config.split.valid_size = 2_000;
+    config.epochs = 1;
+    config.optimizer = OptimizerConfig::adam();
+    config.learning_rate = 1e-3;
+    config.batch_size = 50;
+    config
+}
+
+/// Reads one F32 tensor out of a safetensors file by hand (8-byte header
+/// length, JSON header, raw little-endian data) to check the format.
+fn read_safetensor(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let entry = &header[name];
+    assert_eq!(entry["dtype"], "F32", "{name} in {header}");
+    let shape = entry["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    let [start, end] = [0, 1].map(|i| entry["data_offsets"][i].as_u64().unwrap() as usize);
+    let data = bytes[8 + header_len + start..8 + header_len + end]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (shape, data)
+}
+
+#[test]
+fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
+    let dir = out_dir("relu");
+    let device = select_device("cpu").unwrap();
+    let options = TrainOptions {
+        out_dir: Some(dir.clone()),
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let trained = train_mlp(&small_run(ActivationConfig::Relu), &device, &options).unwrap();
+    let summary = &trained.summary;
+    assert!(
+        summary.test_accuracy > 0.8,
+        "test accuracy {}",
+        summary.test_accuracy
+    );
+    assert!(
+        summary.train_accuracy > 0.8,
+        "train accuracy {}",
+        summary.train_accuracy
+    );
+    assert_eq!((summary.epochs_run, summary.best_epoch), (1, 1));
+    assert!(!summary.stopped_early);
+
+    let saved: Summary =
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    // JSON keeps 17 significant digits; parsing may differ in the last bit.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+    assert!(
+        close(saved.valid_loss, summary.valid_loss)
+            && close(saved.test_accuracy, summary.test_accuracy)
+    );
+    assert_eq!(
+        (saved.epochs_run, &saved.model),
+        (summary.epochs_run, &summary.model)
+    );
+    let history = History::from_csv(&fs::read_to_string(dir.join("history.csv")).unwrap()).unwrap();
+    assert_eq!(history.epochs.len(), 1);
+    let (saved_epoch, kept_epoch) = (history.epochs[0], trained.history.epochs[0]);
+    assert_eq!(saved_epoch.train_loss, kept_epoch.train_loss);
+    assert!((saved_epoch.seconds - kept_epoch.seconds).abs() < 1e-3);
+    // The epoch's validation loss is the final model's: they must agree.
+    assert!((history.epochs[0].valid_loss - summary.valid_loss).abs() < 1e-4);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["split"]["train_limit"], 3000);
+    assert!(fs::metadata(dir.join("model.bpk")).unwrap().len() > 50_000);
+
+    let (shape, weights) = read_safetensor(&dir.join("model.safetensors"), "output.weight");
+    assert_eq!(shape, vec![64, 10]);
+    let expected: Vec<f32> = trained
+        .net
+        .output
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(weights, expected);
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn maxout_mlp_trains_too() {
+    let device = select_device("cpu").unwrap();
+    let options = TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let trained = train_mlp(&small_run(ActivationConfig::maxout(3)), &device, &options).unwrap();
+    assert!(
+        trained.summary.test_accuracy > 0.8,
+        "test accuracy {}",
+        trained.summary.test_accuracy
+    );
+}
+
+#[test]
+fn same_seed_same_history() {
+    let device = select_device("cpu").unwrap();
+    let options = TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let mut config = small_run(ActivationConfig::Relu);
+    config.model.dropout = 0.2;
+    let first = train_mlp(&config, &device, &options).unwrap();
+    let second = train_mlp(&config, &device, &options).unwrap();
+    let strip = |h: &History| -> Vec<[f64; 4]> {
+        h.epochs
+            .iter()
+            .map(|r| {
+                [
+                    r.train_loss,
+                    r.train_accuracy,
+                    r.valid_loss,
+                    r.valid_accuracy,
+                ]
+            })
+            .collect()
+    };
+    assert_eq!(strip(&first.history), strip(&second.history));
+}
+
+#[test]
+fn model_size_must_match_the_images() {
+    let device = select_device("cpu").unwrap();
+    let mut config = small_run(ActivationConfig::Relu);
+    config.model.d_input = 100;
+    let err = train_mlp(&config, &device, &TrainOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("`model.d_input` must be 784"),
+        "{err}"
+    );
+}
