@@ -6,7 +6,10 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use recipe::data::DatasetKind;
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
-use recipe::train::{OptimizerConfig, TrainConfig};
+use recipe::train::{
+    EarlyStoppingConfig, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, Regularizer,
+    TrainConfig,
+};
 use serde::Deserialize;
 
 /// Settings of `recipe train`. Every flag can also be a key of the `--config`
@@ -65,6 +68,63 @@ pub struct TrainArgs {
     /// Probability of dropping an input pixel while training
     #[arg(long, allow_negative_numbers = true)]
     pub input_dropout: Option<f64>,
+    /// Alpha dropout after each hidden layer (for SELU nets; instead of --dropout)
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha_dropout: Option<f64>,
+    /// Probability of dropping each hidden-layer weight while training (DropConnect)
+    #[arg(long, allow_negative_numbers = true)]
+    pub dropconnect: Option<f64>,
+    /// L1 penalty strength: adds l1 * sum|w| to the loss (sparse weights)
+    #[arg(long, allow_negative_numbers = true)]
+    pub l1: Option<f64>,
+    /// L2 penalty strength: adds l2/2 * sum w^2 to the loss (weights shrink by a factor each step)
+    #[arg(long, allow_negative_numbers = true)]
+    pub l2: Option<f64>,
+    /// Decoupled weight decay of AdamW (needs --optimizer adamw; not an L2 penalty)
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Apply --l1/--l2 to biases too (weights only by default)
+    #[arg(long)]
+    #[serde(default)]
+    pub regularize_bias: bool,
+    /// Apply --l1/--l2/--max-norm only to these layers, e.g. layers.0,output
+    #[arg(long, value_delimiter = ',')]
+    pub regularize_layers: Option<Vec<String>>,
+    /// Max-norm constraint: after each step, rescale each unit's incoming weights to norm <= C
+    #[arg(long, value_name = "C", allow_negative_numbers = true)]
+    pub max_norm: Option<f64>,
+    /// Stop when the monitored metric stops improving (any option below turns it on too)
+    #[arg(long)]
+    #[serde(default)]
+    pub early_stopping: bool,
+    /// Metric watched by early stopping: valid_loss (default), valid_accuracy, train_loss, train_accuracy
+    #[arg(long)]
+    pub monitor: Option<String>,
+    /// min or max (default: inferred from the metric)
+    #[arg(long)]
+    pub mode: Option<String>,
+    /// Epochs without improvement before stopping (default 5)
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// A change smaller than this is not an improvement (default 0)
+    #[arg(long, allow_negative_numbers = true)]
+    pub min_delta: Option<f64>,
+    /// Ignore the first N epochs (warm-up)
+    #[arg(long)]
+    pub start_from_epoch: Option<usize>,
+    /// Stop if the metric has not beaten this value within --patience epochs
+    #[arg(long, allow_negative_numbers = true)]
+    pub baseline: Option<f64>,
+    /// Keep, save and evaluate the best epoch's weights instead of the last
+    #[arg(long)]
+    #[serde(default)]
+    pub restore_best: bool,
+    /// Stop at once when the metric gets worse than this
+    #[arg(long, allow_negative_numbers = true)]
+    pub divergence_threshold: Option<f64>,
+    /// Stop at once when the metric gets at least this good
+    #[arg(long, allow_negative_numbers = true)]
+    pub stopping_threshold: Option<f64>,
     /// Standardize pixels with the training split's mean and std (default: scale to [0, 1])
     #[arg(long)]
     #[serde(default)]
@@ -119,11 +179,61 @@ impl TrainArgs {
                 train_limit,
                 dropout,
                 input_dropout,
+                alpha_dropout,
+                dropconnect,
+                l1,
+                l2,
+                weight_decay,
+                regularize_layers,
+                max_norm,
+                monitor,
+                mode,
+                patience,
+                min_delta,
+                start_from_epoch,
+                baseline,
+                divergence_threshold,
+                stopping_threshold,
                 out
             ]
         );
         self.standardize |= file.standardize;
+        self.regularize_bias |= file.regularize_bias;
+        self.early_stopping |= file.early_stopping;
+        self.restore_best |= file.restore_best;
         Ok(self)
+    }
+
+    /// Early stopping, when `--early-stopping` or any of its options is given.
+    fn early_stopping_config(&self) -> Result<Option<EarlyStoppingConfig>> {
+        let wanted = self.early_stopping
+            || self.restore_best
+            || self.monitor.is_some()
+            || self.mode.is_some()
+            || self.patience.is_some()
+            || self.min_delta.is_some()
+            || self.start_from_epoch.is_some()
+            || self.baseline.is_some()
+            || self.divergence_threshold.is_some()
+            || self.stopping_threshold.is_some();
+        if !wanted {
+            return Ok(None);
+        }
+        let defaults = EarlyStoppingConfig::default();
+        Ok(Some(EarlyStoppingConfig {
+            monitor: match &self.monitor {
+                Some(name) => name.parse::<Metric>()?,
+                None => defaults.monitor,
+            },
+            mode: self.mode.as_deref().map(str::parse::<Mode>).transpose()?,
+            min_delta: self.min_delta.unwrap_or(defaults.min_delta),
+            patience: self.patience.unwrap_or(defaults.patience),
+            start_from_epoch: self.start_from_epoch.unwrap_or(defaults.start_from_epoch),
+            baseline: self.baseline,
+            restore_best_weights: self.restore_best,
+            divergence_threshold: self.divergence_threshold,
+            stopping_threshold: self.stopping_threshold,
+        }))
     }
 
     /// The device name, `cpu` by default.
@@ -160,7 +270,9 @@ impl TrainArgs {
         let mut model = MlpConfig::new(28 * 28, hidden, dataset.classes())
             .with_activation(activations)
             .with_dropout(self.dropout.unwrap_or(0.0))
-            .with_input_dropout(self.input_dropout.unwrap_or(0.0));
+            .with_input_dropout(self.input_dropout.unwrap_or(0.0))
+            .with_alpha_dropout(self.alpha_dropout.unwrap_or(0.0))
+            .with_dropconnect(self.dropconnect.unwrap_or(0.0));
         if let Some(init) = &self.init {
             model = model.with_initializer(init.parse::<InitConfig>()?);
         }
@@ -174,6 +286,21 @@ impl TrainArgs {
         if let Some(momentum) = self.momentum {
             config.optimizer = config.optimizer.with_momentum(momentum)?;
         }
+        if let Some(decay) = self.weight_decay {
+            config.optimizer = config.optimizer.with_weight_decay(decay)?;
+        }
+        config.regularizer = Regularizer::from_strengths(self.l1, self.l2)?;
+        let selector = ParamSelector {
+            include_bias: self.regularize_bias,
+            layers: self.regularize_layers.clone().unwrap_or_default(),
+        };
+        config.regularize = selector.clone();
+        if let Some(max_norm) = self.max_norm {
+            let mut max_norm = MaxNormConfig::new(max_norm)?;
+            max_norm.selector.layers = selector.layers;
+            config.max_norm = Some(max_norm);
+        }
+        config.early_stopping = self.early_stopping_config()?;
         if let Some(lr) = self.lr {
             config.learning_rate = lr;
         } else if !matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
@@ -224,6 +351,38 @@ mod tests {
             "{err:#}"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn overfitting_remedies_reach_the_config() {
+        let args = TrainArgs {
+            l1: Some(1e-5),
+            l2: Some(1e-4),
+            regularize_bias: true,
+            max_norm: Some(3.0),
+            patience: Some(3),
+            restore_best: true,
+            dropconnect: Some(0.2),
+            ..TrainArgs::default()
+        };
+        let config = args.to_config().unwrap();
+        assert_eq!(
+            config.regularizer,
+            Some(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 })
+        );
+        assert!(config.regularize.include_bias);
+        assert_eq!(config.max_norm.unwrap().max_norm, 3.0);
+        let early = config.early_stopping.unwrap();
+        assert_eq!((early.patience, early.restore_best_weights), (3, true));
+        assert_eq!(early.monitor, Metric::ValidLoss);
+        assert_eq!(config.model.dropconnect, 0.2);
+        assert!(
+            TrainArgs::default()
+                .to_config()
+                .unwrap()
+                .early_stopping
+                .is_none()
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The lecture's claims as experiments that train real networks.
 
+mod overfitting;
 mod vanishing_gradient;
 
+pub use overfitting::{Variant, VariantRow, compare, markdown_table, overfitting_setting};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};

@@ -174,4 +174,23 @@ mod tests {
         // The first training label of MNIST is a 5, the first test label a 7.
         assert_eq!((splits.train.labels[0], splits.test.labels[0]), (5, 7));
     }
+
+    /// Debian's `dataset-fashion-mnist` (installed by `.ci/run`). Outside CI a
+    /// machine without it skips this test, saying so.
+    #[test]
+    fn fashion_mnist_is_found_where_debian_puts_it() {
+        let files = match crate::locate(DatasetKind::FashionMnist, None) {
+            Ok(files) => files,
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: {err}");
+                return;
+            }
+            Err(err) => panic!("{err}"),
+        };
+        assert!(files.train_images.is_file());
+        let splits = load_splits(DatasetKind::FashionMnist, None, &SplitConfig::default()).unwrap();
+        assert_eq!((splits.train.len(), splits.test.len()), (50_000, 10_000));
+        // Fashion-MNIST's first training and test images are both ankle boots (class 9).
+        assert_eq!((splits.train.labels[0], splits.test.labels[0]), (9, 9));
+    }
 }

@@ -4,7 +4,8 @@
 //!   are wrapped, and [`Maxout`] (a learnable piecewise-linear activation) is a
 //!   custom module.
 //! - [`MlpConfig`] builds an [`Mlp`] with one activation for all hidden layers
-//!   or one per layer, inverted dropout on the input and on hidden units, and a
+//!   or one per layer, inverted dropout on the input and on hidden units,
+//!   [`AlphaDropout`] for SELU nets, [`DropConnect`] on weights, and a
 //!   selectable [`InitConfig`].
 //!
 //! Nothing here names a backend: every constructor takes a Burn `Device`.
@@ -24,12 +25,16 @@
 #![warn(missing_docs)]
 
 mod activation;
+mod alpha_dropout;
+mod dropconnect;
 mod error;
 mod init;
 mod maxout;
 mod mlp;
 
 pub use activation::{Activation, ActivationConfig};
+pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
+pub use dropconnect::{DropConnect, DropConnectConfig};
 pub use error::ModelError;
 pub use init::InitConfig;
 pub use maxout::{Maxout, MaxoutConfig};

@@ -100,6 +100,17 @@ impl Maxout {
     fn max_over_pieces(&self, pieces: Tensor<3>) -> Tensor<2> {
         pieces.max_dim(2).squeeze_dim::<2>(2)
     }
+
+    /// The max over pieces of an output of this layer's linear map (for
+    /// callers that computed it themselves, e.g. through DropConnect).
+    ///
+    /// # Shapes
+    /// - linear_output: `[batch, d_output * pieces]`
+    /// - output: `[batch, d_output]`
+    pub fn max_of(&self, linear_output: Tensor<2>) -> Tensor<2> {
+        let [batch, _] = linear_output.dims();
+        self.max_over_pieces(linear_output.reshape([batch, self.d_output, self.pieces]))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
-use crate::{Activation, ActivationConfig, InitConfig, Maxout, MaxoutConfig, ModelError};
+use crate::{
+    Activation, ActivationConfig, AlphaDropout, AlphaDropoutConfig, DropConnect, DropConnectConfig,
+    InitConfig, Maxout, MaxoutConfig, ModelError,
+};
 
 /// Configuration of an [`Mlp`].
 #[derive(Config, Debug)]
@@ -25,6 +28,13 @@ pub struct MlpConfig {
     /// Probability of dropping an input feature while training, in [0, 1).
     #[config(default = 0.0)]
     pub input_dropout: f64,
+    /// Alpha dropout after each hidden layer (for SELU nets), in [0, 1);
+    /// use instead of `dropout`.
+    #[config(default = 0.0)]
+    pub alpha_dropout: f64,
+    /// Probability of dropping each weight of the hidden layers while training (DropConnect).
+    #[config(default = 0.0)]
+    pub dropconnect: f64,
     /// How weights are initialized; `auto` picks per layer from its activation.
     #[config(default = "InitConfig::Auto")]
     pub initializer: InitConfig,
@@ -72,6 +82,15 @@ impl HiddenLayer {
         }
     }
 
+    /// [`HiddenLayer::forward`] with the layer's weights passed through DropConnect.
+    pub fn forward_dropconnect(&self, input: Tensor<2>, dropconnect: &DropConnect) -> Tensor<2> {
+        let linear_output = dropconnect.forward(self.linear(), input);
+        match self {
+            Self::Dense(layer) => layer.activation.forward(linear_output),
+            Self::Maxout(layer) => layer.max_of(linear_output),
+        }
+    }
+
     /// The layer's linear map (for Maxout, the map of all its pieces).
     pub fn linear(&self) -> &Linear {
         match self {
@@ -95,6 +114,10 @@ pub struct Mlp {
     pub input_dropout: Dropout,
     /// Dropout after each hidden layer.
     pub dropout: Dropout,
+    /// Alpha dropout after each hidden layer.
+    pub alpha_dropout: AlphaDropout,
+    /// DropConnect on the hidden layers' weights.
+    pub dropconnect: DropConnect,
     /// The output layer, `[last hidden width, d_output]`; no activation.
     pub output: Linear,
 }
@@ -164,10 +187,19 @@ impl MlpConfig {
         for (field, p) in [
             ("dropout", self.dropout),
             ("input_dropout", self.input_dropout),
+            ("alpha_dropout", self.alpha_dropout),
+            ("dropconnect", self.dropconnect),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return Err(ModelError::invalid(field, "a probability in [0, 1)", p));
             }
+        }
+        if self.dropout > 0.0 && self.alpha_dropout > 0.0 {
+            return Err(ModelError::invalid(
+                "alpha_dropout",
+                "0 when `dropout` is set (use one kind of dropout on hidden units)",
+                self.alpha_dropout,
+            ));
         }
         Ok(())
     }
@@ -209,6 +241,8 @@ impl MlpConfig {
             layers,
             input_dropout: DropoutConfig::new(self.input_dropout).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
+            alpha_dropout: AlphaDropoutConfig::new(self.alpha_dropout).init()?,
+            dropconnect: DropConnectConfig::new(self.dropconnect).init()?,
             output,
         })
     }
@@ -248,7 +282,8 @@ impl Mlp {
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let mut x = self.input_dropout.forward(input);
         for layer in &self.layers {
-            x = self.dropout.forward(layer.forward(x));
+            x = layer.forward_dropconnect(x, &self.dropconnect);
+            x = self.alpha_dropout.forward(self.dropout.forward(x));
         }
         self.output.forward(x)
     }
@@ -297,6 +332,11 @@ mod tests {
             (MlpConfig::new(6, vec![5], 0), "`d_output`"),
             (config().with_dropout(1.0), "`dropout`"),
             (config().with_input_dropout(-0.1), "`input_dropout`"),
+            (config().with_dropconnect(1.0), "`dropconnect`"),
+            (
+                config().with_dropout(0.1).with_alpha_dropout(0.1),
+                "`alpha_dropout`",
+            ),
             (config().with_dropout(f64::NAN), "`dropout`"),
             (
                 config().with_activation(vec![ActivationConfig::maxout(0)]),
@@ -340,6 +380,28 @@ mod tests {
             valid.forward(x.clone()).into_data(),
             valid.forward(x).into_data(),
             "no dropout at evaluation"
+        );
+    }
+
+    #[test]
+    fn every_dropout_kind_is_off_at_evaluation() {
+        let device = Device::flex().autodiff();
+        let mlp = config()
+            .with_activation(vec![ActivationConfig::Selu])
+            .with_alpha_dropout(0.3)
+            .with_dropconnect(0.3)
+            .init(&device)
+            .unwrap();
+        let x = Tensor::<2>::ones([16, 6], &device);
+        assert_ne!(
+            mlp.forward(x.clone()).into_data(),
+            mlp.forward(x.clone()).into_data()
+        );
+        let valid = mlp.valid();
+        let x = x.inner();
+        assert_eq!(
+            valid.forward(x.clone()).into_data(),
+            valid.forward(x).into_data()
         );
     }
 

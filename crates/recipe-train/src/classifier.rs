@@ -1,22 +1,24 @@
-//! Any network that maps images to logits, made trainable on Burn's Learner.
+//! Any network that maps images to logits, made trainable on Burn's Learner,
+//! with the per-step hooks: penalties in the loss, max-norm after the step.
+
+use std::sync::{Arc, Mutex};
 
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::ImageBatch;
 use recipe_models::Mlp;
 
+use crate::{MaxNormConfig, WeightPenalty};
+
 /// A network that maps a batch of flattened images to class logits.
 ///
 /// Implement it for your own module (a new activation, a new block) and
-/// [`train`](crate::train) trains it like recipe's own [`Mlp`]:
-///
-/// ```ignore
-/// impl Classify for MyNet {
-///     fn forward(&self, images: Tensor<2>) -> Tensor<2> { self.forward(images) }
-/// }
-/// ```
+/// [`train`](crate::train) trains it like recipe's own [`Mlp`]; see
+/// `examples/custom_activation.rs`.
 pub trait Classify: Module + ModuleDisplay + core::fmt::Display + 'static {
     /// # Shapes
     /// - images: `[batch, features]`
@@ -30,18 +32,72 @@ impl Classify for Mlp {
     }
 }
 
-/// Wraps a [`Classify`] network with a cross-entropy loss so that Burn's
-/// Learner can train it.
+/// What runs around each training step besides the gradient itself.
+#[derive(Debug, Clone, Default)]
+pub struct StepHooks {
+    /// Penalties added to the loss before `backward`.
+    pub penalties: Vec<WeightPenalty>,
+    /// A constraint applied after each optimizer step.
+    pub max_norm: Option<MaxNormConfig>,
+    penalty_log: PenaltyLog,
+}
+
+impl StepHooks {
+    /// Hooks with these penalties and constraint.
+    pub fn new(penalties: Vec<WeightPenalty>, max_norm: Option<MaxNormConfig>) -> Self {
+        Self {
+            penalties,
+            max_norm,
+            penalty_log: PenaltyLog::default(),
+        }
+    }
+
+    /// The mean penalty per step since the last call (0 with no penalty), and resets it.
+    pub(crate) fn take_mean_penalty(&self) -> f64 {
+        self.penalty_log.take_mean()
+    }
+}
+
+/// The penalty summed over an epoch's steps, kept on the device (detached)
+/// so that logging it costs no device synchronization per step.
+#[derive(Debug, Clone, Default)]
+struct PenaltyLog(Arc<Mutex<Option<(Tensor<1>, usize)>>>);
+
+impl PenaltyLog {
+    fn add(&self, penalty: Tensor<1>) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(match slot.take() {
+            Some((sum, steps)) => (sum + penalty, steps + 1),
+            None => (penalty, 1),
+        });
+    }
+
+    fn take_mean(&self) -> f64 {
+        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        taken.map_or(0.0, |(sum, steps)| sum.into_scalar::<f64>() / steps as f64)
+    }
+}
+
+/// Wraps a [`Classify`] network with a cross-entropy loss and the step hooks
+/// so that Burn's Learner can train it.
 #[derive(Module, Debug)]
 pub struct Classifier<N> {
     /// The network.
     pub net: N,
+    /// Penalties and constraints.
+    #[module(skip)]
+    pub hooks: StepHooks,
 }
 
 impl<N: Classify> Classifier<N> {
-    /// Wraps `net`.
+    /// Wraps `net` with no hooks.
     pub fn new(net: N) -> Self {
-        Self { net }
+        Self::with_hooks(net, StepHooks::default())
+    }
+
+    /// Wraps `net` with hooks.
+    pub fn with_hooks(net: N, hooks: StepHooks) -> Self {
+        Self { net, hooks }
     }
 
     /// Logits, mean cross-entropy loss and targets of a batch.
@@ -56,6 +112,15 @@ impl<N: Classify> Classifier<N> {
             targets: batch.targets,
         }
     }
+
+    /// The total penalty of the network, if any penalty selects a parameter.
+    pub fn penalty(&self) -> Option<Tensor<1>> {
+        self.hooks
+            .penalties
+            .iter()
+            .filter_map(|p| p.of(&self.net))
+            .reduce(|a, b| a + b)
+    }
 }
 
 impl<N: Classify> TrainStep for Classifier<N> {
@@ -64,7 +129,31 @@ impl<N: Classify> TrainStep for Classifier<N> {
 
     fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
         let item = self.forward_classification(batch);
-        TrainOutput::new(self, item.loss.backward(), item)
+        // The metrics see the data loss; the gradient comes from loss + penalty.
+        let loss = match self.penalty() {
+            Some(penalty) => {
+                self.hooks.penalty_log.add(penalty.clone().detach());
+                item.loss.clone() + penalty
+            }
+            None => item.loss.clone(),
+        };
+        TrainOutput::new(self, loss.backward(), item)
+    }
+
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        let stepped = optim.step(lr, self, grads);
+        match stepped.hooks.max_norm.clone() {
+            Some(max_norm) => Self {
+                net: max_norm.apply(stepped.net),
+                hooks: stepped.hooks,
+            },
+            None => stepped,
+        }
     }
 }
 

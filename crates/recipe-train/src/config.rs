@@ -6,7 +6,9 @@ use recipe_data::{DatasetKind, SplitConfig};
 use recipe_models::MlpConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::{OptimizerConfig, TrainError};
+use crate::{
+    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, TrainError,
+};
 
 /// The settings of one training run. Saved next to its results as
 /// `config.json`, which is enough to run it again.
@@ -35,6 +37,18 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Seed for initialization, shuffling and dropout.
     pub seed: u64,
+    /// A penalty added to the loss (L1, L2 or both).
+    #[serde(default)]
+    pub regularizer: Option<Regularizer>,
+    /// Which parameters the penalty applies to (weights only by default).
+    #[serde(default)]
+    pub regularize: ParamSelector,
+    /// A max-norm constraint applied after every optimizer step.
+    #[serde(default)]
+    pub max_norm: Option<MaxNormConfig>,
+    /// When to stop before the epoch budget.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingConfig>,
 }
 
 impl burn::config::Config for TrainConfig {}
@@ -56,6 +70,10 @@ impl TrainConfig {
             eval_batch_size: 1000,
             epochs: 5,
             seed: 42,
+            regularizer: None,
+            regularize: ParamSelector::default(),
+            max_norm: None,
+            early_stopping: None,
         }
     }
 
@@ -78,6 +96,20 @@ impl TrainConfig {
             }
         }
         self.optimizer.validate()?;
+        if let Some(max_norm) = &self.max_norm {
+            max_norm.validate()?;
+        }
+        if let Some(early_stopping) = &self.early_stopping {
+            early_stopping.validate()?;
+        }
+        if let Some(regularizer) = self.regularizer {
+            let (l1, l2) = match regularizer {
+                Regularizer::L1 { lambda } => (Some(lambda), None),
+                Regularizer::L2 { lambda } => (None, Some(lambda)),
+                Regularizer::L1L2 { l1, l2 } => (Some(l1), Some(l2)),
+            };
+            Regularizer::from_strengths(l1, l2)?;
+        }
         self.model.validate()?;
         Ok(())
     }

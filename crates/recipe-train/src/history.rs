@@ -11,8 +11,10 @@ use crate::TrainError;
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
-    /// Mean training loss over the epoch.
+    /// Mean training loss over the epoch (the data loss, without the penalty).
     pub train_loss: f64,
+    /// Mean regularization penalty over the epoch's steps (0 without a regularizer).
+    pub train_penalty: f64,
     /// Mean training accuracy over the epoch, in [0, 1].
     pub train_accuracy: f64,
     /// Validation loss at the end of the epoch.
@@ -33,7 +35,7 @@ pub struct History {
 }
 
 const HEADER: &str =
-    "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
+    "epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
 
 impl History {
     /// The epoch with the lowest validation loss (the first, on ties).
@@ -55,9 +57,10 @@ impl History {
         let mut csv = format!("{HEADER}\n");
         for r in &self.epochs {
             csv.push_str(&format!(
-                "{},{},{},{},{},{},{:.3}\n",
+                "{},{},{},{},{},{},{},{:.3}\n",
                 r.epoch,
                 r.train_loss,
+                r.train_penalty,
                 r.train_accuracy,
                 r.valid_loss,
                 r.valid_accuracy,
@@ -82,20 +85,21 @@ impl History {
         for (index, line) in lines.enumerate() {
             let fields: Vec<&str> = line.split(',').collect();
             let bad = || {
-                TrainError::invalid(format!("history.csv line {}", index + 2), "7 numbers", line)
+                TrainError::invalid(format!("history.csv line {}", index + 2), "8 numbers", line)
             };
-            if fields.len() != 7 {
+            if fields.len() != 8 {
                 return Err(bad());
             }
             let number = |i: usize| fields[i].parse::<f64>().map_err(|_| bad());
             epochs.push(EpochRecord {
                 epoch: fields[0].parse().map_err(|_| bad())?,
                 train_loss: number(1)?,
-                train_accuracy: number(2)?,
-                valid_loss: number(3)?,
-                valid_accuracy: number(4)?,
-                learning_rate: number(5)?,
-                seconds: number(6)?,
+                train_penalty: number(2)?,
+                train_accuracy: number(3)?,
+                valid_loss: number(4)?,
+                valid_accuracy: number(5)?,
+                learning_rate: number(6)?,
+                seconds: number(7)?,
             });
         }
         Ok(Self { epochs })
@@ -110,6 +114,7 @@ mod tests {
         EpochRecord {
             epoch,
             train_loss: 0.5,
+            train_penalty: 0.0,
             train_accuracy: 0.9,
             valid_loss,
             valid_accuracy: 0.8,

@@ -5,26 +5,36 @@
 //!   or your own) on the splits of an image dataset, records a per-epoch
 //!   [`History`], evaluates the final model on train, validation and test, and
 //!   writes the artifacts of [`RunArtifacts`] atomically.
+//! - The lecture's remedies for overfitting plug into the Learner:
+//!   [`EarlyStopping`] (with restore-best), [`Regularizer`] penalties in the
+//!   loss (or your own [`Penalty`]), the [`MaxNormConfig`] constraint after
+//!   each step; dropout variants live in the models.
 #![warn(missing_docs)]
 
 mod artifacts;
 mod classifier;
 mod config;
+mod early_stopping;
 mod error;
 mod evaluate;
 mod history;
+mod max_norm;
 mod monitor;
 mod optimizer;
 mod progress;
+mod regularizer;
 mod summary;
 mod trainer;
 
 pub use artifacts::{RunArtifacts, write_atomic};
 pub use classifier::{Classifier, Classify};
 pub use config::TrainConfig;
+pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use history::{EpochRecord, History};
+pub use max_norm::{MaxNormConfig, renorm_columns};
 pub use optimizer::OptimizerConfig;
+pub use regularizer::{ParamSelector, Penalty, Regularizer, WeightPenalty};
 pub use summary::Summary;
 pub use trainer::{TrainOptions, TrainedModel, train, train_mlp};

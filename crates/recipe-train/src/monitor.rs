@@ -2,21 +2,26 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use burn::train::EarlyStoppingStrategy;
+use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 
-use crate::{EpochRecord, History, TrainError, write_atomic};
+use crate::classifier::StepHooks;
+use crate::{Decision, EarlyStopping, EpochRecord, History, TrainError, write_atomic};
 
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum StopReason {
     /// It ran its whole epoch budget.
     Completed,
-    /// The training loss became NaN or infinite.
+    /// Early stopping decided, for this reason.
+    EarlyStopped(String),
+    /// The loss became NaN or infinite.
     Diverged {
         /// The epoch.
         epoch: usize,
@@ -30,18 +35,21 @@ struct MonitorState {
     history: History,
     epoch_started: Instant,
     stop: StopReason,
+    early_stopping: Option<EarlyStopping>,
     write_error: Option<TrainError>,
 }
 
 /// Records each epoch's metrics into a [`History`], prints one line per
-/// epoch, rewrites `history.csv` atomically, and stops the run when the loss
-/// is no longer finite.
+/// epoch, rewrites `history.csv` atomically, applies early stopping, and
+/// stops the run when the loss is no longer finite.
 ///
 /// It is registered as Burn's `EarlyStoppingStrategy` because that is the
 /// Learner's one per-epoch hook that sees the metric store.
 #[derive(Clone)]
 pub(crate) struct EpochMonitor {
     state: Arc<Mutex<MonitorState>>,
+    best_epoch: Arc<AtomicUsize>,
+    hooks: StepHooks,
     total_epochs: usize,
     learning_rate: f64,
     history_path: Option<PathBuf>,
@@ -54,6 +62,8 @@ impl EpochMonitor {
     pub(crate) fn new(
         total_epochs: usize,
         learning_rate: f64,
+        early_stopping: Option<EarlyStopping>,
+        hooks: StepHooks,
         history_path: Option<PathBuf>,
         print: bool,
     ) -> Self {
@@ -62,8 +72,11 @@ impl EpochMonitor {
                 history: History::default(),
                 epoch_started: Instant::now(),
                 stop: StopReason::Completed,
+                early_stopping,
                 write_error: None,
             })),
+            best_epoch: Arc::new(AtomicUsize::new(0)),
+            hooks,
             total_epochs,
             learning_rate,
             history_path,
@@ -85,12 +98,27 @@ impl EpochMonitor {
         self.lock().epoch_started = Instant::now();
     }
 
-    /// The history so far, why the run stopped, and any error writing it.
-    pub(crate) fn finish(&self) -> (History, StopReason, Option<TrainError>) {
+    /// A checkpointing strategy that keeps the best epoch so far and the last one.
+    pub(crate) fn keep_best_checkpoints(&self) -> KeepBestCheckpoint {
+        KeepBestCheckpoint {
+            best_epoch: self.best_epoch.clone(),
+            saved: Vec::new(),
+        }
+    }
+
+    /// The history so far, why the run stopped, the best epoch by the
+    /// early-stopping monitor (by validation loss without it), and any error
+    /// writing the history.
+    pub(crate) fn finish(&self) -> (History, StopReason, Option<usize>, Option<TrainError>) {
         let mut state = self.lock();
+        let best = match &state.early_stopping {
+            Some(early_stopping) => early_stopping.best().map(|(epoch, _)| epoch),
+            None => state.history.best_epoch().map(|r| r.epoch),
+        };
         (
             state.history.clone(),
             state.stop.clone(),
+            best,
             state.write_error.take(),
         )
     }
@@ -101,6 +129,7 @@ impl EpochMonitor {
                 .find_metric(name, epoch, Aggregate::Mean, &split)
                 .unwrap_or(f64::NAN)
         };
+        let train_penalty = self.hooks.take_mean_penalty();
         let mut state = self.lock();
         let now = Instant::now();
         let seconds = (now - state.epoch_started).as_secs_f64();
@@ -108,6 +137,7 @@ impl EpochMonitor {
         EpochRecord {
             epoch,
             train_loss: metric(&self.loss_name, Split::Train),
+            train_penalty,
             train_accuracy: metric(&self.accuracy_name, Split::Train) / 100.0,
             valid_loss: metric(&self.loss_name, Split::Valid),
             valid_accuracy: metric(&self.accuracy_name, Split::Valid) / 100.0,
@@ -121,8 +151,13 @@ impl EarlyStoppingStrategy for EpochMonitor {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         let record = self.record(epoch, store);
         if self.print {
+            let penalty = if record.train_penalty > 0.0 {
+                format!(" (+penalty {:.4})", record.train_penalty)
+            } else {
+                String::new()
+            };
             println!(
-                "epoch {:>3}/{}  train loss {:.4} acc {:.4}  valid loss {:.4} acc {:.4}  {:.1}s",
+                "epoch {:>3}/{}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}  {:.1}s",
                 record.epoch,
                 self.total_epochs,
                 record.train_loss,
@@ -150,6 +185,55 @@ impl EarlyStoppingStrategy for EpochMonitor {
             state.stop = StopReason::Diverged { epoch, loss };
             return true;
         }
-        false
+        let decision = match &mut state.early_stopping {
+            Some(early_stopping) => {
+                let decision = early_stopping.update(&record);
+                if let Some((best, _)) = early_stopping.best() {
+                    self.best_epoch.store(best, Ordering::SeqCst);
+                }
+                decision
+            }
+            None => Decision::Continue,
+        };
+        match decision {
+            Decision::Continue => false,
+            Decision::Stop(reason) => {
+                if self.print {
+                    println!("early stopping at epoch {epoch}: {reason}");
+                }
+                state.stop = StopReason::EarlyStopped(reason);
+                true
+            }
+        }
+    }
+}
+
+/// Keeps the checkpoint of the best epoch so far (as the epoch monitor saw
+/// it) and of the latest epoch; deletes the others.
+///
+/// Burn checkpoints an epoch before it asks the early-stopping hook, so at
+/// epoch `e` the best epoch known is among `1..e`: keep it, save `e`.
+pub(crate) struct KeepBestCheckpoint {
+    best_epoch: Arc<AtomicUsize>,
+    saved: Vec<usize>,
+}
+
+impl CheckpointingStrategy for KeepBestCheckpoint {
+    fn checkpointing(
+        &mut self,
+        epoch: usize,
+        _store: &EventStoreClient,
+    ) -> Vec<CheckpointingAction> {
+        let best = self.best_epoch.load(Ordering::SeqCst);
+        let mut actions = vec![CheckpointingAction::Save];
+        self.saved.retain(|&saved| {
+            let keep = saved == best;
+            if !keep {
+                actions.push(CheckpointingAction::Delete(saved));
+            }
+            keep
+        });
+        self.saved.push(epoch);
+        actions
     }
 }

@@ -107,6 +107,36 @@ impl OptimizerConfig {
         })
     }
 
+    /// The same optimizer with its decoupled weight decay set (AdamW only:
+    /// for other optimizers use an L2 penalty).
+    pub fn with_weight_decay(self, value: f64) -> Result<Self, TrainError> {
+        if !(value >= 0.0 && value.is_finite()) {
+            return Err(TrainError::invalid(
+                "weight_decay",
+                "a finite number >= 0",
+                value,
+            ));
+        }
+        match self {
+            Self::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => Ok(Self::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay: value as f32,
+            }),
+            other => Err(TrainError::invalid(
+                "weight_decay",
+                "used with adamw (decoupled decay); for other optimizers use an L2 penalty (--l2)",
+                format!("{value} with {other}"),
+            )),
+        }
+    }
+
     /// Checks the hyper-parameters.
     pub fn validate(&self) -> Result<(), TrainError> {
         let unit = |field: &str, v: f64| {

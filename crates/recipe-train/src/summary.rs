@@ -26,8 +26,11 @@ pub struct Summary {
     pub test_loss: f64,
     /// Epochs completed.
     pub epochs_run: usize,
-    /// Epoch with the lowest validation loss.
+    /// Best epoch: by the early-stopping monitor when there is one, else by validation loss.
     pub best_epoch: usize,
+    /// The epoch whose weights were evaluated and saved (the best one with
+    /// `restore_best_weights`, else the last).
+    pub weights_from_epoch: usize,
     /// Whether training stopped before its epoch budget.
     pub stopped_early: bool,
     /// Why training stopped.

@@ -14,10 +14,12 @@ use burn::train::{Learner, SupervisedTraining};
 use recipe_data::{ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits};
 use recipe_models::Mlp;
 
+use crate::classifier::StepHooks;
 use crate::monitor::{EpochMonitor, StopReason};
 use crate::progress::QuietRenderer;
 use crate::{
-    Classifier, Classify, History, RunArtifacts, Summary, TrainConfig, TrainError, evaluate,
+    Classifier, Classify, EarlyStopping, History, RunArtifacts, Summary, TrainConfig, TrainError,
+    WeightPenalty, evaluate,
 };
 
 /// How a run reports and what it keeps.
@@ -32,6 +34,8 @@ pub struct TrainOptions {
     pub show_progress: bool,
     /// Name of the network in `summary.json` (e.g. `784-500x3-10 relu`).
     pub model_name: Option<String>,
+    /// Penalties of your own, added to the loss besides `config.regularizer`.
+    pub penalties: Vec<WeightPenalty>,
 }
 
 impl Default for TrainOptions {
@@ -41,6 +45,7 @@ impl Default for TrainOptions {
             print_epochs: true,
             show_progress: true,
             model_name: None,
+            penalties: Vec::new(),
         }
     }
 }
@@ -139,22 +144,38 @@ pub fn train<N: Classify>(
         .batch_size(config.eval_batch_size)
         .build(ImageDataset::new(valid_set.clone()));
 
+    let mut penalties = options.penalties.clone();
+    if let Some(regularizer) = config.regularizer {
+        penalties.push(WeightPenalty::new(regularizer, config.regularize.clone()));
+    }
+    let hooks = StepHooks::new(penalties, config.max_norm.clone());
+    let restore_best = config
+        .early_stopping
+        .as_ref()
+        .is_some_and(|e| e.restore_best_weights);
     let monitor = EpochMonitor::new(
         config.epochs,
         config.learning_rate,
+        config.early_stopping.clone().map(EarlyStopping::new),
+        hooks.clone(),
         artifacts.as_ref().map(|a| a.history()),
         options.print_epochs,
     );
     let learner_dir = LearnerDir::new(options.out_dir.as_ref());
-    let training = SupervisedTraining::new(learner_dir.path(), train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(learner_dir.path(), train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .with_metric_logger(InMemoryMetricLogger::default())
         .with_application_logger(None)
         .renderer(Box::new(QuietRenderer::new(options.show_progress)))
         .early_stopping(monitor.clone())
         .num_epochs(config.epochs);
+    if restore_best {
+        training = training
+            .with_default_checkpointers()
+            .with_checkpointing_strategy(monitor.keep_best_checkpoints());
+    }
     let learner = Learner::new(
-        Classifier::new(net),
+        Classifier::with_hooks(net, hooks),
         config.optimizer.init(),
         config.learning_rate,
     );
@@ -165,18 +186,38 @@ pub fn train<N: Classify>(
     if let Some(error) = result.error {
         return Err(TrainError::Learner(format!("{error:?}")));
     }
-    let (history, stop, write_error) = monitor.finish();
+    let (history, stop, best_epoch, write_error) = monitor.finish();
     if let Some(error) = write_error {
         return Err(error);
     }
-    if let StopReason::Diverged { epoch, loss } = stop {
-        return Err(TrainError::Diverged {
-            epoch,
-            loss,
-            learning_rate: config.learning_rate,
-        });
+    let stop_reason = match stop {
+        StopReason::Diverged { epoch, loss } => {
+            return Err(TrainError::Diverged {
+                epoch,
+                loss,
+                learning_rate: config.learning_rate,
+            });
+        }
+        StopReason::Completed => "completed the epoch budget".to_string(),
+        StopReason::EarlyStopped(reason) => reason,
+    };
+    let epochs_run = history.epochs.len();
+    let mut model = result.model;
+    let mut weights_from_epoch = epochs_run;
+    if let Some(best) = best_epoch
+        && restore_best
+        && best != epochs_run
+    {
+        let path = learner_dir
+            .path()
+            .join("checkpoint")
+            .join(format!("model-{best}.bpk"));
+        model = model
+            .try_load_file(&path)
+            .map_err(|e| TrainError::io(&path, format!("restoring the best epoch: {e:?}")))?;
+        weights_from_epoch = best;
     }
-    let net = result.model.net.valid();
+    let net = model.net.valid();
 
     let eval_device = device.clone().inner();
     let loader = |set: &Arc<ImageSet>| -> Arc<dyn DataLoader<ImageBatch>> {
@@ -188,7 +229,6 @@ pub fn train<N: Classify>(
     let on_train = evaluate(&net, &loader(&train_set))?;
     let on_valid = evaluate(&net, &loader(&valid_set))?;
     let on_test = evaluate(&net, &loader(&Arc::new(splits.test.clone())))?;
-    let epochs_run = history.epochs.len();
     let summary = Summary {
         dataset: splits.kind.to_string(),
         model: options
@@ -203,13 +243,10 @@ pub fn train<N: Classify>(
         test_accuracy: on_test.accuracy,
         test_loss: on_test.loss,
         epochs_run,
-        best_epoch: history.best_epoch().map_or(0, |r| r.epoch),
+        best_epoch: best_epoch.unwrap_or(0),
+        weights_from_epoch,
         stopped_early: epochs_run < config.epochs,
-        stop_reason: if epochs_run < config.epochs {
-            "interrupted".to_string()
-        } else {
-            "completed the epoch budget".to_string()
-        },
+        stop_reason,
         train_seconds,
         parameters: Module::num_params(&net),
     };
