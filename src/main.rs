@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use recipe::backend::select_device;
 use recipe::train::{TrainOptions, train_mlp};
 
+use cli::diagnose::{self, DiagnoseArgs};
 use cli::reproduce::{self, ReproduceArgs};
 use cli::train::TrainArgs;
 
@@ -37,6 +38,9 @@ enum Command {
     Train(TrainArgs),
     /// Reproduce a claim of the lecture on real data
     Reproduce(ReproduceArgs),
+    /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
+    #[command(after_help = AFTER_HELP)]
+    Diagnose(DiagnoseArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Some(Command::Train(args)) => train(args),
         Some(Command::Reproduce(args)) => reproduce::run(&args),
+        Some(Command::Diagnose(args)) => diagnose::run(args),
         None => reproduce::run(&ReproduceArgs::default()),
     };
     match outcome {

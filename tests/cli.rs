@@ -123,3 +123,100 @@ fn train_writes_its_artifacts() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn diagnose_tells_an_optimization_problem_from_overfitting() {
+    let output = recipe(&[
+        "diagnose",
+        "--hidden",
+        "64,64",
+        "--activation",
+        "sigmoid",
+        "--train-limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--no-baseline",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("diagnosis: optimization problem"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--activation relu"), "{stdout}");
+
+    // A wide net on few images for many epochs fits its training data and overfits.
+    let dir = std::env::temp_dir().join(format!("recipe-cli-diag-{}", std::process::id()));
+    let output = recipe(&[
+        "train",
+        "--hidden",
+        "256",
+        "--optimizer",
+        "adam",
+        "--train-limit",
+        "500",
+        "--valid-size",
+        "2000",
+        "--epochs",
+        "15",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = recipe(&["diagnose", "--run", dir.to_str().unwrap(), "--no-baseline"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("diagnosis: overfitting"), "{stdout}");
+    assert!(stdout.contains("--early-stopping"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
+    let dir = std::env::temp_dir().join(format!("recipe-cli-es-{}", std::process::id()));
+    let output = recipe(&[
+        "train",
+        "--hidden",
+        "256,256",
+        "--optimizer",
+        "adam",
+        "--train-limit",
+        "1000",
+        "--valid-size",
+        "2000",
+        "--epochs",
+        "40",
+        "--early-stopping",
+        "--patience",
+        "3",
+        "--restore-best",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    let valid_losses: Vec<f64> = history
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(4).unwrap().parse().unwrap())
+        .collect();
+    assert!(summary["stopped_early"].as_bool().unwrap());
+    assert!(valid_losses.len() < 40);
+    let minimum = valid_losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    let saved = summary["valid_loss"].as_f64().unwrap();
+    assert!(
+        (saved - minimum).abs() <= 1e-9 * minimum,
+        "{saved} vs {minimum}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

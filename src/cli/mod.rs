@@ -1,4 +1,5 @@
 //! The `recipe` command line.
 
+pub mod diagnose;
 pub mod reproduce;
 pub mod train;

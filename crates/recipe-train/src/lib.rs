@@ -14,6 +14,7 @@
 mod artifacts;
 mod classifier;
 mod config;
+mod diagnosis;
 mod early_stopping;
 mod error;
 mod evaluate;
@@ -29,6 +30,7 @@ mod trainer;
 pub use artifacts::{RunArtifacts, write_atomic};
 pub use classifier::{Classifier, Classify};
 pub use config::TrainConfig;
+pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};

@@ -1,0 +1,387 @@
+//! The lecture's flowchart: good results on the training data? If not, an
+//! optimization problem. Good on training but not on validation? Overfitting.
+//! Never apply an overfitting fix to an optimization problem.
+
+use std::fmt;
+
+use recipe_models::ActivationConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{History, OptimizerConfig, Summary, TrainConfig};
+
+/// The thresholds the diagnosis applies; every one is printed with the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Training accuracy at or above this is "good on the training data".
+    pub good_train_accuracy: f64,
+    /// A deep net whose training accuracy is below the shallow baseline's by
+    /// more than this fits worse than the shallow one: an optimization problem.
+    pub baseline_margin: f64,
+    /// Training minus validation accuracy above this is overfitting.
+    pub max_generalization_gap: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            good_train_accuracy: 0.95,
+            baseline_margin: 0.01,
+            max_generalization_gap: 0.03,
+        }
+    }
+}
+
+/// Which branch of the flowchart a run is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Bad on the training data: fix the optimization, not overfitting.
+    Optimization,
+    /// Good on the training data, bad on validation data.
+    Overfitting,
+    /// Good on both.
+    Good,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Optimization => "optimization problem (not overfitting)",
+            Verdict::Overfitting => "overfitting",
+            Verdict::Good => "good on training and validation data",
+        })
+    }
+}
+
+/// The verdict, the evidence behind it and what to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// The branch of the flowchart.
+    pub verdict: Verdict,
+    /// The measured facts and the criteria applied to them.
+    pub evidence: Vec<String>,
+    /// Remedies to try, most promising first.
+    pub suggestions: Vec<String>,
+    /// Things not to do (or to undo).
+    pub warnings: Vec<String>,
+}
+
+/// What the diagnosis looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    /// The run's settings.
+    pub config: &'a TrainConfig,
+    /// Its final evaluation.
+    pub summary: &'a Summary,
+    /// Its per-epoch history.
+    pub history: &'a History,
+    /// The final evaluation of a shallow baseline trained on the same data, if any.
+    pub baseline: Option<&'a Summary>,
+}
+
+/// Applies the flowchart to a run.
+pub fn diagnose(run: Evidence<'_>, thresholds: &Thresholds) -> Diagnosis {
+    let s = run.summary;
+    let mut evidence = vec![format!(
+        "training accuracy {:.4} (criterion: >= {:.2})",
+        s.train_accuracy, thresholds.good_train_accuracy
+    )];
+    let mut fits = s.train_accuracy >= thresholds.good_train_accuracy;
+    if let Some(baseline) = run.baseline {
+        let behind = baseline.train_accuracy - s.train_accuracy;
+        evidence.push(format!(
+            "shallow baseline ({}) training accuracy {:.4}; this run is {} it by {:.4} (criterion: behind by more than {:.2} = worse)",
+            baseline.model,
+            baseline.train_accuracy,
+            if behind > 0.0 { "behind" } else { "ahead of" },
+            behind.abs(),
+            thresholds.baseline_margin
+        ));
+        if behind > thresholds.baseline_margin {
+            fits = false;
+        }
+    }
+    if !fits {
+        return optimization(run, evidence);
+    }
+    let gap = s.train_accuracy - s.valid_accuracy;
+    evidence.push(format!(
+        "validation accuracy {:.4}: gap to training {:.4} (criterion: <= {:.2})",
+        s.valid_accuracy, gap, thresholds.max_generalization_gap
+    ));
+    if let Some(best) = run.history.best_epoch()
+        && best.epoch < run.history.epochs.len()
+    {
+        evidence.push(format!(
+            "validation loss was lowest at epoch {} ({:.4}) and ended at {:.4}",
+            best.epoch,
+            best.valid_loss,
+            run.history.epochs.last().map_or(f64::NAN, |r| r.valid_loss)
+        ));
+    }
+    if gap > thresholds.max_generalization_gap {
+        overfitting(run, evidence)
+    } else {
+        Diagnosis {
+            verdict: Verdict::Good,
+            evidence,
+            suggestions: vec!["nothing to fix by the lecture's criteria".to_string()],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
+    let config = run.config;
+    let mut suggestions = Vec::new();
+    let saturating = config.model.activation.iter().any(|a| {
+        matches!(
+            a,
+            ActivationConfig::Sigmoid | ActivationConfig::Tanh | ActivationConfig::HardSigmoid
+        )
+    });
+    if saturating {
+        suggestions.push(
+            "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout (--activation relu)"
+                .to_string(),
+        );
+    } else {
+        suggestions.push(
+            "try another activation from the ReLU family or maxout (--activation maxout --pieces 2)"
+                .to_string(),
+        );
+    }
+    if config.model.initializer != recipe_models::InitConfig::Auto {
+        suggestions.push(format!(
+            "use the initializer the activation wants (--init auto), not {}",
+            config.model.initializer
+        ));
+    }
+    if matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
+        suggestions.push(
+            "use an adaptive optimizer (--optimizer adam --lr 1e-3) or add momentum (--momentum 0.9)"
+                .to_string(),
+        );
+    }
+    suggestions.push(format!(
+        "train longer or with a tuned learning rate (now {} epochs at lr {})",
+        config.epochs, config.learning_rate
+    ));
+    let mut warnings = vec![
+        "do not reach for dropout, L1/L2 or early stopping: they fight overfitting and make an optimization problem worse"
+            .to_string(),
+    ];
+    let model = &config.model;
+    if model.dropout > 0.0
+        || model.input_dropout > 0.0
+        || model.alpha_dropout > 0.0
+        || model.dropconnect > 0.0
+    {
+        warnings
+            .push("this run uses dropout: remove it until the training data is fit".to_string());
+    }
+    if config.regularizer.is_some() || config.max_norm.is_some() {
+        warnings.push(
+            "this run uses a penalty or max-norm: remove it until the training data is fit"
+                .to_string(),
+        );
+    }
+    Diagnosis {
+        verdict: Verdict::Optimization,
+        evidence,
+        suggestions,
+        warnings,
+    }
+}
+
+fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
+    let config = run.config;
+    let mut suggestions = Vec::new();
+    if config.early_stopping.is_none() {
+        suggestions.push(
+            "early stopping on validation loss, keeping the best epoch (--early-stopping --patience 3 --restore-best)"
+                .to_string(),
+        );
+    }
+    if config.regularizer.is_none() {
+        suggestions.push("an L2 or L1 penalty (--l2 1e-4, --l1 1e-5)".to_string());
+    }
+    if config.model.dropout == 0.0 && config.model.alpha_dropout == 0.0 {
+        suggestions.push("dropout (--dropout 0.5 --input-dropout 0.2)".to_string());
+    }
+    if config.max_norm.is_none() {
+        suggestions.push("a max-norm constraint, best with dropout (--max-norm 3)".to_string());
+    }
+    suggestions.push("more training data, if there is any (--train-limit)".to_string());
+    Diagnosis {
+        verdict: Verdict::Overfitting,
+        evidence,
+        suggestions,
+        warnings: Vec::new(),
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "diagnosis: {}", self.verdict)?;
+        for line in &self.evidence {
+            writeln!(f, "  - {line}")?;
+        }
+        if !self.suggestions.is_empty() {
+            writeln!(f, "try:")?;
+            for line in &self.suggestions {
+                writeln!(f, "  - {line}")?;
+            }
+        }
+        for line in &self.warnings {
+            writeln!(f, "warning: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EpochRecord;
+    use recipe_models::MlpConfig;
+
+    fn summary(train: f64, valid: f64) -> Summary {
+        Summary {
+            dataset: "mnist".into(),
+            model: "784-500-10 sigmoid".into(),
+            device: "cpu".into(),
+            train_accuracy: train,
+            train_loss: 0.1,
+            valid_accuracy: valid,
+            valid_loss: 0.2,
+            test_accuracy: valid,
+            test_loss: 0.2,
+            epochs_run: 5,
+            best_epoch: 5,
+            weights_from_epoch: 5,
+            stopped_early: false,
+            stop_reason: String::new(),
+            train_seconds: 1.0,
+            parameters: 1,
+        }
+    }
+
+    /// A synthetic history whose validation loss follows `valid_losses`.
+    fn history(valid_losses: &[f64]) -> History {
+        History {
+            epochs: valid_losses
+                .iter()
+                .enumerate()
+                .map(|(i, &valid_loss)| EpochRecord {
+                    epoch: i + 1,
+                    train_loss: 0.1,
+                    train_penalty: 0.0,
+                    train_accuracy: 0.9,
+                    valid_loss,
+                    valid_accuracy: 0.9,
+                    learning_rate: 0.1,
+                    seconds: 1.0,
+                })
+                .collect(),
+        }
+    }
+
+    fn config(activation: ActivationConfig) -> TrainConfig {
+        TrainConfig::new(MlpConfig::new(784, vec![500; 5], 10).with_activation(vec![activation]))
+    }
+
+    #[test]
+    fn under_fitting_is_an_optimization_problem() {
+        let mut config = config(ActivationConfig::Sigmoid);
+        config.model.dropout = 0.5;
+        let history = history(&[2.30, 2.30, 2.30]);
+        let run = summary(0.11, 0.11);
+        let diagnosis = diagnose(
+            Evidence {
+                config: &config,
+                summary: &run,
+                history: &history,
+                baseline: None,
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(diagnosis.verdict, Verdict::Optimization);
+        assert!(diagnosis.suggestions[0].contains("--activation relu"));
+        assert!(diagnosis.suggestions.iter().any(|s| s.contains("adam")));
+        assert!(
+            diagnosis
+                .warnings
+                .iter()
+                .any(|w| w.contains("do not reach for dropout"))
+        );
+        assert!(diagnosis.warnings.iter().any(|w| w.contains("remove it")));
+    }
+
+    #[test]
+    fn worse_than_a_shallow_baseline_is_an_optimization_problem_too() {
+        let config = config(ActivationConfig::Sigmoid);
+        let history = history(&[0.5, 0.4]);
+        let deep = summary(0.96, 0.95);
+        let shallow = summary(0.99, 0.97);
+        let run = Evidence {
+            config: &config,
+            summary: &deep,
+            history: &history,
+            baseline: Some(&shallow),
+        };
+        assert_eq!(
+            diagnose(run, &Thresholds::default()).verdict,
+            Verdict::Optimization
+        );
+        let lenient = Thresholds {
+            baseline_margin: 0.05,
+            ..Thresholds::default()
+        };
+        assert_eq!(diagnose(run, &lenient).verdict, Verdict::Good);
+    }
+
+    #[test]
+    fn fitting_training_but_not_validation_is_overfitting() {
+        let config = config(ActivationConfig::Relu);
+        let history = history(&[0.3, 0.2, 0.25, 0.3]);
+        let run = summary(1.0, 0.95);
+        let diagnosis = diagnose(
+            Evidence {
+                config: &config,
+                summary: &run,
+                history: &history,
+                baseline: None,
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(diagnosis.verdict, Verdict::Overfitting);
+        assert!(diagnosis.suggestions[0].contains("--early-stopping"));
+        assert!(
+            diagnosis
+                .evidence
+                .iter()
+                .any(|e| e.contains("lowest at epoch 2"))
+        );
+        assert!(diagnosis.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_good_run_gets_neither() {
+        let config = config(ActivationConfig::Relu);
+        let history = history(&[0.3, 0.2, 0.1]);
+        let run = summary(0.99, 0.975);
+        let diagnosis = diagnose(
+            Evidence {
+                config: &config,
+                summary: &run,
+                history: &history,
+                baseline: None,
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(diagnosis.verdict, Verdict::Good);
+        assert!(diagnosis.to_string().starts_with("diagnosis: good"));
+    }
+}
