@@ -10,8 +10,7 @@
 use anyhow::Result;
 use clap::Parser;
 use recipe::backend::select_device;
-use recipe::experiments::{Variant, compare, markdown_table, overfitting_setting};
-use recipe::train::{EarlyStoppingConfig, Metric};
+use recipe::experiments::{compare, early_stopping_variants, markdown_table, overfitting_setting};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -26,28 +25,7 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = select_device(&args.device)?;
-    let base = overfitting_setting(args.epochs);
-    let stopping = |monitor: Metric| {
-        let mut config = base.clone();
-        config.early_stopping = Some(EarlyStoppingConfig {
-            monitor,
-            patience: 3,
-            restore_best_weights: true,
-            ..EarlyStoppingConfig::default()
-        });
-        config
-    };
-    let variants = [
-        Variant::new("whole budget", base.clone()),
-        Variant::new(
-            "early stopping on valid loss, patience 3",
-            stopping(Metric::ValidLoss),
-        ),
-        Variant::new(
-            "early stopping on valid accuracy, patience 3",
-            stopping(Metric::ValidAccuracy),
-        ),
-    ];
+    let variants = early_stopping_variants(&overfitting_setting(args.epochs));
     let rows = compare(&variants, &device)?;
     println!("\n{}", markdown_table(&rows));
     Ok(())

@@ -9,8 +9,7 @@
 use anyhow::Result;
 use clap::Parser;
 use recipe::backend::select_device;
-use recipe::experiments::{Variant, compare, markdown_table, overfitting_setting};
-use recipe::train::{MaxNormConfig, Regularizer, TrainConfig};
+use recipe::experiments::{compare, markdown_table, overfitting_setting, regularization_variants};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -25,27 +24,7 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = select_device(&args.device)?;
-    let base = overfitting_setting(args.epochs);
-    let with = |regularizer: Regularizer| TrainConfig {
-        regularizer: Some(regularizer),
-        ..base.clone()
-    };
-    let variants = [
-        Variant::new("none", base.clone()),
-        Variant::new("L2 1e-4", with(Regularizer::L2 { lambda: 1e-4 })),
-        Variant::new("L1 1e-5", with(Regularizer::L1 { lambda: 1e-5 })),
-        Variant::new(
-            "L1 1e-5 + L2 1e-4",
-            with(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }),
-        ),
-        Variant::new(
-            "max-norm 3",
-            TrainConfig {
-                max_norm: Some(MaxNormConfig::new(3.0)?),
-                ..base.clone()
-            },
-        ),
-    ];
+    let variants = regularization_variants(&overfitting_setting(args.epochs))?;
     let rows = compare(&variants, &device)?;
     println!("\n{}", markdown_table(&rows));
     Ok(())

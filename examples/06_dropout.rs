@@ -9,9 +9,9 @@
 use anyhow::Result;
 use clap::Parser;
 use recipe::backend::select_device;
-use recipe::experiments::{Variant, compare, markdown_table, overfitting_setting};
-use recipe::models::{ActivationConfig, MlpConfig};
-use recipe::train::{MaxNormConfig, OptimizerConfig, TrainConfig};
+use recipe::experiments::{
+    compare, dropout_variants, markdown_table, overfitting_setting, underfitting_dropout_variants,
+};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -26,44 +26,12 @@ struct Args {
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = select_device(&args.device)?;
-    let base = overfitting_setting(args.epochs);
-    let dropout = |config: &TrainConfig| {
-        let mut config = config.clone();
-        config.model = config.model.with_input_dropout(0.2).with_dropout(0.5);
-        config
-    };
-    let overfit = [
-        Variant::new("overfitting net, no dropout", base.clone()),
-        Variant::new(
-            "overfitting net, dropout 0.2 in / 0.5 hidden",
-            dropout(&base),
-        ),
-        Variant::new(
-            "overfitting net, dropout + max-norm 3",
-            TrainConfig {
-                max_norm: Some(MaxNormConfig::new(3.0)?),
-                ..dropout(&base)
-            },
-        ),
-    ];
-    let rows = compare(&overfit, &device)?;
-    println!("\nOn a net that overfits:\n\n{}", markdown_table(&rows));
-
-    // A deep sigmoid net with plain SGD cannot fit even its training data
-    // (the lecture's first problem); dropout only makes that worse.
-    let mut underfit = TrainConfig::new(
-        MlpConfig::new(784, vec![500; 3], 10).with_activation(vec![ActivationConfig::Sigmoid]),
-    );
-    underfit.split.train_limit = Some(10_000);
-    underfit.optimizer = OptimizerConfig::sgd(0.0);
-    underfit.epochs = 5;
     let rows = compare(
-        &[
-            Variant::new("deep sigmoid net, no dropout", underfit.clone()),
-            Variant::new("deep sigmoid net, dropout 0.5", dropout(&underfit)),
-        ],
+        &dropout_variants(&overfitting_setting(args.epochs))?,
         &device,
     )?;
+    println!("\nOn a net that overfits:\n\n{}", markdown_table(&rows));
+    let rows = compare(&underfitting_dropout_variants(5), &device)?;
     println!("\nOn a net that under-fits:\n\n{}", markdown_table(&rows));
     Ok(())
 }

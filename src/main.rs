@@ -1,6 +1,6 @@
 //! The `recipe` command: train networks and reproduce the lecture "Recipe of
-//! Deep Learning" on MNIST. With no command it reproduces the vanishing
-//! gradient claim (quick profile).
+//! Deep Learning" on MNIST. With no command it runs `reproduce all --profile
+//! quick`.
 
 mod cli;
 
@@ -17,8 +17,8 @@ use cli::train::TrainArgs;
 
 /// Train deep nets the way the lecture "Recipe of Deep Learning" teaches.
 ///
-/// With no command, reproduces the vanishing-gradient claim on the bundled
-/// MNIST (quick profile).
+/// With no command, runs `recipe reproduce all --profile quick` on the bundled
+/// MNIST: every claim of the lecture, measured, with a report.
 #[derive(Debug, Parser)]
 #[command(name = "recipe", version, after_help = AFTER_HELP)]
 struct Cli {

@@ -1,27 +1,43 @@
 //! `recipe reproduce`: the lecture's claims on real data.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
-use recipe::experiments::DepthSweep;
-use recipe::train::write_atomic;
+use recipe::data::DatasetKind;
+use recipe::experiments::{
+    Claim, DepthSweep, VariantRow, claims_table, compare, dropout_claims, dropout_variants,
+    early_stopping_claims, early_stopping_variants, markdown_table, overfitting_setting,
+    regularization_claims, regularization_variants, underfitting_dropout_variants,
+    vanishing_gradient_claims,
+};
+use recipe::train::{TrainConfig, write_atomic};
+use serde::Serialize;
 
 /// Which claim to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Experiment {
     /// Sigmoid vs ReLU vs Maxout across depth 1..9: deep sigmoid nets fail on the training data.
     VanishingGradient,
+    /// The whole epoch budget vs early stopping on validation loss / accuracy.
+    EarlyStopping,
+    /// None / L2 / L1 / L1+L2 / max-norm on a net that overfits.
+    Regularization,
+    /// Dropout on a net that overfits, and on one that under-fits.
+    Dropout,
+    /// Every experiment, then report.md with each claim and its verdict.
+    All,
 }
 
 /// How much compute to spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Profile {
-    /// 10,000 training images, 5 epochs: the shape of the result in minutes on 2 cores.
+    /// Fewer images and epochs: the shape of each result in minutes on 2 cores.
     #[default]
     Quick,
-    /// All 50,000 training images, 5 epochs: the lecture's setting.
+    /// The lecture's settings: all 50,000 training images for the depth sweep, 40 epochs for overfitting.
     Full,
 }
 
@@ -29,7 +45,7 @@ pub enum Profile {
 #[derive(Debug, Clone, Args)]
 pub struct ReproduceArgs {
     /// The experiment
-    #[arg(value_enum, default_value = "vanishing-gradient")]
+    #[arg(value_enum, default_value = "all")]
     pub experiment: Experiment,
     /// quick or full
     #[arg(long, value_enum, default_value = "quick")]
@@ -46,66 +62,215 @@ pub struct ReproduceArgs {
     /// Output folder
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
+    /// Override the profile's number of training images (for a smoke run)
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Override the profile's number of epochs (for a smoke run)
+    #[arg(long)]
+    pub epochs: Option<usize>,
 }
 
 impl Default for ReproduceArgs {
     fn default() -> Self {
         Self {
-            experiment: Experiment::VanishingGradient,
+            experiment: Experiment::All,
             profile: Profile::Quick,
             dataset: "mnist".into(),
             data_dir: None,
             device: "cpu".into(),
             out: PathBuf::from("runs/reproduce"),
+            train_limit: None,
+            epochs: None,
         }
     }
 }
 
-/// Runs the experiment and writes `results.md` and `results.json` in its folder.
+struct Context {
+    device: Device,
+    dataset: DatasetKind,
+    data_dir: Option<PathBuf>,
+    profile: Profile,
+    out: PathBuf,
+    command: String,
+    train_limit: Option<usize>,
+    epochs: Option<usize>,
+}
+
+impl Context {
+    /// `config` on the chosen dataset, with the smoke-run overrides applied.
+    fn on_dataset(&self, mut config: TrainConfig) -> TrainConfig {
+        config.dataset = self.dataset;
+        config.data_dir = self.data_dir.clone();
+        if let Some(limit) = self.train_limit {
+            config.split.train_limit = Some(limit);
+        }
+        if let Some(epochs) = self.epochs {
+            config.epochs = epochs;
+        }
+        config
+    }
+
+    fn overfitting_setting(&self) -> TrainConfig {
+        let epochs = match self.profile {
+            Profile::Quick => 20,
+            Profile::Full => 40,
+        };
+        self.on_dataset(overfitting_setting(epochs))
+    }
+
+    /// Writes `results.md` and `results.json` for one experiment.
+    fn write(&self, name: &str, title: &str, body: &str, rows: &impl Serialize) -> Result<()> {
+        let dir = self.out.join(name);
+        let markdown = format!(
+            "# {title}\n\n{} profile on {}. Produced by `{}`.\n\n{body}",
+            match self.profile {
+                Profile::Quick => "Quick",
+                Profile::Full => "Full",
+            },
+            self.dataset,
+            self.command
+        );
+        write_atomic(&dir.join("results.md"), markdown.as_bytes())?;
+        write_atomic(
+            &dir.join("results.json"),
+            serde_json::to_string_pretty(rows)?.as_bytes(),
+        )?;
+        println!("\n{body}\nwrote {}", dir.join("results.md").display());
+        Ok(())
+    }
+}
+
+/// Runs the experiment(s); `all` also writes `report.md`.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
-    let device = select_device(&args.device)?;
-    let Experiment::VanishingGradient = args.experiment;
-    let out = args.out.join("vanishing-gradient");
-    let train_limit = match args.profile {
+    let context = Context {
+        device: select_device(&args.device)?,
+        dataset: args.dataset.parse()?,
+        data_dir: args.data_dir.clone(),
+        profile: args.profile,
+        out: args.out.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        train_limit: args.train_limit,
+        epochs: args.epochs,
+    };
+    let selected = |e: Experiment| args.experiment == e || args.experiment == Experiment::All;
+    let mut claims: Vec<Claim> = Vec::new();
+    if selected(Experiment::VanishingGradient) {
+        claims.extend(vanishing_gradient(&context)?);
+    }
+    if selected(Experiment::EarlyStopping) {
+        let rows = compare(
+            &early_stopping_variants(&context.overfitting_setting()),
+            &context.device,
+        )?;
+        context.write(
+            "early-stopping",
+            "Early stopping on a net that overfits",
+            &markdown_table(&rows),
+            &rows,
+        )?;
+        claims.extend(early_stopping_claims(&rows));
+    }
+    if selected(Experiment::Regularization) {
+        let rows = compare(
+            &regularization_variants(&context.overfitting_setting())?,
+            &context.device,
+        )?;
+        context.write(
+            "regularization",
+            "Regularization on a net that overfits",
+            &markdown_table(&rows),
+            &rows,
+        )?;
+        claims.extend(regularization_claims(&rows));
+    }
+    if selected(Experiment::Dropout) {
+        let over = compare(
+            &dropout_variants(&context.overfitting_setting())?,
+            &context.device,
+        )?;
+        let under_variants: Vec<_> = underfitting_dropout_variants(5)
+            .into_iter()
+            .map(|mut v| {
+                v.config = context.on_dataset(v.config);
+                v
+            })
+            .collect();
+        let under = compare(&under_variants, &context.device)?;
+        let body = format!(
+            "On a net that overfits:\n\n{}\nOn a net that under-fits:\n\n{}",
+            markdown_table(&over),
+            markdown_table(&under)
+        );
+        let rows: Vec<&VariantRow> = over.iter().chain(&under).collect();
+        context.write(
+            "dropout",
+            "Dropout helps overfitting, not under-fitting",
+            &body,
+            &rows,
+        )?;
+        claims.extend(dropout_claims(&over, &under));
+    }
+    if args.experiment == Experiment::All {
+        write_report(&context, &claims)?;
+    }
+    Ok(())
+}
+
+fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
+    let train_limit = match context.profile {
         Profile::Quick => Some(10_000),
         Profile::Full => None,
     };
     let mut sweep = DepthSweep::lecture(5, train_limit);
-    sweep.base.dataset = args.dataset.parse()?;
-    sweep.base.data_dir = args.data_dir.clone();
+    sweep.base = context.on_dataset(sweep.base);
+    let out = context.out.join("vanishing-gradient");
     println!(
-        "vanishing gradient on {} ({:?} profile): {} runs, results in {}",
+        "vanishing gradient on {}: {} runs",
         sweep.base.dataset,
-        args.profile,
         sweep.activations.len() * sweep.depths.len(),
-        out.display()
     );
-    let rows = sweep.run(&device, Some(&out), |row| {
+    let rows = sweep.run(&context.device, Some(&out), |row| {
         println!(
             "   {} depth {}: train accuracy {:.3}, test accuracy {:.3} ({:.0}s)",
             row.activation, row.depth, row.train_accuracy, row.test_accuracy, row.seconds
         );
     })?;
-    let table = sweep.markdown_table(&rows);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    let markdown = format!(
-        "# Vanishing gradient: training and test accuracy by depth\n\n\
-         {} training images, 5 epochs, SGD lr {}, batch {}, width {}, init auto.\n\
-         Produced by `{command}`.\n\n{table}",
+    let body = format!(
+        "{} training images, {} epochs, SGD lr {}, batch {}, width {}, init auto. \
+         Each cell: training accuracy / test accuracy.\n\n{}",
         sweep
             .base
             .split
             .train_limit
             .map_or("50000".to_string(), |n| n.to_string()),
+        sweep.base.epochs,
         sweep.base.learning_rate,
         sweep.base.batch_size,
         sweep.width,
+        sweep.markdown_table(&rows)
     );
-    write_atomic(&out.join("results.md"), markdown.as_bytes())?;
-    write_atomic(
-        &out.join("results.json"),
-        serde_json::to_string_pretty(&rows)?.as_bytes(),
+    context.write(
+        "vanishing-gradient",
+        "Vanishing gradient: training and test accuracy by depth",
+        &body,
+        &rows,
     )?;
-    println!("\n{table}\nwrote {}", out.join("results.md").display());
+    Ok(vanishing_gradient_claims(&rows))
+}
+
+fn write_report(context: &Context, claims: &[Claim]) -> Result<()> {
+    let reproduced = claims.iter().filter(|c| c.reproduced == Some(true)).count();
+    let report = format!(
+        "# Recipe of Deep Learning: the lecture's claims, measured\n\n\
+         Produced by `{}` on {}. {reproduced} of {} claims reproduced; each verdict \
+         applies the printed criterion to the numbers in the experiment's `results.md`.\n\n{}",
+        context.command,
+        context.dataset,
+        claims.len(),
+        claims_table(claims)
+    );
+    let path: &Path = &context.out.join("report.md");
+    write_atomic(path, report.as_bytes())?;
+    println!("\n{}\nreport: {}", claims_table(claims), path.display());
     Ok(())
 }

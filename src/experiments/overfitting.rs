@@ -3,8 +3,11 @@
 
 use burn::tensor::Device;
 use recipe_data::load_splits;
-use recipe_models::MlpConfig;
-use recipe_train::{OptimizerConfig, TrainConfig, TrainError, TrainOptions, train};
+use recipe_models::{ActivationConfig, MlpConfig};
+use recipe_train::{
+    EarlyStoppingConfig, MaxNormConfig, Metric, OptimizerConfig, Regularizer, TrainConfig,
+    TrainError, TrainOptions, train,
+};
 use serde::{Deserialize, Serialize};
 
 /// A setting that overfits: a 784-1024-1024-10 ReLU net on the first 5,000
@@ -16,6 +19,100 @@ pub fn overfitting_setting(epochs: usize) -> TrainConfig {
     config.learning_rate = 1e-3;
     config.epochs = epochs;
     config
+}
+
+/// The whole budget against early stopping on validation loss and on
+/// validation accuracy (patience 3, restoring the best epoch).
+pub fn early_stopping_variants(base: &TrainConfig) -> Vec<Variant> {
+    let stopping = |monitor: Metric| TrainConfig {
+        early_stopping: Some(EarlyStoppingConfig {
+            monitor,
+            patience: 3,
+            restore_best_weights: true,
+            ..EarlyStoppingConfig::default()
+        }),
+        ..base.clone()
+    };
+    vec![
+        Variant::new("whole budget", base.clone()),
+        Variant::new(
+            "early stopping on valid loss, patience 3",
+            stopping(Metric::ValidLoss),
+        ),
+        Variant::new(
+            "early stopping on valid accuracy, patience 3",
+            stopping(Metric::ValidAccuracy),
+        ),
+    ]
+}
+
+/// No regularization, L2, L1, both, and max-norm 1.
+pub fn regularization_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
+    let with = |regularizer: Regularizer| TrainConfig {
+        regularizer: Some(regularizer),
+        ..base.clone()
+    };
+    Ok(vec![
+        Variant::new("none", base.clone()),
+        Variant::new("L2 1e-4", with(Regularizer::L2 { lambda: 1e-4 })),
+        Variant::new("L1 1e-5", with(Regularizer::L1 { lambda: 1e-5 })),
+        Variant::new(
+            "L1 1e-5 + L2 1e-4",
+            with(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }),
+        ),
+        // Srivastava et al. use c = 3 to 4 with dropout and large steps; without
+        // dropout this net's unit norms stay near 1.5, so c = 3 would never bind.
+        Variant::new(
+            "max-norm 1",
+            TrainConfig {
+                max_norm: Some(MaxNormConfig::new(1.0)?),
+                ..base.clone()
+            },
+        ),
+    ])
+}
+
+/// `config` with dropout 0.2 on the inputs and 0.5 on hidden units.
+pub fn with_dropout(config: &TrainConfig) -> TrainConfig {
+    let mut config = config.clone();
+    config.model = config.model.with_input_dropout(0.2).with_dropout(0.5);
+    config
+}
+
+/// Without and with dropout (and dropout + max-norm) on a net that overfits.
+pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
+    Ok(vec![
+        Variant::new("overfitting net, no dropout", base.clone()),
+        Variant::new(
+            "overfitting net, dropout 0.2 in / 0.5 hidden",
+            with_dropout(base),
+        ),
+        Variant::new(
+            "overfitting net, dropout + max-norm 3",
+            TrainConfig {
+                max_norm: Some(MaxNormConfig::new(3.0)?),
+                ..with_dropout(base)
+            },
+        ),
+    ])
+}
+
+/// A net that under-fits (3 sigmoid layers of 500, plain SGD, 10,000
+/// images), without and with dropout: the lecture's warning.
+pub fn underfitting_dropout_variants(epochs: usize) -> Vec<Variant> {
+    let mut underfit = TrainConfig::new(
+        MlpConfig::new(784, vec![500; 3], 10).with_activation(vec![ActivationConfig::Sigmoid]),
+    );
+    underfit.split.train_limit = Some(10_000);
+    underfit.optimizer = OptimizerConfig::sgd(0.0);
+    underfit.epochs = epochs;
+    vec![
+        Variant::new("deep sigmoid net, no dropout", underfit.clone()),
+        Variant::new(
+            "deep sigmoid net, dropout 0.2 in / 0.5 hidden",
+            with_dropout(&underfit),
+        ),
+    ]
 }
 
 /// One named configuration to compare.

@@ -7,7 +7,7 @@ use recipe_train::{
     Verdict,
 };
 
-use crate::experiments::Variant;
+use crate::experiments::{Variant, with_dropout};
 
 /// The diagnosed run itself, then one variant per remedy for `verdict`.
 pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
@@ -68,21 +68,14 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
             ));
             variants.push(Variant::new(
                 "dropout 0.2 in / 0.5 hidden",
-                with(&|c| {
-                    c.model.dropout = 0.5;
-                    c.model.input_dropout = 0.2;
-                    c.model.alpha_dropout = 0.0;
-                }),
+                with_dropout(&with(&|c| c.model.alpha_dropout = 0.0)),
             ));
-            let max_norm = MaxNormConfig::new(3.0)?;
             variants.push(Variant::new(
                 "dropout + max-norm 3",
-                with(&|c| {
-                    c.model.dropout = 0.5;
-                    c.model.input_dropout = 0.2;
-                    c.model.alpha_dropout = 0.0;
-                    c.max_norm = Some(max_norm.clone());
-                }),
+                TrainConfig {
+                    max_norm: Some(MaxNormConfig::new(3.0)?),
+                    ..with_dropout(&with(&|c| c.model.alpha_dropout = 0.0))
+                },
             ));
         }
         Verdict::Good => {}

@@ -1,0 +1,291 @@
+//! The lecture's claims, each checked against measured rows by an explicit
+//! criterion, for `report.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiments::{DepthSweepRow, VariantRow};
+
+/// One claim of the lecture and whether a run reproduced it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    /// What the lecture says.
+    pub claim: String,
+    /// The test applied to the measurements.
+    pub criterion: String,
+    /// The measured numbers.
+    pub evidence: String,
+    /// Whether the criterion held (`None` when the rows needed are missing).
+    pub reproduced: Option<bool>,
+}
+
+fn find<'a>(rows: &'a [VariantRow], name: &str) -> Option<&'a VariantRow> {
+    rows.iter().find(|r| r.name == name)
+}
+
+fn missing(claim: &str, criterion: &str) -> Claim {
+    Claim {
+        claim: claim.into(),
+        criterion: criterion.into(),
+        evidence: "not measured".into(),
+        reproduced: None,
+    }
+}
+
+/// Deep sigmoid nets fit their training data worse than shallow ones; ReLU
+/// and Maxout at the same depth do not.
+pub fn vanishing_gradient_claims(rows: &[DepthSweepRow]) -> Vec<Claim> {
+    let by = |activation: &str| -> Vec<&DepthSweepRow> {
+        let mut rows: Vec<_> = rows.iter().filter(|r| r.activation == activation).collect();
+        rows.sort_by_key(|r| r.depth);
+        rows
+    };
+    let mut claims = Vec::new();
+    let claim = "a deep sigmoid MLP is worse than a shallow one even on the training data";
+    let criterion = "sigmoid's training accuracy at the greatest depth is at least 0.2 below its best at any depth";
+    let sigmoid = by("sigmoid");
+    claims.push(
+        match (
+            sigmoid.iter().map(|r| r.train_accuracy).reduce(f64::max),
+            sigmoid.last(),
+        ) {
+            (Some(best), Some(deepest)) => Claim {
+                claim: claim.into(),
+                criterion: criterion.into(),
+                evidence: format!(
+                    "best {best:.3}; at depth {} {:.3}",
+                    deepest.depth, deepest.train_accuracy
+                ),
+                reproduced: Some(best - deepest.train_accuracy >= 0.2),
+            },
+            _ => missing(claim, criterion),
+        },
+    );
+    for activation in ["relu", "maxout:2"] {
+        let claim = format!("{activation} at the same depth trains fine");
+        let criterion =
+            format!("{activation}'s training accuracy at the greatest depth is at least 0.95");
+        claims.push(match by(activation).last() {
+            Some(deepest) => Claim {
+                claim,
+                criterion,
+                evidence: format!("depth {}: {:.3}", deepest.depth, deepest.train_accuracy),
+                reproduced: Some(deepest.train_accuracy >= 0.95),
+            },
+            None => missing(&claim, &criterion),
+        });
+    }
+    claims
+}
+
+/// Early stopping on validation loss gives a better-calibrated model than
+/// training for the whole budget.
+pub fn early_stopping_claims(rows: &[VariantRow]) -> Vec<Claim> {
+    let claim = "stopping when the validation loss stops going down beats training on";
+    let criterion = "early stopping on validation loss ends with a lower test loss than the whole budget, in fewer epochs";
+    vec![match (
+        find(rows, "whole budget"),
+        find(rows, "early stopping on valid loss, patience 3"),
+    ) {
+        (Some(all), Some(stopped)) => Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: format!(
+                "test loss {:.4} after {} epochs vs {:.4} (weights of epoch {} of {})",
+                all.test_loss,
+                all.epochs_run,
+                stopped.test_loss,
+                stopped.weights_from_epoch,
+                stopped.epochs_run
+            ),
+            reproduced: Some(
+                stopped.test_loss < all.test_loss && stopped.epochs_run < all.epochs_run,
+            ),
+        },
+        _ => missing(claim, criterion),
+    }]
+}
+
+/// L2 shrinks weights; L1 makes them sparse.
+pub fn regularization_claims(rows: &[VariantRow]) -> Vec<Claim> {
+    let none = find(rows, "none");
+    let mut claims = Vec::new();
+    let claim = "L2 keeps the weights small";
+    let criterion = "mean |w| with L2 1e-4 is below that without regularization";
+    claims.push(match (none, find(rows, "L2 1e-4")) {
+        (Some(none), Some(l2)) => Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: format!("{:.5} vs {:.5}", l2.mean_abs_weight, none.mean_abs_weight),
+            reproduced: Some(l2.mean_abs_weight < none.mean_abs_weight),
+        },
+        _ => missing(claim, criterion),
+    });
+    let claim = "L1 makes the weights sparse";
+    let criterion = "the share of weights below 1e-3 with L1 1e-5 is at least twice that without regularization";
+    claims.push(match (none, find(rows, "L1 1e-5")) {
+        (Some(none), Some(l1)) => Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: format!(
+                "{:.1}% vs {:.1}%",
+                100.0 * l1.near_zero_weights,
+                100.0 * none.near_zero_weights
+            ),
+            reproduced: Some(l1.near_zero_weights >= 2.0 * none.near_zero_weights),
+        },
+        _ => missing(claim, criterion),
+    });
+    claims
+}
+
+/// Dropout helps an overfitting net and hurts one that under-fits.
+pub fn dropout_claims(overfitting: &[VariantRow], underfitting: &[VariantRow]) -> Vec<Claim> {
+    let gap = |r: &VariantRow| r.train_accuracy - r.test_accuracy;
+    let mut claims = Vec::new();
+    let claim = "dropout fights overfitting";
+    let criterion =
+        "on the overfitting net, dropout narrows the gap between training and test accuracy";
+    claims.push(
+        match (
+            find(overfitting, "overfitting net, no dropout"),
+            find(overfitting, "overfitting net, dropout 0.2 in / 0.5 hidden"),
+        ) {
+            (Some(plain), Some(dropout)) => Claim {
+                claim: claim.into(),
+                criterion: criterion.into(),
+                evidence: format!(
+                    "gap {:.4} with dropout vs {:.4} without",
+                    gap(dropout),
+                    gap(plain)
+                ),
+                reproduced: Some(gap(dropout) < gap(plain)),
+            },
+            _ => missing(claim, criterion),
+        },
+    );
+    let claim = "dropout is no fix for an optimization problem";
+    let criterion = "on the under-fitting deep sigmoid net, dropout lowers the training accuracy";
+    claims.push(
+        match (
+            find(underfitting, "deep sigmoid net, no dropout"),
+            find(
+                underfitting,
+                "deep sigmoid net, dropout 0.2 in / 0.5 hidden",
+            ),
+        ) {
+            (Some(plain), Some(dropout)) => Claim {
+                claim: claim.into(),
+                criterion: criterion.into(),
+                evidence: format!(
+                    "training accuracy {:.4} with dropout vs {:.4} without",
+                    dropout.train_accuracy, plain.train_accuracy
+                ),
+                reproduced: Some(dropout.train_accuracy < plain.train_accuracy),
+            },
+            _ => missing(claim, criterion),
+        },
+    );
+    claims
+}
+
+/// The claims as a Markdown table.
+pub fn claims_table(claims: &[Claim]) -> String {
+    let mut table = String::from("| claim | criterion | evidence | verdict |\n|---|---|---|---|\n");
+    for c in claims {
+        let verdict = match c.reproduced {
+            Some(true) => "reproduced",
+            Some(false) => "NOT reproduced",
+            None => "not measured",
+        };
+        table.push_str(&format!(
+            "| {} | {} | {} | {verdict} |\n",
+            c.claim, c.criterion, c.evidence
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depth(activation: &str, depth: usize, train_accuracy: f64) -> DepthSweepRow {
+        DepthSweepRow {
+            activation: activation.into(),
+            depth,
+            train_accuracy,
+            train_loss: 0.0,
+            test_accuracy: train_accuracy,
+            seconds: 0.0,
+        }
+    }
+
+    fn variant(name: &str, train: f64, test: f64, test_loss: f64, epochs: usize) -> VariantRow {
+        VariantRow {
+            name: name.into(),
+            train_accuracy: train,
+            valid_accuracy: test,
+            test_accuracy: test,
+            test_loss,
+            epochs_run: epochs,
+            weights_from_epoch: epochs,
+            mean_abs_weight: 0.01,
+            near_zero_weights: 0.02,
+        }
+    }
+
+    #[test]
+    fn vanishing_gradient_verdicts_follow_the_criteria() {
+        let rows = [
+            depth("sigmoid", 1, 0.91),
+            depth("sigmoid", 9, 0.11),
+            depth("relu", 9, 0.99),
+            depth("maxout:2", 9, 0.90),
+        ];
+        let claims = vanishing_gradient_claims(&rows);
+        assert_eq!(
+            claims.iter().map(|c| c.reproduced).collect::<Vec<_>>(),
+            vec![Some(true), Some(true), Some(false)]
+        );
+        assert_eq!(vanishing_gradient_claims(&[])[0].reproduced, None);
+    }
+
+    #[test]
+    fn overfitting_verdicts_follow_the_criteria() {
+        let es = [
+            variant("whole budget", 1.0, 0.95, 0.23, 40),
+            variant(
+                "early stopping on valid loss, patience 3",
+                1.0,
+                0.95,
+                0.18,
+                10,
+            ),
+        ];
+        assert_eq!(early_stopping_claims(&es)[0].reproduced, Some(true));
+        let over = [
+            variant("overfitting net, no dropout", 1.0, 0.95, 0.2, 40),
+            variant(
+                "overfitting net, dropout 0.2 in / 0.5 hidden",
+                0.99,
+                0.96,
+                0.2,
+                40,
+            ),
+        ];
+        let under = [
+            variant("deep sigmoid net, no dropout", 0.85, 0.85, 0.5, 5),
+            variant(
+                "deep sigmoid net, dropout 0.2 in / 0.5 hidden",
+                0.88,
+                0.88,
+                0.5,
+                5,
+            ),
+        ];
+        let claims = dropout_claims(&over, &under);
+        assert_eq!(claims[0].reproduced, Some(true));
+        assert_eq!(claims[1].reproduced, Some(false));
+        assert!(claims_table(&claims).contains("| NOT reproduced |"));
+    }
+}
