@@ -43,7 +43,7 @@ fn reproduce_all_writes_results_and_a_report() {
         .lines()
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
-    assert_eq!(verdicts, 8, "{report}");
+    assert_eq!(verdicts, 10, "{report}");
     // Each depth-sweep run keeps its own artifacts.
     assert!(out.join("vanishing-gradient/relu-9/summary.json").is_file());
     std::fs::remove_dir_all(out).unwrap();

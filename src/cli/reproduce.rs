@@ -8,10 +8,10 @@ use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
 use recipe::data::DatasetKind;
 use recipe::experiments::{
-    Claim, DepthSweep, VariantRow, claims_table, compare, dropout_claims, dropout_variants,
-    early_stopping_claims, early_stopping_variants, markdown_table, overfitting_setting,
-    regularization_claims, regularization_variants, underfitting_dropout_variants,
-    vanishing_gradient_claims,
+    Claim, DepthSweep, DepthSweepRow, VariantRow, activation_claims, claims_table, compare,
+    dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
+    markdown_table, maxout_claims, overfitting_setting, regularization_claims,
+    regularization_variants, underfitting_dropout_variants, vanishing_gradient_claims,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -21,6 +21,10 @@ use serde::Serialize;
 pub enum Experiment {
     /// Sigmoid vs ReLU vs Maxout across depth 1..9: deep sigmoid nets fail on the training data.
     VanishingGradient,
+    /// Ten activations (sigmoid, tanh, the ReLU family, SELU, GELU, SiLU, Maxout) at depth 3.
+    Activations,
+    /// Maxout with 2 to 5 pieces against ReLU at depth 3.
+    Maxout,
     /// The whole epoch budget vs early stopping on validation loss / accuracy.
     EarlyStopping,
     /// None / L2 / L1 / L1+L2 / max-norm on a net that overfits.
@@ -118,6 +122,55 @@ impl Context {
         self.on_dataset(overfitting_setting(epochs))
     }
 
+    /// Training images for the sweeps: 10,000 in the quick profile, all in the full one.
+    fn sweep_limit(&self) -> Option<usize> {
+        match self.profile {
+            Profile::Quick => Some(10_000),
+            Profile::Full => None,
+        }
+    }
+
+    /// Epochs for the sweeps: `quick` in the quick profile, 5 in the full one.
+    fn sweep_epochs(&self, quick: usize) -> usize {
+        match self.profile {
+            Profile::Quick => quick,
+            Profile::Full => 5,
+        }
+    }
+
+    /// Runs a depth/activation sweep and writes its results.
+    fn sweep(&self, name: &str, title: &str, mut sweep: DepthSweep) -> Result<Vec<DepthSweepRow>> {
+        sweep.base = self.on_dataset(sweep.base);
+        println!(
+            "{name} on {}: {} runs",
+            sweep.base.dataset,
+            sweep.activations.len() * sweep.depths.len(),
+        );
+        let rows = sweep.run(&self.device, Some(&self.out.join(name)), |row| {
+            println!(
+                "   {} depth {}: train accuracy {:.3}, test accuracy {:.3} ({:.0}s)",
+                row.activation, row.depth, row.train_accuracy, row.test_accuracy, row.seconds
+            );
+        })?;
+        let body = format!(
+            "{} training images, {} epochs, {} lr {}, batch {}, width {}, init auto. \
+             Each cell: training accuracy / test accuracy.\n\n{}",
+            sweep
+                .base
+                .split
+                .train_limit
+                .map_or("50000".to_string(), |n| n.to_string()),
+            sweep.base.epochs,
+            sweep.base.optimizer,
+            sweep.base.learning_rate,
+            sweep.base.batch_size,
+            sweep.width,
+            sweep.markdown_table(&rows)
+        );
+        self.write(name, title, &body, &rows)?;
+        Ok(rows)
+    }
+
     /// Writes `results.md` and `results.json` for one experiment.
     fn write(&self, name: &str, title: &str, body: &str, rows: &impl Serialize) -> Result<()> {
         let dir = self.out.join(name);
@@ -156,6 +209,20 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let mut claims: Vec<Claim> = Vec::new();
     if selected(Experiment::VanishingGradient) {
         claims.extend(vanishing_gradient(&context)?);
+    }
+    if selected(Experiment::Activations) {
+        let sweep = DepthSweep::activations(context.sweep_epochs(3), context.sweep_limit());
+        let rows = context.sweep("activations", "Activations at depth 3 (Adam 1e-3)", sweep)?;
+        claims.extend(activation_claims(&rows));
+    }
+    if selected(Experiment::Maxout) {
+        let sweep = DepthSweep::maxout_pieces(context.sweep_epochs(3), context.sweep_limit());
+        let rows = context.sweep(
+            "maxout",
+            "Maxout pieces against ReLU at depth 3 (Adam 1e-3)",
+            sweep,
+        )?;
+        claims.extend(maxout_claims(&rows));
     }
     if selected(Experiment::EarlyStopping) {
         let rows = compare(
@@ -217,43 +284,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
 }
 
 fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
-    let train_limit = match context.profile {
-        Profile::Quick => Some(10_000),
-        Profile::Full => None,
-    };
-    let mut sweep = DepthSweep::lecture(5, train_limit);
-    sweep.base = context.on_dataset(sweep.base);
-    let out = context.out.join("vanishing-gradient");
-    println!(
-        "vanishing gradient on {}: {} runs",
-        sweep.base.dataset,
-        sweep.activations.len() * sweep.depths.len(),
-    );
-    let rows = sweep.run(&context.device, Some(&out), |row| {
-        println!(
-            "   {} depth {}: train accuracy {:.3}, test accuracy {:.3} ({:.0}s)",
-            row.activation, row.depth, row.train_accuracy, row.test_accuracy, row.seconds
-        );
-    })?;
-    let body = format!(
-        "{} training images, {} epochs, SGD lr {}, batch {}, width {}, init auto. \
-         Each cell: training accuracy / test accuracy.\n\n{}",
-        sweep
-            .base
-            .split
-            .train_limit
-            .map_or("50000".to_string(), |n| n.to_string()),
-        sweep.base.epochs,
-        sweep.base.learning_rate,
-        sweep.base.batch_size,
-        sweep.width,
-        sweep.markdown_table(&rows)
-    );
-    context.write(
+    let sweep = DepthSweep::lecture(context.sweep_epochs(5), context.sweep_limit());
+    let rows = context.sweep(
         "vanishing-gradient",
         "Vanishing gradient: training and test accuracy by depth",
-        &body,
-        &rows,
+        sweep,
     )?;
     Ok(vanishing_gradient_claims(&rows))
 }

@@ -1,13 +1,20 @@
 //! The lecture's claims as experiments that train real networks.
 
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use recipe_data::{DatasetKind, SplitConfig, Splits, load_splits};
+use recipe_models::Mlp;
+use recipe_train::{TrainConfig, TrainError, TrainOptions, TrainedModel, train};
+
 mod claims;
 mod overfitting;
 mod remedies;
 mod vanishing_gradient;
 
 pub use claims::{
-    Claim, claims_table, dropout_claims, early_stopping_claims, regularization_claims,
-    vanishing_gradient_claims,
+    Claim, activation_claims, claims_table, dropout_claims, early_stopping_claims, maxout_claims,
+    regularization_claims, vanishing_gradient_claims,
 };
 pub use overfitting::{
     Variant, VariantRow, compare, dropout_variants, early_stopping_variants, markdown_table,
@@ -15,3 +22,54 @@ pub use overfitting::{
 };
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};
+
+/// The splits of the last data settings asked for, so that experiments load
+/// the data once per setting rather than once per run.
+#[derive(Default)]
+struct SplitCache {
+    loaded: Option<(DataSettings, Splits)>,
+}
+
+/// What decides which splits a run gets.
+type DataSettings = (DatasetKind, Option<PathBuf>, SplitConfig);
+
+impl SplitCache {
+    fn get(&mut self, config: &TrainConfig) -> Result<&Splits, TrainError> {
+        let key = (
+            config.dataset,
+            config.data_dir.clone(),
+            config.split.clone(),
+        );
+        if self
+            .loaded
+            .as_ref()
+            .is_none_or(|(loaded, _)| *loaded != key)
+        {
+            let splits = load_splits(key.0, key.1.as_deref(), &key.2)?;
+            self.loaded = Some((key, splits));
+        }
+        Ok(&self.loaded.as_ref().expect("just loaded").1)
+    }
+}
+
+/// Trains the MLP of `config` on `splits`, seeded by the config, on `device`
+/// (with autodiff), naming it `name` and keeping its artifacts in `out_dir`.
+fn train_seeded(
+    config: &TrainConfig,
+    splits: &Splits,
+    device: &Device,
+    name: String,
+    out_dir: Option<PathBuf>,
+) -> Result<TrainedModel<Mlp>, TrainError> {
+    config.validate()?;
+    let device = device.clone().autodiff();
+    device.seed(config.seed);
+    let net = config.model.init(&device)?;
+    println!("== {name}");
+    let options = TrainOptions {
+        out_dir,
+        model_name: Some(name),
+        ..TrainOptions::default()
+    };
+    train(config, net, splits, &device, &options)
+}

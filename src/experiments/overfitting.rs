@@ -2,12 +2,13 @@
 //! overfitting setting trained with and without each remedy, side by side.
 
 use burn::tensor::Device;
-use recipe_data::load_splits;
 use recipe_models::{ActivationConfig, MlpConfig};
 use recipe_train::{
     EarlyStoppingConfig, MaxNormConfig, Metric, OptimizerConfig, Regularizer, TrainConfig,
-    TrainError, TrainOptions, train,
+    TrainError,
 };
+
+use super::{SplitCache, train_seeded};
 use serde::{Deserialize, Serialize};
 
 /// A setting that overfits: a 784-1024-1024-10 ReLU net on the first 5,000
@@ -60,8 +61,9 @@ pub fn regularization_variants(base: &TrainConfig) -> Result<Vec<Variant>, Train
             "L1 1e-5 + L2 1e-4",
             with(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }),
         ),
-        // Srivastava et al. use c = 3 to 4 with dropout and large steps; without
-        // dropout this net's unit norms stay near 1.5, so c = 3 would never bind.
+        // Srivastava et al. use c = 3 to 4 with larger learning rates; with
+        // Adam at 1e-3 this net's unit norms stay below 3 (the bound never
+        // bound in a run here), so recipe uses c = 1.
         Variant::new(
             "max-norm 1",
             TrainConfig {
@@ -88,28 +90,30 @@ pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> 
             with_dropout(base),
         ),
         Variant::new(
-            "overfitting net, dropout + max-norm 3",
+            "overfitting net, dropout + max-norm 1",
             TrainConfig {
-                max_norm: Some(MaxNormConfig::new(3.0)?),
+                max_norm: Some(MaxNormConfig::new(1.0)?),
                 ..with_dropout(base)
             },
         ),
     ])
 }
 
-/// A net that under-fits (3 sigmoid layers of 500, plain SGD, 10,000
-/// images), without and with dropout: the lecture's warning.
+/// A net that under-fits (2 sigmoid layers of 500, plain SGD, 10,000
+/// images: about 0.82 training accuracy where ReLU nets reach 0.97), without
+/// and with dropout: the lecture's warning. (A 3-layer sigmoid net at this
+/// budget is stuck near chance, where dropout's noise can as well help as hurt.)
 pub fn underfitting_dropout_variants(epochs: usize) -> Vec<Variant> {
     let mut underfit = TrainConfig::new(
-        MlpConfig::new(784, vec![500; 3], 10).with_activation(vec![ActivationConfig::Sigmoid]),
+        MlpConfig::new(784, vec![500; 2], 10).with_activation(vec![ActivationConfig::Sigmoid]),
     );
     underfit.split.train_limit = Some(10_000);
     underfit.optimizer = OptimizerConfig::sgd(0.0);
     underfit.epochs = epochs;
     vec![
-        Variant::new("deep sigmoid net, no dropout", underfit.clone()),
+        Variant::new("sigmoid net, no dropout", underfit.clone()),
         Variant::new(
-            "deep sigmoid net, dropout 0.2 in / 0.5 hidden",
+            "sigmoid net, dropout 0.2 in / 0.5 hidden",
             with_dropout(&underfit),
         ),
     ]
@@ -157,29 +161,14 @@ pub struct VariantRow {
     pub near_zero_weights: f64,
 }
 
-/// Trains every variant (data loaded once) and returns a row for each.
+/// Trains every variant (loading the data once per data setting) and returns a row for each.
 pub fn compare(variants: &[Variant], device: &Device) -> Result<Vec<VariantRow>, TrainError> {
-    let Some(first) = variants.first() else {
-        return Ok(Vec::new());
-    };
-    let splits = load_splits(
-        first.config.dataset,
-        first.config.data_dir.as_deref(),
-        &first.config.split,
-    )?;
-    let device = device.clone().autodiff();
+    let mut data = SplitCache::default();
     let mut rows = Vec::new();
     for variant in variants {
-        println!("== {}", variant.name);
         let config = &variant.config;
-        config.validate()?;
-        device.seed(config.seed);
-        let net = config.model.init(&device)?;
-        let options = TrainOptions {
-            model_name: Some(format!("{} ({})", config.model.describe(), variant.name)),
-            ..TrainOptions::default()
-        };
-        let trained = train(config, net, &splits, &device, &options)?;
+        let name = format!("{} ({})", config.model.describe(), variant.name);
+        let trained = train_seeded(config, data.get(config)?, device, name, None)?;
         let mut weights = Vec::new();
         for layer in &trained.net.layers {
             let values: Vec<f32> = layer

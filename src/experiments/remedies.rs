@@ -71,9 +71,9 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
                 with_dropout(&with(&|c| c.model.alpha_dropout = 0.0)),
             ));
             variants.push(Variant::new(
-                "dropout + max-norm 3",
+                "dropout + max-norm 1",
                 TrainConfig {
-                    max_norm: Some(MaxNormConfig::new(3.0)?),
+                    max_norm: Some(MaxNormConfig::new(1.0)?),
                     ..with_dropout(&with(&|c| c.model.alpha_dropout = 0.0))
                 },
             ));

@@ -7,7 +7,9 @@ use std::path::Path;
 use burn::tensor::Device;
 use recipe_data::load_splits;
 use recipe_models::{ActivationConfig, MlpConfig};
-use recipe_train::{TrainConfig, TrainError, TrainOptions, train};
+use recipe_train::{OptimizerConfig, TrainConfig, TrainError};
+
+use super::train_seeded;
 use serde::{Deserialize, Serialize};
 
 /// Train the same MLP at several depths with several activations.
@@ -60,6 +62,48 @@ impl DepthSweep {
         }
     }
 
+    /// Many activations at one depth (3 hidden layers of 500), trained with
+    /// Adam (learning rate 1e-3), `auto` init: the ReLU variants of the
+    /// lecture, Maxout, and the saturating sigmoid and tanh.
+    pub fn activations(epochs: usize, train_limit: Option<usize>) -> Self {
+        let mut base = TrainConfig::new(MlpConfig::new(784, vec![500], 10));
+        base.optimizer = OptimizerConfig::adam();
+        base.learning_rate = 1e-3;
+        base.epochs = epochs;
+        base.split.train_limit = train_limit;
+        let activations = [
+            "sigmoid",
+            "tanh",
+            "relu",
+            "leaky-relu",
+            "prelu",
+            "elu",
+            "selu",
+            "gelu",
+            "silu",
+            "maxout:2",
+        ];
+        Self {
+            activations: activations
+                .iter()
+                .map(|name| name.parse().expect("a known activation"))
+                .collect(),
+            depths: vec![3],
+            width: 500,
+            base,
+        }
+    }
+
+    /// Maxout with 2 to 5 pieces against ReLU at one depth (3 hidden layers
+    /// of 500 units), Adam with learning rate 1e-3.
+    pub fn maxout_pieces(epochs: usize, train_limit: Option<usize>) -> Self {
+        let mut sweep = Self::activations(epochs, train_limit);
+        sweep.activations = std::iter::once(ActivationConfig::Relu)
+            .chain((2..=5).map(ActivationConfig::maxout))
+            .collect();
+        sweep
+    }
+
     /// Runs every (activation, depth) pair, calling `on_row` after each. With
     /// `out_dir`, each run keeps its artifacts in `out_dir/<activation>-<depth>`.
     pub fn run(
@@ -73,7 +117,6 @@ impl DepthSweep {
             self.base.data_dir.as_deref(),
             &self.base.split,
         )?;
-        let device = device.clone().autodiff();
         let mut rows = Vec::new();
         for activation in &self.activations {
             for &depth in &self.depths {
@@ -84,18 +127,10 @@ impl DepthSweep {
                     splits.kind.classes(),
                 )
                 .with_activation(vec![activation.clone()]);
-                config.validate()?;
-                device.seed(config.seed);
-                let net = config.model.init(&device)?;
+                let out =
+                    out_dir.map(|dir| dir.join(format!("{}-{depth}", activation_slug(activation))));
                 let name = config.model.describe();
-                println!("== {name}");
-                let options = TrainOptions {
-                    out_dir: out_dir
-                        .map(|dir| dir.join(format!("{}-{depth}", activation_slug(activation)))),
-                    model_name: Some(name),
-                    ..TrainOptions::default()
-                };
-                let trained = train(&config, net, &splits, &device, &options)?;
+                let trained = train_seeded(&config, &splits, device, name, out)?;
                 let row = DepthSweepRow {
                     activation: activation.to_string(),
                     depth,

@@ -211,7 +211,7 @@ fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
         suggestions.push("dropout (--dropout 0.5 --input-dropout 0.2)".to_string());
     }
     if config.max_norm.is_none() {
-        suggestions.push("a max-norm constraint, best with dropout (--max-norm 3)".to_string());
+        suggestions.push("a max-norm constraint, best with dropout (--max-norm 1)".to_string());
     }
     suggestions.push("more training data, if there is any (--train-limit)".to_string());
     Diagnosis {
@@ -288,6 +288,16 @@ mod tests {
         }
     }
 
+    fn verdict_of(config: &TrainConfig, run: &Summary, history: &History) -> Diagnosis {
+        let evidence = Evidence {
+            config,
+            summary: run,
+            history,
+            baseline: None,
+        };
+        diagnose(evidence, &Thresholds::default())
+    }
+
     fn config(activation: ActivationConfig) -> TrainConfig {
         TrainConfig::new(MlpConfig::new(784, vec![500; 5], 10).with_activation(vec![activation]))
     }
@@ -298,15 +308,7 @@ mod tests {
         config.model.dropout = 0.5;
         let history = history(&[2.30, 2.30, 2.30]);
         let run = summary(0.11, 0.11);
-        let diagnosis = diagnose(
-            Evidence {
-                config: &config,
-                summary: &run,
-                history: &history,
-                baseline: None,
-            },
-            &Thresholds::default(),
-        );
+        let diagnosis = verdict_of(&config, &run, &history);
         assert_eq!(diagnosis.verdict, Verdict::Optimization);
         assert!(diagnosis.suggestions[0].contains("--activation relu"));
         assert!(diagnosis.suggestions.iter().any(|s| s.contains("adam")));
@@ -347,15 +349,7 @@ mod tests {
         let config = config(ActivationConfig::Relu);
         let history = history(&[0.3, 0.2, 0.25, 0.3]);
         let run = summary(1.0, 0.95);
-        let diagnosis = diagnose(
-            Evidence {
-                config: &config,
-                summary: &run,
-                history: &history,
-                baseline: None,
-            },
-            &Thresholds::default(),
-        );
+        let diagnosis = verdict_of(&config, &run, &history);
         assert_eq!(diagnosis.verdict, Verdict::Overfitting);
         assert!(diagnosis.suggestions[0].contains("--early-stopping"));
         assert!(
@@ -372,15 +366,7 @@ mod tests {
         let config = config(ActivationConfig::Relu);
         let history = history(&[0.3, 0.2, 0.1]);
         let run = summary(0.99, 0.975);
-        let diagnosis = diagnose(
-            Evidence {
-                config: &config,
-                summary: &run,
-                history: &history,
-                baseline: None,
-            },
-            &Thresholds::default(),
-        );
+        let diagnosis = verdict_of(&config, &run, &history);
         assert_eq!(diagnosis.verdict, Verdict::Good);
         assert!(diagnosis.to_string().starts_with("diagnosis: good"));
     }
