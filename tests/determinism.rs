@@ -1,0 +1,49 @@
+//! The same seed on the same CPU backend gives the same run, bit for bit.
+//!
+//! This test has a binary of its own: Burn's random generator is per
+//! backend, process-wide, so a training running concurrently in another test
+//! thread would draw from it too.
+
+use recipe::backend::select_device;
+use recipe::models::MlpConfig;
+use recipe::train::{OptimizerConfig, TrainConfig, TrainOptions, train_mlp};
+
+#[test]
+fn same_seed_same_history_and_weights() {
+    let device = select_device("cpu").unwrap();
+    let mut config = TrainConfig::new(
+        MlpConfig::new(784, vec![64, 64], 10)
+            .with_dropout(0.2)
+            .with_input_dropout(0.1),
+    );
+    config.split.train_limit = Some(2_000);
+    config.split.valid_size = 2_000;
+    config.epochs = 2;
+    config.optimizer = OptimizerConfig::adam();
+    config.learning_rate = 1e-3;
+    let options = TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let first = train_mlp(&config, &device, &options).unwrap();
+    let second = train_mlp(&config, &device, &options).unwrap();
+    // history.csv without its wall-clock column.
+    let without_seconds = |csv: String| -> Vec<String> {
+        csv.lines()
+            .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(
+        without_seconds(first.history.to_csv()),
+        without_seconds(second.history.to_csv())
+    );
+    let weights = |trained: &recipe::train::TrainedModel<recipe::models::Mlp>| {
+        trained.net.output.weight.val().into_data()
+    };
+    assert_eq!(weights(&first), weights(&second));
+
+    config.seed += 1;
+    let other = train_mlp(&config, &device, &options).unwrap();
+    assert_ne!(weights(&first), weights(&other), "the seed matters");
+}
