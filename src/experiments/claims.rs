@@ -259,6 +259,8 @@ pub fn dropout_claims(overfitting: &[VariantRow], underfitting: &[VariantRow]) -
 /// The claims as a Markdown table.
 pub fn claims_table(claims: &[Claim]) -> String {
     let mut table = String::from("| claim | criterion | evidence | verdict |\n|---|---|---|---|\n");
+    // A `|` inside a cell would end it.
+    let cell = |text: &str| text.replace('|', "\\|");
     for c in claims {
         let verdict = match c.reproduced {
             Some(true) => "reproduced",
@@ -267,7 +269,9 @@ pub fn claims_table(claims: &[Claim]) -> String {
         };
         table.push_str(&format!(
             "| {} | {} | {} | {verdict} |\n",
-            c.claim, c.criterion, c.evidence
+            cell(&c.claim),
+            cell(&c.criterion),
+            cell(&c.evidence)
         ));
     }
     table
@@ -369,5 +373,11 @@ mod tests {
         assert_eq!(claims[0].reproduced, Some(true));
         assert_eq!(claims[1].reproduced, Some(false));
         assert!(claims_table(&claims).contains("| NOT reproduced |"));
+        let regularization = regularization_claims(&[
+            variant("none", 1.0, 0.95, 0.2, 40),
+            variant("L2 1e-4", 1.0, 0.95, 0.2, 40),
+        ]);
+        let table = claims_table(&regularization);
+        assert!(table.contains("mean \\|w\\| with L2"), "{table}");
     }
 }

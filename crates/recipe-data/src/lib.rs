@@ -14,7 +14,7 @@ mod split;
 
 pub use batch::{ImageBatch, ImageBatcher, ImageDataset, ImageItem, Normalization};
 pub use error::DataError;
-pub use idx::{IdxArray, read_idx, write_idx};
+pub use idx::{IdxArray, decode_idx, read_idx, write_idx};
 pub use images::{ImageSet, load_images};
 pub use source::{DatasetFiles, DatasetKind, locate};
 pub use split::{SplitConfig, Splits, load_splits};
