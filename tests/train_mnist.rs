@@ -138,3 +138,41 @@ fn model_size_must_match_the_images() {
         "{err}"
     );
 }
+
+/// Fashion-MNIST from Debian's `dataset-fashion-mnist` (installed by
+/// `.ci/run`), with standardized pixels. Outside CI a machine without the
+/// package skips this test, saying so.
+#[test]
+fn fashion_mnist_with_standardized_pixels() {
+    let mut config = small_run(ActivationConfig::Relu);
+    config.dataset = recipe::data::DatasetKind::FashionMnist;
+    config.standardize = true;
+    if recipe::data::locate(config.dataset, None).is_err() && std::env::var_os("CI").is_none() {
+        eprintln!(
+            "skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
+        );
+        return;
+    }
+    let options = TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let trained = train_mlp(&config, &select_device("cpu").unwrap(), &options).unwrap();
+    assert_eq!(trained.summary.dataset, "fashion-mnist");
+    // Chance is 0.1; an MLP reaches about 0.75 on 3,000 images in one epoch.
+    assert!(
+        trained.summary.test_accuracy > 0.6,
+        "{}",
+        trained.summary.test_accuracy
+    );
+    let recipe::data::Normalization::Standardize { mean, std } = trained.summary.normalization
+    else {
+        panic!("expected standardized pixels");
+    };
+    // Fashion-MNIST's pixels / 255 have mean about 0.29 and std about 0.35.
+    assert!(
+        (mean - 0.29).abs() < 0.03 && (std - 0.35).abs() < 0.03,
+        "{mean} {std}"
+    );
+}

@@ -265,6 +265,7 @@ mod tests {
             stop_reason: String::new(),
             train_seconds: 1.0,
             parameters: 1,
+            normalization: recipe_data::Normalization::Unit,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The final numbers of a run, written as `summary.json`.
 
+use recipe_data::Normalization;
 use serde::{Deserialize, Serialize};
 
 /// What a run achieved. Train, validation and test figures are the final
@@ -39,4 +40,6 @@ pub struct Summary {
     pub train_seconds: f64,
     /// Number of trainable parameters.
     pub parameters: usize,
+    /// How pixels were turned into inputs (needed to use the saved weights).
+    pub normalization: Normalization,
 }

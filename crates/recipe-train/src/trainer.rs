@@ -249,6 +249,7 @@ pub fn train<N: Classify>(
         stop_reason,
         train_seconds,
         parameters: Module::num_params(&net),
+        normalization,
     };
     if let Some(artifacts) = &artifacts {
         artifacts.write_model(&net)?;
