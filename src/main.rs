@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use recipe::backend::select_device;
 use recipe::train::{TrainOptions, train_mlp};
 
+use cli::data::{self, DataCommand};
 use cli::diagnose::{self, DiagnoseArgs};
 use cli::reproduce::{self, ReproduceArgs};
 use cli::train::TrainArgs;
@@ -41,6 +42,9 @@ enum Command {
     /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
     #[command(after_help = AFTER_HELP)]
     Diagnose(DiagnoseArgs),
+    /// Inspect the datasets on this machine
+    #[command(subcommand)]
+    Data(DataCommand),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Some(Command::Train(args)) => train(args),
         Some(Command::Reproduce(args)) => reproduce::run(&args),
         Some(Command::Diagnose(args)) => diagnose::run(args),
+        Some(Command::Data(command)) => data::run(&command),
         None => reproduce::run(&ReproduceArgs::default()),
     };
     match outcome {

@@ -220,3 +220,25 @@ fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn data_info_lists_the_files_with_their_checksums() {
+    let output = recipe(&["data", "info"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("60000 x 28 x 28"), "{stdout}");
+    assert!(stdout.contains("10000  "), "{stdout}");
+    // The checksums the vendored files were published with.
+    let sums = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist/SHA256SUMS"),
+    )
+    .unwrap();
+    for line in sums.lines() {
+        let sum = line.split_whitespace().next().unwrap();
+        assert!(stdout.contains(sum), "{sum} missing from {stdout}");
+    }
+    assert_clean_failure(
+        &recipe(&["data", "info", "--dataset", "cifar"]),
+        "`dataset`",
+    );
+}
