@@ -10,8 +10,9 @@ use recipe::data::DatasetKind;
 use recipe::experiments::{
     Claim, DepthSweep, DepthSweepRow, VariantRow, activation_claims, claims_table, compare,
     dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
-    markdown_table, maxout_claims, overfitting_setting, regularization_claims,
+    learning_curves, markdown_table, maxout_claims, overfitting_setting, regularization_claims,
     regularization_variants, underfitting_dropout_variants, vanishing_gradient_claims,
+    weight_histograms,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -229,10 +230,16 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             &early_stopping_variants(&context.overfitting_setting()),
             &context.device,
         )?;
+        let dir = context.out.join("early-stopping");
+        learning_curves("Early stopping on a net that overfits", &rows)
+            .write(&dir.join("curves"))?;
         context.write(
             "early-stopping",
             "Early stopping on a net that overfits",
-            &markdown_table(&rows),
+            &format!(
+                "{}\n![learning curves](curves.png)\n",
+                markdown_table(&rows)
+            ),
             &rows,
         )?;
         claims.extend(early_stopping_claims(&rows));
@@ -242,10 +249,18 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             &regularization_variants(&context.overfitting_setting())?,
             &context.device,
         )?;
+        let dir = context.out.join("regularization");
+        learning_curves("Regularization on a net that overfits", &rows)
+            .write(&dir.join("curves"))?;
+        weight_histograms("Hidden-layer weights after training", &rows)
+            .write(&dir.join("weights"))?;
         context.write(
             "regularization",
             "Regularization on a net that overfits",
-            &markdown_table(&rows),
+            &format!(
+                "{}\n![learning curves](curves.png)\n\n![weight histograms](weights.png)\n",
+                markdown_table(&rows)
+            ),
             &rows,
         )?;
         claims.extend(regularization_claims(&rows));
@@ -263,8 +278,13 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             })
             .collect();
         let under = compare(&under_variants, &context.device)?;
+        let dir = context.out.join("dropout");
+        learning_curves("Dropout on a net that overfits", &over).write(&dir.join("curves"))?;
+        learning_curves("Dropout on a net that under-fits", &under)
+            .write(&dir.join("curves-underfitting"))?;
         let body = format!(
-            "On a net that overfits:\n\n{}\nOn a net that under-fits:\n\n{}",
+            "On a net that overfits:\n\n{}\n![learning curves](curves.png)\n\n\
+             On a net that under-fits:\n\n{}\n![learning curves](curves-underfitting.png)\n",
             markdown_table(&over),
             markdown_table(&under)
         );
@@ -288,8 +308,11 @@ fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
     let rows = context.sweep(
         "vanishing-gradient",
         "Vanishing gradient: training and test accuracy by depth",
-        sweep,
+        sweep.clone(),
     )?;
+    sweep
+        .depth_chart(&rows)
+        .write(&context.out.join("vanishing-gradient").join("depth"))?;
     Ok(vanishing_gradient_claims(&rows))
 }
 

@@ -303,6 +303,8 @@ mod tests {
             weights_from_epoch: epochs,
             mean_abs_weight: 0.01,
             near_zero_weights: 0.02,
+            weight_histogram: Vec::new(),
+            history: Default::default(),
         }
     }
 

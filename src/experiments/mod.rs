@@ -17,8 +17,9 @@ pub use claims::{
     regularization_claims, vanishing_gradient_claims,
 };
 pub use overfitting::{
-    Variant, VariantRow, compare, dropout_variants, early_stopping_variants, markdown_table,
-    overfitting_setting, regularization_variants, underfitting_dropout_variants, with_dropout,
+    Variant, VariantRow, compare, dropout_variants, early_stopping_variants, learning_curves,
+    markdown_table, overfitting_setting, regularization_variants, underfitting_dropout_variants,
+    weight_histograms, with_dropout,
 };
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};

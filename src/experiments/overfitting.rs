@@ -4,9 +4,11 @@
 use burn::tensor::Device;
 use recipe_models::{ActivationConfig, MlpConfig};
 use recipe_train::{
-    EarlyStoppingConfig, MaxNormConfig, Metric, OptimizerConfig, Regularizer, TrainConfig,
+    EarlyStoppingConfig, History, MaxNormConfig, Metric, OptimizerConfig, Regularizer, TrainConfig,
     TrainError,
 };
+
+use crate::plots::{LineChart, Series};
 
 use super::{SplitCache, train_seeded};
 use serde::{Deserialize, Serialize};
@@ -159,6 +161,10 @@ pub struct VariantRow {
     pub mean_abs_weight: f64,
     /// Share of hidden-layer weights with |w| < 1e-3.
     pub near_zero_weights: f64,
+    /// Share of hidden-layer weights per bin of [-0.2, 0.2] (bin centre, share).
+    pub weight_histogram: Vec<(f64, f64)>,
+    /// The run's per-epoch history.
+    pub history: History,
 }
 
 /// Trains every variant (loading the data once per data setting) and returns a row for each.
@@ -192,9 +198,65 @@ pub fn compare(variants: &[Variant], device: &Device) -> Result<Vec<VariantRow>,
             weights_from_epoch: s.weights_from_epoch,
             mean_abs_weight: weights.iter().map(|w| w.abs() as f64).sum::<f64>() / n,
             near_zero_weights: weights.iter().filter(|w| w.abs() < 1e-3).count() as f64 / n,
+            weight_histogram: crate::plots::histogram(&weights, (-0.2, 0.2), 80),
+            history: trained.history.clone(),
         });
     }
     Ok(rows)
+}
+
+/// Validation loss (solid) and training loss (dashed) per epoch, one colour
+/// per variant; a dot marks the epoch whose weights the variant kept.
+pub fn learning_curves(title: &str, rows: &[VariantRow]) -> LineChart {
+    let mut chart = LineChart::new(
+        title,
+        "epoch",
+        "loss (solid: validation, dashed: training, dot: kept)",
+    );
+    for (index, row) in rows.iter().enumerate() {
+        let points = |f: fn(&recipe_train::EpochRecord) -> f64| {
+            row.history
+                .epochs
+                .iter()
+                .map(|r| (r.epoch as f64, f(r)))
+                .collect::<Vec<_>>()
+        };
+        chart = chart
+            .with(Series::new(row.name.clone(), points(|r| r.valid_loss)).colored(index))
+            .with(
+                Series::new(row.name.clone(), points(|r| r.train_loss))
+                    .colored(index)
+                    .dashed()
+                    .unlabelled(),
+            );
+        if let Some(kept) = row
+            .history
+            .epochs
+            .iter()
+            .find(|r| r.epoch == row.weights_from_epoch)
+        {
+            let dot = vec![(kept.epoch as f64, kept.valid_loss)];
+            chart = chart.with(
+                Series::new(row.name.clone(), dot)
+                    .colored(index)
+                    .markers()
+                    .unlabelled(),
+            );
+        }
+    }
+    chart
+}
+
+/// The distribution of the hidden-layer weights, one line per variant.
+pub fn weight_histograms(title: &str, rows: &[VariantRow]) -> LineChart {
+    rows.iter().fold(
+        LineChart::new(
+            title,
+            "weight value",
+            "share of weights per bin (width 0.005)",
+        ),
+        |chart, row| chart.with(Series::new(row.name.clone(), row.weight_histogram.clone())),
+    )
 }
 
 /// The rows as a Markdown table.
@@ -236,6 +298,8 @@ mod tests {
             weights_from_epoch: 40,
             mean_abs_weight: 0.012,
             near_zero_weights: 0.05,
+            weight_histogram: Vec::new(),
+            history: History::default(),
         };
         let table = markdown_table(&[row]);
         assert!(

@@ -146,6 +146,35 @@ impl DepthSweep {
         Ok(rows)
     }
 
+    /// Training accuracy (solid) and test accuracy (dashed) against depth,
+    /// one colour per activation.
+    pub fn depth_chart(&self, rows: &[DepthSweepRow]) -> crate::plots::LineChart {
+        use crate::plots::{LineChart, Series};
+        let mut chart = LineChart::new(
+            "Accuracy by depth (solid: training, dashed: test)",
+            "hidden layers",
+            "accuracy",
+        );
+        for (index, activation) in self.activations.iter().enumerate() {
+            let name = activation.to_string();
+            let points = |f: fn(&DepthSweepRow) -> f64| {
+                rows.iter()
+                    .filter(|r| r.activation == name)
+                    .map(|r| (r.depth as f64, f(r)))
+                    .collect::<Vec<_>>()
+            };
+            chart = chart
+                .with(Series::new(name.clone(), points(|r| r.train_accuracy)).colored(index))
+                .with(
+                    Series::new(name.clone(), points(|r| r.test_accuracy))
+                        .colored(index)
+                        .dashed()
+                        .unlabelled(),
+                );
+        }
+        chart
+    }
+
     /// A Markdown table: one line per depth, one column per activation, each
     /// cell `train accuracy / test accuracy`.
     pub fn markdown_table(&self, rows: &[DepthSweepRow]) -> String {
