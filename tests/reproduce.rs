@@ -44,6 +44,17 @@ fn reproduce_all_writes_results_and_a_report() {
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
     assert_eq!(verdicts, 10, "{report}");
+    for chart in [
+        "vanishing-gradient/depth",
+        "maxout/units",
+        "early-stopping/curves",
+        "regularization/weights",
+        "dropout/curves",
+    ] {
+        let png = std::fs::read(out.join(format!("{chart}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{chart}");
+        assert!(out.join(format!("{chart}.svg")).is_file(), "{chart}");
+    }
     // Each depth-sweep run keeps its own artifacts.
     assert!(out.join("vanishing-gradient/relu-9/summary.json").is_file());
     std::fs::remove_dir_all(out).unwrap();

@@ -2,17 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
-use recipe::data::DatasetKind;
+use recipe::data::{DatasetKind, load_images, locate};
 use recipe::experiments::{
     Claim, DepthSweep, DepthSweepRow, VariantRow, activation_claims, claims_table, compare,
     dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
-    learning_curves, markdown_table, maxout_claims, overfitting_setting, regularization_claims,
-    regularization_variants, underfitting_dropout_variants, vanishing_gradient_claims,
-    weight_histograms,
+    first_layer_responses, learning_curves, markdown_table, maxout_claims, overfitting_setting,
+    regularization_claims, regularization_variants, response_chart, underfitting_dropout_variants,
+    vanishing_gradient_claims, weight_histograms,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -223,6 +224,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             "Maxout pieces against ReLU at depth 3 (Adam 1e-3)",
             sweep,
         )?;
+        maxout_response_plot(&context)?;
         claims.extend(maxout_claims(&rows));
     }
     if selected(Experiment::EarlyStopping) {
@@ -314,6 +316,40 @@ fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
         .depth_chart(&rows)
         .write(&context.out.join("vanishing-gradient").join("depth"))?;
     Ok(vanishing_gradient_claims(&rows))
+}
+
+/// Plots what three units of the first layer of the 3-piece Maxout net learned.
+fn maxout_response_plot(context: &Context) -> Result<()> {
+    let run = context.out.join("maxout").join("maxout-3-3");
+    let config: TrainConfig = serde_json::from_str(
+        &std::fs::read_to_string(run.join("config.json"))
+            .with_context(|| format!("reading {}", run.join("config.json").display()))?,
+    )?;
+    let device = context.device.clone();
+    let mlp = config
+        .model
+        .init(&device)?
+        .try_load_file(run.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", run.join("model.bpk").display()))?;
+    let files = locate(config.dataset, config.data_dir.as_deref())?;
+    let test = load_images(
+        &files.test_images,
+        &files.test_labels,
+        config.dataset.classes(),
+    )?;
+    let image =
+        |i: usize| -> Vec<f32> { test.image(i).iter().map(|&p| p as f32 / 255.0).collect() };
+    let responses = first_layer_responses(&mlp, &image(0), &image(1), &[0, 1, 2], 121, &device)?;
+    response_chart(
+        "Three Maxout units (3 pieces) of the first layer: piecewise linear",
+        &responses,
+    )
+    .write(&context.out.join("maxout").join("units"))?;
+    println!(
+        "wrote {}",
+        context.out.join("maxout").join("units.png").display()
+    );
+    Ok(())
 }
 
 fn write_report(context: &Context, claims: &[Claim]) -> Result<()> {

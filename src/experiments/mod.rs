@@ -8,6 +8,7 @@ use recipe_models::Mlp;
 use recipe_train::{TrainConfig, TrainError, TrainOptions, TrainedModel, train};
 
 mod claims;
+mod maxout_response;
 mod overfitting;
 mod remedies;
 mod vanishing_gradient;
@@ -16,6 +17,7 @@ pub use claims::{
     Claim, activation_claims, claims_table, dropout_claims, early_stopping_claims, maxout_claims,
     regularization_claims, vanishing_gradient_claims,
 };
+pub use maxout_response::{UnitResponse, first_layer_responses, response_chart};
 pub use overfitting::{
     Variant, VariantRow, compare, dropout_variants, early_stopping_variants, learning_curves,
     markdown_table, overfitting_setting, regularization_variants, underfitting_dropout_variants,
