@@ -47,6 +47,8 @@ fn reproduce_all_writes_results_and_a_report() {
     for chart in [
         "vanishing-gradient/depth",
         "maxout/units",
+        "maxout/curves",
+        "activations/curves",
         "early-stopping/curves",
         "regularization/weights",
         "dropout/curves",

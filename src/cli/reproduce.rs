@@ -11,9 +11,9 @@ use recipe::data::{DatasetKind, load_images, locate};
 use recipe::experiments::{
     Claim, DepthSweep, DepthSweepRow, VariantRow, activation_claims, claims_table, compare,
     dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
-    first_layer_responses, learning_curves, markdown_table, maxout_claims, overfitting_setting,
-    regularization_claims, regularization_variants, response_chart, underfitting_dropout_variants,
-    vanishing_gradient_claims, weight_histograms,
+    first_layer_responses, history_chart, learning_curves, markdown_table, maxout_claims,
+    overfitting_setting, regularization_claims, regularization_variants, response_chart,
+    underfitting_dropout_variants, vanishing_gradient_claims, weight_histograms,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -169,6 +169,17 @@ impl Context {
             sweep.width,
             sweep.markdown_table(&rows)
         );
+        let mut body = body;
+        if sweep.depths.len() == 1 {
+            // One depth: compare the runs' learning curves instead of a depth chart.
+            history_chart(
+                &format!("{title}: learning curves"),
+                rows.iter()
+                    .map(|r| (r.activation.clone(), &r.history, None)),
+            )
+            .write(&self.out.join(name).join("curves"))?;
+            body.push_str("\n![learning curves](curves.png)\n");
+        }
         self.write(name, title, &body, &rows)?;
         Ok(rows)
     }

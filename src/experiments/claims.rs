@@ -289,6 +289,7 @@ mod tests {
             train_loss: 0.0,
             test_accuracy: train_accuracy,
             seconds: 0.0,
+            history: Default::default(),
         }
     }
 

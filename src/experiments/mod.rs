@@ -19,9 +19,9 @@ pub use claims::{
 };
 pub use maxout_response::{UnitResponse, first_layer_responses, response_chart};
 pub use overfitting::{
-    Variant, VariantRow, compare, dropout_variants, early_stopping_variants, learning_curves,
-    markdown_table, overfitting_setting, regularization_variants, underfitting_dropout_variants,
-    weight_histograms, with_dropout,
+    Variant, VariantRow, compare, dropout_variants, early_stopping_variants, history_chart,
+    learning_curves, markdown_table, overfitting_setting, regularization_variants,
+    underfitting_dropout_variants, weight_histograms, with_dropout,
 };
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};

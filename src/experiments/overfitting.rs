@@ -208,40 +208,43 @@ pub fn compare(variants: &[Variant], device: &Device) -> Result<Vec<VariantRow>,
 /// Validation loss (solid) and training loss (dashed) per epoch, one colour
 /// per variant; a dot marks the epoch whose weights the variant kept.
 pub fn learning_curves(title: &str, rows: &[VariantRow]) -> LineChart {
+    history_chart(
+        title,
+        rows.iter()
+            .map(|r| (r.name.clone(), &r.history, Some(r.weights_from_epoch))),
+    )
+}
+
+/// Validation loss (solid) and training loss (dashed) per epoch of named
+/// runs, one colour per run; a dot marks the kept epoch, when given.
+pub fn history_chart<'a>(
+    title: &str,
+    runs: impl IntoIterator<Item = (String, &'a History, Option<usize>)>,
+) -> LineChart {
     let mut chart = LineChart::new(
         title,
         "epoch",
         "loss (solid: validation, dashed: training, dot: kept)",
     );
-    for (index, row) in rows.iter().enumerate() {
+    for (index, (name, history, kept_epoch)) in runs.into_iter().enumerate() {
         let points = |f: fn(&recipe_train::EpochRecord) -> f64| {
-            row.history
+            history
                 .epochs
                 .iter()
                 .map(|r| (r.epoch as f64, f(r)))
                 .collect::<Vec<_>>()
         };
         chart = chart
-            .with(Series::new(row.name.clone(), points(|r| r.valid_loss)).colored(index))
+            .with(Series::new(name.clone(), points(|r| r.valid_loss)).colored(index))
             .with(
-                Series::new(row.name.clone(), points(|r| r.train_loss))
+                Series::new(name.clone(), points(|r| r.train_loss))
                     .colored(index)
                     .dashed()
                     .unlabelled(),
             );
-        if let Some(kept) = row
-            .history
-            .epochs
-            .iter()
-            .find(|r| r.epoch == row.weights_from_epoch)
-        {
+        if let Some(kept) = history.epochs.iter().find(|r| Some(r.epoch) == kept_epoch) {
             let dot = vec![(kept.epoch as f64, kept.valid_loss)];
-            chart = chart.with(
-                Series::new(row.name.clone(), dot)
-                    .colored(index)
-                    .markers()
-                    .unlabelled(),
-            );
+            chart = chart.with(Series::new(name, dot).colored(index).markers().unlabelled());
         }
     }
     chart

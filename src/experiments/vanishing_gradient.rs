@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use recipe_data::load_splits;
 use recipe_models::{ActivationConfig, MlpConfig};
-use recipe_train::{OptimizerConfig, TrainConfig, TrainError};
+use recipe_train::{History, OptimizerConfig, TrainConfig, TrainError};
 
 use super::train_seeded;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,9 @@ pub struct DepthSweepRow {
     pub test_accuracy: f64,
     /// Training seconds.
     pub seconds: f64,
+    /// The run's per-epoch history.
+    #[serde(default)]
+    pub history: History,
 }
 
 impl DepthSweep {
@@ -138,6 +141,7 @@ impl DepthSweep {
                     train_loss: trained.summary.train_loss,
                     test_accuracy: trained.summary.test_accuracy,
                     seconds: trained.summary.train_seconds,
+                    history: trained.history.clone(),
                 };
                 on_row(&row);
                 rows.push(row);
@@ -223,6 +227,7 @@ mod tests {
             train_loss: 0.05,
             test_accuracy: 0.97,
             seconds: 1.0,
+            history: History::default(),
         }];
         let table = sweep.markdown_table(&rows);
         assert_eq!(table.lines().count(), 2 + 5);
