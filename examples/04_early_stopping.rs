@@ -26,7 +26,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let device = select_device(&args.device)?;
     let variants = early_stopping_variants(&overfitting_setting(args.epochs));
-    let rows = compare(&variants, &device)?;
+    let rows = compare(&variants, &device, None)?;
     println!("\n{}", markdown_table(&rows));
     Ok(())
 }

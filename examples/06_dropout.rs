@@ -29,9 +29,10 @@ fn main() -> Result<()> {
     let rows = compare(
         &dropout_variants(&overfitting_setting(args.epochs))?,
         &device,
+        None,
     )?;
     println!("\nOn a net that overfits:\n\n{}", markdown_table(&rows));
-    let rows = compare(&underfitting_dropout_variants(5), &device)?;
+    let rows = compare(&underfitting_dropout_variants(5), &device, None)?;
     println!("\nOn a net that under-fits:\n\n{}", markdown_table(&rows));
     Ok(())
 }

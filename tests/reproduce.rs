@@ -59,5 +59,11 @@ fn reproduce_all_writes_results_and_a_report() {
     }
     // Each depth-sweep run keeps its own artifacts.
     assert!(out.join("vanishing-gradient/relu-9/summary.json").is_file());
+    // So does every variant of the overfitting experiments, with its config.
+    assert!(out.join("regularization/l2-1e-4/config.json").is_file());
+    assert!(
+        out.join("early-stopping/whole-budget/history.csv")
+            .is_file()
+    );
     std::fs::remove_dir_all(out).unwrap();
 }

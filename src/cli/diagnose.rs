@@ -97,7 +97,7 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
     if args.apply && diagnosis.verdict != Verdict::Good {
         let variants = remedies(diagnosis.verdict, &config)?;
         println!("applying {} remedies", variants.len() - 1);
-        let rows = compare(&variants, &device)?;
+        let rows = compare(&variants, &device, None)?;
         println!("\n{}", markdown_table(&rows));
     }
     Ok(())

@@ -239,11 +239,12 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         claims.extend(maxout_claims(&rows));
     }
     if selected(Experiment::EarlyStopping) {
+        let dir = context.out.join("early-stopping");
         let rows = compare(
             &early_stopping_variants(&context.overfitting_setting()),
             &context.device,
+            Some(&dir),
         )?;
-        let dir = context.out.join("early-stopping");
         learning_curves("Early stopping on a net that overfits", &rows)
             .write(&dir.join("curves"))?;
         context.write(
@@ -258,11 +259,12 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         claims.extend(early_stopping_claims(&rows));
     }
     if selected(Experiment::Regularization) {
+        let dir = context.out.join("regularization");
         let rows = compare(
             &regularization_variants(&context.overfitting_setting())?,
             &context.device,
+            Some(&dir),
         )?;
-        let dir = context.out.join("regularization");
         learning_curves("Regularization on a net that overfits", &rows)
             .write(&dir.join("curves"))?;
         weight_histograms("Hidden-layer weights after training", &rows)
@@ -279,9 +281,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         claims.extend(regularization_claims(&rows));
     }
     if selected(Experiment::Dropout) {
+        let dir = context.out.join("dropout");
         let over = compare(
             &dropout_variants(&context.overfitting_setting())?,
             &context.device,
+            Some(&dir),
         )?;
         let under_variants: Vec<_> = underfitting_dropout_variants(5)
             .into_iter()
@@ -290,8 +294,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
                 v
             })
             .collect();
-        let under = compare(&under_variants, &context.device)?;
-        let dir = context.out.join("dropout");
+        let under = compare(&under_variants, &context.device, Some(&dir))?;
         learning_curves("Dropout on a net that overfits", &over).write(&dir.join("curves"))?;
         learning_curves("Dropout on a net that under-fits", &under)
             .write(&dir.join("curves-underfitting"))?;

@@ -1,6 +1,8 @@
 //! The lecture's second half: training is good but testing is bad. The same
 //! overfitting setting trained with and without each remedy, side by side.
 
+use std::path::Path;
+
 use burn::tensor::Device;
 use recipe_models::{ActivationConfig, MlpConfig};
 use recipe_train::{
@@ -167,14 +169,21 @@ pub struct VariantRow {
     pub history: History,
 }
 
-/// Trains every variant (loading the data once per data setting) and returns a row for each.
-pub fn compare(variants: &[Variant], device: &Device) -> Result<Vec<VariantRow>, TrainError> {
+/// Trains every variant (loading the data once per data setting) and returns
+/// a row for each. With `out_dir`, each run keeps its artifacts (config.json,
+/// history.csv, summary.json, weights) in `out_dir/<variant name>`.
+pub fn compare(
+    variants: &[Variant],
+    device: &Device,
+    out_dir: Option<&Path>,
+) -> Result<Vec<VariantRow>, TrainError> {
     let mut data = SplitCache::default();
     let mut rows = Vec::new();
     for variant in variants {
         let config = &variant.config;
         let name = format!("{} ({})", config.model.describe(), variant.name);
-        let trained = train_seeded(config, data.get(config)?, device, name, None)?;
+        let run_dir = out_dir.map(|dir| dir.join(slug(&variant.name)));
+        let trained = train_seeded(config, data.get(config)?, device, name, run_dir)?;
         let mut weights = Vec::new();
         for layer in &trained.net.layers {
             let values: Vec<f32> = layer
@@ -262,6 +271,19 @@ pub fn weight_histograms(title: &str, rows: &[VariantRow]) -> LineChart {
     )
 }
 
+/// A folder name for a variant: lowercase letters, digits, '.' and '-'.
+fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        match c {
+            c if c.is_ascii_alphanumeric() || c == '.' => slug.push(c.to_ascii_lowercase()),
+            _ if !slug.ends_with('-') => slug.push('-'),
+            _ => {}
+        }
+    }
+    slug.trim_matches('-').to_string()
+}
+
 /// The rows as a Markdown table.
 pub fn markdown_table(rows: &[VariantRow]) -> String {
     let mut table = String::from(
@@ -288,6 +310,15 @@ pub fn markdown_table(rows: &[VariantRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variant_names_make_folder_names() {
+        assert_eq!(
+            slug("early stopping on valid loss, patience 3"),
+            "early-stopping-on-valid-loss-patience-3"
+        );
+        assert_eq!(slug("L1 1e-5 + L2 1e-4"), "l1-1e-5-l2-1e-4");
+    }
 
     #[test]
     fn table_lists_every_variant() {
