@@ -242,3 +242,26 @@ fn data_info_lists_the_files_with_their_checksums() {
         "`dataset`",
     );
 }
+
+#[test]
+fn a_diverging_loss_stops_with_a_hint_and_keeps_the_history() {
+    let dir = std::env::temp_dir().join(format!("recipe-cli-nan-{}", std::process::id()));
+    let output = recipe(&[
+        "train",
+        "--hidden",
+        "64",
+        "--lr",
+        "1e8",
+        "--epochs",
+        "3",
+        "--train-limit",
+        "2000",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&output, "training diverged at epoch 1");
+    assert_clean_failure(&output, "learning rate");
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
