@@ -10,6 +10,16 @@ fn recipe(args: &[&str]) -> Output {
         .expect("the recipe binary runs")
 }
 
+/// `recipe train ARGS --out DIR`, with DIR a fresh temporary folder named after `name`.
+fn train_into(name: &str, args: &[&str]) -> (Output, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("recipe-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut all = vec!["train"];
+    all.extend_from_slice(args);
+    all.extend(["--out", dir.to_str().unwrap()]);
+    (recipe(&all), dir)
+}
+
 fn assert_clean_failure(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
@@ -89,18 +99,10 @@ fn missing_data_and_bad_config_files_are_named() {
 
 #[test]
 fn train_writes_its_artifacts() {
-    let dir = std::env::temp_dir().join(format!("recipe-cli-train-{}", std::process::id()));
-    let output = recipe(&[
+    let (output, dir) = train_into(
         "train",
-        "--hidden",
-        "32",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "2000",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+        &["--hidden", "32", "--epochs", "1", "--train-limit", "2000"],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -147,22 +149,21 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
     assert!(stdout.contains("--activation relu"), "{stdout}");
 
     // A wide net on few images for many epochs fits its training data and overfits.
-    let dir = std::env::temp_dir().join(format!("recipe-cli-diag-{}", std::process::id()));
-    let output = recipe(&[
-        "train",
-        "--hidden",
-        "256",
-        "--optimizer",
-        "adam",
-        "--train-limit",
-        "500",
-        "--valid-size",
-        "2000",
-        "--epochs",
-        "15",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let (output, dir) = train_into(
+        "diag",
+        &[
+            "--hidden",
+            "256",
+            "--optimizer",
+            "adam",
+            "--train-limit",
+            "500",
+            "--valid-size",
+            "2000",
+            "--epochs",
+            "15",
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -177,26 +178,25 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
 
 #[test]
 fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
-    let dir = std::env::temp_dir().join(format!("recipe-cli-es-{}", std::process::id()));
-    let output = recipe(&[
-        "train",
-        "--hidden",
-        "256,256",
-        "--optimizer",
-        "adam",
-        "--train-limit",
-        "1000",
-        "--valid-size",
-        "2000",
-        "--epochs",
-        "40",
-        "--early-stopping",
-        "--patience",
-        "3",
-        "--restore-best",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let (output, dir) = train_into(
+        "es",
+        &[
+            "--hidden",
+            "256,256",
+            "--optimizer",
+            "adam",
+            "--train-limit",
+            "1000",
+            "--valid-size",
+            "2000",
+            "--epochs",
+            "40",
+            "--early-stopping",
+            "--patience",
+            "3",
+            "--restore-best",
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -245,20 +245,19 @@ fn data_info_lists_the_files_with_their_checksums() {
 
 #[test]
 fn a_diverging_loss_stops_with_a_hint_and_keeps_the_history() {
-    let dir = std::env::temp_dir().join(format!("recipe-cli-nan-{}", std::process::id()));
-    let output = recipe(&[
-        "train",
-        "--hidden",
-        "64",
-        "--lr",
-        "1e8",
-        "--epochs",
-        "3",
-        "--train-limit",
-        "2000",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let (output, dir) = train_into(
+        "nan",
+        &[
+            "--hidden",
+            "64",
+            "--lr",
+            "1e8",
+            "--epochs",
+            "3",
+            "--train-limit",
+            "2000",
+        ],
+    );
     assert_clean_failure(&output, "training diverged at epoch 1");
     assert_clean_failure(&output, "learning rate");
     let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
