@@ -8,24 +8,14 @@
 //! ```
 
 use anyhow::Result;
-use clap::Parser;
-use recipe::backend::select_device;
-use recipe::experiments::{compare, early_stopping_variants, markdown_table, overfitting_setting};
 
-#[derive(Debug, Parser)]
-struct Args {
-    /// Epoch budget
-    #[arg(long, default_value_t = 40)]
-    epochs: usize,
-    /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
+mod common;
+
+use recipe::experiments::{compare, early_stopping_variants, markdown_table};
 
 fn main() -> Result<()> {
-    let args = Args::parse();
-    let device = select_device(&args.device)?;
-    let variants = early_stopping_variants(&overfitting_setting(args.epochs));
+    let (setting, device) = common::setting_and_device()?;
+    let variants = early_stopping_variants(&setting);
     let rows = compare(&variants, &device, None)?;
     println!("\n{}", markdown_table(&rows));
     Ok(())

@@ -7,24 +7,14 @@
 //! ```
 
 use anyhow::Result;
-use clap::Parser;
-use recipe::backend::select_device;
-use recipe::experiments::{compare, markdown_table, overfitting_setting, regularization_variants};
 
-#[derive(Debug, Parser)]
-struct Args {
-    /// Epochs
-    #[arg(long, default_value_t = 40)]
-    epochs: usize,
-    /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
-    device: String,
-}
+mod common;
+
+use recipe::experiments::{compare, markdown_table, regularization_variants};
 
 fn main() -> Result<()> {
-    let args = Args::parse();
-    let device = select_device(&args.device)?;
-    let variants = regularization_variants(&overfitting_setting(args.epochs))?;
+    let (setting, device) = common::setting_and_device()?;
+    let variants = regularization_variants(&setting)?;
     let rows = compare(&variants, &device, None)?;
     println!("\n{}", markdown_table(&rows));
     Ok(())

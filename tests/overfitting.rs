@@ -6,7 +6,7 @@ use recipe::models::Mlp;
 use recipe::models::MlpConfig;
 use recipe::train::{
     EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig, TrainOptions,
-    TrainedModel, train_mlp,
+    TrainedModel, column_norms, train_mlp,
 };
 
 /// A net that overfits: wide, few images, Adam.
@@ -129,13 +129,7 @@ fn max_norm_holds_after_training() {
     config.max_norm = Some(MaxNormConfig::new(0.5).unwrap());
     let trained = run(&config, &quiet());
     for layer in &trained.net.layers {
-        let norms: Vec<f32> = layer
-            .linear()
-            .weight
-            .val()
-            .powi_scalar(2)
-            .sum_dim(0)
-            .sqrt()
+        let norms: Vec<f32> = column_norms(layer.linear().weight.val())
             .into_data()
             .try_to_vec()
             .unwrap();

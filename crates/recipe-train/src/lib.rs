@@ -35,7 +35,7 @@ pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, M
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use history::{EpochRecord, History};
-pub use max_norm::{MaxNormConfig, renorm_columns};
+pub use max_norm::{MaxNormConfig, column_norms, renorm_columns};
 pub use optimizer::OptimizerConfig;
 pub use regularizer::{ParamSelector, Penalty, Regularizer, WeightPenalty};
 pub use summary::Summary;

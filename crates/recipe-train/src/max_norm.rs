@@ -54,11 +54,17 @@ impl MaxNormConfig {
 /// Rescales each column (a unit's incoming weights, in Burn's `[d_input,
 /// d_output]` layout) whose L2 norm exceeds `max_norm` to exactly `max_norm`.
 pub fn renorm_columns(weight: Tensor<2>, max_norm: f64) -> Tensor<2> {
-    let norms = weight.clone().powi_scalar(2).sum_dim(0).sqrt();
+    let norms = column_norms(weight.clone());
     // Columns at or under the bound keep a factor of exactly 1.
     let scale = norms.clone().recip().mul_scalar(max_norm).clamp_max(1.0);
     let scale = scale.mask_fill(norms.lower_equal_elem(max_norm), 1.0);
     weight * scale
+}
+
+/// The L2 norm of each column of `weight` (each unit's incoming weights),
+/// shape `[1, d_output]`.
+pub fn column_norms(weight: Tensor<2>) -> Tensor<2> {
+    weight.powi_scalar(2).sum_dim(0).sqrt()
 }
 
 struct MaxNormMapper<'a> {
@@ -148,14 +154,7 @@ mod tests {
         let weight = constrained.layers[0].linear().weight.clone();
         assert_eq!(weight.id, id_before, "the parameter keeps its identity");
         assert!(weight.val().is_require_grad(), "and stays trainable");
-        let norms: Vec<f32> = weight
-            .val()
-            .powi_scalar(2)
-            .sum_dim(0)
-            .sqrt()
-            .into_data()
-            .try_to_vec()
-            .unwrap();
+        let norms: Vec<f32> = column_norms(weight.val()).into_data().try_to_vec().unwrap();
         assert!(norms.iter().all(|&n| n <= 0.05 + 1e-6), "{norms:?}");
         assert!(norms.iter().any(|&n| (n - 0.05).abs() < 1e-6));
         assert_eq!(
