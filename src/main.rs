@@ -7,9 +7,12 @@ mod cli;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
 use recipe::backend::select_device;
-use recipe::train::{TrainOptions, train_mlp};
+use recipe::train::{Summary, TrainOptions, resume_mlp, train_mlp};
 
 use cli::data::{self, DataCommand};
 use cli::diagnose::{self, DiagnoseArgs};
@@ -31,12 +34,23 @@ const AFTER_HELP: &str = "Activations (--activation): identity, sigmoid, tanh, r
 leaky-relu[:slope], prelu[:alpha], elu[:alpha], selu, gelu, silu, mish, softplus[:beta], \
 hard-sigmoid, maxout[:pieces].";
 
+/// `recipe train`: a new run, or `--resume DIR` to continue a stopped one.
+#[derive(Debug, Args)]
+struct TrainCommand {
+    #[command(flatten)]
+    args: TrainArgs,
+    /// Continue the run in DIR (killed or stopped) from its last complete epoch,
+    /// with the settings of DIR/config.json; only --device may be given with it
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Train one MLP and save config.json, history.csv, summary.json and its weights
     #[command(after_help = AFTER_HELP)]
-    Train(TrainArgs),
+    Train(TrainCommand),
     /// Reproduce a claim of the lecture on real data
     Reproduce(ReproduceArgs),
     /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
@@ -50,7 +64,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Some(Command::Train(args)) => train(args),
+        Some(Command::Train(TrainCommand {
+            args,
+            resume: Some(dir),
+        })) => resume(args, &dir),
+        Some(Command::Train(TrainCommand { args, resume: None })) => train(args),
         Some(Command::Reproduce(args)) => reproduce::run(&args),
         Some(Command::Diagnose(args)) => diagnose::run(args),
         Some(Command::Data(command)) => data::run(&command),
@@ -89,7 +107,29 @@ fn train(args: TrainArgs) -> Result<()> {
         ..TrainOptions::default()
     };
     let trained = train_mlp(&config, &device, &options)?;
-    let s = &trained.summary;
+    print_final(&trained.summary, &out);
+    Ok(())
+}
+
+fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
+    let device_name = args.device_name().to_string();
+    let others = TrainArgs {
+        device: None,
+        ..args
+    };
+    if others != TrainArgs::default() {
+        bail!(
+            "--resume continues the run with the settings of {}; give no other option but --device",
+            dir.join("config.json").display()
+        );
+    }
+    let device = select_device(&device_name)?;
+    let trained = resume_mlp(dir, &device, &TrainOptions::default())?;
+    print_final(&trained.summary, dir);
+    Ok(())
+}
+
+fn print_final(s: &Summary, out: &Path) {
     println!(
         "final: train accuracy {:.4} (loss {:.4}), valid {:.4} ({:.4}), test {:.4} ({:.4}); {:.1}s",
         s.train_accuracy,
@@ -101,5 +141,4 @@ fn train(args: TrainArgs) -> Result<()> {
         s.train_seconds
     );
     println!("wrote {}", out.display());
-    Ok(())
 }

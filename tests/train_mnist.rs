@@ -176,3 +176,59 @@ fn fashion_mnist_with_standardized_pixels() {
         "{mean} {std}"
     );
 }
+
+/// A penalty of zero that turns into NaN after `after` evaluations: a loss
+/// that diverges in the middle of a run.
+#[derive(Debug)]
+struct NanAfter {
+    calls: std::sync::atomic::AtomicUsize,
+    after: usize,
+}
+
+impl recipe::train::Penalty for NanAfter {
+    fn penalty(&self, values: burn::tensor::Tensor<1>) -> burn::tensor::Tensor<1> {
+        let calls = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let factor = if calls >= self.after { f32::NAN } else { 0.0 };
+        values.sum() * factor
+    }
+}
+
+#[test]
+fn divergence_keeps_the_last_good_checkpoint() {
+    let dir = out_dir("diverge");
+    let mut config = small_run(ActivationConfig::Relu);
+    config.split.train_limit = Some(1_000);
+    config.batch_size = 100;
+    config.epochs = 5;
+    // 10 steps per epoch, one penalty per weight matrix of the 3 layers:
+    // 30 evaluations per epoch; NaN from the middle of epoch 3 on.
+    let poison = recipe::train::WeightPenalty::new(
+        NanAfter {
+            calls: Default::default(),
+            after: 75,
+        },
+        recipe::train::ParamSelector::default(),
+    );
+    let options = TrainOptions {
+        out_dir: Some(dir.clone()),
+        print_epochs: false,
+        show_progress: false,
+        penalties: vec![poison],
+        ..TrainOptions::default()
+    };
+    let device = select_device("cpu").unwrap();
+    let error = train_mlp(&config, &device, &options).unwrap_err();
+    let recipe::train::TrainError::Diverged {
+        epoch, last_good, ..
+    } = &error
+    else {
+        panic!("expected a divergence, got {error}");
+    };
+    assert_eq!(*epoch, 3, "{error}");
+    let (good_epoch, path) = last_good.clone().expect("a kept checkpoint");
+    assert_eq!(good_epoch, 2);
+    assert!(path.is_file(), "{}", path.display());
+    assert!(error.to_string().contains(&path.display().to_string()));
+    assert_eq!(recipe::train::complete_checkpoints(&dir), vec![1, 2]);
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 /// Settings of `recipe train`. Every flag can also be a key of the `--config`
 /// TOML file (same name, e.g. `batch-size = 64`); flags win over the file.
-#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrainArgs {
     /// Dataset: mnist or fashion-mnist

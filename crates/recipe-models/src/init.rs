@@ -93,7 +93,11 @@ impl InitConfig {
             .with_initializer(resolved.initializer())
             .init(device);
         if resolved != InitConfig::BurnDefault {
-            linear.bias = linear.bias.map(|bias| bias.map(|b| b.zeros_like()));
+            // `Param::map` keeps the new tensor's (absent) gradient flag: without
+            // `set_require_grad` the biases would never train.
+            linear.bias = linear
+                .bias
+                .map(|bias| bias.map(|b| b.zeros_like()).set_require_grad(true));
         }
         linear
     }

@@ -310,6 +310,36 @@ mod tests {
         }
     }
 
+    /// Every weight and bias must receive a gradient, or it silently never
+    /// trains (as recipe's zero-initialized biases once did).
+    #[test]
+    fn every_weight_and_bias_gets_a_gradient() {
+        let device = Device::flex().autodiff();
+        for activation in ["relu", "maxout:3", "sigmoid"] {
+            for init in ["auto", "default", "xavier-normal"] {
+                let mlp = config()
+                    .with_activation(vec![activation.parse().unwrap()])
+                    .with_initializer(init.parse().unwrap())
+                    .init(&device)
+                    .unwrap();
+                let grads = mlp.forward(Tensor::ones([2, 6], &device)).sum().backward();
+                let linears = mlp
+                    .layers
+                    .iter()
+                    .map(|layer| layer.linear())
+                    .chain([&mlp.output]);
+                for (index, linear) in linears.enumerate() {
+                    let bias = linear.bias.as_ref().expect("a bias");
+                    assert!(
+                        linear.weight.val().grad(&grads).is_some()
+                            && bias.val().grad(&grads).is_some(),
+                        "{activation}, init {init}: linear {index} is frozen"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn one_activation_per_layer() {
         let device = Device::flex();

@@ -264,6 +264,7 @@ mod tests {
             stopped_early: false,
             stop_reason: String::new(),
             train_seconds: 1.0,
+            resumed_after_epoch: None,
             parameters: 1,
             normalization: recipe_data::Normalization::Unit,
         }

@@ -34,7 +34,8 @@ pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error(
         "training diverged at epoch {epoch}: the training loss is {loss}; \
-         the learning rate ({learning_rate}) is the likely cause, try a smaller one"
+         the learning rate ({learning_rate}) is the likely cause, try a smaller one{}",
+        last_good_note(last_good)
     )]
     Diverged {
         /// The epoch whose loss was not finite.
@@ -43,10 +44,31 @@ pub enum TrainError {
         loss: f64,
         /// The learning rate in use.
         learning_rate: f64,
+        /// The last epoch with finite losses and its weights' checkpoint file,
+        /// when the run wrote checkpoints.
+        last_good: Option<(usize, PathBuf)>,
+    },
+    /// `resume` found nothing to continue.
+    #[error("cannot resume {}: {reason}", dir.display())]
+    NothingToResume {
+        /// The run folder.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// Burn's Learner reported an error.
     #[error("training failed: {0}")]
     Learner(String),
+}
+
+fn last_good_note(last_good: &Option<(usize, PathBuf)>) -> String {
+    match last_good {
+        Some((epoch, path)) => format!(
+            "; the weights of epoch {epoch}, the last with finite losses, are kept in {}",
+            path.display()
+        ),
+        None => String::new(),
+    }
 }
 
 impl TrainError {

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 mod artifacts;
+mod checkpoint;
 mod classifier;
 mod config;
 mod diagnosis;
@@ -24,10 +25,12 @@ mod monitor;
 mod optimizer;
 mod progress;
 mod regularizer;
+mod resume;
 mod summary;
 mod trainer;
 
 pub use artifacts::{RunArtifacts, write_atomic};
+pub use checkpoint::{checkpoint_dir, checkpoint_file, complete_checkpoints};
 pub use classifier::{Classifier, Classify};
 pub use config::TrainConfig;
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
@@ -38,5 +41,6 @@ pub use history::{EpochRecord, History};
 pub use max_norm::{MaxNormConfig, column_norms, renorm_columns};
 pub use optimizer::OptimizerConfig;
 pub use regularizer::{ParamSelector, Penalty, Regularizer, WeightPenalty};
+pub use resume::{epoch_seed, read_run_config};
 pub use summary::Summary;
-pub use trainer::{TrainOptions, TrainedModel, train, train_mlp};
+pub use trainer::{TrainOptions, TrainedModel, resume, resume_mlp, train, train_mlp};

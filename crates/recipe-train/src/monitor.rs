@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use burn::tensor::Device;
 use burn::train::EarlyStoppingStrategy;
-use burn::train::checkpoint::{CheckpointingAction, CheckpointingStrategy};
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 
 use crate::classifier::StepHooks;
+use crate::resume::epoch_seed;
 use crate::{Decision, EarlyStopping, EpochRecord, History, TrainError, write_atomic};
 
 /// Why a run ended.
@@ -54,6 +55,10 @@ pub(crate) struct EpochMonitor {
     learning_rate: f64,
     history_path: Option<PathBuf>,
     print: bool,
+    reseed: (Device, u64),
+    /// Epochs done before this session: Burn's in-memory metric store counts
+    /// epochs from 1 in each session.
+    epochs_done: usize,
     loss_name: String,
     accuracy_name: String,
 }
@@ -66,6 +71,8 @@ impl EpochMonitor {
         hooks: StepHooks,
         history_path: Option<PathBuf>,
         print: bool,
+        reseed: (Device, u64),
+        epochs_done: usize,
     ) -> Self {
         Self {
             state: Arc::new(Mutex::new(MonitorState {
@@ -81,6 +88,8 @@ impl EpochMonitor {
             learning_rate,
             history_path,
             print,
+            reseed,
+            epochs_done,
             loss_name: LossMetric::new().name().to_string(),
             accuracy_name: AccuracyMetric::new().name().to_string(),
         }
@@ -98,12 +107,41 @@ impl EpochMonitor {
         self.lock().epoch_started = Instant::now();
     }
 
-    /// A checkpointing strategy that keeps the best epoch so far and the last one.
-    pub(crate) fn keep_best_checkpoints(&self) -> KeepBestCheckpoint {
-        KeepBestCheckpoint {
-            best_epoch: self.best_epoch.clone(),
-            saved: Vec::new(),
+    /// The best epoch so far by early stopping (0: none yet), shared with
+    /// the checkpointing strategy. Burn checkpoints an epoch before it asks
+    /// the early-stopping hook, so at epoch `e` it holds the best of `1..e`.
+    pub(crate) fn best_epoch(&self) -> Arc<AtomicUsize> {
+        self.best_epoch.clone()
+    }
+
+    /// Seeds the backend's random numbers for `epoch` (see [`epoch_seed`]).
+    pub(crate) fn seed_epoch(&self, epoch: usize) {
+        let (device, seed) = &self.reseed;
+        device.seed(epoch_seed(*seed, epoch));
+    }
+
+    /// Takes over the epochs a resumed run already did: their records, and
+    /// early stopping's state as those records leave it. Returns whether early
+    /// stopping had already ended the run.
+    pub(crate) fn replay(&self, history: &History) -> Result<bool, TrainError> {
+        let mut state = self.lock();
+        for record in &history.epochs {
+            state.history.epochs.push(*record);
+            if let Some(early_stopping) = &mut state.early_stopping {
+                let decision = early_stopping.update(record);
+                if let Some((best, _)) = early_stopping.best() {
+                    self.best_epoch.store(best, Ordering::SeqCst);
+                }
+                if let Decision::Stop(reason) = decision {
+                    state.stop = StopReason::EarlyStopped(reason);
+                    break;
+                }
+            }
         }
+        if let Some(path) = &self.history_path {
+            write_atomic(path, state.history.to_csv().as_bytes())?;
+        }
+        Ok(state.stop != StopReason::Completed)
     }
 
     /// The history so far, why the run stopped, the best epoch by the
@@ -126,7 +164,7 @@ impl EpochMonitor {
     fn record(&self, epoch: usize, store: &EventStoreClient) -> EpochRecord {
         let metric = |name: &str, split: Split| {
             store
-                .find_metric(name, epoch, Aggregate::Mean, &split)
+                .find_metric(name, epoch - self.epochs_done, Aggregate::Mean, &split)
                 .unwrap_or(f64::NAN)
         };
         let train_penalty = self.hooks.take_mean_penalty();
@@ -150,6 +188,7 @@ impl EpochMonitor {
 impl EarlyStoppingStrategy for EpochMonitor {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         let record = self.record(epoch, store);
+        self.seed_epoch(epoch + 1);
         if self.print {
             let penalty = if record.train_penalty > 0.0 {
                 format!(" (+penalty {:.4})", record.train_penalty)
@@ -205,35 +244,5 @@ impl EarlyStoppingStrategy for EpochMonitor {
                 true
             }
         }
-    }
-}
-
-/// Keeps the checkpoint of the best epoch so far (as the epoch monitor saw
-/// it) and of the latest epoch; deletes the others.
-///
-/// Burn checkpoints an epoch before it asks the early-stopping hook, so at
-/// epoch `e` the best epoch known is among `1..e`: keep it, save `e`.
-pub(crate) struct KeepBestCheckpoint {
-    best_epoch: Arc<AtomicUsize>,
-    saved: Vec<usize>,
-}
-
-impl CheckpointingStrategy for KeepBestCheckpoint {
-    fn checkpointing(
-        &mut self,
-        epoch: usize,
-        _store: &EventStoreClient,
-    ) -> Vec<CheckpointingAction> {
-        let best = self.best_epoch.load(Ordering::SeqCst);
-        let mut actions = vec![CheckpointingAction::Save];
-        self.saved.retain(|&saved| {
-            let keep = saved == best;
-            if !keep {
-                actions.push(CheckpointingAction::Delete(saved));
-            }
-            keep
-        });
-        self.saved.push(epoch);
-        actions
     }
 }

@@ -36,8 +36,12 @@ pub struct Summary {
     pub stopped_early: bool,
     /// Why training stopped.
     pub stop_reason: String,
-    /// Wall-clock seconds of training (without the final evaluation).
+    /// Wall-clock seconds of training (without the final evaluation); of the
+    /// last session only, for a resumed run.
     pub train_seconds: f64,
+    /// The epoch after which the run was resumed, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_after_epoch: Option<usize>,
     /// Number of trainable parameters.
     pub parameters: usize,
     /// How pixels were turned into inputs (needed to use the saved weights).

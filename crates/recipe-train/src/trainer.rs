@@ -1,6 +1,6 @@
 //! One training run, end to end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -14,9 +14,13 @@ use burn::train::{Learner, SupervisedTraining};
 use recipe_data::{ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits};
 use recipe_models::Mlp;
 
+use crate::checkpoint::{
+    AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
+};
 use crate::classifier::StepHooks;
 use crate::monitor::{EpochMonitor, StopReason};
 use crate::progress::QuietRenderer;
+use crate::resume::{ResumePoint, SkipEpochs, last_good_checkpoint, read_run_config};
 use crate::{
     Classifier, Classify, EarlyStopping, History, RunArtifacts, Summary, TrainConfig, TrainError,
     WeightPenalty, evaluate,
@@ -36,6 +40,10 @@ pub struct TrainOptions {
     pub model_name: Option<String>,
     /// Penalties of your own, added to the loss besides `config.regularizer`.
     pub penalties: Vec<WeightPenalty>,
+    /// With an `out_dir`, checkpoint every epoch into `out_dir/checkpoint` so
+    /// that a killed run can be resumed ([`resume`]). The folder is removed
+    /// when the run ends normally and kept when it fails.
+    pub checkpoints: bool,
 }
 
 impl Default for TrainOptions {
@@ -46,6 +54,7 @@ impl Default for TrainOptions {
             show_progress: true,
             model_name: None,
             penalties: Vec::new(),
+            checkpoints: true,
         }
     }
 }
@@ -67,6 +76,52 @@ pub fn train_mlp(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<TrainedModel<Mlp>, TrainError> {
+    let (net, splits, options) = prepare_mlp(config, device, options)?;
+    run(config, net, &splits, device, &options, None)
+}
+
+/// Continues the [`Mlp`] run whose output folder is `run_dir` from its last
+/// complete epoch, with the settings of its `config.json`, and finishes it as
+/// if it had never stopped: same `history.csv` (but for the seconds), same
+/// weights. `options.out_dir` is ignored (the run's folder is used).
+pub fn resume_mlp(
+    run_dir: &Path,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<TrainedModel<Mlp>, TrainError> {
+    let config = read_run_config(run_dir)?;
+    let point = ResumePoint::find(run_dir)?;
+    let (net, splits, options) = prepare_mlp(&config, device, options)?;
+    let options = TrainOptions {
+        out_dir: Some(run_dir.to_path_buf()),
+        ..options
+    };
+    run(&config, net, &splits, device, &options, Some(point))
+}
+
+/// [`resume_mlp`] for a network of your own: `net` must be built as the
+/// interrupted run built it (its weights are then replaced by the checkpoint's).
+pub fn resume<N: Classify>(
+    run_dir: &Path,
+    net: N,
+    splits: &Splits,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<TrainedModel<N>, TrainError> {
+    let config = read_run_config(run_dir)?;
+    let point = ResumePoint::find(run_dir)?;
+    let options = TrainOptions {
+        out_dir: Some(run_dir.to_path_buf()),
+        ..options.clone()
+    };
+    run(&config, net, splits, device, &options, Some(point))
+}
+
+fn prepare_mlp(
+    config: &TrainConfig,
+    device: &Device,
+    options: &TrainOptions,
+) -> Result<(Mlp, Splits, TrainOptions), TrainError> {
     config.validate()?;
     let splits =
         recipe_data::load_splits(config.dataset, config.data_dir.as_deref(), &config.split)?;
@@ -98,7 +153,7 @@ pub fn train_mlp(
         ),
         ..options.clone()
     };
-    train(config, net, &splits, &device, &options)
+    Ok((net, splits, options))
 }
 
 fn autodiff(device: &Device) -> Device {
@@ -121,11 +176,24 @@ pub fn train<N: Classify>(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<TrainedModel<N>, TrainError> {
+    run(config, net, splits, device, options, None)
+}
+
+fn run<N: Classify>(
+    config: &TrainConfig,
+    net: N,
+    splits: &Splits,
+    device: &Device,
+    options: &TrainOptions,
+    resume_from: Option<ResumePoint>,
+) -> Result<TrainedModel<N>, TrainError> {
     config.validate()?;
     let device = autodiff(device);
-    device.seed(config.seed);
+    let start_epoch = resume_from.as_ref().map_or(0, |point| point.epoch);
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
-    if let Some(artifacts) = &artifacts {
+    if let Some(artifacts) = &artifacts
+        && resume_from.is_none()
+    {
         artifacts.write_json(&artifacts.config(), config)?;
     }
     let normalization = if config.standardize {
@@ -140,6 +208,8 @@ pub fn train<N: Classify>(
         .batch_size(config.batch_size)
         .shuffle(config.seed)
         .build(ImageDataset::new(train_set.clone()));
+    let train_loader: Arc<dyn DataLoader<ImageBatch>> =
+        Arc::new(SkipEpochs::new(train_loader, start_epoch));
     let valid_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.eval_batch_size)
         .build(ImageDataset::new(valid_set.clone()));
@@ -160,25 +230,63 @@ pub fn train<N: Classify>(
         hooks.clone(),
         artifacts.as_ref().map(|a| a.history()),
         options.print_epochs,
+        (device.clone(), config.seed),
+        start_epoch,
     );
+    let already_stopped = match &resume_from {
+        Some(point) => monitor.replay(&point.history)?,
+        None => false,
+    };
     let learner_dir = LearnerDir::new(options.out_dir.as_ref());
+    let checkpointing = restore_best || (options.checkpoints && artifacts.is_some());
+    let epochs = if already_stopped {
+        start_epoch
+    } else {
+        config.epochs
+    };
     let mut training = SupervisedTraining::new(learner_dir.path(), train_loader, valid_loader)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .with_metric_logger(InMemoryMetricLogger::default())
         .with_application_logger(None)
         .renderer(Box::new(QuietRenderer::new(options.show_progress)))
         .early_stopping(monitor.clone())
-        .num_epochs(config.epochs);
-    if restore_best {
+        .num_epochs(epochs);
+    if checkpointing {
+        let dir = learner_dir.path();
+        let saved = resume_from
+            .as_ref()
+            .map(|point| point.checkpoints.clone())
+            .unwrap_or_default();
         training = training
-            .with_default_checkpointers()
-            .with_checkpointing_strategy(monitor.keep_best_checkpoints());
+            .with_custom_checkpointers(
+                AtomicFileCheckpointer::new(dir, "model"),
+                AtomicFileCheckpointer::new(dir, "optim"),
+                AtomicFileCheckpointer::new(dir, "scheduler"),
+            )
+            .with_checkpointing_strategy(RetainCheckpoints::new(
+                saved,
+                restore_best.then(|| monitor.best_epoch()),
+                start_epoch,
+            ));
+        if start_epoch > 0 {
+            // Burn's loader panics on a bad file: read the three records first.
+            AtomicFileCheckpointer::check(dir, start_epoch)?;
+            training = training.checkpoint(start_epoch);
+        }
     }
     let learner = Learner::new(
         Classifier::with_hooks(net, hooks),
         config.optimizer.init(),
         config.learning_rate,
     );
+    if options.print_epochs && start_epoch > 0 {
+        println!(
+            "resuming after epoch {start_epoch}/{} from {}",
+            config.epochs,
+            checkpoint_dir(learner_dir.path()).display()
+        );
+    }
+    monitor.seed_epoch(start_epoch + 1);
     monitor.start();
     let started = Instant::now();
     let result = training.launch(learner);
@@ -192,10 +300,16 @@ pub fn train<N: Classify>(
     }
     let stop_reason = match stop {
         StopReason::Diverged { epoch, loss } => {
+            let last_good = if checkpointing && !learner_dir.temporary {
+                last_good_checkpoint(learner_dir.path())
+            } else {
+                None
+            };
             return Err(TrainError::Diverged {
                 epoch,
                 loss,
                 learning_rate: config.learning_rate,
+                last_good,
             });
         }
         StopReason::Completed => "completed the epoch budget".to_string(),
@@ -208,10 +322,7 @@ pub fn train<N: Classify>(
         && restore_best
         && best != epochs_run
     {
-        let path = learner_dir
-            .path()
-            .join("checkpoint")
-            .join(format!("model-{best}.bpk"));
+        let path = checkpoint_file(learner_dir.path(), "model", best);
         model = model
             .try_load_file(&path)
             .map_err(|e| TrainError::io(&path, format!("restoring the best epoch: {e:?}")))?;
@@ -248,12 +359,23 @@ pub fn train<N: Classify>(
         stopped_early: epochs_run < config.epochs,
         stop_reason,
         train_seconds,
+        resumed_after_epoch: (start_epoch > 0).then_some(start_epoch),
         parameters: Module::num_params(&net),
         normalization,
     };
     if let Some(artifacts) = &artifacts {
         artifacts.write_model(&net)?;
         artifacts.write_json(&artifacts.summary(), &summary)?;
+        if checkpointing {
+            let dir = checkpoint_dir(&artifacts.dir);
+            std::fs::remove_dir_all(&dir).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(TrainError::io(&dir, e))
+                }
+            })?;
+        }
     }
     Ok(TrainedModel {
         net,

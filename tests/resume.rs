@@ -1,0 +1,229 @@
+//! `recipe train --resume`: a run killed with SIGKILL partway and resumed ends
+//! with the same `history.csv` (but for the seconds column) and the same
+//! weights as the same run left alone, on the CPU backend.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Adam (moment estimates in the optimizer state), dropout (random masks),
+/// shuffled batches, and epochs long enough to be killed in the middle.
+const RUN: &[&str] = &[
+    "train",
+    "--hidden",
+    "256,256",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "1e-3",
+    "--dropout",
+    "0.3",
+    "--input-dropout",
+    "0.1",
+    "--train-limit",
+    "4000",
+    "--valid-size",
+    "1000",
+    "--epochs",
+    "10",
+    "--seed",
+    "11",
+];
+
+fn recipe() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+fn run_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recipe-resume-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn run_to_end(dir: &Path) -> Output {
+    recipe()
+        .args(RUN)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .expect("the recipe binary runs")
+}
+
+fn epochs_in_history(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
+}
+
+/// history.csv without its last column (wall-clock seconds).
+fn history_without_seconds(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+/// Each tensor's name, shape and raw bytes in a safetensors file (its JSON
+/// header's key order varies from run to run, so the files differ as bytes).
+fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    let bytes = fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, entry)| {
+            let offsets = &entry["data_offsets"];
+            let (start, end) = (
+                offsets[0].as_u64().unwrap() as usize,
+                offsets[1].as_u64().unwrap() as usize,
+            );
+            (
+                name,
+                (entry["shape"].to_string(), data[start..end].to_vec()),
+            )
+        })
+        .collect()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_history_and_weights() {
+    let alone = run_dir("alone");
+    assert_success(&run_to_end(&alone));
+
+    let killed = run_dir("killed");
+    let mut child = recipe()
+        .args(RUN)
+        .arg("--out")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the recipe binary runs");
+    let started = Instant::now();
+    while epochs_in_history(&killed) < 3 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(600), "no progress");
+        sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let done = epochs_in_history(&killed);
+    assert!(
+        done < 10 && !killed.join("summary.json").exists(),
+        "the kill came too late to test anything ({done} epochs done)"
+    );
+
+    // A damaged checkpoint (written by something else: recipe's own writes
+    // are atomic) is an error naming the file, in a copy of the run. Damage
+    // the one a resume starts from: the newest epoch also in history.csv.
+    let damaged = run_dir("damaged");
+    fs::create_dir_all(damaged.join("checkpoint")).unwrap();
+    for entry in ["config.json", "history.csv"] {
+        fs::copy(killed.join(entry), damaged.join(entry)).unwrap();
+    }
+    let mut newest = None;
+    for entry in fs::read_dir(killed.join("checkpoint")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_owned();
+        fs::copy(&path, damaged.join("checkpoint").join(&name)).unwrap();
+        let name = name.into_string().unwrap();
+        if let Some(epoch) = name.strip_prefix("model-") {
+            let epoch: usize = epoch.trim_end_matches(".bpk").parse().unwrap();
+            if epoch <= done {
+                newest = newest.max(Some(epoch));
+            }
+        }
+    }
+    let newest = format!("model-{}.bpk", newest.expect("a model checkpoint"));
+    let bytes = fs::read(damaged.join("checkpoint").join(&newest)).unwrap();
+    fs::write(
+        damaged.join("checkpoint").join(&newest),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let output = recipe()
+        .args(["train", "--resume"])
+        .arg(&damaged)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&newest), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    fs::remove_dir_all(damaged).unwrap();
+
+    let resumed = recipe()
+        .arg("train")
+        .arg("--resume")
+        .arg(&killed)
+        .output()
+        .unwrap();
+    assert_success(&resumed);
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(stdout.contains("resuming after epoch"), "{stdout}");
+
+    assert_eq!(
+        history_without_seconds(&alone),
+        history_without_seconds(&killed)
+    );
+    assert_eq!(history_without_seconds(&alone).len(), 11);
+    let weights = tensors(&alone.join("model.safetensors"));
+    assert_eq!(weights.len(), 6);
+    assert!(
+        weights == tensors(&killed.join("model.safetensors")),
+        "the resumed run's weights differ"
+    );
+    // A finished run keeps no checkpoints, and cannot be resumed again.
+    assert!(!killed.join("checkpoint").exists());
+    let again = recipe()
+        .arg("train")
+        .arg("--resume")
+        .arg(&killed)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("the run has finished"));
+
+    fs::remove_dir_all(alone).unwrap();
+    fs::remove_dir_all(killed).unwrap();
+}
+
+#[test]
+fn resume_refuses_other_options_and_missing_runs() {
+    let missing = run_dir("missing");
+    let output = recipe()
+        .args(["train", "--resume"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("config.json"), "{stderr}");
+
+    let output = recipe()
+        .args(["train", "--epochs", "3", "--resume"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("give no other option"), "{stderr}");
+}
