@@ -78,6 +78,14 @@ pub enum DataError {
         /// How to get the dataset.
         hint: String,
     },
+    /// No mirror delivered a file with a known checksum.
+    #[error("could not download {}: {}", path.display(), failures.join("; "))]
+    Download {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// Each mirror's URL and why it failed.
+        failures: Vec<String>,
+    },
     /// An impossible split or batching setting.
     #[error("invalid data config: `{field}` must be {expected}, found {found}")]
     InvalidConfig {

@@ -7,6 +7,8 @@
 
 mod batch;
 mod error;
+#[cfg(feature = "fetch")]
+mod fetch;
 mod idx;
 mod images;
 mod source;
@@ -14,6 +16,8 @@ mod split;
 
 pub use batch::{ImageBatch, ImageBatcher, ImageDataset, ImageItem, Normalization};
 pub use error::DataError;
+#[cfg(feature = "fetch")]
+pub use fetch::{Fetched, KnownFile, canonical_mirrors, fetch, fetch_dir, known_files};
 pub use idx::{IdxArray, decode_idx, read_idx, write_idx};
 pub use images::{ImageSet, load_images};
 pub use source::{DatasetFiles, DatasetKind, locate};

@@ -37,8 +37,9 @@ impl DatasetKind {
     /// Folders searched when no data folder is given, in order.
     ///
     /// `$RECIPE_DATA_DIR/<name>`, `./data/<name>`, the `data/<name>` folder of
-    /// the recipe checkout this program was built from, and, for
-    /// Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`.
+    /// the recipe checkout this program was built from, the cache folder
+    /// `recipe data fetch` downloads into ([`DatasetKind::cache_dir`]), and,
+    /// for Fashion-MNIST, Debian's `/usr/share/datasets/fashion-mnist`.
     pub fn default_dirs(self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         if let Some(root) = std::env::var_os("RECIPE_DATA_DIR") {
@@ -47,10 +48,21 @@ impl DatasetKind {
         dirs.push(Path::new("data").join(self.name()));
         let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
         dirs.push(checkout.join(self.name()));
+        dirs.extend(self.cache_dir());
         if self == DatasetKind::FashionMnist {
             dirs.push(PathBuf::from("/usr/share/datasets/fashion-mnist"));
         }
         dirs
+    }
+
+    /// `$XDG_CACHE_HOME/recipe/datasets/<name>`, by default
+    /// `~/.cache/recipe/datasets/<name>`.
+    pub fn cache_dir(self) -> Option<PathBuf> {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(cache.join("recipe").join("datasets").join(self.name()))
     }
 
     fn hint(self) -> &'static str {
@@ -59,7 +71,7 @@ impl DatasetKind {
                 "MNIST ships with recipe in data/mnist/; pass --data-dir to point elsewhere"
             }
             DatasetKind::FashionMnist => {
-                "install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir"
+                "install it with `apt-get install dataset-fashion-mnist`, download it with `recipe data fetch fashion-mnist`, or pass --data-dir"
             }
         }
     }
