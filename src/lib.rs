@@ -7,11 +7,13 @@
 //! - [`data`]: IDX datasets (MNIST, Fashion-MNIST), splits, batching;
 //! - [`train`]: training on Burn's Learner, history, artifacts, evaluation;
 //! - [`backend`]: the `--device` names and the backends compiled into this build;
+//! - [`bench`]: throughput measurements behind `recipe bench` and `cargo bench`;
 //! - [`experiments`]: the lecture's claims as runnable experiments;
 //! - [`plots`]: learning curves, depth sweeps and histograms as PNG and SVG.
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod bench;
 pub mod experiments;
 pub mod plots;
 

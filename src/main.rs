@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use recipe::backend::select_device;
 use recipe::train::{Summary, TrainOptions, resume_mlp, train_mlp};
 
+use cli::bench::{self, BenchArgs};
 use cli::data::{self, DataCommand};
 use cli::diagnose::{self, DiagnoseArgs};
 use cli::reproduce::{self, ReproduceArgs};
@@ -56,9 +57,11 @@ enum Command {
     /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
     #[command(after_help = AFTER_HELP)]
     Diagnose(DiagnoseArgs),
-    /// Inspect the datasets on this machine
+    /// Inspect or download the datasets
     #[command(subcommand)]
     Data(DataCommand),
+    /// Measure training and inference throughput (see BENCHMARKS.md)
+    Bench(BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Some(Command::Reproduce(args)) => reproduce::run(&args),
         Some(Command::Diagnose(args)) => diagnose::run(args),
         Some(Command::Data(command)) => data::run(&command),
+        Some(Command::Bench(args)) => bench::run(&args),
         None => reproduce::run(&ReproduceArgs::default()),
     };
     match outcome {

@@ -264,3 +264,45 @@ fn a_diverging_loss_stops_with_a_hint_and_keeps_the_history() {
     assert_eq!(history.lines().count(), 2, "{history}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn bench_prints_one_json_object_per_case() {
+    let output = recipe(&[
+        "bench",
+        "--json",
+        "--cases-only",
+        "--case",
+        "a,c",
+        "--repeats",
+        "1",
+        "--steps",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 2, "{stdout}");
+    for (object, (letter, batch)) in objects.iter().zip([("A", 128), ("C", 100)]) {
+        assert!(
+            object["case"].as_str().unwrap().starts_with(letter),
+            "{object}"
+        );
+        assert_eq!(object["batch_size"], batch);
+        assert!(
+            object["device"].as_str().unwrap().contains("Flex"),
+            "{object}"
+        );
+        for key in ["train_samples_per_sec", "infer_samples_per_sec"] {
+            assert!(object[key].as_f64().unwrap() > 0.0, "{key} in {object}");
+        }
+    }
+    let output = recipe(&["bench", "--case", "d"]);
+    assert_clean_failure(&output, "--case d");
+}

@@ -1,5 +1,6 @@
 //! The `recipe` command line.
 
+pub mod bench;
 pub mod data;
 pub mod diagnose;
 pub mod reproduce;

@@ -38,6 +38,20 @@ impl ImageSet {
         let size = self.image_size();
         &self.pixels[index * size..(index + 1) * size]
     }
+
+    /// A copy of the images in `range`, in order.
+    ///
+    /// # Panics
+    /// If `range` reaches past the last image.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ImageSet {
+        let size = self.image_size();
+        ImageSet {
+            pixels: self.pixels[range.start * size..range.end * size].to_vec(),
+            labels: self.labels[range].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
 }
 
 /// Reads an image file (IDX, 3 dimensions) and its label file (IDX, 1

@@ -62,17 +62,7 @@ impl SplitConfig {
             Some(limit) => limit,
             None => available,
         };
-        Ok((slice(full, 0, train_len), slice(full, available, n)))
-    }
-}
-
-fn slice(set: &ImageSet, start: usize, end: usize) -> ImageSet {
-    let size = set.image_size();
-    ImageSet {
-        pixels: set.pixels[start * size..end * size].to_vec(),
-        labels: set.labels[start..end].to_vec(),
-        rows: set.rows,
-        cols: set.cols,
+        Ok((full.slice(0..train_len), full.slice(available..n)))
     }
 }
 

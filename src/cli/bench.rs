@@ -1,0 +1,135 @@
+//! `recipe bench`: training and inference throughput of the three benchmark
+//! networks, the data path alone, and recipe's loop against a bare Burn loop.
+
+use anyhow::{Result, bail};
+use clap::Args;
+use recipe::backend::select_device;
+use recipe::bench::{
+    BenchSettings, CaseResult, cases, compare_loops, data_path_rate, infer_rate, recipe_train_rate,
+};
+use recipe::data::{DatasetKind, SplitConfig, load_splits};
+use serde_json::json;
+
+/// Settings of `recipe bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Print one JSON object per line instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Cases to run: a, b, c (default all)
+    #[arg(long, value_delimiter = ',')]
+    pub case: Vec<String>,
+    /// Timed repeats per figure (the median is printed)
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Training steps per timed repeat
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Only the three cases: skip the data path and the loop comparison
+    #[arg(long)]
+    pub cases_only: bool,
+}
+
+/// Runs `recipe bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let device = select_device(&args.device)?;
+    let settings = BenchSettings {
+        warmup_steps: 3,
+        repeats: args.repeats.max(1),
+        steps: args.steps.max(1),
+    };
+    let all = cases();
+    let wanted: Vec<_> = if args.case.is_empty() {
+        all.clone()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.case {
+            let letter = name.trim().to_ascii_uppercase();
+            match all
+                .iter()
+                .find(|c| c.name.starts_with(&format!("{letter} ")))
+            {
+                Some(case) => chosen.push(case.clone()),
+                None => bail!("--case {name}: expected a, b or c"),
+            }
+        }
+        chosen
+    };
+    if !args.json {
+        println!(
+            "device {device:?}; median of {} repeats of {} steps after {} warm-up steps",
+            settings.repeats, settings.steps, settings.warmup_steps
+        );
+        println!(
+            "{:<40} {:>6} {:>14} {:>14}",
+            "case", "batch", "train samp/s", "infer samp/s"
+        );
+    }
+    for case in &wanted {
+        let result = CaseResult {
+            case: case.name.to_string(),
+            device: format!("{device:?}"),
+            batch_size: case.batch_size,
+            train_samples_per_sec: recipe_train_rate(case, &device, settings).round(),
+            infer_samples_per_sec: infer_rate(case, &device, settings).round(),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!(
+                "{:<40} {:>6} {:>14.0} {:>14.0}",
+                result.case,
+                result.batch_size,
+                result.train_samples_per_sec,
+                result.infer_samples_per_sec
+            );
+        }
+    }
+    if args.cases_only {
+        return Ok(());
+    }
+
+    let splits = load_splits(DatasetKind::Mnist, None, &SplitConfig::default())?;
+    let batch_size = 128;
+    let batches_per_sec = data_path_rate(&splits.train, batch_size, &device, 3);
+    let loop_images = splits.train.slice(0..10_000);
+    let loops = compare_loops(&wanted[0], &loop_images, &device, 2)?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "measurement": "data_path",
+                "device": format!("{device:?}"),
+                "batch_size": batch_size,
+                "batches_per_sec": batches_per_sec.round(),
+                "samples_per_sec": (batches_per_sec * batch_size as f64).round(),
+            })
+        );
+        println!(
+            "{}",
+            json!({
+                "measurement": "loop_overhead",
+                "case": wanted[0].name,
+                "device": format!("{device:?}"),
+                "bare_burn_loop_samples_per_sec": loops.bare_samples_per_sec.round(),
+                "recipe_loop_samples_per_sec": loops.recipe_samples_per_sec.round(),
+            })
+        );
+    } else {
+        println!(
+            "data path alone: {batches_per_sec:.0} batches/s of {batch_size} ({:.0} samples/s), MNIST training split, shuffled",
+            batches_per_sec * batch_size as f64
+        );
+        println!(
+            "whole epochs of case {} on 10,000 MNIST images: bare Burn loop {:.0} samples/s, recipe's loop {:.0} samples/s ({:+.1}%)",
+            &wanted[0].name[..1],
+            loops.bare_samples_per_sec,
+            loops.recipe_samples_per_sec,
+            100.0 * (loops.recipe_samples_per_sec / loops.bare_samples_per_sec - 1.0)
+        );
+    }
+    Ok(())
+}
