@@ -31,6 +31,18 @@ pub(crate) enum StopReason {
     },
 }
 
+/// Where this training session starts and how its epochs are seeded.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The device whose random numbers are re-seeded each epoch.
+    pub(crate) device: Device,
+    /// The run's seed.
+    pub(crate) seed: u64,
+    /// Epochs done before this session (0 unless resumed): Burn's in-memory
+    /// metric store counts epochs from 1 in each session.
+    pub(crate) epochs_done: usize,
+}
+
 #[derive(Debug)]
 struct MonitorState {
     history: History,
@@ -55,10 +67,7 @@ pub(crate) struct EpochMonitor {
     learning_rate: f64,
     history_path: Option<PathBuf>,
     print: bool,
-    reseed: (Device, u64),
-    /// Epochs done before this session: Burn's in-memory metric store counts
-    /// epochs from 1 in each session.
-    epochs_done: usize,
+    session: Session,
     loss_name: String,
     accuracy_name: String,
 }
@@ -71,8 +80,7 @@ impl EpochMonitor {
         hooks: StepHooks,
         history_path: Option<PathBuf>,
         print: bool,
-        reseed: (Device, u64),
-        epochs_done: usize,
+        session: Session,
     ) -> Self {
         Self {
             state: Arc::new(Mutex::new(MonitorState {
@@ -88,8 +96,7 @@ impl EpochMonitor {
             learning_rate,
             history_path,
             print,
-            reseed,
-            epochs_done,
+            session,
             loss_name: LossMetric::new().name().to_string(),
             accuracy_name: AccuracyMetric::new().name().to_string(),
         }
@@ -116,8 +123,8 @@ impl EpochMonitor {
 
     /// Seeds the backend's random numbers for `epoch` (see [`epoch_seed`]).
     pub(crate) fn seed_epoch(&self, epoch: usize) {
-        let (device, seed) = &self.reseed;
-        device.seed(epoch_seed(*seed, epoch));
+        let session = &self.session;
+        session.device.seed(epoch_seed(session.seed, epoch));
     }
 
     /// Takes over the epochs a resumed run already did: their records, and
@@ -164,7 +171,12 @@ impl EpochMonitor {
     fn record(&self, epoch: usize, store: &EventStoreClient) -> EpochRecord {
         let metric = |name: &str, split: Split| {
             store
-                .find_metric(name, epoch - self.epochs_done, Aggregate::Mean, &split)
+                .find_metric(
+                    name,
+                    epoch - self.session.epochs_done,
+                    Aggregate::Mean,
+                    &split,
+                )
                 .unwrap_or(f64::NAN)
         };
         let train_penalty = self.hooks.take_mean_penalty();

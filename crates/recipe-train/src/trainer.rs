@@ -18,7 +18,7 @@ use crate::checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
 };
 use crate::classifier::StepHooks;
-use crate::monitor::{EpochMonitor, StopReason};
+use crate::monitor::{EpochMonitor, Session, StopReason};
 use crate::progress::QuietRenderer;
 use crate::resume::{ResumePoint, SkipEpochs, last_good_checkpoint, read_run_config};
 use crate::{
@@ -230,8 +230,11 @@ fn run<N: Classify>(
         hooks.clone(),
         artifacts.as_ref().map(|a| a.history()),
         options.print_epochs,
-        (device.clone(), config.seed),
-        start_epoch,
+        Session {
+            device: device.clone(),
+            seed: config.seed,
+            epochs_done: start_epoch,
+        },
     );
     let already_stopped = match &resume_from {
         Some(point) => monitor.replay(&point.history)?,
