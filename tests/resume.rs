@@ -39,6 +39,28 @@ fn recipe() -> Command {
     command
 }
 
+/// `recipe train [EXTRA...] --resume DIR`.
+fn resume(dir: &Path, extra: &[&str]) -> Output {
+    recipe()
+        .arg("train")
+        .args(extra)
+        .arg("--resume")
+        .arg(dir)
+        .output()
+        .expect("the recipe binary runs")
+}
+
+/// Exit status 2 and `needle` in stderr, without a panic.
+fn assert_refused(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "stderr should say {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn run_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("recipe-resume-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
@@ -159,23 +181,10 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
         &bytes[..bytes.len() / 2],
     )
     .unwrap();
-    let output = recipe()
-        .args(["train", "--resume"])
-        .arg(&damaged)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains(&newest), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_refused(&resume(&damaged, &[]), &newest);
     fs::remove_dir_all(damaged).unwrap();
 
-    let resumed = recipe()
-        .arg("train")
-        .arg("--resume")
-        .arg(&killed)
-        .output()
-        .unwrap();
+    let resumed = resume(&killed, &[]);
     assert_success(&resumed);
     let stdout = String::from_utf8_lossy(&resumed.stdout);
     assert!(stdout.contains("resuming after epoch"), "{stdout}");
@@ -193,14 +202,7 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
     );
     // A finished run keeps no checkpoints, and cannot be resumed again.
     assert!(!killed.join("checkpoint").exists());
-    let again = recipe()
-        .arg("train")
-        .arg("--resume")
-        .arg(&killed)
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("the run has finished"));
+    assert_refused(&resume(&killed, &[]), "the run has finished");
 
     fs::remove_dir_all(alone).unwrap();
     fs::remove_dir_all(killed).unwrap();
@@ -209,21 +211,9 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
 #[test]
 fn resume_refuses_other_options_and_missing_runs() {
     let missing = run_dir("missing");
-    let output = recipe()
-        .args(["train", "--resume"])
-        .arg(&missing)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("config.json"), "{stderr}");
-
-    let output = recipe()
-        .args(["train", "--epochs", "3", "--resume"])
-        .arg(&missing)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("give no other option"), "{stderr}");
+    assert_refused(&resume(&missing, &[]), "config.json");
+    assert_refused(
+        &resume(&missing, &["--epochs", "3"]),
+        "give no other option",
+    );
 }

@@ -90,13 +90,8 @@ pub fn resume_mlp(
     options: &TrainOptions,
 ) -> Result<TrainedModel<Mlp>, TrainError> {
     let config = read_run_config(run_dir)?;
-    let point = ResumePoint::find(run_dir)?;
     let (net, splits, options) = prepare_mlp(&config, device, options)?;
-    let options = TrainOptions {
-        out_dir: Some(run_dir.to_path_buf()),
-        ..options
-    };
-    run(&config, net, &splits, device, &options, Some(point))
+    continue_run(run_dir, &config, net, &splits, device, options)
 }
 
 /// [`resume_mlp`] for a network of your own: `net` must be built as the
@@ -109,12 +104,23 @@ pub fn resume<N: Classify>(
     options: &TrainOptions,
 ) -> Result<TrainedModel<N>, TrainError> {
     let config = read_run_config(run_dir)?;
+    continue_run(run_dir, &config, net, splits, device, options.clone())
+}
+
+fn continue_run<N: Classify>(
+    run_dir: &Path,
+    config: &TrainConfig,
+    net: N,
+    splits: &Splits,
+    device: &Device,
+    options: TrainOptions,
+) -> Result<TrainedModel<N>, TrainError> {
     let point = ResumePoint::find(run_dir)?;
     let options = TrainOptions {
         out_dir: Some(run_dir.to_path_buf()),
-        ..options.clone()
+        ..options
     };
-    run(&config, net, splits, device, &options, Some(point))
+    run(config, net, splits, device, &options, Some(point))
 }
 
 fn prepare_mlp(
