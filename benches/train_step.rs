@@ -10,6 +10,7 @@ use recipe::backend::select_device;
 use recipe::bench::{BenchSettings, bare_train_rate, cases, run_case};
 
 fn main() {
+    recipe::allocator::keep_freed_memory();
     let device = select_device("cpu").expect("the default CPU backend");
     let settings = BenchSettings::default();
     for case in cases() {

@@ -35,6 +35,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    recipe::allocator::keep_freed_memory();
     let args = Args::parse();
     let device = select_device(&args.device)?;
     let sweep = DepthSweep::lecture(args.epochs, args.train_limit);

@@ -14,6 +14,7 @@ mod common;
 use recipe::experiments::{compare, early_stopping_variants, markdown_table};
 
 fn main() -> Result<()> {
+    recipe::allocator::keep_freed_memory();
     let (setting, device) = common::setting_and_device()?;
     let variants = early_stopping_variants(&setting);
     let rows = compare(&variants, &device, None)?;

@@ -13,6 +13,7 @@ mod common;
 use recipe::experiments::{compare, markdown_table, regularization_variants};
 
 fn main() -> Result<()> {
+    recipe::allocator::keep_freed_memory();
     let (setting, device) = common::setting_and_device()?;
     let variants = regularization_variants(&setting)?;
     let rows = compare(&variants, &device, None)?;

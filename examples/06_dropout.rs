@@ -15,6 +15,7 @@ use recipe::experiments::{
 };
 
 fn main() -> Result<()> {
+    recipe::allocator::keep_freed_memory();
     let (setting, device) = common::setting_and_device()?;
     let rows = compare(&dropout_variants(&setting)?, &device, None)?;
     println!("\nOn a net that overfits:\n\n{}", markdown_table(&rows));

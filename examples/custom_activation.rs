@@ -84,6 +84,7 @@ impl Classify for SwishMlp {
 }
 
 fn main() -> Result<()> {
+    recipe::allocator::keep_freed_memory();
     let device = select_device("cpu")?.autodiff();
     let split = SplitConfig {
         valid_size: 10_000,

@@ -6,12 +6,14 @@
 //! - [`models`]: MLPs with a configurable activation per layer, Maxout, dropout, initializers;
 //! - [`data`]: IDX datasets (MNIST, Fashion-MNIST), splits, batching;
 //! - [`train`]: training on Burn's Learner, history, artifacts, evaluation;
+//! - [`allocator`]: keep freed memory in the process (faster CPU training), for binaries;
 //! - [`backend`]: the `--device` names and the backends compiled into this build;
 //! - [`bench`]: throughput measurements behind `recipe bench` and `cargo bench`;
 //! - [`experiments`]: the lecture's claims as runnable experiments;
 //! - [`plots`]: learning curves, depth sweeps and histograms as PNG and SVG.
 #![warn(missing_docs)]
 
+pub mod allocator;
 pub mod backend;
 pub mod bench;
 pub mod experiments;

@@ -65,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    recipe::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Some(Command::Train(TrainCommand {

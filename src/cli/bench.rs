@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// Only the three cases: skip the data path and the loop comparison
     #[arg(long)]
     pub cases_only: bool,
+    /// Training batch size for every case instead of the cases' own (e.g. 1024 for large-batch steps)
+    #[arg(long)]
+    pub batch_size: Option<usize>,
 }
 
 /// Runs `recipe bench`.
@@ -58,6 +61,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         chosen
     };
+    let wanted: Vec<_> = wanted
+        .into_iter()
+        .map(|mut case| {
+            if let Some(batch_size) = args.batch_size {
+                case.batch_size = batch_size.max(1);
+            }
+            case
+        })
+        .collect();
     if !args.json {
         println!(
             "device {device:?}; median of {} repeats of {} steps after {} warm-up steps",

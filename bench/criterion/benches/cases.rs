@@ -7,6 +7,7 @@ use recipe::backend::select_device;
 use recipe::bench::{Inference, TrainSteps, cases};
 
 fn bench_cases(c: &mut Criterion) {
+    recipe::allocator::keep_freed_memory();
     let device = select_device("cpu").expect("the default CPU backend");
     for case in cases() {
         let letter = &case.name[..1];
