@@ -77,6 +77,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="training batch size for every case (as recipe bench --batch-size)")
+    parser.add_argument("--case", default="abc", help="cases to run, e.g. a or ac")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,6 +87,9 @@ def main():
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
     for name, make, make_optimizer, batch in CASES:
+        if name[0].lower() not in args.case.lower():
+            continue
+        batch = args.batch_size or batch
         model = make().to(device)
         optimizer = make_optimizer(model.parameters())
         loss_fn = nn.CrossEntropyLoss()
