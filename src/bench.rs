@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::GradientsParams;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use burn::train::TrainStep;
 use serde::Serialize;
@@ -141,13 +141,28 @@ fn rate(settings: BenchSettings, examples_per_step: usize, mut step: impl FnMut(
     median(rates)
 }
 
+/// A bare Burn training step: forward, cross-entropy, backward, optimizer
+/// step. Returns the stepped model and the loss (not yet read back).
+fn bare_step(
+    model: Mlp,
+    optim: &mut ModuleOptimizer,
+    learning_rate: f64,
+    loss_fn: &CrossEntropyLoss,
+    batch: ImageBatch,
+) -> (Mlp, Tensor<1>) {
+    let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(learning_rate, model, grads), loss)
+}
+
 /// One training step of a case after another, on one random batch: recipe's
 /// own step (the one Burn's Learner calls: [`Classifier`] `step`, then
 /// `optimize`, no penalty, no max-norm), or a bare Burn step (forward,
 /// cross-entropy, backward, optimizer step) for comparison.
 pub struct TrainSteps {
     net: Option<Classifier<Mlp>>,
-    optim: burn::optim::ModuleOptimizer,
+    optim: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
     batch: ImageBatch,
     learning_rate: f64,
     bare: bool,
@@ -172,6 +187,7 @@ impl TrainSteps {
         Self {
             net: Some(Classifier::new(model)),
             optim: case.optimizer.init(),
+            loss_fn: CrossEntropyLossConfig::new().init(&device),
             batch: ImageBatch { images, targets },
             learning_rate: case.learning_rate,
             bare,
@@ -182,15 +198,13 @@ impl TrainSteps {
     pub fn step(&mut self) {
         let net = self.net.take().expect("the network between steps");
         let (net, loss) = if self.bare {
-            let model = net.net;
-            let loss = CrossEntropyLossConfig::new()
-                .init(&self.batch.images.device())
-                .forward(
-                    model.forward(self.batch.images.clone()),
-                    self.batch.targets.clone(),
-                );
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let model = self.optim.step(self.learning_rate, model, grads);
+            let (model, loss) = bare_step(
+                net.net,
+                &mut self.optim,
+                self.learning_rate,
+                &self.loss_fn,
+                self.batch.clone(),
+            );
             (Classifier::new(model), loss)
         } else {
             let output = TrainStep::step(&net, self.batch.clone());
@@ -266,15 +280,24 @@ pub fn run_case(case: &BenchCase, device: &Device, settings: BenchSettings) -> C
     }
 }
 
+/// recipe's training loader over `set`: shuffled, pixels scaled to [0, 1],
+/// batches made on `device`.
+fn shuffled_loader(
+    set: &ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Arc<dyn DataLoader<ImageBatch>> {
+    DataLoaderBuilder::new(ImageBatcher::new(Normalization::Unit))
+        .batch_size(batch_size)
+        .shuffle(0)
+        .set_device(device.clone())
+        .build(ImageDataset::new(set.clone()))
+}
+
 /// Batches per second out of the training data loader alone (shuffled,
 /// normalized, made into tensors on `device`), over whole epochs of `set`.
 pub fn data_path_rate(set: &ImageSet, batch_size: usize, device: &Device, epochs: usize) -> f64 {
-    let loader: Arc<dyn DataLoader<ImageBatch>> =
-        DataLoaderBuilder::new(ImageBatcher::new(Normalization::Unit))
-            .batch_size(batch_size)
-            .shuffle(0)
-            .set_device(device.clone())
-            .build(ImageDataset::new(set.clone()));
+    let loader = shuffled_loader(set, batch_size, device);
     let mut rates = Vec::new();
     for epoch in 0..=epochs.max(1) {
         let started = Instant::now();
@@ -322,21 +345,15 @@ pub fn compare_loops(
     let mut model: Mlp = case.model.init(&autodiff)?;
     let mut optim = case.optimizer.init();
     let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
-    let loader: Arc<dyn DataLoader<ImageBatch>> =
-        DataLoaderBuilder::new(ImageBatcher::new(Normalization::Unit))
-            .batch_size(case.batch_size)
-            .shuffle(0)
-            .set_device(autodiff.clone())
-            .build(ImageDataset::new(train.clone()));
+    let loader = shuffled_loader(train, case.batch_size, &autodiff);
     let mut bare = Vec::new();
     for epoch in 0..=epochs {
         let started = Instant::now();
         let mut last_loss = None;
         for batch in loader.iter() {
             let batch = batch.map_err(|e| TrainError::Learner(e.to_string()))?;
-            let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(case.learning_rate, model, grads);
+            let (stepped, loss) = bare_step(model, &mut optim, case.learning_rate, &loss_fn, batch);
+            model = stepped;
             last_loss = Some(loss);
         }
         if let Some(loss) = last_loss {

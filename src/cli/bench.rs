@@ -4,9 +4,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use recipe::backend::select_device;
-use recipe::bench::{
-    BenchSettings, CaseResult, cases, compare_loops, data_path_rate, infer_rate, recipe_train_rate,
-};
+use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, run_case};
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
 use serde_json::json;
 
@@ -81,13 +79,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     for case in &wanted {
-        let result = CaseResult {
-            case: case.name.to_string(),
-            device: format!("{device:?}"),
-            batch_size: case.batch_size,
-            train_samples_per_sec: recipe_train_rate(case, &device, settings).round(),
-            infer_samples_per_sec: infer_rate(case, &device, settings).round(),
-        };
+        let mut result = run_case(case, &device, settings);
+        result.train_samples_per_sec = result.train_samples_per_sec.round();
+        result.infer_samples_per_sec = result.infer_samples_per_sec.round();
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use recipe::data::{DatasetKind, Fetched, canonical_mirrors, fetch_dir, locate, read_idx};
-use sha2::{Digest, Sha256};
+use recipe::data::{
+    DatasetKind, Fetched, canonical_mirrors, fetch_dir, locate, read_idx, sha256_hex,
+};
 
 /// `recipe data` subcommands.
 #[derive(Debug, Clone, Subcommand)]
@@ -85,10 +86,7 @@ fn fetch(args: &DataFetchArgs) -> Result<()> {
 
 fn sha256(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(sha256_hex(&bytes))
 }
 
 fn info(args: &DataInfoArgs) -> Result<()> {

@@ -212,17 +212,20 @@ fn download(agent: &ureq::Agent, url: &str, temporary: &Path) -> Result<(), Stri
         .map_err(|e| format!("{}: {e}", temporary.display()))
 }
 
+/// The SHA-256 of `bytes`, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Checks `path` against `file`'s `.gz` checksum, or else against the
 /// checksum of its decompressed bytes.
 fn verify(path: &Path, file: &KnownFile) -> Result<(), String> {
-    let hex = |digest: &[u8]| {
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let gzip = hex(&Sha256::digest(&bytes));
+    let gzip = sha256_hex(&bytes);
     if gzip == file.gzip_sha256 {
         return Ok(());
     }

@@ -17,7 +17,7 @@ mod split;
 pub use batch::{ImageBatch, ImageBatcher, ImageDataset, ImageItem, Normalization};
 pub use error::DataError;
 #[cfg(feature = "fetch")]
-pub use fetch::{Fetched, KnownFile, canonical_mirrors, fetch, fetch_dir, known_files};
+pub use fetch::{Fetched, KnownFile, canonical_mirrors, fetch, fetch_dir, known_files, sha256_hex};
 pub use idx::{IdxArray, decode_idx, read_idx, write_idx};
 pub use images::{ImageSet, load_images};
 pub use source::{DatasetFiles, DatasetKind, locate};

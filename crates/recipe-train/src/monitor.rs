@@ -134,21 +134,28 @@ impl EpochMonitor {
         let mut state = self.lock();
         for record in &history.epochs {
             state.history.epochs.push(*record);
-            if let Some(early_stopping) = &mut state.early_stopping {
-                let decision = early_stopping.update(record);
-                if let Some((best, _)) = early_stopping.best() {
-                    self.best_epoch.store(best, Ordering::SeqCst);
-                }
-                if let Decision::Stop(reason) = decision {
-                    state.stop = StopReason::EarlyStopped(reason);
-                    break;
-                }
+            if let Decision::Stop(reason) = self.update_early_stopping(&mut state, record) {
+                state.stop = StopReason::EarlyStopped(reason);
+                break;
             }
         }
         if let Some(path) = &self.history_path {
             write_atomic(path, state.history.to_csv().as_bytes())?;
         }
         Ok(state.stop != StopReason::Completed)
+    }
+
+    /// Feeds `record` to early stopping (if any) and publishes its best epoch
+    /// to the checkpointing strategy.
+    fn update_early_stopping(&self, state: &mut MonitorState, record: &EpochRecord) -> Decision {
+        let Some(early_stopping) = &mut state.early_stopping else {
+            return Decision::Continue;
+        };
+        let decision = early_stopping.update(record);
+        if let Some((best, _)) = early_stopping.best() {
+            self.best_epoch.store(best, Ordering::SeqCst);
+        }
+        decision
     }
 
     /// The history so far, why the run stopped, the best epoch by the
@@ -236,17 +243,7 @@ impl EarlyStoppingStrategy for EpochMonitor {
             state.stop = StopReason::Diverged { epoch, loss };
             return true;
         }
-        let decision = match &mut state.early_stopping {
-            Some(early_stopping) => {
-                let decision = early_stopping.update(&record);
-                if let Some((best, _)) = early_stopping.best() {
-                    self.best_epoch.store(best, Ordering::SeqCst);
-                }
-                decision
-            }
-            None => Decision::Continue,
-        };
-        match decision {
+        match self.update_early_stopping(&mut state, &record) {
             Decision::Continue => false,
             Decision::Stop(reason) => {
                 if self.print {
