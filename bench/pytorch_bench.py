@@ -5,6 +5,7 @@ side-by-side comparison on one machine.
     python3 bench/pytorch_bench.py                 # CPU, torch's default threads
     python3 bench/pytorch_bench.py --threads 2     # pin the thread count
     python3 bench/pytorch_bench.py --device cuda   # a GPU, if torch has one
+    python3 bench/pytorch_bench.py --fused-adam    # case A with torch's fused Adam kernel
 
 Prints one JSON object per case with the keys `recipe bench --json` prints:
 case, device, batch_size, train_samples_per_sec, infer_samples_per_sec.
@@ -50,12 +51,12 @@ def mlp(hidden, activation):
 
 CASES = [
     ("A 784-512-512-10 relu, adam", lambda: mlp([512, 512], nn.ReLU),
-     lambda p: torch.optim.Adam(p, lr=1e-3), 128),
+     lambda p, fused: torch.optim.Adam(p, lr=1e-3, fused=fused or None), 128),
     ("B 784-500x9-10 sigmoid, sgd", lambda: mlp([500] * 9, nn.Sigmoid),
-     lambda p: torch.optim.SGD(p, lr=0.1), 100),
+     lambda p, fused: torch.optim.SGD(p, lr=0.1), 100),
     ("C 784-240x2-10 maxout:5, sgd momentum",
      lambda: nn.Sequential(Maxout(784, 240, 5), Maxout(240, 240, 5), nn.Linear(240, 10)),
-     lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), 100),
+     lambda p, fused: torch.optim.SGD(p, lr=0.01, momentum=0.9), 100),
 ]
 
 
@@ -80,6 +81,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=None,
                         help="training batch size for every case (as recipe bench --batch-size)")
     parser.add_argument("--case", default="abc", help="cases to run, e.g. a or ac")
+    parser.add_argument("--fused-adam", action="store_true",
+                        help="Adam(fused=True) for case A instead of torch's default Adam")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -91,7 +94,7 @@ def main():
             continue
         batch = args.batch_size or batch
         model = make().to(device)
-        optimizer = make_optimizer(model.parameters())
+        optimizer = make_optimizer(model.parameters(), args.fused_adam)
         loss_fn = nn.CrossEntropyLoss()
         x = torch.rand(batch, 784, device=device)
         y = torch.arange(batch, device=device) % 10
@@ -114,7 +117,8 @@ def main():
         infer_rate = median_rate(infer, 1000, warmup=1, steps=1, sync=sync)
         print(json.dumps({
             "case": name,
-            "device": f"torch {torch.__version__} {device}, {torch.get_num_threads()} threads",
+            "device": f"torch {torch.__version__} {device}, {torch.get_num_threads()} threads"
+                      + (", fused adam" if args.fused_adam and name.startswith("A") else ""),
             "batch_size": batch,
             "train_samples_per_sec": round(train),
             "infer_samples_per_sec": round(infer_rate),

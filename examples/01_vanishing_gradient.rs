@@ -27,7 +27,7 @@ struct Args {
     #[arg(long)]
     train_limit: Option<usize>,
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, env = "RECIPE_DEVICE", default_value = "cpu")]
     device: String,
     /// Keep each run's artifacts here
     #[arg(long)]

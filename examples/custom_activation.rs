@@ -14,7 +14,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
-use recipe::backend::select_device;
+use recipe::backend::device_from_env;
 use recipe::data::{SplitConfig, load_splits};
 use recipe::models::MlpConfig;
 use recipe::train::{Classify, OptimizerConfig, TrainConfig, TrainOptions, train};
@@ -85,7 +85,7 @@ impl Classify for SwishMlp {
 
 fn main() -> Result<()> {
     recipe::allocator::keep_freed_memory();
-    let device = select_device("cpu")?.autodiff();
+    let device = device_from_env()?.autodiff(); // RECIPE_DEVICE, or the CPU
     let split = SplitConfig {
         valid_size: 10_000,
         train_limit: Some(10_000),

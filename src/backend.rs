@@ -191,6 +191,16 @@ pub fn select_device(name: &str) -> Result<Device, BackendError> {
     name.parse::<BackendChoice>()?.select()
 }
 
+/// The environment variable that names the device wherever no `--device` is
+/// given: the CLI, the examples and the integration tests read it, so
+/// `RECIPE_DEVICE=wgpu cargo test --features wgpu` runs the tests on wgpu.
+pub const DEVICE_ENV: &str = "RECIPE_DEVICE";
+
+/// The device that [`DEVICE_ENV`] names, or the CPU where it is unset.
+pub fn device_from_env() -> Result<Device, BackendError> {
+    select_device(&std::env::var(DEVICE_ENV).unwrap_or_else(|_| "cpu".to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,7 @@ enum Command {
 
 fn main() -> ExitCode {
     recipe::allocator::keep_freed_memory();
+    die_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Some(Command::Train(TrainCommand {
@@ -85,6 +86,19 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Ends the process by SIGPIPE, as Unix tools do, when whoever reads its
+/// output goes away (`recipe data info | head -1`). Rust's runtime ignores
+/// the signal, so `println!` would panic instead. Every file recipe writes is
+/// written atomically, so being killed between two lines loses nothing.
+fn die_quietly_on_a_closed_pipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called first in main, before any other thread exists; SIG_DFL
+    // is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

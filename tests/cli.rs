@@ -1,33 +1,24 @@
 //! The `recipe` binary: help, and clear errors with exit status 2 on bad input.
 
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{assert_refused as assert_clean_failure, fresh_dir};
 
 fn recipe(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_recipe"))
+    common::recipe()
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the recipe binary runs")
 }
 
 /// `recipe train ARGS --out DIR`, with DIR a fresh temporary folder named after `name`.
 fn train_into(name: &str, args: &[&str]) -> (Output, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("recipe-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir(&format!("cli-{name}"));
     let mut all = vec!["train"];
     all.extend_from_slice(args);
     all.extend(["--out", dir.to_str().unwrap()]);
     (recipe(&all), dir)
-}
-
-fn assert_clean_failure(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    assert!(
-        stderr.contains(needle),
-        "stderr should mention {needle:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
@@ -240,6 +231,28 @@ fn data_info_lists_the_files_with_their_checksums() {
     assert_clean_failure(
         &recipe(&["data", "info", "--dataset", "cifar"]),
         "`dataset`",
+    );
+}
+
+/// `recipe data info | head -1`: a reader that goes away ends recipe by
+/// SIGPIPE, as any Unix tool, not with a panic.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_closed_output_pipe_ends_recipe_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // no one will ever read: the first write fails
+    let output = common::recipe()
+        .args(["data", "info"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        output.status.signal(),
+        Some(13),
+        "SIGPIPE; stderr: {stderr}"
     );
 }
 

@@ -4,13 +4,14 @@
 //! backend, process-wide, so a training running concurrently in another test
 //! thread would draw from it too.
 
-use recipe::backend::select_device;
+mod common;
+use common::{device, quiet};
 use recipe::models::MlpConfig;
-use recipe::train::{OptimizerConfig, TrainConfig, TrainOptions, train_mlp};
+use recipe::train::{OptimizerConfig, TrainConfig, train_mlp};
 
 #[test]
 fn same_seed_same_history_and_weights() {
-    let device = select_device("cpu").unwrap();
+    let device = device();
     let mut config = TrainConfig::new(
         MlpConfig::new(784, vec![64, 64], 10)
             .with_dropout(0.2)
@@ -21,11 +22,7 @@ fn same_seed_same_history_and_weights() {
     config.epochs = 2;
     config.optimizer = OptimizerConfig::adam();
     config.learning_rate = 1e-3;
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
+    let options = quiet();
     let first = train_mlp(&config, &device, &options).unwrap();
     let second = train_mlp(&config, &device, &options).unwrap();
     // history.csv without its wall-clock column.

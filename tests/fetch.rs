@@ -6,7 +6,9 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 const FILES: [&str; 4] = [
     "train-images-idx3-ubyte.gz",
@@ -84,7 +86,7 @@ fn serve(mut stream: TcpStream) {
 }
 
 fn fetch(dir: &Path, mirrors: &[String]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    let mut command = common::recipe();
     command.args(["data", "fetch", "mnist", "--dir"]).arg(dir);
     for mirror in mirrors {
         command.args(["--mirror", mirror]);
@@ -93,9 +95,7 @@ fn fetch(dir: &Path, mirrors: &[String]) -> Output {
 }
 
 fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recipe-fetch-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
+    common::fresh_dir(&format!("fetch-{name}"))
 }
 
 fn listing(dir: &Path) -> Vec<String> {

@@ -15,7 +15,9 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Distribution, Tensor};
 use recipe::backend::select_device;
 use recipe::models::MlpConfig;
-use recipe::train::{OptimizerConfig, TrainConfig, TrainOptions, train_mlp};
+use recipe::train::{OptimizerConfig, TrainConfig, train_mlp};
+
+mod common;
 
 #[test]
 fn the_same_weights_give_the_same_logits_on_wgpu_and_the_cpu() {
@@ -56,11 +58,7 @@ fn a_short_training_run_on_wgpu() {
     config.batch_size = 64;
     config.optimizer = OptimizerConfig::adam();
     config.learning_rate = 1e-3;
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
+    let options = common::quiet();
     let trained = train_mlp(&config, &select_device("wgpu").unwrap(), &options).unwrap();
     let history = &trained.history.epochs;
     assert_eq!(history.len(), 2);

@@ -1,7 +1,6 @@
 //! The lecture's remedies for overfitting on real MNIST, through the library
 //! API: early stopping with restore-best, L1/L2 penalties, max-norm, dropout.
 
-use recipe::backend::select_device;
 use recipe::models::Mlp;
 use recipe::models::MlpConfig;
 use recipe::train::{
@@ -21,16 +20,11 @@ fn overfitting(epochs: usize) -> TrainConfig {
     config
 }
 
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    }
-}
+mod common;
+use common::{device, quiet};
 
 fn run(config: &TrainConfig, options: &TrainOptions) -> TrainedModel<Mlp> {
-    train_mlp(config, &select_device("cpu").unwrap(), options).unwrap()
+    train_mlp(config, &device(), options).unwrap()
 }
 
 fn weights(mlp: &Mlp) -> Vec<f32> {

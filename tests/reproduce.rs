@@ -1,12 +1,12 @@
 //! A tiny end-to-end `recipe reproduce all` on a thousand images: every
 //! experiment runs, writes its results, and the report judges every claim.
 
-use std::process::Command;
+mod common;
 
 #[test]
 fn reproduce_all_writes_results_and_a_report() {
-    let out = std::env::temp_dir().join(format!("recipe-reproduce-{}", std::process::id()));
-    let output = Command::new(env!("CARGO_BIN_EXE_recipe"))
+    let out = common::fresh_dir("reproduce");
+    let output = common::recipe()
         .args([
             "reproduce",
             "all",
@@ -17,7 +17,6 @@ fn reproduce_all_writes_results_and_a_report() {
             "--out",
         ])
         .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

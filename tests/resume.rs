@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -33,11 +33,8 @@ const RUN: &[&str] = &[
     "11",
 ];
 
-fn recipe() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    command
-}
+mod common;
+use common::{assert_refused, recipe};
 
 /// `recipe train [EXTRA...] --resume DIR`.
 fn resume(dir: &Path, extra: &[&str]) -> Output {
@@ -50,21 +47,8 @@ fn resume(dir: &Path, extra: &[&str]) -> Output {
         .expect("the recipe binary runs")
 }
 
-/// Exit status 2 and `needle` in stderr, without a panic.
-fn assert_refused(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains(needle),
-        "stderr should say {needle:?}: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
 fn run_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recipe-resume-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
+    common::fresh_dir(&format!("resume-{name}"))
 }
 
 fn run_to_end(dir: &Path) -> Output {

@@ -2,17 +2,13 @@
 //! images and check they beat chance by a wide margin and leave their artifacts.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use recipe::backend::select_device;
 use recipe::models::{ActivationConfig, MlpConfig};
 use recipe::train::{History, OptimizerConfig, Summary, TrainConfig, TrainOptions, train_mlp};
 
-fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recipe-it-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
+mod common;
+use common::{device, fresh_dir, quiet};
 
 fn small_run(activation: ActivationConfig) -> TrainConfig {
     let mut config =
@@ -50,13 +46,11 @@ fn read_safetensor(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
 
 #[test]
 fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
-    let dir = out_dir("relu");
-    let device = select_device("cpu").unwrap();
+    let dir = fresh_dir("relu");
+    let device = device();
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
+        ..quiet()
     };
     let trained = train_mlp(&small_run(ActivationConfig::Relu), &device, &options).unwrap();
     let summary = &trained.summary;
@@ -113,12 +107,8 @@ fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
 
 #[test]
 fn maxout_mlp_trains_too() {
-    let device = select_device("cpu").unwrap();
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
+    let device = device();
+    let options = quiet();
     let trained = train_mlp(&small_run(ActivationConfig::maxout(3)), &device, &options).unwrap();
     assert!(
         trained.summary.test_accuracy > 0.8,
@@ -129,7 +119,7 @@ fn maxout_mlp_trains_too() {
 
 #[test]
 fn model_size_must_match_the_images() {
-    let device = select_device("cpu").unwrap();
+    let device = device();
     let mut config = small_run(ActivationConfig::Relu);
     config.model.d_input = 100;
     let err = train_mlp(&config, &device, &TrainOptions::default()).unwrap_err();
@@ -153,12 +143,8 @@ fn fashion_mnist_with_standardized_pixels() {
         );
         return;
     }
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
-    let trained = train_mlp(&config, &select_device("cpu").unwrap(), &options).unwrap();
+    let options = quiet();
+    let trained = train_mlp(&config, &device(), &options).unwrap();
     assert_eq!(trained.summary.dataset, "fashion-mnist");
     // Chance is 0.1; an MLP reaches about 0.75 on 3,000 images in one epoch.
     assert!(
@@ -195,7 +181,7 @@ impl recipe::train::Penalty for NanAfter {
 
 #[test]
 fn divergence_keeps_the_last_good_checkpoint() {
-    let dir = out_dir("diverge");
+    let dir = fresh_dir("diverge");
     let mut config = small_run(ActivationConfig::Relu);
     config.split.train_limit = Some(1_000);
     config.batch_size = 100;
@@ -211,12 +197,10 @@ fn divergence_keeps_the_last_good_checkpoint() {
     );
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
-        print_epochs: false,
-        show_progress: false,
         penalties: vec![poison],
-        ..TrainOptions::default()
+        ..quiet()
     };
-    let device = select_device("cpu").unwrap();
+    let device = device();
     let error = train_mlp(&config, &device, &options).unwrap_err();
     let recipe::train::TrainError::Diverged {
         epoch, last_good, ..

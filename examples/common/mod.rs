@@ -13,7 +13,7 @@ pub struct OverfittingArgs {
     #[arg(long, default_value_t = 40)]
     pub epochs: usize,
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, env = "RECIPE_DEVICE", default_value = "cpu")]
     pub device: String,
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, env = "RECIPE_DEVICE", default_value = "cpu")]
     pub device: String,
     /// Print one JSON object per line instead of a table
     #[arg(long)]

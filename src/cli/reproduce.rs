@@ -63,7 +63,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, env = "RECIPE_DEVICE", default_value = "cpu")]
     pub device: String,
     /// Output folder
     #[arg(long, default_value = "runs/reproduce")]

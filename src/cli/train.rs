@@ -24,7 +24,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
-    #[arg(long)]
+    #[arg(long, env = "RECIPE_DEVICE")]
     pub device: Option<String>,
     /// Hidden layer widths, input side first, e.g. 500,500,500
     #[arg(long, value_delimiter = ',')]

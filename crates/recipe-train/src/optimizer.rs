@@ -4,10 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{FusedAdam, TrainError};
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
 /// [`TrainConfig`](crate::TrainConfig)).
@@ -199,7 +199,8 @@ impl OptimizerConfig {
         }
     }
 
-    /// Builds Burn's optimizer.
+    /// Builds the optimizer: recipe's [`FusedAdam`] for Adam (Burn's Adam,
+    /// fused into one loop on the CPU), Burn's own for the others.
     pub fn init(&self) -> ModuleOptimizer {
         match *self {
             Self::Sgd { momentum, nesterov } => {
@@ -215,11 +216,7 @@ impl OptimizerConfig {
                 beta1,
                 beta2,
                 epsilon,
-            } => AdamConfig::new()
-                .with_beta_1(beta1)
-                .with_beta_2(beta2)
-                .with_epsilon(epsilon)
-                .init(),
+            } => FusedAdam::new(beta1, beta2, epsilon).into(),
             Self::AdamW {
                 beta1,
                 beta2,

@@ -1,0 +1,57 @@
+//! What the integration tests share: the device they train on, quiet
+//! training options, fresh temporary folders, and the `recipe` binary.
+//!
+//! The device is the one `RECIPE_DEVICE` names (the CPU where it is unset),
+//! and the `recipe` processes the tests start inherit the variable, so
+//! `RECIPE_DEVICE=wgpu cargo test --release --features wgpu` runs the same
+//! tests on the GPU code path.
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use burn::tensor::Device;
+use recipe::backend::device_from_env;
+use recipe::train::TrainOptions;
+
+/// The device named by `RECIPE_DEVICE`, or the CPU.
+pub fn device() -> Device {
+    device_from_env().expect("RECIPE_DEVICE names a device compiled into this build")
+}
+
+/// Training options that print nothing.
+pub fn quiet() -> TrainOptions {
+    TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    }
+}
+
+/// A temporary folder for `name` that does not exist yet (one per process,
+/// so that test binaries running side by side never share one).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recipe-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The `recipe` binary of this build, run from the repository root (where
+/// `data/mnist` is).
+pub fn recipe() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
+
+/// Exit status 2 and `needle` in stderr, without a panic.
+pub fn assert_refused(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "stderr should mention {needle:?}: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
