@@ -1,13 +1,17 @@
 //! Training and inference throughput of the three benchmark cases on the
 //! default CPU backend, as JSON lines (the same figures as `recipe bench
-//! --json --cases-only`), plus recipe's step against a bare Burn step.
+//! --json --cases-only`), plus recipe's step against a bare Burn step, and
+//! for the Adam case recipe's step with Burn's own Adam in place of
+//! recipe's `FusedAdam`.
 //!
 //! ```text
 //! cargo bench --bench train_step
 //! ```
 
+use burn::optim::AdamConfig;
 use recipe::backend::select_device;
-use recipe::bench::{BenchSettings, bare_train_rate, cases, run_case};
+use recipe::bench::{BenchSettings, bare_train_rate, cases, recipe_train_rate_with, run_case};
+use recipe::train::OptimizerConfig;
 
 fn main() {
     recipe::allocator::keep_freed_memory();
@@ -21,5 +25,22 @@ fn main() {
             "{{\"case\": \"{}\", \"bare_burn_step_samples_per_sec\": {bare:.0}}}",
             case.name
         );
+        if let OptimizerConfig::Adam {
+            beta1,
+            beta2,
+            epsilon,
+        } = case.optimizer
+        {
+            let burn_adam = AdamConfig::new()
+                .with_beta_1(beta1)
+                .with_beta_2(beta2)
+                .with_epsilon(epsilon)
+                .init();
+            let rate = recipe_train_rate_with(&case, &device, burn_adam, settings);
+            println!(
+                "{{\"case\": \"{}\", \"with_burns_adam_samples_per_sec\": {rate:.0}}}",
+                case.name
+            );
+        }
     }
 }

@@ -179,6 +179,15 @@ impl TrainSteps {
         Self::new(case, device, true)
     }
 
+    /// recipe's step for `case` on `device`, with `optim` instead of the
+    /// case's optimizer (to compare optimizers on the same network).
+    pub fn recipe_with(case: &BenchCase, device: &Device, optim: ModuleOptimizer) -> Self {
+        Self {
+            optim,
+            ..Self::new(case, device, false)
+        }
+    }
+
     fn new(case: &BenchCase, device: &Device, bare: bool) -> Self {
         let device = device.clone().autodiff();
         device.seed(0);
@@ -249,6 +258,18 @@ impl Inference {
 /// Training examples per second of recipe's own step (see [`TrainSteps`]).
 pub fn recipe_train_rate(case: &BenchCase, device: &Device, settings: BenchSettings) -> f64 {
     let mut steps = TrainSteps::recipe(case, device);
+    rate(settings, case.batch_size, || steps.step())
+}
+
+/// Training examples per second of recipe's own step with `optim` in place
+/// of the case's optimizer.
+pub fn recipe_train_rate_with(
+    case: &BenchCase,
+    device: &Device,
+    optim: ModuleOptimizer,
+    settings: BenchSettings,
+) -> f64 {
+    let mut steps = TrainSteps::recipe_with(case, device, optim);
     rate(settings, case.batch_size, || steps.step())
 }
 

@@ -24,6 +24,8 @@ use burn::tensor::{Device, Tensor};
 /// module documentation. Build it with [`FusedAdam::new`] and turn it into a
 /// `ModuleOptimizer` with `.into()`.
 #[derive(Clone)]
+// Without the `flex` feature only the fallback reads its settings.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub struct FusedAdam {
     beta_1: f32,
     beta_2: f32,
