@@ -9,6 +9,9 @@
 //!   [`EarlyStopping`] (with restore-best), [`Regularizer`] penalties in the
 //!   loss (or your own [`Penalty`]), the [`MaxNormConfig`] constraint after
 //!   each step; dropout variants live in the models.
+//! - [`OptimizerConfig`] picks the optimizer; its Adam is [`FusedAdam`], Burn's
+//!   Adam fused into one in-place loop on the CPU (with the `flex` feature),
+//!   bit for bit the same numbers.
 #![warn(missing_docs)]
 
 mod artifacts;
