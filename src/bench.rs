@@ -22,7 +22,10 @@ use crate::data::{
     DatasetKind, ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits,
 };
 use crate::models::{ActivationConfig, Mlp, MlpConfig};
-use crate::train::{Classifier, OptimizerConfig, TrainConfig, TrainError, TrainOptions};
+use crate::train::{
+    Classifier, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks, TrainConfig,
+    TrainError, TrainOptions, WeightPenalty,
+};
 
 /// One benchmark network and its training setting.
 #[derive(Debug, Clone)]
@@ -188,6 +191,13 @@ impl TrainSteps {
         }
     }
 
+    /// The same step with recipe's `hooks` (penalties, max-norm) on.
+    pub fn with_hooks(mut self, hooks: StepHooks) -> Self {
+        let net = self.net.take().expect("a network").net;
+        self.net = Some(Classifier::with_hooks(net, hooks));
+        self
+    }
+
     fn new(case: &BenchCase, device: &Device, bare: bool) -> Self {
         let device = device.clone().autodiff();
         device.seed(0);
@@ -271,6 +281,42 @@ pub fn recipe_train_rate_with(
 ) -> f64 {
     let mut steps = TrainSteps::recipe_with(case, device, optim);
     rate(settings, case.batch_size, || steps.step())
+}
+
+/// recipe's training hooks, each alone and all together, as the benchmarks
+/// time them: no hook, an L2 penalty, an L1 penalty, the max-norm
+/// constraint, and the three at once (penalties on every weight matrix).
+pub fn hook_variants() -> Vec<(&'static str, StepHooks)> {
+    let penalty = |regularizer| WeightPenalty::new(regularizer, ParamSelector::default());
+    let l2 = || penalty(Regularizer::L2 { lambda: 1e-4 });
+    let l1 = || penalty(Regularizer::L1 { lambda: 1e-5 });
+    let max_norm = || Some(MaxNormConfig::new(3.0).expect("a valid max-norm"));
+    vec![
+        ("no hook", StepHooks::default()),
+        ("L2 1e-4", StepHooks::new(vec![l2()], None)),
+        ("L1 1e-5", StepHooks::new(vec![l1()], None)),
+        ("max-norm 3", StepHooks::new(vec![], max_norm())),
+        (
+            "L1 + L2 + max-norm",
+            StepHooks::new(vec![l1(), l2()], max_norm()),
+        ),
+    ]
+}
+
+/// Training examples per second of recipe's step on `case` with each of
+/// [`hook_variants`], in that order.
+pub fn hook_rates(
+    case: &BenchCase,
+    device: &Device,
+    settings: BenchSettings,
+) -> Vec<(&'static str, f64)> {
+    hook_variants()
+        .into_iter()
+        .map(|(name, hooks)| {
+            let mut steps = TrainSteps::recipe(case, device).with_hooks(hooks);
+            (name, rate(settings, case.batch_size, || steps.step()))
+        })
+        .collect()
 }
 
 /// Training examples per second of a bare Burn step (see [`TrainSteps`]).
@@ -413,4 +459,50 @@ pub fn compare_loops(
         bare_samples_per_sec: median(bare),
         recipe_samples_per_sec: median(recipe),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::column_norms;
+
+    /// A small case so that a step takes milliseconds; a learning rate large
+    /// enough that one step pushes weights past the max-norm.
+    fn tiny_case() -> BenchCase {
+        BenchCase {
+            name: "tiny",
+            model: MlpConfig::new(784, vec![16], 10),
+            optimizer: OptimizerConfig::sgd(0.0),
+            learning_rate: 50.0,
+            batch_size: 8,
+        }
+    }
+
+    #[test]
+    fn each_hook_variant_does_what_its_name_says() {
+        let device = crate::backend::select_device("cpu").unwrap();
+        for (name, hooks) in hook_variants() {
+            let (penalties, max_norm) = (hooks.penalties.len(), hooks.max_norm.is_some());
+            let expected = match name {
+                "no hook" => (0, false),
+                "L2 1e-4" | "L1 1e-5" => (1, false),
+                "max-norm 3" => (0, true),
+                "L1 + L2 + max-norm" => (2, true),
+                other => panic!("unexpected variant {other}"),
+            };
+            assert_eq!((penalties, max_norm), expected, "{name}");
+            let mut steps = TrainSteps::recipe(&tiny_case(), &device).with_hooks(hooks);
+            steps.step();
+            let net = steps.net.as_ref().unwrap();
+            assert_eq!(net.penalty().is_some(), penalties > 0, "{name}");
+            let largest = column_norms(net.net.layers[0].linear().weight.val())
+                .max()
+                .into_scalar::<f32>();
+            assert_eq!(
+                largest <= 3.0 + 1e-4,
+                max_norm,
+                "{name}: largest norm {largest}"
+            );
+        }
+    }
 }

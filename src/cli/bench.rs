@@ -1,10 +1,11 @@
 //! `recipe bench`: training and inference throughput of the three benchmark
-//! networks, the data path alone, and recipe's loop against a bare Burn loop.
+//! networks, the data path alone, recipe's loop against a bare Burn loop,
+//! and what recipe's hooks (penalties, max-norm) cost per step.
 
 use anyhow::{Result, bail};
 use clap::Args;
 use recipe::backend::select_device;
-use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, run_case};
+use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, hook_rates, run_case};
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
 use serde_json::json;
 
@@ -103,6 +104,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let batches_per_sec = data_path_rate(&splits.train, batch_size, &device, 3);
     let loop_images = splits.train.slice(0..10_000);
     let loops = compare_loops(&wanted[0], &loop_images, &device, 2)?;
+    let hooks = hook_rates(&wanted[0], &device, settings);
+    let without_hooks = hooks[0].1;
     if args.json {
         println!(
             "{}",
@@ -124,6 +127,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "recipe_loop_samples_per_sec": loops.recipe_samples_per_sec.round(),
             })
         );
+        for (hook, rate) in &hooks {
+            println!(
+                "{}",
+                json!({
+                    "measurement": "hook_cost",
+                    "case": wanted[0].name,
+                    "device": format!("{device:?}"),
+                    "hooks": hook,
+                    "train_samples_per_sec": rate.round(),
+                })
+            );
+        }
     } else {
         println!(
             "data path alone: {batches_per_sec:.0} batches/s of {batch_size} ({:.0} samples/s), MNIST training split, shuffled",
@@ -136,6 +151,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             loops.recipe_samples_per_sec,
             100.0 * (loops.recipe_samples_per_sec / loops.bare_samples_per_sec - 1.0)
         );
+        println!(
+            "recipe's step on case {} with its hooks:",
+            &wanted[0].name[..1]
+        );
+        for (hook, rate) in &hooks {
+            println!(
+                "  {hook:<20} {rate:>8.0} samples/s ({:+.1}%)",
+                100.0 * (rate / without_hooks - 1.0)
+            );
+        }
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ mod trainer;
 
 pub use artifacts::{RunArtifacts, write_atomic};
 pub use checkpoint::{checkpoint_dir, checkpoint_file, complete_checkpoints};
-pub use classifier::{Classifier, Classify};
+pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::TrainConfig;
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
