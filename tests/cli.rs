@@ -317,6 +317,43 @@ fn bench_prints_one_json_object_per_case() {
             assert!(object[key].as_f64().unwrap() > 0.0, "{key} in {object}");
         }
     }
+    // Without --cases-only: the data path, the loop comparison and the cost
+    // of each hook follow, one object each.
+    let output = recipe(&[
+        "bench",
+        "--json",
+        "--case",
+        "a",
+        "--repeats",
+        "1",
+        "--steps",
+        "1",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let measurements: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let names: Vec<&str> = measurements
+        .iter()
+        .map(|m| m["measurement"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["data_path", "loop_overhead"]
+            .into_iter()
+            .chain(["hook_cost"; 5])
+            .collect::<Vec<_>>()
+    );
+    assert!(measurements[0]["batches_per_sec"].as_f64().unwrap() > 0.0);
+    let hooks: Vec<&str> = measurements[2..]
+        .iter()
+        .map(|m| m["hooks"].as_str().unwrap())
+        .collect();
+    assert_eq!(hooks[0], "no hook");
+    assert!(hooks.contains(&"L1 1e-5") && hooks.contains(&"max-norm 3"));
+
     let output = recipe(&["bench", "--case", "d"]);
     assert_clean_failure(&output, "--case d");
 }

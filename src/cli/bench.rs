@@ -107,36 +107,36 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let hooks = hook_rates(&wanted[0], &device, settings);
     let without_hooks = hooks[0].1;
     if args.json {
-        println!(
-            "{}",
+        // One object per measurement, each naming what it measured and where.
+        let print = |measurement: &str, mut fields: serde_json::Value| {
+            fields["measurement"] = json!(measurement);
+            fields["device"] = json!(format!("{device:?}"));
+            println!("{fields}");
+        };
+        print(
+            "data_path",
             json!({
-                "measurement": "data_path",
-                "device": format!("{device:?}"),
                 "batch_size": batch_size,
                 "batches_per_sec": batches_per_sec.round(),
                 "samples_per_sec": (batches_per_sec * batch_size as f64).round(),
-            })
+            }),
         );
-        println!(
-            "{}",
+        print(
+            "loop_overhead",
             json!({
-                "measurement": "loop_overhead",
                 "case": wanted[0].name,
-                "device": format!("{device:?}"),
                 "bare_burn_loop_samples_per_sec": loops.bare_samples_per_sec.round(),
                 "recipe_loop_samples_per_sec": loops.recipe_samples_per_sec.round(),
-            })
+            }),
         );
         for (hook, rate) in &hooks {
-            println!(
-                "{}",
+            print(
+                "hook_cost",
                 json!({
-                    "measurement": "hook_cost",
                     "case": wanted[0].name,
-                    "device": format!("{device:?}"),
                     "hooks": hook,
                     "train_samples_per_sec": rate.round(),
-                })
+                }),
             );
         }
     } else {
