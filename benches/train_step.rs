@@ -2,16 +2,16 @@
 //! default CPU backend, as JSON lines (the same figures as `recipe bench
 //! --json --cases-only`), plus recipe's step against a bare Burn step, and
 //! for the Adam case recipe's step with Burn's own Adam in place of
-//! recipe's `FusedAdam`.
+//! recipe's `FusedAdam`, and AdamW fused and Burn's.
 //!
 //! ```text
 //! cargo bench --bench train_step
 //! ```
 
-use burn::optim::AdamConfig;
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 use recipe::backend::select_device;
 use recipe::bench::{BenchSettings, bare_train_rate, cases, recipe_train_rate_with, run_case};
-use recipe::train::OptimizerConfig;
+use recipe::train::{FusedAdamW, OptimizerConfig};
 
 fn main() {
     recipe::allocator::keep_freed_memory();
@@ -39,6 +39,26 @@ fn main() {
             let rate = recipe_train_rate_with(&case, &device, burn_adam, settings);
             println!(
                 "{{\"case\": \"{}\", \"with_burns_adam_samples_per_sec\": {rate:.0}}}",
+                case.name
+            );
+            // The same for AdamW (decoupled weight decay 0.01): recipe's
+            // fused loop against Burn's tensor operations.
+            let adamw = |fused: bool| -> ModuleOptimizer {
+                if fused {
+                    FusedAdamW::new(beta1, beta2, epsilon, 0.01).into()
+                } else {
+                    AdamWConfig::new()
+                        .with_beta_1(beta1)
+                        .with_beta_2(beta2)
+                        .with_epsilon(epsilon)
+                        .with_weight_decay(0.01)
+                        .init()
+                }
+            };
+            let fused = recipe_train_rate_with(&case, &device, adamw(true), settings);
+            let burn = recipe_train_rate_with(&case, &device, adamw(false), settings);
+            println!(
+                "{{\"case\": \"{}\", \"with_fused_adamw_samples_per_sec\": {fused:.0}, \"with_burns_adamw_samples_per_sec\": {burn:.0}}}",
                 case.name
             );
         }

@@ -1,35 +1,55 @@
-//! Adam with its whole per-parameter update in one pass over memory on the
-//! CPU.
+//! Adam and AdamW with their whole per-parameter update in one pass over
+//! memory on the CPU.
 //!
 //! Burn's Adam updates a parameter with about a dozen separate tensor
 //! operations (decay the moments, square the gradient, take the root, divide,
 //! scale, subtract), each reading and writing every element and allocating
 //! its result. On the 784-512-512-10 MLP of the benchmarks that was 30% of a
 //! training step on the CPU (1.45 ms of 4.7 ms at batch 128), while plain SGD
-//! cost nearly nothing. [`FusedAdam`] does the same arithmetic, in the same
-//! order, in one loop over the parameter, its gradient and both moments, in
-//! place. The results are bit for bit those of Burn's Adam (a test below
-//! checks it), and the state is Burn's [`AdamState`], so checkpoints are
-//! interchangeable.
+//! cost nearly nothing. [`FusedAdam`] and [`FusedAdamW`] do the same
+//! arithmetic as Burn's `Adam` and `AdamW`, in the same order, in one loop
+//! over the parameter, its gradient and both moments, in place. The results
+//! are bit for bit Burn's (tests below check it), and the states are Burn's
+//! [`AdamState`] and [`AdamWState`], so checkpoints are interchangeable.
 //!
 //! The loop runs where the tensors live in host memory and can be borrowed
 //! without a copy: the Flex backend (with this crate's `flex` feature) and
 //! `f32` parameters. Everywhere else (a GPU, NdArray, other float types,
-//! AMSGrad) each step is handed to Burn's own Adam unchanged.
+//! AMSGrad) each step is handed to Burn's own optimizer unchanged.
 
-use burn::optim::{AdamConfig, AdamState, LearningRate, Optimizer};
+use burn::optim::{
+    AdamConfig, AdamState, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer,
+};
 use burn::tensor::{Device, Tensor};
+
+/// The moment settings both optimizers share.
+#[derive(Debug, Clone, Copy)]
+// Without the `flex` feature only the fallbacks read the settings.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+struct Moments {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+}
+
+/// Which of Burn's update rules the loop reproduces.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+enum Rule {
+    /// `Adam`: bias corrections folded into one factor and into epsilon.
+    Adam,
+    /// `AdamW`: bias-corrected moments, then the decoupled decay
+    /// `w *= 1 - lr * weight_decay` before the step.
+    AdamW { weight_decay: f32 },
+}
 
 /// Adam whose update runs as one fused, in-place loop on the CPU; see the
 /// module documentation. Build it with [`FusedAdam::new`] and turn it into a
 /// `ModuleOptimizer` with `.into()`.
 #[derive(Clone)]
-// Without the `flex` feature only the fallback reads its settings.
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub struct FusedAdam {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    moments: Moments,
     /// Burn's Adam with the same settings, for tensors the loop cannot take.
     fallback: burn::optim::Adam,
 }
@@ -39,9 +59,11 @@ impl FusedAdam {
     /// moments and `epsilon` added to the denominator.
     pub fn new(beta_1: f32, beta_2: f32, epsilon: f32) -> Self {
         Self {
-            beta_1,
-            beta_2,
-            epsilon,
+            moments: Moments {
+                beta_1,
+                beta_2,
+                epsilon,
+            },
             fallback: AdamConfig::new()
                 .with_beta_1(beta_1)
                 .with_beta_2(beta_2)
@@ -62,9 +84,15 @@ impl Optimizer for FusedAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         #[cfg(feature = "flex")]
-        let (tensor, grad, state) = match host::try_step(self, lr, tensor, grad, state) {
-            Ok((tensor, state)) => return (tensor, Some(state)),
-            Err(untouched) => *untouched,
+        let (tensor, grad, state) = {
+            let moments = state.map(|s| s.momentum);
+            match host::try_step(self.moments, Rule::Adam, lr, tensor, grad, moments) {
+                Ok((tensor, moments)) => return (tensor, Some(AdamState::new(moments))),
+                Err(untouched) => {
+                    let (tensor, grad, moments) = *untouched;
+                    (tensor, grad, moments.map(AdamState::new))
+                }
+            }
         };
         self.fallback.step(lr, tensor, grad, state)
     }
@@ -74,20 +102,97 @@ impl Optimizer for FusedAdam {
     }
 }
 
+/// AdamW (decoupled weight decay) whose update runs as one fused, in-place
+/// loop on the CPU; see the module documentation.
+#[derive(Clone)]
+pub struct FusedAdamW {
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    moments: Moments,
+    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
+    weight_decay: f32,
+    /// Burn's AdamW with the same settings, for tensors the loop cannot take.
+    fallback: burn::optim::AdamW,
+}
+
+impl FusedAdamW {
+    /// AdamW with decay rates `beta_1`, `beta_2`, `epsilon` added to the
+    /// denominator and decoupled `weight_decay`.
+    pub fn new(beta_1: f32, beta_2: f32, epsilon: f32, weight_decay: f32) -> Self {
+        Self {
+            moments: Moments {
+                beta_1,
+                beta_2,
+                epsilon,
+            },
+            weight_decay,
+            fallback: AdamWConfig::new()
+                .with_beta_1(beta_1)
+                .with_beta_2(beta_2)
+                .with_epsilon(epsilon)
+                .with_weight_decay(weight_decay)
+                .build(),
+        }
+    }
+}
+
+impl Optimizer for FusedAdamW {
+    type State<const D: usize> = AdamWState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        #[cfg(feature = "flex")]
+        let (tensor, grad, state) = {
+            let rule = Rule::AdamW {
+                weight_decay: self.weight_decay,
+            };
+            let moments = state.map(|s| s.momentum);
+            match host::try_step(self.moments, rule, lr, tensor, grad, moments) {
+                Ok((tensor, momentum)) => return (tensor, Some(AdamWState { momentum })),
+                Err(untouched) => {
+                    let (tensor, grad, moments) = *untouched;
+                    (
+                        tensor,
+                        grad,
+                        moments.map(|momentum| AdamWState { momentum }),
+                    )
+                }
+            }
+        };
+        self.fallback.step(lr, tensor, grad, state)
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        AdamWState {
+            momentum: state.momentum.to_device(device),
+        }
+    }
+}
+
+/// The moments of a step, handed back with the weights (kept by the states
+/// of both optimizers).
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+type MomentState<const D: usize> = AdaptiveMomentumState<D>;
+
 /// The fused loop over tensors in Flex's host memory.
 #[cfg(feature = "flex")]
 mod host {
-    use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate};
+    use burn::optim::{AdaptiveMomentumState, LearningRate};
     use burn::tensor::{DType, Device, Tensor, TensorData};
     use rayon::prelude::*;
 
-    use super::FusedAdam;
+    use super::{MomentState, Moments, Rule};
 
     /// Below this many elements a parameter is updated on one thread
     /// (handing work to the thread pool costs more than it saves).
     const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
 
-    /// The per-step constants of Adam, computed exactly as Burn computes them.
+    /// The per-step constants of the rule, computed exactly as Burn
+    /// computes them.
     #[derive(Debug, Clone, Copy)]
     struct StepFactors {
         /// The moments start from the gradient instead of decaying: Burn does
@@ -98,26 +203,72 @@ mod host {
         beta_2: f32,
         one_minus_beta_1: f32,
         one_minus_beta_2: f32,
-        /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`.
-        combined: f32,
-        /// `epsilon * sqrt(1 - beta_2^t)`.
-        epsilon: f32,
         learning_rate: f32,
+        rule: RuleFactors,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum RuleFactors {
+        Adam {
+            /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`.
+            combined: f32,
+            /// `epsilon * sqrt(1 - beta_2^t)`.
+            epsilon: f32,
+        },
+        AdamW {
+            /// `1 - beta_1^t`.
+            bias_correction_1: f32,
+            /// `1 - beta_2^t`.
+            bias_correction_2: f32,
+            epsilon: f32,
+            /// `1 - lr * weight_decay` (computed in f64, as Burn does), or
+            /// none when that product is 0.
+            decay: Option<f32>,
+        },
     }
 
     impl StepFactors {
-        fn new(adam: &FusedAdam, time: usize, learning_rate: LearningRate) -> Self {
+        fn new(moments: Moments, rule: Rule, time: usize, learning_rate: LearningRate) -> Self {
             let t = time as i32;
-            let bias_correction2_sqrt = (1.0 - adam.beta_2.powi(t)).sqrt();
+            let rule = match rule {
+                Rule::Adam => {
+                    let bias_correction2_sqrt = (1.0 - moments.beta_2.powi(t)).sqrt();
+                    RuleFactors::Adam {
+                        combined: bias_correction2_sqrt / (1.0 - moments.beta_1.powi(t)),
+                        epsilon: moments.epsilon * bias_correction2_sqrt,
+                    }
+                }
+                Rule::AdamW { weight_decay } => {
+                    let decay_rate = learning_rate * weight_decay as f64;
+                    RuleFactors::AdamW {
+                        bias_correction_1: 1.0 - moments.beta_1.powi(t),
+                        bias_correction_2: 1.0 - moments.beta_2.powi(t),
+                        epsilon: moments.epsilon,
+                        decay: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
+                    }
+                }
+            };
             Self {
                 first: time == 1,
-                beta_1: adam.beta_1,
-                beta_2: adam.beta_2,
-                one_minus_beta_1: 1.0 - adam.beta_1,
-                one_minus_beta_2: 1.0 - adam.beta_2,
-                combined: bias_correction2_sqrt / (1.0 - adam.beta_1.powi(t)),
-                epsilon: adam.epsilon * bias_correction2_sqrt,
+                beta_1: moments.beta_1,
+                beta_2: moments.beta_2,
+                one_minus_beta_1: 1.0 - moments.beta_1,
+                one_minus_beta_2: 1.0 - moments.beta_2,
                 learning_rate: learning_rate as f32,
+                rule,
+            }
+        }
+
+        /// The new moments of one element.
+        #[inline(always)]
+        fn moments(&self, g: f32, m: f32, v: f32) -> (f32, f32) {
+            if self.first {
+                (g * self.one_minus_beta_1, (g * g) * self.one_minus_beta_2)
+            } else {
+                (
+                    m * self.beta_1 + g * self.one_minus_beta_1,
+                    v * self.beta_2 + (g * g) * self.one_minus_beta_2,
+                )
             }
         }
     }
@@ -131,26 +282,40 @@ mod host {
         moment_2: &'a mut [f32],
     }
 
-    /// One Adam update of `b`. The operations and their order are Burn's, so
-    /// the results are identical.
+    /// One update of `b`. The operations and their order are Burn's, so the
+    /// results are identical.
     #[inline(always)]
     fn update(f: &StepFactors, b: Buffers<'_>) {
         let n = b.param.len();
         let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
-        for i in 0..n {
-            let g = grad[i];
-            let (m, v) = if f.first {
-                (g * f.one_minus_beta_1, (g * g) * f.one_minus_beta_2)
-            } else {
-                (
-                    moment_1[i] * f.beta_1 + g * f.one_minus_beta_1,
-                    moment_2[i] * f.beta_2 + (g * g) * f.one_minus_beta_2,
-                )
-            };
-            moment_1[i] = m;
-            moment_2[i] = v;
-            let step = (m * f.combined) / (v.sqrt() + f.epsilon);
-            b.param[i] -= step * f.learning_rate;
+        match f.rule {
+            RuleFactors::Adam { combined, epsilon } => {
+                for i in 0..n {
+                    let (m, v) = f.moments(grad[i], moment_1[i], moment_2[i]);
+                    moment_1[i] = m;
+                    moment_2[i] = v;
+                    let step = (m * combined) / (v.sqrt() + epsilon);
+                    b.param[i] -= step * f.learning_rate;
+                }
+            }
+            RuleFactors::AdamW {
+                bias_correction_1,
+                bias_correction_2,
+                epsilon,
+                decay,
+            } => {
+                for i in 0..n {
+                    let (m, v) = f.moments(grad[i], moment_1[i], moment_2[i]);
+                    moment_1[i] = m;
+                    moment_2[i] = v;
+                    let step = (m / bias_correction_1) / ((v / bias_correction_2).sqrt() + epsilon);
+                    let decayed = match decay {
+                        Some(factor) => b.param[i] * factor,
+                        None => b.param[i],
+                    };
+                    b.param[i] = decayed - step * f.learning_rate;
+                }
+            }
         }
     }
 
@@ -207,23 +372,24 @@ mod host {
 
     /// The arguments of a step handed back untouched (boxed: three tensors
     /// make a large `Err`).
-    type Untouched<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<AdamState<D>>)>;
+    type Untouched<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<MomentState<D>>)>;
 
     /// The fused step, or the arguments back, untouched, when it does not
     /// apply.
     pub(super) fn try_step<const D: usize>(
-        adam: &FusedAdam,
+        moments: Moments,
+        rule: Rule,
         lr: LearningRate,
         tensor: Tensor<D>,
         grad: Tensor<D>,
-        state: Option<AdamState<D>>,
-    ) -> Result<(Tensor<D>, AdamState<D>), Untouched<D>> {
+        state: Option<MomentState<D>>,
+    ) -> Result<(Tensor<D>, MomentState<D>), Untouched<D>> {
         let all_f32 = tensor.dtype() == DType::F32
             && grad.dtype() == DType::F32
             && state.as_ref().is_none_or(|s| {
-                s.momentum.moment_1.dtype() == DType::F32
-                    && s.momentum.moment_2.dtype() == DType::F32
-                    && s.momentum.max_moment_2.is_none()
+                s.moment_1.dtype() == DType::F32
+                    && s.moment_2.dtype() == DType::F32
+                    && s.max_moment_2.is_none()
             });
         let device = tensor.device();
         if !all_f32 || !applies_on(&device) || tensor.shape() != grad.shape() {
@@ -235,9 +401,9 @@ mod host {
         let mut grad_data = grad.into_data();
         let (time, mut moment_1, mut moment_2) = match state {
             Some(state) => (
-                state.momentum.time + 1,
-                state.momentum.moment_1.into_data(),
-                state.momentum.moment_2.into_data(),
+                state.time + 1,
+                state.moment_1.into_data(),
+                state.moment_2.into_data(),
             ),
             None => {
                 let zeros = || TensorData::new(vec![0.0f32; shape.num_elements()], shape.clone());
@@ -261,28 +427,20 @@ mod host {
                     moment_1,
                     moment_2,
                 };
-                update_all(&StepFactors::new(adam, time, lr), buffers);
+                update_all(&StepFactors::new(moments, rule, time, lr), buffers);
                 true
             }
             _ => false,
         };
         let rebuild = |data: TensorData| Tensor::<D>::from_data(data, (&device, DType::F32));
         if !applied {
-            // Nothing was written: Burn's Adam gets the values as they were.
+            // Nothing was written: Burn's optimizer gets the values as they were.
             let state = (time > 1).then(|| {
-                AdamState::new(AdaptiveMomentumState::new(
-                    time - 1,
-                    rebuild(moment_1),
-                    rebuild(moment_2),
-                ))
+                AdaptiveMomentumState::new(time - 1, rebuild(moment_1), rebuild(moment_2))
             });
             return Err(Box::new((rebuild(param), rebuild(grad_data), state)));
         }
-        let state = AdamState::new(AdaptiveMomentumState::new(
-            time,
-            rebuild(moment_1),
-            rebuild(moment_2),
-        ));
+        let state = AdaptiveMomentumState::new(time, rebuild(moment_1), rebuild(moment_2));
         Ok((rebuild(param), state))
     }
 }
@@ -312,7 +470,7 @@ mod tests {
         assert_eq!(fused.len(), burn.len(), "{what}: element count");
         if let Some(i) = (0..fused.len()).find(|&i| fused[i] != burn[i]) {
             panic!(
-                "{what}: element {i} is {} fused, {} in Burn's Adam ({} of {} elements differ)",
+                "{what}: element {i} is {} fused, {} in Burn's ({} of {} elements differ)",
                 f32::from_bits(fused[i]),
                 f32::from_bits(burn[i]),
                 (0..fused.len()).filter(|&i| fused[i] != burn[i]).count(),
@@ -327,22 +485,21 @@ mod tests {
         assert!(host::applies_on(&Device::flex().autodiff()));
     }
 
-    /// Five steps of both optimizers from the same weights and gradients
-    /// (one small tensor on one thread, one large enough to be split across
-    /// threads, one with zeros of both signs in the gradient) end in the
-    /// same bits, and so do the moments.
-    #[test]
-    fn matches_burns_adam_bit_for_bit() {
+    /// Five steps of `fused` and of Burn's `burn` from the same weights and
+    /// gradients (one small tensor on one thread, one large enough to be
+    /// split across threads, zeros of both signs in one step's gradient) end
+    /// in the same bits, and so do the moments.
+    fn assert_same_steps<A: Optimizer, B: Optimizer>(
+        fused: &A,
+        burn: &B,
+        fused_moments: fn(A::State<2>) -> AdaptiveMomentumState<2>,
+        burn_moments: fn(B::State<2>) -> AdaptiveMomentumState<2>,
+    ) {
         let device = Device::flex();
         device.seed(7);
-        let fused = FusedAdam::new(0.9, 0.999, 1e-8);
-        let burn_adam = AdamConfig::new()
-            .with_beta_1(0.9)
-            .with_beta_2(0.999)
-            .with_epsilon(1e-8)
-            .build();
         for shape in [[3, 5], [300, 512]] {
             let start = random(shape, &device);
+            // `+ 0.0` gives Burn's side a buffer of its own.
             let (mut a, mut b) = (start.clone(), start.clone() + 0.0);
             let (mut state_a, mut state_b) = (None, None);
             for step in 0..5 {
@@ -351,15 +508,51 @@ mod tests {
                     grad = grad.mul_scalar(0.0); // +0 and -0 alike
                 }
                 let (next_a, next_state_a) = fused.step(1e-3, a, grad.clone(), state_a);
-                let (next_b, next_state_b) = burn_adam.step(1e-3, b, grad.clone() + 0.0, state_b);
+                let (next_b, next_state_b) = burn.step(1e-3, b, grad.clone() + 0.0, state_b);
                 (a, b, state_a, state_b) = (next_a, next_b, next_state_a, next_state_b);
                 assert_same_bits(&a, &b, &format!("weights, shape {shape:?}, step {step}"));
             }
-            let (sa, sb) = (state_a.unwrap().momentum, state_b.unwrap().momentum);
+            let sa = fused_moments(state_a.unwrap());
+            let sb = burn_moments(state_b.unwrap());
             assert_eq!(sa.time, sb.time);
             assert_same_bits(&sa.moment_1, &sb.moment_1, "first moment");
             assert_same_bits(&sa.moment_2, &sb.moment_2, "second moment");
             assert_ne!(bits(&a), bits(&start), "the weights moved");
+        }
+    }
+
+    #[test]
+    fn matches_burns_adam_bit_for_bit() {
+        let burn_adam = AdamConfig::new()
+            .with_beta_1(0.9)
+            .with_beta_2(0.999)
+            .with_epsilon(1e-8)
+            .build();
+        assert_same_steps(
+            &FusedAdam::new(0.9, 0.999, 1e-8),
+            &burn_adam,
+            |s| s.momentum,
+            |s| s.momentum,
+        );
+    }
+
+    /// With weight decay, and without (Burn skips the decay when
+    /// `lr * weight_decay` is 0).
+    #[test]
+    fn matches_burns_adamw_bit_for_bit() {
+        for weight_decay in [0.01, 0.0] {
+            let burn_adamw = AdamWConfig::new()
+                .with_beta_1(0.9)
+                .with_beta_2(0.999)
+                .with_epsilon(1e-8)
+                .with_weight_decay(weight_decay)
+                .build();
+            assert_same_steps(
+                &FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay),
+                &burn_adamw,
+                |s| s.momentum,
+                |s| s.momentum,
+            );
         }
     }
 

@@ -9,9 +9,9 @@
 //!   [`EarlyStopping`] (with restore-best), [`Regularizer`] penalties in the
 //!   loss (or your own [`Penalty`]), the [`MaxNormConfig`] constraint after
 //!   each step; dropout variants live in the models.
-//! - [`OptimizerConfig`] picks the optimizer; its Adam is [`FusedAdam`], Burn's
-//!   Adam fused into one in-place loop on the CPU (with the `flex` feature),
-//!   bit for bit the same numbers.
+//! - [`OptimizerConfig`] picks the optimizer; its Adam and AdamW are
+//!   [`FusedAdam`] and [`FusedAdamW`], Burn's fused into one in-place loop on
+//!   the CPU (with the `flex` feature), bit for bit the same numbers.
 #![warn(missing_docs)]
 
 mod artifacts;
@@ -41,7 +41,7 @@ pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
-pub use fused_adam::FusedAdam;
+pub use fused_adam::{FusedAdam, FusedAdamW};
 pub use history::{EpochRecord, History};
 pub use max_norm::{MaxNormConfig, column_norms, renorm_columns};
 pub use optimizer::OptimizerConfig;

@@ -4,10 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{FusedAdam, TrainError};
+use crate::{FusedAdam, FusedAdamW, TrainError};
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
 /// [`TrainConfig`](crate::TrainConfig)).
@@ -199,8 +199,9 @@ impl OptimizerConfig {
         }
     }
 
-    /// Builds the optimizer: recipe's [`FusedAdam`] for Adam (Burn's Adam,
-    /// fused into one loop on the CPU), Burn's own for the others.
+    /// Builds the optimizer: recipe's [`FusedAdam`] and [`FusedAdamW`] for
+    /// Adam and AdamW (Burn's, fused into one loop on the CPU), Burn's own for
+    /// the others.
     pub fn init(&self) -> ModuleOptimizer {
         match *self {
             Self::Sgd { momentum, nesterov } => {
@@ -222,12 +223,7 @@ impl OptimizerConfig {
                 beta2,
                 epsilon,
                 weight_decay,
-            } => AdamWConfig::new()
-                .with_beta_1(beta1)
-                .with_beta_2(beta2)
-                .with_epsilon(epsilon)
-                .with_weight_decay(weight_decay)
-                .init(),
+            } => FusedAdamW::new(beta1, beta2, epsilon, weight_decay).into(),
             Self::RmsProp {
                 alpha,
                 momentum,
