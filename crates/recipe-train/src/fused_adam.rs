@@ -83,18 +83,12 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        #[cfg(feature = "flex")]
-        let (tensor, grad, state) = {
-            let moments = state.map(|s| s.momentum);
-            match host::try_step(self.moments, Rule::Adam, lr, tensor, grad, moments) {
-                Ok((tensor, moments)) => return (tensor, Some(AdamState::new(moments))),
-                Err(untouched) => {
-                    let (tensor, grad, moments) = *untouched;
-                    (tensor, grad, moments.map(AdamState::new))
-                }
-            }
-        };
-        self.fallback.step(lr, tensor, grad, state)
+        fused_or_fallback(
+            (self.moments, Rule::Adam),
+            (lr, tensor, grad, state),
+            (|s| s.momentum, AdamState::new),
+            |tensor, grad, state| self.fallback.step(lr, tensor, grad, state),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -145,25 +139,15 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        #[cfg(feature = "flex")]
-        let (tensor, grad, state) = {
-            let rule = Rule::AdamW {
-                weight_decay: self.weight_decay,
-            };
-            let moments = state.map(|s| s.momentum);
-            match host::try_step(self.moments, rule, lr, tensor, grad, moments) {
-                Ok((tensor, momentum)) => return (tensor, Some(AdamWState { momentum })),
-                Err(untouched) => {
-                    let (tensor, grad, moments) = *untouched;
-                    (
-                        tensor,
-                        grad,
-                        moments.map(|momentum| AdamWState { momentum }),
-                    )
-                }
-            }
+        let rule = Rule::AdamW {
+            weight_decay: self.weight_decay,
         };
-        self.fallback.step(lr, tensor, grad, state)
+        fused_or_fallback(
+            (self.moments, rule),
+            (lr, tensor, grad, state),
+            (|s| s.momentum, |momentum| AdamWState { momentum }),
+            |tensor, grad, state| self.fallback.step(lr, tensor, grad, state),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -175,8 +159,36 @@ impl Optimizer for FusedAdamW {
 
 /// The moments of a step, handed back with the weights (kept by the states
 /// of both optimizers).
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 type MomentState<const D: usize> = AdaptiveMomentumState<D>;
+
+/// The arguments of one optimizer step: learning rate, weights, gradient,
+/// state.
+type StepArgs<const D: usize, S> = (LearningRate, Tensor<D>, Tensor<D>, Option<S>);
+
+/// How to take the moments out of an optimizer's state `S` and put them back.
+type StateMoments<const D: usize, S> = (fn(S) -> MomentState<D>, fn(MomentState<D>) -> S);
+
+/// The fused step where it applies, else `fallback` (Burn's optimizer) with
+/// the arguments untouched.
+#[cfg_attr(not(feature = "flex"), allow(unused_variables))]
+fn fused_or_fallback<const D: usize, S>(
+    (moments, rule): (Moments, Rule),
+    (lr, tensor, grad, state): StepArgs<D, S>,
+    state_moments: StateMoments<D, S>,
+    fallback: impl FnOnce(Tensor<D>, Tensor<D>, Option<S>) -> (Tensor<D>, Option<S>),
+) -> (Tensor<D>, Option<S>) {
+    let (take, wrap) = state_moments;
+    #[cfg(feature = "flex")]
+    let (tensor, grad, state) =
+        match host::try_step(moments, rule, lr, tensor, grad, state.map(take)) {
+            Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
+            Err(untouched) => {
+                let (tensor, grad, moments) = *untouched;
+                (tensor, grad, moments.map(wrap))
+            }
+        };
+    fallback(tensor, grad, state)
+}
 
 /// The fused loop over tensors in Flex's host memory.
 #[cfg(feature = "flex")]
