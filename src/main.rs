@@ -84,9 +84,31 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
+            if let Some(hint) = device_source_hint(&error) {
+                eprintln!("{hint}");
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// For a device error when no `--device` was given: says that the device
+/// came from the environment, which is easy to forget.
+fn device_source_hint(error: &anyhow::Error) -> Option<String> {
+    let is_device_error = error.chain().any(|cause| {
+        cause
+            .downcast_ref::<recipe::backend::BackendError>()
+            .is_some()
+    });
+    let on_command_line =
+        std::env::args().any(|arg| arg == "--device" || arg.starts_with("--device="));
+    let from_env = std::env::var(recipe::backend::DEVICE_ENV).ok()?;
+    (is_device_error && !on_command_line).then(|| {
+        format!(
+            "note: the device was named by the environment: {}={from_env}",
+            recipe::backend::DEVICE_ENV
+        )
+    })
 }
 
 /// Ends the process by SIGPIPE, as Unix tools do, when whoever reads its

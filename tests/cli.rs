@@ -71,6 +71,27 @@ fn impossible_settings_exit_2_naming_the_option() {
     );
 }
 
+/// A device named by RECIPE_DEVICE that this build lacks: the error says
+/// where the name came from.
+#[test]
+fn a_device_from_the_environment_is_named_as_such() {
+    let output = common::recipe()
+        .args(["train", "--epochs", "1"])
+        .env("RECIPE_DEVICE", "tpu")
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "unknown device `tpu`");
+    assert_clean_failure(&output, "named by the environment: RECIPE_DEVICE=tpu");
+    // Given on the command line, the name needs no such note.
+    let output = common::recipe()
+        .args(["train", "--device", "tpu"])
+        .env("RECIPE_DEVICE", "tpu")
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, "unknown device `tpu`");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("environment"));
+}
+
 #[test]
 fn missing_data_and_bad_config_files_are_named() {
     assert_clean_failure(
