@@ -117,12 +117,7 @@ fn train_writes_its_artifacts() {
         "train",
         &["--hidden", "32", "--epochs", "1", "--train-limit", "2000"],
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = common::assert_success(&output);
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
         1,
@@ -178,11 +173,7 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
             "15",
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let output = recipe(&["diagnose", "--run", dir.to_str().unwrap(), "--no-baseline"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("diagnosis: overfitting"), "{stdout}");
@@ -211,11 +202,7 @@ fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
             "--restore-best",
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
@@ -314,12 +301,7 @@ fn bench_prints_one_json_object_per_case() {
         "--steps",
         "1",
     ]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = common::assert_success(&output);
     let objects: Vec<serde_json::Value> = stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

@@ -19,12 +19,7 @@ fn reproduce_all_writes_results_and_a_report() {
         .arg(&out)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output);
     for experiment in [
         "vanishing-gradient",
         "early-stopping",

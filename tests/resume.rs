@@ -34,7 +34,7 @@ const RUN: &[&str] = &[
 ];
 
 mod common;
-use common::{assert_refused, recipe};
+use common::{assert_refused, assert_success, recipe};
 
 /// `recipe train [EXTRA...] --resume DIR`.
 fn resume(dir: &Path, extra: &[&str]) -> Output {
@@ -96,15 +96,6 @@ fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
             )
         })
         .collect()
-}
-
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

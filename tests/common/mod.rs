@@ -45,6 +45,17 @@ pub fn recipe() -> Command {
     command
 }
 
+/// Exit status 0; returns stdout. On failure shows stdout and stderr.
+pub fn assert_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// Exit status 2 and `needle` in stderr, without a panic.
 pub fn assert_refused(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -102,8 +102,9 @@ impl Optimizer for FusedAdam {
 pub struct FusedAdamW {
     #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     moments: Moments,
+    /// `Rule::AdamW` with its weight decay.
     #[cfg_attr(not(feature = "flex"), allow(dead_code))]
-    weight_decay: f32,
+    rule: Rule,
     /// Burn's AdamW with the same settings, for tensors the loop cannot take.
     fallback: burn::optim::AdamW,
 }
@@ -118,7 +119,7 @@ impl FusedAdamW {
                 beta_2,
                 epsilon,
             },
-            weight_decay,
+            rule: Rule::AdamW { weight_decay },
             fallback: AdamWConfig::new()
                 .with_beta_1(beta_1)
                 .with_beta_2(beta_2)
@@ -139,11 +140,8 @@ impl Optimizer for FusedAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let rule = Rule::AdamW {
-            weight_decay: self.weight_decay,
-        };
         fused_or_fallback(
-            (self.moments, rule),
+            (self.moments, self.rule),
             (lr, tensor, grad, state),
             (|s| s.momentum, |momentum| AdamWState { momentum }),
             |tensor, grad, state| self.fallback.step(lr, tensor, grad, state),
@@ -404,10 +402,10 @@ mod host {
                     && s.max_moment_2.is_none()
             });
         let device = tensor.device();
-        if !all_f32 || !applies_on(&device) || tensor.shape() != grad.shape() {
+        let shape = tensor.shape();
+        if !all_f32 || !applies_on(&device) || shape != grad.shape() {
             return Err(Box::new((tensor, grad, state)));
         }
-        let shape = tensor.shape();
         // Zero-copy where Flex holds the only reference, a copy otherwise.
         let mut param = tensor.into_data();
         let mut grad_data = grad.into_data();
