@@ -58,7 +58,7 @@ pub fn cases() -> Vec<BenchCase> {
         BenchCase {
             name: "B 784-500x9-10 sigmoid, sgd",
             model: MlpConfig::new(784, vec![500; 9], 10)
-                .with_activation(vec![ActivationConfig::Sigmoid]),
+                .with_activation(vec![ActivationConfig::sigmoid()]),
             optimizer: OptimizerConfig::sgd(0.0),
             learning_rate: 0.1,
             batch_size: 100,
@@ -290,11 +290,17 @@ pub fn hook_variants() -> Vec<(&'static str, StepHooks)> {
     let penalty = |regularizer| WeightPenalty::new(regularizer, ParamSelector::default());
     let l2 = || penalty(Regularizer::L2 { lambda: 1e-4 });
     let l1 = || penalty(Regularizer::L1 { lambda: 1e-5 });
-    let max_norm = || Some(MaxNormConfig::new(3.0).expect("a valid max-norm"));
+    let max_norm = || {
+        vec![
+            MaxNormConfig::new(3.0)
+                .expect("a valid max-norm")
+                .constraint(),
+        ]
+    };
     vec![
         ("no hook", StepHooks::default()),
-        ("L2 1e-4", StepHooks::new(vec![l2()], None)),
-        ("L1 1e-5", StepHooks::new(vec![l1()], None)),
+        ("L2 1e-4", StepHooks::new(vec![l2()], vec![])),
+        ("L1 1e-5", StepHooks::new(vec![l1()], vec![])),
         ("max-norm 3", StepHooks::new(vec![], max_norm())),
         (
             "L1 + L2 + max-norm",
@@ -482,7 +488,7 @@ mod tests {
     fn each_hook_variant_does_what_its_name_says() {
         let device = crate::backend::select_device("cpu").unwrap();
         for (name, hooks) in hook_variants() {
-            let (penalties, max_norm) = (hooks.penalties.len(), hooks.max_norm.is_some());
+            let (penalties, max_norm) = (hooks.penalties.len(), !hooks.constraints.is_empty());
             let expected = match name {
                 "no hook" => (0, false),
                 "L2 1e-4" | "L1 1e-5" => (1, false),

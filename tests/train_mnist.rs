@@ -52,7 +52,7 @@ fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
         out_dir: Some(dir.clone()),
         ..quiet()
     };
-    let trained = train_mlp(&small_run(ActivationConfig::Relu), &device, &options).unwrap();
+    let trained = train_mlp(&small_run(ActivationConfig::relu()), &device, &options).unwrap();
     let summary = &trained.summary;
     assert!(
         summary.test_accuracy > 0.8,
@@ -120,7 +120,7 @@ fn maxout_mlp_trains_too() {
 #[test]
 fn model_size_must_match_the_images() {
     let device = device();
-    let mut config = small_run(ActivationConfig::Relu);
+    let mut config = small_run(ActivationConfig::relu());
     config.model.d_input = 100;
     let err = train_mlp(&config, &device, &TrainOptions::default()).unwrap_err();
     assert!(
@@ -134,7 +134,7 @@ fn model_size_must_match_the_images() {
 /// package skips this test, saying so.
 #[test]
 fn fashion_mnist_with_standardized_pixels() {
-    let mut config = small_run(ActivationConfig::Relu);
+    let mut config = small_run(ActivationConfig::relu());
     config.dataset = recipe::data::DatasetKind::FashionMnist;
     config.standardize = true;
     if recipe::data::locate(config.dataset, None).is_err() && std::env::var_os("CI").is_none() {
@@ -165,24 +165,29 @@ fn fashion_mnist_with_standardized_pixels() {
 
 /// A penalty of zero that turns into NaN after `after` evaluations: a loss
 /// that diverges in the middle of a run.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 struct NanAfter {
+    #[serde(skip)]
     calls: std::sync::atomic::AtomicUsize,
     after: usize,
 }
 
 impl recipe::train::Penalty for NanAfter {
-    fn penalty(&self, values: burn::tensor::Tensor<1>) -> burn::tensor::Tensor<1> {
+    fn name(&self) -> &str {
+        "nan-after"
+    }
+
+    fn penalty(&self, param: &recipe::train::ParamTensor) -> burn::tensor::Tensor<1> {
         let calls = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let factor = if calls >= self.after { f32::NAN } else { 0.0 };
-        values.sum() * factor
+        param.flat().sum() * factor
     }
 }
 
 #[test]
 fn divergence_keeps_the_last_good_checkpoint() {
     let dir = fresh_dir("diverge");
-    let mut config = small_run(ActivationConfig::Relu);
+    let mut config = small_run(ActivationConfig::relu());
     config.split.train_limit = Some(1_000);
     config.batch_size = 100;
     config.epochs = 5;
@@ -195,9 +200,9 @@ fn divergence_keeps_the_last_good_checkpoint() {
         },
         recipe::train::ParamSelector::default(),
     );
+    config.penalties.push(poison);
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
-        penalties: vec![poison],
         ..quiet()
     };
     let device = device();

@@ -253,13 +253,13 @@ impl TrainArgs {
                 .iter()
                 .map(|name| name.parse::<ActivationConfig>())
                 .collect::<Result<Vec<_>, _>>()?,
-            None => vec![ActivationConfig::Relu],
+            None => vec![ActivationConfig::relu()],
         };
         if let Some(pieces) = self.pieces {
             let mut applied = false;
             for activation in &mut activations {
-                if let ActivationConfig::Maxout { pieces: p } = activation {
-                    *p = pieces;
+                if activation.spec_name() == "maxout" {
+                    *activation = ActivationConfig::maxout(pieces);
                     applied = true;
                 }
             }

@@ -2,7 +2,7 @@
 //! along any line through input space its response is piecewise linear.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use recipe_models::{HiddenLayer, Mlp};
+use recipe_models::Mlp;
 use recipe_train::TrainError;
 
 use crate::plots::{LineChart, Series};
@@ -29,7 +29,7 @@ pub fn first_layer_responses(
     steps: usize,
     device: &Device,
 ) -> Result<Vec<UnitResponse>, TrainError> {
-    let Some(HiddenLayer::Maxout(layer)) = mlp.layers.first() else {
+    let Some(layer) = mlp.layers.first().filter(|layer| layer.pieces() > 1) else {
         return Err(TrainError::Learner(
             "the first hidden layer is not a Maxout layer".to_string(),
         ));
@@ -48,11 +48,13 @@ pub fn first_layer_responses(
         .collect();
     let x = Tensor::<2>::from_data(TensorData::new(inputs, [steps, a.len()]), device);
     let pieces: Vec<f32> = layer
-        .pieces(x)
+        .linear
+        .forward(x)
         .into_data()
         .try_to_vec()
         .map_err(|e| TrainError::Learner(format!("{e:?}")))?;
-    let (width, count) = (layer.d_output, layer.pieces);
+    let count = layer.pieces();
+    let width = layer.linear.weight.dims()[1] / count;
     let value = |step: usize, unit: usize, piece: usize| {
         pieces[(step * width + unit) * count + piece] as f64
     };

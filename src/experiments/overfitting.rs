@@ -109,7 +109,7 @@ pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> 
 /// budget is stuck near chance, where dropout's noise can as well help as hurt.)
 pub fn underfitting_dropout_variants(epochs: usize) -> Vec<Variant> {
     let mut underfit = TrainConfig::new(
-        MlpConfig::new(784, vec![500; 2], 10).with_activation(vec![ActivationConfig::Sigmoid]),
+        MlpConfig::new(784, vec![500; 2], 10).with_activation(vec![ActivationConfig::sigmoid()]),
     );
     underfit.split.train_limit = Some(10_000);
     underfit.optimizer = OptimizerConfig::sgd(0.0);

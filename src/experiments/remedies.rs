@@ -31,7 +31,7 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
             });
             let relu = {
                 let mut c = base.clone();
-                c.model.activation = vec![ActivationConfig::Relu];
+                c.model.activation = vec![ActivationConfig::relu()];
                 c.model.initializer = InitConfig::Auto;
                 c
             };
@@ -103,7 +103,7 @@ mod tests {
     fn run() -> TrainConfig {
         let mut config = TrainConfig::new(
             MlpConfig::new(784, vec![500; 5], 10)
-                .with_activation(vec![ActivationConfig::Sigmoid])
+                .with_activation(vec![ActivationConfig::sigmoid()])
                 .with_dropout(0.5),
         );
         config.regularizer = Some(Regularizer::L2 { lambda: 1e-4 });
@@ -120,7 +120,7 @@ mod tests {
         }
         assert_eq!(
             variants[1].config.model.activation,
-            vec![ActivationConfig::Relu]
+            vec![ActivationConfig::relu()]
         );
     }
 

@@ -55,8 +55,8 @@ impl DepthSweep {
         base.split.train_limit = train_limit;
         Self {
             activations: vec![
-                ActivationConfig::Sigmoid,
-                ActivationConfig::Relu,
+                ActivationConfig::sigmoid(),
+                ActivationConfig::relu(),
                 ActivationConfig::maxout(2),
             ],
             depths: vec![1, 3, 5, 7, 9],
@@ -101,7 +101,7 @@ impl DepthSweep {
     /// of 500 units), Adam with learning rate 1e-3.
     pub fn maxout_pieces(epochs: usize, train_limit: Option<usize>) -> Self {
         let mut sweep = Self::activations(epochs, train_limit);
-        sweep.activations = std::iter::once(ActivationConfig::Relu)
+        sweep.activations = std::iter::once(ActivationConfig::relu())
             .chain((2..=5).map(ActivationConfig::maxout))
             .collect();
         sweep

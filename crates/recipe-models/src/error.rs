@@ -24,7 +24,25 @@ pub enum ModelError {
 }
 
 impl ModelError {
-    pub(crate) fn invalid(
+    /// The same error with its field named inside `parent` (e.g. `beta` in
+    /// `activation[1]` becomes `activation[1].beta`); other errors unchanged.
+    pub fn in_field(self, parent: &str) -> Self {
+        match self {
+            Self::InvalidConfig {
+                field,
+                expected,
+                found,
+            } if !field.starts_with(parent) => Self::InvalidConfig {
+                field: format!("{parent}.{field}"),
+                expected,
+                found,
+            },
+            other => other,
+        }
+    }
+
+    /// An [`ModelError::InvalidConfig`]: `field` must be `expected`, found `found`.
+    pub fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
         found: impl std::fmt::Display,

@@ -7,7 +7,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::{ActivationConfig, ModelError};
+use crate::{ActivationConfig, InitFamily, ModelError};
 
 /// How the weights of a linear map are drawn.
 ///
@@ -43,13 +43,15 @@ impl InitConfig {
     pub const NAMES: &'static str = "auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal";
 
     /// Resolves `auto` against the activation that follows the linear map.
+    /// An activation's own [`ActivationFn::initializer`](crate::ActivationFn::initializer)
+    /// is not an `InitConfig`; [`InitConfig::linear`] honours it.
     pub fn resolve(self, activation: &ActivationConfig) -> InitConfig {
         match self {
-            InitConfig::Auto if activation.is_relu_family() => InitConfig::KaimingNormal,
-            InitConfig::Auto if matches!(activation, ActivationConfig::Selu) => {
-                InitConfig::LecunNormal
-            }
-            InitConfig::Auto => InitConfig::XavierUniform,
+            InitConfig::Auto => match activation.function().init_family() {
+                InitFamily::He => InitConfig::KaimingNormal,
+                InitFamily::Lecun => InitConfig::LecunNormal,
+                InitFamily::Glorot => InitConfig::XavierUniform,
+            },
             other => other,
         }
     }
@@ -57,7 +59,7 @@ impl InitConfig {
     /// Burn's initializer for this choice (`auto` resolves as for an identity activation).
     pub fn initializer(self) -> Initializer {
         let he = std::f64::consts::SQRT_2;
-        match self.resolve(&ActivationConfig::Identity) {
+        match self.resolve(&ActivationConfig::identity()) {
             InitConfig::BurnDefault => LinearConfig::new(1, 1).initializer,
             InitConfig::XavierUniform | InitConfig::Auto => {
                 Initializer::XavierUniform { gain: 1.0 }
@@ -78,8 +80,10 @@ impl InitConfig {
         }
     }
 
-    /// Builds a `[d_input, d_output]` linear map initialized for `activation`.
-    pub(crate) fn linear(
+    /// Builds a `[d_input, d_output]` linear map initialized for `activation`
+    /// (under `auto`, the activation's own initializer if it declares one).
+    /// Biases start at zero except with [`InitConfig::BurnDefault`].
+    pub fn linear(
         self,
         d_input: usize,
         d_output: usize,
@@ -88,9 +92,13 @@ impl InitConfig {
         device: &Device,
     ) -> Linear {
         let resolved = self.resolve(activation);
+        let initializer = match (self, activation.function().initializer()) {
+            (InitConfig::Auto, Some(own)) => own,
+            _ => resolved.initializer(),
+        };
         let mut linear = LinearConfig::new(d_input, d_output)
             .with_bias(bias)
-            .with_initializer(resolved.initializer())
+            .with_initializer(initializer)
             .init(device);
         if resolved != InitConfig::BurnDefault {
             // `Param::map` keeps the new tensor's (absent) gradient flag: without
@@ -168,10 +176,10 @@ mod tests {
     #[test]
     fn auto_picks_he_glorot_or_lecun_by_activation() {
         let cases = [
-            (ActivationConfig::Relu, 2.0 / 400.0),
-            (ActivationConfig::Sigmoid, 2.0 / 700.0),
+            (ActivationConfig::relu(), 2.0 / 400.0),
+            (ActivationConfig::sigmoid(), 2.0 / 700.0),
             (ActivationConfig::maxout(2), 2.0 / 700.0),
-            (ActivationConfig::Selu, 1.0 / 400.0),
+            (ActivationConfig::selu(), 1.0 / 400.0),
         ];
         for (activation, expected) in cases {
             let (var, bias_abs) = weight_variance(InitConfig::Auto, &activation);
@@ -185,7 +193,7 @@ mod tests {
 
     #[test]
     fn burn_default_keeps_burns_init() {
-        let (var, bias_abs) = weight_variance(InitConfig::BurnDefault, &ActivationConfig::Relu);
+        let (var, bias_abs) = weight_variance(InitConfig::BurnDefault, &ActivationConfig::relu());
         // U(±1/sqrt(400)) has variance 1 / (3 * 400).
         assert!((var / (1.0 / 1200.0) - 1.0).abs() < 0.03, "{var}");
         assert!(bias_abs > 0.0);

@@ -1,8 +1,9 @@
 //! Models for the lecture "Recipe of Deep Learning", built on Burn.
 //!
-//! - [`ActivationConfig`] selects an activation by name: Burn's own activations
-//!   are wrapped, and [`Maxout`] (a learnable piecewise-linear activation) is a
-//!   custom module.
+//! - [`ActivationConfig`] selects an activation by name. Every activation,
+//!   built-in or yours, implements [`ActivationFn`] and is named through
+//!   [`register_activation`]; Maxout ([`MaxoutFn`], also a stand-alone
+//!   [`Maxout`] layer) is one of them. See the [`activation`] module docs.
 //! - [`MlpConfig`] builds an [`Mlp`] with one activation for all hidden layers
 //!   or one per layer, inverted dropout on the input and on hidden units,
 //!   [`AlphaDropout`] for SELU nets, [`DropConnect`] on weights, and a
@@ -16,7 +17,7 @@
 //!
 //! let device = Device::flex();
 //! let mlp = MlpConfig::new(784, vec![64, 64], 10)
-//!     .with_activation(vec![ActivationConfig::Relu])
+//!     .with_activation(vec![ActivationConfig::relu()])
 //!     .init(&device)
 //!     .unwrap();
 //! let logits = mlp.forward(Tensor::<2>::zeros([8, 784], &device));
@@ -24,7 +25,7 @@
 //! ```
 #![warn(missing_docs)]
 
-mod activation;
+pub mod activation;
 mod alpha_dropout;
 mod dropconnect;
 mod error;
@@ -32,10 +33,14 @@ mod init;
 mod maxout;
 mod mlp;
 
-pub use activation::{Activation, ActivationConfig};
+pub use activation::{
+    Activation, ActivationConfig, ActivationFn, ActivationName, Elu, Gelu, HardSigmoid, Identity,
+    InitFamily, LeakyRelu, Mish, Prelu, Relu, Selu, Sigmoid, Silu, Softplus, Tanh,
+    activation_names, register_activation,
+};
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
 pub use dropconnect::{DropConnect, DropConnectConfig};
 pub use error::ModelError;
 pub use init::InitConfig;
-pub use maxout::{Maxout, MaxoutConfig};
-pub use mlp::{DenseLayer, HiddenLayer, Mlp, MlpConfig};
+pub use maxout::{Maxout, MaxoutConfig, MaxoutFn, max_over_pieces};
+pub use mlp::{HiddenLayer, Mlp, MlpConfig};

@@ -5,7 +5,41 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use crate::{ActivationConfig, InitConfig, ModelError};
+use crate::{ActivationConfig, ActivationFn, InitConfig, ModelError};
+
+/// Maxout as an [`ActivationFn`]: the max over each unit's `pieces`
+/// consecutive outputs of the layer's linear map. This is how
+/// [`Mlp`](crate::Mlp) builds Maxout layers (`maxout:3`); [`Maxout`] is the
+/// same thing as a stand-alone layer with its own linear map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxoutFn {
+    /// Linear pieces per unit, at least 1.
+    pub pieces: usize,
+}
+
+impl ActivationFn for MaxoutFn {
+    fn spec(&self) -> String {
+        format!("maxout:{}", self.pieces)
+    }
+    fn pieces(&self) -> usize {
+        self.pieces
+    }
+    fn forward(&self, x: Tensor<2>, _params: &[Tensor<1>]) -> Tensor<2> {
+        max_over_pieces(x, self.pieces)
+    }
+}
+
+/// The max over each unit's `pieces` consecutive columns.
+///
+/// # Shapes
+/// - x: `[batch, units * pieces]`
+/// - output: `[batch, units]`
+pub fn max_over_pieces(x: Tensor<2>, pieces: usize) -> Tensor<2> {
+    let [batch, columns] = x.dims();
+    x.reshape([batch, columns / pieces, pieces])
+        .max_dim(2)
+        .squeeze_dim::<2>(2)
+}
 
 /// Configuration of a [`Maxout`] layer.
 #[derive(Config, Debug)]
@@ -108,8 +142,7 @@ impl Maxout {
     /// - linear_output: `[batch, d_output * pieces]`
     /// - output: `[batch, d_output]`
     pub fn max_of(&self, linear_output: Tensor<2>) -> Tensor<2> {
-        let [batch, _] = linear_output.dims();
-        self.max_over_pieces(linear_output.reshape([batch, self.d_output, self.pieces]))
+        max_over_pieces(linear_output, self.pieces)
     }
 }
 

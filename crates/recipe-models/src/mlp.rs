@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::{
     Activation, ActivationConfig, AlphaDropout, AlphaDropoutConfig, DropConnect, DropConnectConfig,
-    InitConfig, Maxout, MaxoutConfig, ModelError,
+    InitConfig, ModelError,
 };
 
 /// Configuration of an [`Mlp`].
@@ -20,7 +20,7 @@ pub struct MlpConfig {
     /// Number of outputs (classes).
     pub d_output: usize,
     /// Hidden activations: one entry for all layers, or one per hidden layer.
-    #[config(default = "vec![ActivationConfig::Relu]")]
+    #[config(default = "vec![ActivationConfig::relu()]")]
     pub activation: Vec<ActivationConfig>,
     /// Probability of dropping a hidden unit while training (inverted dropout), in [0, 1).
     #[config(default = 0.0)]
@@ -43,32 +43,14 @@ pub struct MlpConfig {
     pub bias: bool,
 }
 
-/// A linear map followed by an element-wise activation.
+/// One hidden layer of an [`Mlp`]: a linear map, then an [`Activation`]
+/// (element-wise, Maxout, or a block of your own).
 #[derive(Module, Debug)]
-pub struct DenseLayer {
-    /// The linear map, `[d_input, d_output]`.
+pub struct HiddenLayer {
+    /// The linear map, `[d_input, width * pieces]`.
     pub linear: Linear,
-    /// The activation applied to its output.
+    /// What follows the linear map.
     pub activation: Activation,
-}
-
-impl DenseLayer {
-    /// # Shapes
-    /// - input: `[batch, d_input]`
-    /// - output: `[batch, d_output]`
-    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        self.activation.forward(self.linear.forward(input))
-    }
-}
-
-/// One hidden layer of an [`Mlp`].
-#[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)] // a handful per network; boxing buys nothing
-pub enum HiddenLayer {
-    /// Linear map + element-wise activation.
-    Dense(DenseLayer),
-    /// Maxout layer (its own linear map and max over pieces).
-    Maxout(Maxout),
 }
 
 impl HiddenLayer {
@@ -76,27 +58,24 @@ impl HiddenLayer {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, width]`
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        match self {
-            Self::Dense(layer) => layer.forward(input),
-            Self::Maxout(layer) => layer.forward(input),
-        }
+        let linear_output = self.linear.forward(input.clone());
+        self.activation.forward_block(input, linear_output)
     }
 
     /// [`HiddenLayer::forward`] with the layer's weights passed through DropConnect.
     pub fn forward_dropconnect(&self, input: Tensor<2>, dropconnect: &DropConnect) -> Tensor<2> {
-        let linear_output = dropconnect.forward(self.linear(), input);
-        match self {
-            Self::Dense(layer) => layer.activation.forward(linear_output),
-            Self::Maxout(layer) => layer.max_of(linear_output),
-        }
+        let linear_output = dropconnect.forward(&self.linear, input.clone());
+        self.activation.forward_block(input, linear_output)
     }
 
     /// The layer's linear map (for Maxout, the map of all its pieces).
     pub fn linear(&self) -> &Linear {
-        match self {
-            Self::Dense(layer) => &layer.linear,
-            Self::Maxout(layer) => &layer.linear,
-        }
+        &self.linear
+    }
+
+    /// Linear pieces per unit (1 unless the activation is Maxout-like).
+    pub fn pieces(&self) -> usize {
+        self.activation.function.pieces()
     }
 }
 
@@ -165,24 +144,25 @@ impl MlpConfig {
                 format!("{count} activations"),
             ));
         }
+        let mut d_input = self.d_input;
         for (index, &width) in self.hidden.iter().enumerate() {
-            let activation = self.activation_of(index);
             let field = if count == 1 {
                 "activation".to_string()
             } else {
                 format!("activation[{index}]")
             };
-            activation.validate(&field)?;
-            if let ActivationConfig::Prelu { num_parameters, .. } = *activation
-                && num_parameters != 1
-                && num_parameters != width
-            {
+            let function = self.activation_of(index).function();
+            if function.pieces() == 0 {
                 return Err(ModelError::invalid(
-                    format!("{field}.num_parameters"),
-                    format!("1 or the layer's width ({width})"),
-                    num_parameters,
+                    format!("{field}.pieces"),
+                    "at least 1",
+                    0,
                 ));
             }
+            function
+                .check_layer(d_input, width)
+                .map_err(|e| e.in_field(&field))?;
+            d_input = width;
         }
         for (field, p) in [
             ("dropout", self.dropout),
@@ -211,20 +191,18 @@ impl MlpConfig {
         let mut d_input = self.d_input;
         for (index, &width) in self.hidden.iter().enumerate() {
             let activation = self.activation_of(index);
-            let layer = match *activation {
-                ActivationConfig::Maxout { pieces } => HiddenLayer::Maxout(
-                    MaxoutConfig::new(d_input, width)
-                        .with_pieces(pieces)
-                        .with_bias(self.bias)
-                        .with_initializer(self.initializer)
-                        .init(device)?,
+            let field = format!("activation[{index}]");
+            let layer = HiddenLayer {
+                linear: self.initializer.linear(
+                    d_input,
+                    width * activation.pieces(),
+                    self.bias,
+                    activation,
+                    device,
                 ),
-                _ => HiddenLayer::Dense(DenseLayer {
-                    linear: self
-                        .initializer
-                        .linear(d_input, width, self.bias, activation, device),
-                    activation: activation.init(device)?,
-                }),
+                activation: activation
+                    .init(width, device)
+                    .map_err(|e| e.in_field(&field))?,
             };
             layers.push(layer);
             d_input = width;
@@ -234,7 +212,7 @@ impl MlpConfig {
             d_input,
             self.d_output,
             self.bias,
-            &ActivationConfig::Identity,
+            &ActivationConfig::identity(),
             device,
         );
         Ok(Mlp {
@@ -344,11 +322,14 @@ mod tests {
     fn one_activation_per_layer() {
         let device = Device::flex();
         let mlp = config()
-            .with_activation(vec![ActivationConfig::Sigmoid, ActivationConfig::maxout(2)])
+            .with_activation(vec![
+                ActivationConfig::sigmoid(),
+                ActivationConfig::maxout(2),
+            ])
             .init(&device)
             .unwrap();
-        assert!(matches!(mlp.layers[0], HiddenLayer::Dense(_)));
-        assert!(matches!(mlp.layers[1], HiddenLayer::Maxout(_)));
+        assert_eq!(mlp.layers[0].pieces(), 1);
+        assert_eq!(mlp.layers[1].pieces(), 2);
         assert_eq!(mlp.layers[1].linear().weight.dims(), [5, 8]);
         assert_eq!(mlp.output.weight.dims(), [4, 3]);
     }
@@ -373,18 +354,13 @@ mod tests {
                 "`activation.pieces`",
             ),
             (
-                config().with_activation(vec![ActivationConfig::Relu; 3]),
+                config().with_activation(vec![ActivationConfig::relu(); 3]),
                 "`activation`",
             ),
             (
-                config().with_activation(vec![
-                    ActivationConfig::Relu,
-                    ActivationConfig::Prelu {
-                        num_parameters: 7,
-                        alpha: 0.25,
-                    },
-                ]),
-                "`activation[1].num_parameters`",
+                config()
+                    .with_activation(vec![ActivationConfig::relu(), ActivationConfig::maxout(0)]),
+                "`activation[1].pieces`",
             ),
         ];
         for (config, field) in cases {
@@ -417,7 +393,7 @@ mod tests {
     fn every_dropout_kind_is_off_at_evaluation() {
         let device = Device::flex().autodiff();
         let mlp = config()
-            .with_activation(vec![ActivationConfig::Selu])
+            .with_activation(vec![ActivationConfig::selu()])
             .with_alpha_dropout(0.3)
             .with_dropconnect(0.3)
             .init(&device)

@@ -12,7 +12,7 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::ImageBatch;
 use recipe_models::Mlp;
 
-use crate::{MaxNormConfig, WeightPenalty};
+use crate::{WeightConstraint, WeightPenalty};
 
 /// A network that maps a batch of flattened images to class logits.
 ///
@@ -37,19 +37,26 @@ impl Classify for Mlp {
 pub struct StepHooks {
     /// Penalties added to the loss before `backward`.
     pub penalties: Vec<WeightPenalty>,
-    /// A constraint applied after each optimizer step.
-    pub max_norm: Option<MaxNormConfig>,
+    /// Constraints applied after each optimizer step, in order.
+    pub constraints: Vec<WeightConstraint>,
     penalty_log: PenaltyLog,
 }
 
 impl StepHooks {
-    /// Hooks with these penalties and constraint.
-    pub fn new(penalties: Vec<WeightPenalty>, max_norm: Option<MaxNormConfig>) -> Self {
+    /// Hooks with these penalties and constraints.
+    pub fn new(penalties: Vec<WeightPenalty>, constraints: Vec<WeightConstraint>) -> Self {
         Self {
             penalties,
-            max_norm,
+            constraints,
             penalty_log: PenaltyLog::default(),
         }
+    }
+
+    /// Applies every constraint to `net`, in order.
+    pub fn constrain<M: Module>(&self, net: M) -> M {
+        self.constraints
+            .iter()
+            .fold(net, |net, constraint| constraint.apply(net))
     }
 
     /// The mean penalty per step since the last call (0 with no penalty), and resets it.
@@ -147,12 +154,12 @@ impl<N: Classify> TrainStep for Classifier<N> {
         grads: GradientsParams,
     ) -> Self {
         let stepped = optim.step(lr, self, grads);
-        match stepped.hooks.max_norm.clone() {
-            Some(max_norm) => Self {
-                net: max_norm.apply(stepped.net),
-                hooks: stepped.hooks,
-            },
-            None => stepped,
+        if stepped.hooks.constraints.is_empty() {
+            return stepped;
+        }
+        Self {
+            net: stepped.hooks.constrain(stepped.net),
+            hooks: stepped.hooks,
         }
     }
 }

@@ -7,7 +7,8 @@ use recipe_models::MlpConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, TrainError,
+    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks,
+    TrainError, WeightConstraint, WeightPenalty,
 };
 
 /// The settings of one training run. Saved next to its results as
@@ -46,6 +47,14 @@ pub struct TrainConfig {
     /// A max-norm constraint applied after every optimizer step.
     #[serde(default)]
     pub max_norm: Option<MaxNormConfig>,
+    /// More penalties (built-in or registered ones of your own), each with
+    /// the parameters it applies to, added to the loss besides `regularizer`.
+    #[serde(default)]
+    pub penalties: Vec<WeightPenalty>,
+    /// More constraints (built-in or registered ones of your own), applied
+    /// in order after every optimizer step, after `max_norm`.
+    #[serde(default)]
+    pub constraints: Vec<WeightConstraint>,
     /// When to stop before the epoch budget.
     #[serde(default)]
     pub early_stopping: Option<EarlyStoppingConfig>,
@@ -73,8 +82,45 @@ impl TrainConfig {
             regularizer: None,
             regularize: ParamSelector::default(),
             max_norm: None,
+            penalties: Vec::new(),
+            constraints: Vec::new(),
             early_stopping: None,
         }
+    }
+
+    /// The step hooks this config asks for: `regularizer` then `penalties`;
+    /// `max_norm` then `constraints`.
+    pub fn step_hooks(&self) -> StepHooks {
+        let mut penalties = Vec::new();
+        if let Some(regularizer) = self.regularizer {
+            penalties.push(WeightPenalty::new(regularizer, self.regularize.clone()));
+        }
+        penalties.extend(self.penalties.iter().cloned());
+        let mut constraints: Vec<WeightConstraint> = self
+            .max_norm
+            .iter()
+            .map(MaxNormConfig::constraint)
+            .collect();
+        constraints.extend(self.constraints.iter().cloned());
+        StepHooks::new(penalties, constraints)
+    }
+
+    /// Fails, naming the field, when a penalty or constraint selects no
+    /// parameter of `net` or a constraint cannot apply to one it selects.
+    pub fn check_hooks<M: burn::module::Module>(&self, net: &M) -> Result<(), TrainError> {
+        if let Some(regularizer) = self.regularizer {
+            WeightPenalty::new(regularizer, self.regularize.clone()).check(net, "regularize")?;
+        }
+        for (index, penalty) in self.penalties.iter().enumerate() {
+            penalty.check(net, &format!("penalties[{index}]"))?;
+        }
+        if let Some(max_norm) = &self.max_norm {
+            max_norm.constraint().check(net, "max_norm")?;
+        }
+        for (index, constraint) in self.constraints.iter().enumerate() {
+            constraint.check(net, &format!("constraints[{index}]"))?;
+        }
+        Ok(())
     }
 
     /// Checks every setting, naming the first impossible one.
@@ -155,5 +201,52 @@ mod tests {
         assert_eq!(config_to_json(&back), json);
         let typo = json.replacen("\"epochs\"", "\"epoch\"", 1);
         assert!(TrainConfig::load_binary(typo.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn penalties_and_constraints_are_recorded_and_rebuilt() {
+        let mut c = config();
+        c.penalties.push(WeightPenalty::new(
+            crate::GroupLasso::new(1e-3).unwrap(),
+            ParamSelector {
+                include_bias: false,
+                layers: vec!["layers.0".into()],
+            },
+        ));
+        c.constraints.push(crate::WeightConstraint::new(
+            crate::UnitNorm::default(),
+            ParamSelector::default(),
+        ));
+        c.constraints.push(crate::WeightConstraint::new(
+            crate::NonNeg,
+            ParamSelector::default(),
+        ));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.contains("\"group-lasso\"") && json.contains("\"unit-norm\""),
+            "{json}"
+        );
+        let back = TrainConfig::load_binary(json.as_bytes()).unwrap();
+        assert_eq!(back.penalties, c.penalties);
+        assert_eq!(back.constraints, c.constraints);
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+
+        let unknown = json.replace("\"group-lasso\"", "\"group-lasso-2\"");
+        let err = serde_json::from_str::<TrainConfig>(&unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("penalty `group-lasso-2` is not registered")
+                && err.contains("register_penalty"),
+            "{err}"
+        );
+        let bad_settings = json.replace("\"lambda\":0.001", "\"lambda\":\"much\"");
+        let err = serde_json::from_str::<TrainConfig>(&bad_settings)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("penalty `group-lasso`: its settings do not fit"),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-use recipe_models::ActivationConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::{History, OptimizerConfig, Summary, TrainConfig};
@@ -135,12 +134,11 @@ pub fn diagnose(run: Evidence<'_>, thresholds: &Thresholds) -> Diagnosis {
 fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
     let config = run.config;
     let mut suggestions = Vec::new();
-    let saturating = config.model.activation.iter().any(|a| {
-        matches!(
-            a,
-            ActivationConfig::Sigmoid | ActivationConfig::Tanh | ActivationConfig::HardSigmoid
-        )
-    });
+    let saturating = config
+        .model
+        .activation
+        .iter()
+        .any(|a| a.function().saturates());
     if saturating {
         suggestions.push(
             "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout (--activation relu)"
@@ -245,6 +243,7 @@ impl fmt::Display for Diagnosis {
 mod tests {
     use super::*;
     use crate::EpochRecord;
+    use recipe_models::ActivationConfig;
     use recipe_models::MlpConfig;
 
     fn summary(train: f64, valid: f64) -> Summary {
@@ -306,7 +305,7 @@ mod tests {
 
     #[test]
     fn under_fitting_is_an_optimization_problem() {
-        let mut config = config(ActivationConfig::Sigmoid);
+        let mut config = config(ActivationConfig::sigmoid());
         config.model.dropout = 0.5;
         let history = history(&[2.30, 2.30, 2.30]);
         let run = summary(0.11, 0.11);
@@ -325,7 +324,7 @@ mod tests {
 
     #[test]
     fn worse_than_a_shallow_baseline_is_an_optimization_problem_too() {
-        let config = config(ActivationConfig::Sigmoid);
+        let config = config(ActivationConfig::sigmoid());
         let history = history(&[0.5, 0.4]);
         let deep = summary(0.96, 0.95);
         let shallow = summary(0.99, 0.97);
@@ -348,7 +347,7 @@ mod tests {
 
     #[test]
     fn fitting_training_but_not_validation_is_overfitting() {
-        let config = config(ActivationConfig::Relu);
+        let config = config(ActivationConfig::relu());
         let history = history(&[0.3, 0.2, 0.25, 0.3]);
         let run = summary(1.0, 0.95);
         let diagnosis = verdict_of(&config, &run, &history);
@@ -365,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_good_run_gets_neither() {
-        let config = config(ActivationConfig::Relu);
+        let config = config(ActivationConfig::relu());
         let history = history(&[0.3, 0.2, 0.1]);
         let run = summary(0.99, 0.975);
         let diagnosis = verdict_of(&config, &run, &history);

@@ -72,7 +72,8 @@ fn last_good_note(last_good: &Option<(usize, PathBuf)>) -> String {
 }
 
 impl TrainError {
-    pub(crate) fn invalid(
+    /// An [`TrainError::InvalidConfig`]: `field` must be `expected`, found `found`.
+    pub fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
         found: impl std::fmt::Display,

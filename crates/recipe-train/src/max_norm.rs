@@ -1,24 +1,64 @@
 //! The max-norm constraint (Srivastava et al. 2014): after every optimizer
 //! step, each unit's incoming weight vector is rescaled to norm at most `c`.
+//! Any rank: per output unit for linear weights, per output filter for
+//! convolution kernels.
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::{ParamSelector, TrainError};
+use crate::{Constraint, ParamInfo, ParamSelector, ParamTensor, TrainError, WeightConstraint};
 
-/// A max-norm constraint and the weight matrices it applies to.
+/// The max-norm constraint: each unit's incoming weight vector (a column
+/// of a linear weight `[d_input, d_output]`, a filter of a convolution
+/// kernel `[out_channels, ...]`) is rescaled to L2 norm at most `max_norm`;
+/// shorter ones are left exactly as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxNorm {
+    /// The largest norm a unit's incoming weight vector may have (3 to 4 in the paper).
+    pub max_norm: f64,
+}
+
+impl Constraint for MaxNorm {
+    fn name(&self) -> &str {
+        "max-norm"
+    }
+
+    fn check(&self, param: &ParamInfo) -> Result<(), String> {
+        if param.rank() < 2 {
+            return Err(format!(
+                "it bounds each unit's incoming weight vector, and a rank-{} parameter has none",
+                param.rank()
+            ));
+        }
+        if !(self.max_norm > 0.0 && self.max_norm.is_finite()) {
+            return Err(format!(
+                "its bound must be a finite number > 0, found {}",
+                self.max_norm
+            ));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, param: &ParamTensor) -> Tensor<2> {
+        renorm_units(param.matrix.clone(), param.unit_norms(), self.max_norm)
+    }
+}
+
+/// A max-norm constraint and the weights it applies to: the shortcut that
+/// [`TrainConfig::max_norm`](crate::TrainConfig::max_norm) holds (the
+/// lecture's remedy); it builds a [`WeightConstraint`] of [`MaxNorm`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaxNormConfig {
     /// The largest norm a unit's incoming weight vector may have (3 to 4 in the paper).
     pub max_norm: f64,
-    /// Which weight matrices (biases are never constrained).
+    /// Which weights (biases are never constrained).
     pub selector: ParamSelector,
 }
 
 impl MaxNormConfig {
-    /// Max-norm `c` on every weight matrix.
+    /// Max-norm `c` on every weight matrix and kernel.
     pub fn new(max_norm: f64) -> Result<Self, TrainError> {
         let config = Self {
             max_norm,
@@ -41,78 +81,42 @@ impl MaxNormConfig {
         }
     }
 
-    /// Applies the constraint to every selected weight matrix of `module`.
-    pub fn apply<M: Module>(&self, module: M) -> M {
-        let mut mapper = MaxNormMapper {
-            config: self,
-            path: Vec::new(),
-        };
-        module.map(&mut mapper)
+    /// The constraint this config stands for.
+    pub fn constraint(&self) -> WeightConstraint {
+        WeightConstraint::new(
+            MaxNorm {
+                max_norm: self.max_norm,
+            },
+            self.selector.clone(),
+        )
     }
+
+    /// Applies the constraint to every selected weight of `module`.
+    pub fn apply<M: burn::module::Module>(&self, module: M) -> M {
+        self.constraint().apply(module)
+    }
+}
+
+/// Rescales each unit of `matrix` whose norm (in `norms`, shaped to
+/// broadcast against it) exceeds `max_norm` to exactly `max_norm`.
+fn renorm_units(matrix: Tensor<2>, norms: Tensor<2>, max_norm: f64) -> Tensor<2> {
+    // Units at or under the bound keep a factor of exactly 1.
+    let scale = norms.clone().recip().mul_scalar(max_norm).clamp_max(1.0);
+    let scale = scale.mask_fill(norms.lower_equal_elem(max_norm), 1.0);
+    matrix * scale
 }
 
 /// Rescales each column (a unit's incoming weights, in Burn's `[d_input,
 /// d_output]` layout) whose L2 norm exceeds `max_norm` to exactly `max_norm`.
 pub fn renorm_columns(weight: Tensor<2>, max_norm: f64) -> Tensor<2> {
     let norms = column_norms(weight.clone());
-    // Columns at or under the bound keep a factor of exactly 1.
-    let scale = norms.clone().recip().mul_scalar(max_norm).clamp_max(1.0);
-    let scale = scale.mask_fill(norms.lower_equal_elem(max_norm), 1.0);
-    weight * scale
+    renorm_units(weight, norms, max_norm)
 }
 
 /// The L2 norm of each column of `weight` (each unit's incoming weights),
 /// shape `[1, d_output]`.
 pub fn column_norms(weight: Tensor<2>) -> Tensor<2> {
     weight.powi_scalar(2).sum_dim(0).sqrt()
-}
-
-struct MaxNormMapper<'a> {
-    config: &'a MaxNormConfig,
-    path: Vec<String>,
-}
-
-impl ModuleMapper for MaxNormMapper<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if D != 2 || !self.config.selector.matches(&self.path.join("."), D) {
-            return param;
-        }
-        let max_norm = self.config.max_norm;
-        param.map(|tensor| {
-            let tracked = tensor.is_require_grad();
-            let autodiff = tensor.is_autodiff();
-            let [rows, cols] = [tensor.dims()[0], tensor.dims()[1]];
-            // Renormalize outside the graph, then make a fresh leaf parameter.
-            let matrix: Tensor<2> = tensor.without_autodiff().reshape([rows, cols]);
-            let renormed: Tensor<D> =
-                renorm_columns(matrix, max_norm).reshape(tensor_dims::<D>(rows, cols));
-            let renormed = if autodiff {
-                renormed.autodiff()
-            } else {
-                renormed
-            };
-            if tracked {
-                renormed.require_grad()
-            } else {
-                renormed
-            }
-        })
-    }
-}
-
-fn tensor_dims<const D: usize>(rows: usize, cols: usize) -> [usize; D] {
-    let mut dims = [1; D];
-    dims[0] = rows;
-    dims[D - 1] = cols;
-    dims
 }
 
 #[cfg(test)]
@@ -169,5 +173,50 @@ mod tests {
         );
         assert_eq!(constrained.output.weight.val().into_data(), output_before);
         assert!(MaxNormConfig::new(0.0).is_err());
+    }
+
+    /// A `[2 filters, 1 channel, 1, 2]` kernel: filter 0 is (3, 4), norm 5;
+    /// filter 1 is (0.3, 0.4), norm 0.5. Max-norm 1 rescales filter 0 to
+    /// (0.6, 0.8) and leaves filter 1 (by hand): per output filter, not per
+    /// column of some flattening.
+    #[test]
+    fn convolution_kernels_are_bounded_per_filter() {
+        use burn::module::Param;
+        use burn::nn::conv::Conv2dConfig;
+        let device = Device::flex();
+        let mut conv = Conv2dConfig::new([1, 2], [1, 2]).init(&device);
+        conv.weight = Param::from_tensor(Tensor::from_floats(
+            [[[[3.0, 4.0]]], [[[0.3, 0.4]]]],
+            &device,
+        ));
+        let constrained = MaxNormConfig::new(1.0).unwrap().apply(conv);
+        constrained
+            .weight
+            .val()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([[[[0.6f32, 0.8]]], [[[0.3, 0.4]]]]),
+                Tolerance::absolute(1e-6),
+            );
+    }
+
+    #[test]
+    fn a_rank_one_parameter_is_refused_by_name() {
+        let device = Device::flex();
+        let mlp = MlpConfig::new(4, vec![3], 2).init(&device).unwrap();
+        let mut config = MaxNormConfig::new(1.0).unwrap();
+        config.selector.include_bias = true;
+        let err = config.constraint().check(&mlp, "max_norm").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("layers.0.linear.bias") && text.contains("rank-1"),
+            "{text}"
+        );
+        config.selector = ParamSelector {
+            include_bias: false,
+            layers: vec!["layer".into()],
+        };
+        let err = config.constraint().check(&mlp, "max_norm").unwrap_err();
+        assert!(err.to_string().contains("`max_norm.selector`"), "{err}");
     }
 }

@@ -10,20 +10,11 @@
 //! per-weight scaling does not weaken it. With plain SGD the two coincide.
 
 use std::fmt;
-use std::sync::Arc;
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
-
-/// A penalty on one parameter tensor. Implement it to add your own
-/// regularizer; register it with [`WeightPenalty::new`].
-pub trait Penalty: Send + Sync + fmt::Debug {
-    /// The penalty of `values` (a parameter, flattened), shape `[1]`.
-    fn penalty(&self, values: Tensor<1>) -> Tensor<1>;
-}
+use crate::{ParamTensor, Penalty, TrainError};
 
 /// The built-in penalties.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -67,8 +58,9 @@ impl Regularizer {
     }
 }
 
-impl Penalty for Regularizer {
-    fn penalty(&self, values: Tensor<1>) -> Tensor<1> {
+impl Regularizer {
+    /// The penalty of a flattened parameter.
+    pub fn of_values(&self, values: Tensor<1>) -> Tensor<1> {
         let l1 = |v: Tensor<1>, lambda: f64| v.abs().sum().mul_scalar(lambda);
         let l2 = |v: Tensor<1>, lambda: f64| v.powi_scalar(2).sum().mul_scalar(lambda / 2.0);
         match *self {
@@ -89,127 +81,20 @@ impl fmt::Display for Regularizer {
     }
 }
 
-/// Which parameters a penalty or constraint applies to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParamSelector {
-    /// Biases too (weights only by default, as in the lecture).
-    pub include_bias: bool,
-    /// Only parameters whose path starts with one of these (e.g. `layers.0`,
-    /// `output`); all when empty. Paths look like `layers.1.Dense.linear.weight`.
-    pub layers: Vec<String>,
-}
-
-impl ParamSelector {
-    /// Whether the parameter at `path` with `rank` dimensions is selected.
-    /// Weight matrices are rank 2; a rank-1 parameter is selected only when
-    /// it is a bias and biases are included.
-    pub fn matches(&self, path: &str, rank: usize) -> bool {
-        let kind_ok = rank >= 2 || (self.include_bias && path.ends_with("bias"));
-        let layer_ok = self.layers.is_empty()
-            || self
-                .layers
-                .iter()
-                .any(|prefix| path == prefix || path.starts_with(&format!("{prefix}.")));
-        kind_ok && layer_ok
-    }
-}
-
-/// A penalty and the parameters it applies to.
-#[derive(Debug, Clone)]
-pub struct WeightPenalty {
-    /// The penalty.
-    pub penalty: Arc<dyn Penalty>,
-    /// Its parameters.
-    pub selector: ParamSelector,
-}
-
-impl WeightPenalty {
-    /// `penalty` on the parameters `selector` picks.
-    pub fn new(penalty: impl Penalty + 'static, selector: ParamSelector) -> Self {
-        Self {
-            penalty: Arc::new(penalty),
-            selector,
-        }
+impl Penalty for Regularizer {
+    fn name(&self) -> &str {
+        "regularizer"
     }
 
-    /// The total penalty of `module`, or `None` when no parameter is selected.
-    pub fn of<M: Module>(&self, module: &M) -> Option<Tensor<1>> {
-        let mut visitor = PenaltyVisitor {
-            penalty: self,
-            path: Vec::new(),
-            total: None,
-        };
-        module.visit(&mut visitor);
-        visitor.total
-    }
-
-    /// The dotted paths of the parameters this penalty applies to in `module`.
-    pub fn selected_paths<M: Module>(&self, module: &M) -> Vec<String> {
-        let mut visitor = PathVisitor {
-            selector: &self.selector,
-            path: Vec::new(),
-            selected: Vec::new(),
-        };
-        module.visit(&mut visitor);
-        visitor.selected
-    }
-}
-
-struct PenaltyVisitor<'a> {
-    penalty: &'a WeightPenalty,
-    path: Vec<String>,
-    total: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for PenaltyVisitor<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !self.penalty.selector.matches(&self.path.join("."), D) {
-            return;
-        }
-        let values = param.val().reshape([-1]);
-        let term = self.penalty.penalty.penalty(values);
-        self.total = Some(match self.total.take() {
-            Some(total) => total + term,
-            None => term,
-        });
-    }
-}
-
-struct PathVisitor<'a> {
-    selector: &'a ParamSelector,
-    path: Vec<String>,
-    selected: Vec<String>,
-}
-
-impl ModuleVisitor for PathVisitor<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        let path = self.path.join(".");
-        if self.selector.matches(&path, D) {
-            self.selected.push(path);
-        }
+    fn penalty(&self, param: &ParamTensor) -> Tensor<1> {
+        self.of_values(param.flat())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ParamSelector, WeightPenalty};
     use burn::tensor::{Device, TensorData, Tolerance};
     use recipe_models::{ActivationConfig, MlpConfig};
 
@@ -243,7 +128,7 @@ mod tests {
         ];
         for (regularizer, value, gradient) in cases {
             let w = Tensor::<1>::from_floats([0.5, -2.0, 0.0, 1.5], &device).require_grad();
-            let penalty = regularizer.penalty(w.clone());
+            let penalty = regularizer.of_values(w.clone());
             let got = penalty.clone().into_scalar::<f64>();
             assert!(
                 (got - value).abs() < 1e-6,
@@ -261,7 +146,7 @@ mod tests {
     fn weights_only_by_default_and_layers_on_request() {
         let device = Device::flex();
         let mlp = MlpConfig::new(4, vec![3, 3], 2)
-            .with_activation(vec![ActivationConfig::Relu, ActivationConfig::maxout(2)])
+            .with_activation(vec![ActivationConfig::relu(), ActivationConfig::maxout(2)])
             .init(&device)
             .unwrap();
         let l2 = Regularizer::L2 { lambda: 1.0 };
@@ -269,8 +154,8 @@ mod tests {
         assert_eq!(
             weights.selected_paths(&mlp),
             vec![
-                "layers.0.Dense.linear.weight",
-                "layers.1.Maxout.linear.weight",
+                "layers.0.linear.weight",
+                "layers.1.linear.weight",
                 "output.weight"
             ]
         );

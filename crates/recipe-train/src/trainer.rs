@@ -17,13 +17,12 @@ use recipe_models::Mlp;
 use crate::checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
 };
-use crate::classifier::StepHooks;
 use crate::monitor::{EpochMonitor, Session, StopReason};
 use crate::progress::QuietRenderer;
 use crate::resume::{ResumePoint, SkipEpochs, last_good_checkpoint, read_run_config};
 use crate::{
     Classifier, Classify, EarlyStopping, History, RunArtifacts, Summary, TrainConfig, TrainError,
-    WeightPenalty, evaluate,
+    evaluate,
 };
 
 /// How a run reports and what it keeps.
@@ -38,8 +37,6 @@ pub struct TrainOptions {
     pub show_progress: bool,
     /// Name of the network in `summary.json` (e.g. `784-500x3-10 relu`).
     pub model_name: Option<String>,
-    /// Penalties of your own, added to the loss besides `config.regularizer`.
-    pub penalties: Vec<WeightPenalty>,
     /// With an `out_dir`, checkpoint every epoch into `out_dir/checkpoint` so
     /// that a killed run can be resumed ([`resume`]). The folder is removed
     /// when the run ends normally and kept when it fails.
@@ -53,7 +50,6 @@ impl Default for TrainOptions {
             print_epochs: true,
             show_progress: true,
             model_name: None,
-            penalties: Vec::new(),
             checkpoints: true,
         }
     }
@@ -194,6 +190,7 @@ fn run<N: Classify>(
     resume_from: Option<ResumePoint>,
 ) -> Result<TrainedModel<N>, TrainError> {
     config.validate()?;
+    config.check_hooks(&net)?;
     let device = autodiff(device);
     let start_epoch = resume_from.as_ref().map_or(0, |point| point.epoch);
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
@@ -220,11 +217,7 @@ fn run<N: Classify>(
         .batch_size(config.eval_batch_size)
         .build(ImageDataset::new(valid_set.clone()));
 
-    let mut penalties = options.penalties.clone();
-    if let Some(regularizer) = config.regularizer {
-        penalties.push(WeightPenalty::new(regularizer, config.regularize.clone()));
-    }
-    let hooks = StepHooks::new(penalties, config.max_norm.clone());
+    let hooks = config.step_hooks();
     let restore_best = config
         .early_stopping
         .as_ref()

@@ -1,0 +1,319 @@
+//! One parameter tensor as penalties and constraints see it: where it sits
+//! in the network, its shape, and its values grouped by unit.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+/// Where a parameter sits in a network and what shape it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Dotted path from the network's root, e.g. `layers.0.linear.weight`
+    /// or `conv1.weight`.
+    pub path: String,
+    /// The type of the module that holds it, e.g. `Linear`, `Conv2d`,
+    /// `Activation` (what Burn's derive names the struct or enum).
+    pub module: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+impl ParamInfo {
+    /// Number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Whether the parameter is a bias (its name is `bias`).
+    pub fn is_bias(&self) -> bool {
+        self.path == "bias" || self.path.ends_with(".bias")
+    }
+
+    /// The axis that indexes output units:
+    /// - a linear weight `[d_input, d_output]` (Burn's layout): 1;
+    /// - a convolution kernel `[out_channels, in_channels / groups, k...]`: 0;
+    /// - a transposed convolution kernel `[in_channels, out_channels / groups, k...]`: 1;
+    /// - any other rank-2 parameter: the last axis, as for a linear weight;
+    /// - a rank-1 parameter: 0 (each value is a unit of its own).
+    pub fn unit_axis(&self) -> usize {
+        match self.rank() {
+            0 | 1 => 0,
+            2 => 1,
+            _ if self.module.starts_with("ConvTranspose") => 1,
+            _ => 0,
+        }
+    }
+
+    /// Number of output units.
+    pub fn units(&self) -> usize {
+        self.shape.get(self.unit_axis()).copied().unwrap_or(1)
+    }
+
+    /// Weights per unit (the fan-in).
+    pub fn fan_in(&self) -> usize {
+        let total: usize = self.shape.iter().product();
+        total / self.units().max(1)
+    }
+}
+
+/// A parameter's values as a matrix of units: for a linear weight the
+/// `[d_input, d_output]` matrix itself (`unit_dim` 1: a unit per column);
+/// for a convolution kernel `[out_channels, rest]` (`unit_dim` 0: a unit
+/// per row); for a rank-1 parameter `[1, n]` (`unit_dim` 1).
+#[derive(Debug, Clone)]
+pub struct ParamTensor {
+    /// Where the parameter sits.
+    pub info: ParamInfo,
+    /// The values, grouped by unit along `unit_dim`.
+    pub matrix: Tensor<2>,
+    /// 0 when units are rows, 1 when units are columns.
+    pub unit_dim: usize,
+}
+
+impl ParamTensor {
+    /// Every value, flattened in the parameter's own order when `unit_dim`
+    /// follows it (always for linear weights and convolution kernels).
+    pub fn flat(&self) -> Tensor<1> {
+        self.matrix.clone().reshape([-1])
+    }
+
+    /// The L2 norm of each unit's weights, shaped to broadcast against
+    /// [`ParamTensor::matrix`]: `[1, units]` or `[units, 1]`.
+    pub fn unit_norms(&self) -> Tensor<2> {
+        self.unit_sums(self.matrix.clone().powi_scalar(2)).sqrt()
+    }
+
+    /// Sums `values` (shaped like the matrix) over each unit's weights.
+    pub fn unit_sums(&self, values: Tensor<2>) -> Tensor<2> {
+        values.sum_dim(1 - self.unit_dim)
+    }
+
+    fn from_param<const D: usize>(info: ParamInfo, values: Tensor<D>) -> Self {
+        let axis = info.unit_axis();
+        let dims = values.dims();
+        let (matrix, unit_dim) = if D < 2 {
+            (values.reshape([1, dims.iter().product::<usize>()]), 1)
+        } else if axis == D - 1 {
+            let units = dims[D - 1];
+            (
+                values.reshape([dims.iter().product::<usize>() / units, units]),
+                1,
+            )
+        } else {
+            // Bring the unit axis first (a copy only when it is not already).
+            let moved = if axis == 0 {
+                values
+            } else {
+                values.swap_dims(0, axis)
+            };
+            let units = dims[axis];
+            (
+                moved.reshape([units, dims.iter().product::<usize>() / units]),
+                0,
+            )
+        };
+        Self {
+            info,
+            matrix,
+            unit_dim,
+        }
+    }
+
+    /// Puts a matrix of this layout back into the parameter's shape.
+    fn into_param<const D: usize>(info: &ParamInfo, matrix: Tensor<2>) -> Tensor<D> {
+        let axis = info.unit_axis();
+        let mut dims = [0usize; D];
+        dims.copy_from_slice(&info.shape);
+        if D < 2 || axis == D - 1 || axis == 0 {
+            return matrix.reshape(dims);
+        }
+        let mut moved = dims;
+        moved.swap(0, axis);
+        matrix.reshape(moved).swap_dims(0, axis)
+    }
+}
+
+/// Tracks the dotted path and the holding module while Burn walks a module.
+#[derive(Debug, Default)]
+struct PathStack {
+    names: Vec<String>,
+    modules: Vec<String>,
+}
+
+impl PathStack {
+    fn enter(&mut self, name: &str, container_type: &str) {
+        self.names.push(name.to_string());
+        let module = container_type
+            .split_once(':')
+            .map_or(container_type, |(_, name)| name);
+        self.modules.push(module.to_string());
+    }
+
+    fn exit(&mut self) {
+        self.names.pop();
+        self.modules.pop();
+    }
+
+    fn info(&self, shape: Vec<usize>) -> ParamInfo {
+        ParamInfo {
+            path: self.names.join("."),
+            module: self.modules.last().cloned().unwrap_or_default(),
+            shape,
+        }
+    }
+}
+
+/// Calls `visit` with every float parameter of `module` that `select`
+/// picks, as a [`ParamTensor`] (values in the graph, so penalties get
+/// gradients).
+pub fn visit_params<M: Module>(
+    module: &M,
+    select: impl FnMut(&ParamInfo) -> bool,
+    visit: impl FnMut(ParamTensor),
+) {
+    struct Visitor<S, F> {
+        stack: PathStack,
+        select: S,
+        visit: F,
+    }
+    impl<S: FnMut(&ParamInfo) -> bool, F: FnMut(ParamTensor)> ModuleVisitor for Visitor<S, F> {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.stack.enter(name, container_type);
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.stack.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let info = self.stack.info(param.dims().to_vec());
+            if (self.select)(&info) {
+                (self.visit)(ParamTensor::from_param(info, param.val()));
+            }
+        }
+    }
+    module.visit(&mut Visitor {
+        stack: PathStack::default(),
+        select,
+        visit,
+    });
+}
+
+/// The [`ParamInfo`] of every float parameter of `module`, in visiting order.
+pub fn param_infos<M: Module>(module: &M) -> Vec<ParamInfo> {
+    let mut infos = Vec::new();
+    visit_params(
+        module,
+        |info| {
+            infos.push(info.clone());
+            false
+        },
+        |_| {},
+    );
+    infos
+}
+
+/// Replaces every float parameter that `select` picks by the matrix that
+/// `update` returns for it (in the [`ParamTensor`] layout), outside the
+/// autodiff graph: the new values keep the parameter's identity and stay
+/// trainable.
+pub fn map_params<M: Module>(
+    module: M,
+    select: impl FnMut(&ParamInfo) -> bool,
+    update: impl FnMut(&ParamTensor) -> Tensor<2>,
+) -> M {
+    struct Mapper<S, F> {
+        stack: PathStack,
+        select: S,
+        update: F,
+    }
+    impl<S, F> ModuleMapper for Mapper<S, F>
+    where
+        S: FnMut(&ParamInfo) -> bool,
+        F: FnMut(&ParamTensor) -> Tensor<2>,
+    {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.stack.enter(name, container_type);
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.stack.exit();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let info = self.stack.info(param.dims().to_vec());
+            if !(self.select)(&info) {
+                return param;
+            }
+            let update = &mut self.update;
+            param.map(|tensor| {
+                let tracked = tensor.is_require_grad();
+                let autodiff = tensor.is_autodiff();
+                let view = ParamTensor::from_param(info.clone(), tensor.without_autodiff());
+                let values: Tensor<D> = ParamTensor::into_param(&info, update(&view));
+                let values = if autodiff { values.autodiff() } else { values };
+                if tracked {
+                    values.require_grad()
+                } else {
+                    values
+                }
+            })
+        }
+    }
+    module.map(&mut Mapper {
+        stack: PathStack::default(),
+        select,
+        update,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Device;
+    use recipe_models::{ActivationConfig, MlpConfig};
+
+    #[test]
+    fn paths_modules_and_unit_axes() {
+        let device = Device::flex();
+        let mlp = MlpConfig::new(4, vec![3], 2)
+            .with_activation(vec![ActivationConfig::maxout(2)])
+            .init(&device)
+            .unwrap();
+        let infos = param_infos(&mlp);
+        let weight = &infos[0];
+        assert_eq!(weight.path, "layers.0.linear.weight");
+        assert_eq!(weight.module, "Linear");
+        assert_eq!(weight.shape, vec![4, 6]);
+        assert_eq!(
+            (weight.unit_axis(), weight.units(), weight.fan_in()),
+            (1, 6, 4)
+        );
+        assert!(infos[1].is_bias());
+
+        let conv = Conv2dConfig::new([3, 5], [2, 2]).init(&device);
+        let kernel = &param_infos(&conv)[0];
+        assert_eq!(
+            (kernel.module.as_str(), kernel.shape.clone()),
+            ("Conv2d", vec![5, 3, 2, 2])
+        );
+        assert_eq!(
+            (kernel.unit_axis(), kernel.units(), kernel.fan_in()),
+            (0, 5, 12)
+        );
+    }
+
+    /// A conv kernel's unit matrix has one row per output filter, and
+    /// `map_params` puts it back in place unchanged.
+    #[test]
+    fn conv_kernels_group_by_filter_and_map_back() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([2, 3], [2, 2]).init(&device);
+        let before = conv.weight.val().into_data();
+        let mut seen = Vec::new();
+        visit_params(
+            &conv,
+            |info| !info.is_bias(),
+            |param| seen.push((param.unit_dim, param.matrix.dims())),
+        );
+        assert_eq!(seen, vec![(0, [3, 8])]);
+        let same = map_params(conv, |_| true, |param| param.matrix.clone());
+        assert_eq!(same.weight.val().into_data(), before);
+    }
+}

@@ -1,0 +1,190 @@
+//! Names for penalties and constraints, so that `config.json` records them
+//! with their settings and a resumed run rebuilds them.
+//!
+//! A run's config names each [`Penalty`] and [`Constraint`] by the name it
+//! was registered under and stores its settings as JSON (its `Serialize`
+//! form). Resuming looks the name up here: the built-in ones are always
+//! registered; yours must be registered (with [`register_penalty`] or
+//! [`register_constraint`]) by the program that resumes, or the resume
+//! fails with an error that names the missing one.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Constraint, GroupLasso, MaxNorm, NonNeg, Penalty, Regularizer, TrainError, UnitNorm};
+
+/// Settings that can be written into `config.json`. Every `Serialize` type
+/// has them; penalties and constraints need it to be recorded.
+pub trait Settings {
+    /// The settings as JSON.
+    fn settings(&self) -> serde_json::Value;
+}
+
+impl<T: Serialize> Settings for T {
+    fn settings(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+type Builder<T> = Arc<dyn Fn(serde_json::Value) -> Result<Arc<T>, String> + Send + Sync>;
+
+/// A list of names and how to rebuild each from its settings.
+pub(crate) struct Registry<T: ?Sized> {
+    kind: &'static str,
+    function: &'static str,
+    entries: RwLock<Vec<(String, Builder<T>)>>,
+}
+
+impl<T: ?Sized> Registry<T> {
+    fn new(kind: &'static str, function: &'static str) -> Self {
+        Self {
+            kind,
+            function,
+            entries: RwLock::new(Vec::new()),
+        }
+    }
+
+    fn register(&self, name: &str, build: Builder<T>) -> Result<(), TrainError> {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if name.is_empty() || entries.iter().any(|(known, _)| known == name) {
+            return Err(TrainError::invalid(
+                format!("{} name", self.kind),
+                "a name not registered yet",
+                format!("`{name}`"),
+            ));
+        }
+        entries.push((name.to_string(), build));
+        Ok(())
+    }
+
+    /// The registered names, in registration order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Rebuilds the entry named `name` from its recorded settings.
+    pub(crate) fn build(&self, name: &str, settings: serde_json::Value) -> Result<Arc<T>, String> {
+        let build = {
+            let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+            entries
+                .iter()
+                .find(|(known, _)| known == name)
+                .map(|(_, build)| build.clone())
+        };
+        match build {
+            Some(build) => build(settings).map_err(|e| format!("{} `{name}`: {e}", self.kind)),
+            None => Err(format!(
+                "{kind} `{name}` is not registered (registered: {known}); a program that \
+                 trains or resumes a run with a {kind} of its own must first call \
+                 recipe_train::{function}",
+                kind = self.kind,
+                known = self.names().join(", "),
+                function = self.function,
+            )),
+        }
+    }
+}
+
+fn builder<T: ?Sized + 'static, U: DeserializeOwned + 'static>(
+    wrap: fn(U) -> Arc<T>,
+) -> Builder<T> {
+    Arc::new(move |settings| {
+        serde_json::from_value::<U>(settings)
+            .map(wrap)
+            .map_err(|e| format!("its settings do not fit: {e}"))
+    })
+}
+
+pub(crate) fn penalties() -> &'static Registry<dyn Penalty> {
+    static REGISTRY: OnceLock<Registry<dyn Penalty>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let registry = Registry::new("penalty", "register_penalty");
+        let builtins: [(&str, Builder<dyn Penalty>); 2] = [
+            (
+                "regularizer",
+                builder(|p: Regularizer| -> Arc<dyn Penalty> { Arc::new(p) }),
+            ),
+            (
+                "group-lasso",
+                builder(|p: GroupLasso| -> Arc<dyn Penalty> { Arc::new(p) }),
+            ),
+        ];
+        for (name, build) in builtins {
+            registry
+                .register(name, build)
+                .expect("distinct built-in names");
+        }
+        registry
+    })
+}
+
+pub(crate) fn constraints() -> &'static Registry<dyn Constraint> {
+    static REGISTRY: OnceLock<Registry<dyn Constraint>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let registry = Registry::new("constraint", "register_constraint");
+        let builtins: [(&str, Builder<dyn Constraint>); 3] = [
+            (
+                "max-norm",
+                builder(|c: MaxNorm| -> Arc<dyn Constraint> { Arc::new(c) }),
+            ),
+            (
+                "unit-norm",
+                builder(|c: UnitNorm| -> Arc<dyn Constraint> { Arc::new(c) }),
+            ),
+            (
+                "non-neg",
+                builder(|c: NonNeg| -> Arc<dyn Constraint> { Arc::new(c) }),
+            ),
+        ];
+        for (name, build) in builtins {
+            registry
+                .register(name, build)
+                .expect("distinct built-in names");
+        }
+        registry
+    })
+}
+
+/// Registers a penalty type under `name` (which its [`Penalty::name`] must
+/// return), so that runs recording it in `config.json` can be resumed.
+/// Its settings are its `Serialize` form and are read back with `Deserialize`.
+pub fn register_penalty<P: Penalty + DeserializeOwned + 'static>(
+    name: &str,
+) -> Result<(), TrainError> {
+    penalties().register(name, builder(|p: P| -> Arc<dyn Penalty> { Arc::new(p) }))
+}
+
+/// Registers a constraint type under `name` (which its
+/// [`Constraint::name`] must return); see [`register_penalty`].
+pub fn register_constraint<C: Constraint + DeserializeOwned + 'static>(
+    name: &str,
+) -> Result<(), TrainError> {
+    constraints().register(name, builder(|c: C| -> Arc<dyn Constraint> { Arc::new(c) }))
+}
+
+/// The names of the registered penalties.
+pub fn penalty_names() -> Vec<String> {
+    penalties().names()
+}
+
+/// The names of the registered constraints.
+pub fn constraint_names() -> Vec<String> {
+    constraints().names()
+}
+
+/// How `config.json` records a penalty or constraint and its parameters.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Recorded {
+    /// The registered name.
+    pub(crate) name: String,
+    /// Its settings (its `Serialize` form).
+    #[serde(default)]
+    pub(crate) settings: serde_json::Value,
+    /// The parameters it applies to.
+    #[serde(default)]
+    pub(crate) selector: crate::ParamSelector,
+}
