@@ -137,7 +137,11 @@ impl BackendChoice {
 
     /// The Burn device, checked by running one small operation on it, so a
     /// missing GPU or driver is an error here rather than a panic mid-run.
+    /// With the `flex` feature it also installs the fused CPU optimizers
+    /// (`recipe_flex::install`), which apply only to tensors in Flex's memory.
     pub fn select(self) -> Result<Device, BackendError> {
+        #[cfg(feature = "flex")]
+        recipe_flex::install();
         let device = self.device()?;
         let probe = device.clone();
         let previous_hook = std::panic::take_hook();

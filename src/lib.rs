@@ -6,6 +6,8 @@
 //! - [`models`]: MLPs with a configurable activation per layer, Maxout, dropout, initializers;
 //! - [`data`]: IDX datasets (MNIST, Fashion-MNIST), splits, batching;
 //! - [`train`]: training on Burn's Learner, history, artifacts, evaluation;
+//! - `flex` (with the `flex` feature): fused Adam and AdamW for the CPU,
+//!   installed by [`backend::select_device`];
 //! - [`allocator`]: keep freed memory in the process (faster CPU training), for binaries;
 //! - [`backend`]: the `--device` names and the backends compiled into this build;
 //! - [`bench`]: throughput measurements behind `recipe bench` and `cargo bench`;
@@ -20,5 +22,7 @@ pub mod experiments;
 pub mod plots;
 
 pub use recipe_data as data;
+#[cfg(feature = "flex")]
+pub use recipe_flex as flex;
 pub use recipe_models as models;
 pub use recipe_train as train;

@@ -63,14 +63,19 @@ pub fn complete_checkpoints(run_dir: &Path) -> Vec<usize> {
 /// A Burn [`Checkpointer`] that writes each record with [`write_atomic`]
 /// (temporary file, fsync, rename), unlike Burn's `FileCheckpointer`, which
 /// writes in place and can leave a truncated file when the process is killed.
+///
+/// Use it from your own `SupervisedTraining` with
+/// `.with_custom_checkpointers(..)`; see [`atomic_checkpointers`].
 #[derive(Debug, Clone)]
-pub(crate) struct AtomicFileCheckpointer {
+pub struct AtomicFileCheckpointer {
     run_dir: PathBuf,
     record: &'static str,
 }
 
 impl AtomicFileCheckpointer {
-    pub(crate) fn new(run_dir: &Path, record: &'static str) -> Self {
+    /// Writes `<run_dir>/checkpoint/<record>-<epoch>.bpk`, as Burn's
+    /// `FileCheckpointer` names them (`record`: `model`, `optim` or `scheduler`).
+    pub fn new(run_dir: &Path, record: &'static str) -> Self {
         Self {
             run_dir: run_dir.to_path_buf(),
             record,
@@ -176,9 +181,28 @@ impl Retention {
     }
 }
 
-/// Burn's checkpointing hook: applies [`Retention`] with the loss of the
-/// epoch read from the metric store and the best epoch the monitor knows.
-pub(crate) struct RetainCheckpoints {
+/// The three atomic checkpointers (model, optimizer, scheduler) for
+/// `SupervisedTraining::with_custom_checkpointers`, writing into `run_dir/checkpoint`.
+pub fn atomic_checkpointers(
+    run_dir: &Path,
+) -> (
+    AtomicFileCheckpointer,
+    AtomicFileCheckpointer,
+    AtomicFileCheckpointer,
+) {
+    (
+        AtomicFileCheckpointer::new(run_dir, "model"),
+        AtomicFileCheckpointer::new(run_dir, "optim"),
+        AtomicFileCheckpointer::new(run_dir, "scheduler"),
+    )
+}
+
+/// Burn's checkpointing hook: keeps the last two epochs whose losses were
+/// finite (a resume point even when a kill interrupted the newest) and the
+/// best epoch that an early-stopping strategy publishes, and deletes the rest.
+/// An epoch whose `Loss` metric is not finite is not saved; one without a
+/// `Loss` metric counts as finite.
+pub struct RetainCheckpoints {
     retention: Retention,
     best_epoch: Option<Arc<AtomicUsize>>,
     epochs_done: usize,
@@ -189,7 +213,7 @@ impl RetainCheckpoints {
     /// `best_epoch`: the epoch to keep for restore-best (0 = none yet), or
     /// `None` when the run does not restore its best epoch. `epochs_done`:
     /// epochs before this session (Burn's metric store counts from 1 in each).
-    pub(crate) fn new(
+    pub fn new(
         already_saved: Vec<usize>,
         best_epoch: Option<Arc<AtomicUsize>>,
         epochs_done: usize,
@@ -217,7 +241,7 @@ impl CheckpointingStrategy for RetainCheckpoints {
                     Aggregate::Mean,
                     split,
                 )
-                .is_some_and(f64::is_finite)
+                .is_none_or(f64::is_finite)
         });
         let best = self
             .best_epoch

@@ -227,11 +227,17 @@ impl EarlyStopping {
     /// Feeds one epoch and says whether to stop.
     pub fn update(&mut self, record: &EpochRecord) -> Decision {
         let value = self.config.monitor.of(record);
-        let name = self.config.monitor;
+        let name = self.config.monitor.to_string();
+        self.update_value(record.epoch, value, &name)
+    }
+
+    /// Feeds one epoch's value of the monitored quantity (whatever it is:
+    /// `name` only labels the reason) and says whether to stop.
+    pub fn update_value(&mut self, epoch: usize, value: f64, name: &str) -> Decision {
         if !value.is_finite() {
             return Decision::Stop(format!("{name} is {value}, not a finite number"));
         }
-        if record.epoch <= self.config.start_from_epoch {
+        if epoch <= self.config.start_from_epoch {
             return Decision::Continue;
         }
         if let Some(threshold) = self.config.divergence_threshold
@@ -247,7 +253,7 @@ impl EarlyStopping {
             .best
             .is_none_or(|(_, best)| self.better(value, best, self.config.min_delta));
         if improved {
-            self.best = Some((record.epoch, value));
+            self.best = Some((epoch, value));
             let beats_baseline = self
                 .config
                 .baseline

@@ -15,9 +15,16 @@
 //!   weights and convolution kernels alike. Registered by name
 //!   ([`register_penalty`], [`register_constraint`]), they are recorded in
 //!   `config.json` and rebuilt by resume.
-//! - [`OptimizerConfig`] picks the optimizer; its Adam and AdamW are
-//!   [`FusedAdam`] and [`FusedAdamW`], Burn's fused into one in-place loop on
-//!   the CPU (with the `flex` feature), bit for bit the same numbers.
+//! - Each Learner hook is Burn's own trait, so recipe's pieces work in a
+//!   `SupervisedTraining` you build yourself: [`MetricEarlyStopping`] is an
+//!   `EarlyStoppingStrategy` on any recorded metric (with restore-best),
+//!   [`AtomicFileCheckpointer`] a `Checkpointer`, [`RetainCheckpoints`] a
+//!   `CheckpointingStrategy`, and [`Classifier`] a `TrainStep` that adds the
+//!   penalties and applies the constraints.
+//! - [`OptimizerConfig`] picks the optimizer: Burn's, or faster ones with the
+//!   same numbers that a backend crate installs ([`OptimizerKernels`]; the
+//!   `recipe-flex` crate fuses Adam and AdamW for the CPU). This crate names
+//!   no backend.
 #![warn(missing_docs)]
 
 mod artifacts;
@@ -29,13 +36,14 @@ mod diagnosis;
 mod early_stopping;
 mod error;
 mod evaluate;
-mod fused_adam;
 mod group_lasso;
 mod history;
 mod max_norm;
+mod metric_early_stopping;
 mod monitor;
 mod non_neg;
 mod optimizer;
+mod optimizer_kernels;
 mod param;
 mod penalty;
 mod progress;
@@ -48,7 +56,10 @@ mod trainer;
 mod unit_norm;
 
 pub use artifacts::{RunArtifacts, write_atomic};
-pub use checkpoint::{checkpoint_dir, checkpoint_file, complete_checkpoints};
+pub use checkpoint::{
+    AtomicFileCheckpointer, RetainCheckpoints, atomic_checkpointers, checkpoint_dir,
+    checkpoint_file, complete_checkpoints,
+};
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::TrainConfig;
 pub use constraint::{Constraint, WeightConstraint};
@@ -56,14 +67,16 @@ pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
-pub use fused_adam::{FusedAdam, FusedAdamW};
 pub use group_lasso::GroupLasso;
 pub use history::{EpochRecord, History};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
+pub use metric_early_stopping::MetricEarlyStopping;
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
+pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
+pub use progress::QuietRenderer;
 pub use registry::{
     Settings, constraint_names, penalty_names, register_constraint, register_penalty,
 };

@@ -4,10 +4,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::{FusedAdam, FusedAdamW, TrainError};
+use crate::TrainError;
+use crate::optimizer_kernels::build_installed;
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
 /// [`TrainConfig`](crate::TrainConfig)).
@@ -199,10 +200,12 @@ impl OptimizerConfig {
         }
     }
 
-    /// Builds the optimizer: recipe's [`FusedAdam`] and [`FusedAdamW`] for
-    /// Adam and AdamW (Burn's, fused into one loop on the CPU), Burn's own for
-    /// the others.
+    /// Builds the optimizer: the installed [`OptimizerKernels`](crate::OptimizerKernels)
+    /// one where they offer it (e.g. `recipe-flex`'s fused Adam), else Burn's own.
     pub fn init(&self) -> ModuleOptimizer {
+        if let Some(optimizer) = build_installed(self) {
+            return optimizer;
+        }
         match *self {
             Self::Sgd { momentum, nesterov } => {
                 let momentum = (momentum > 0.0).then(|| {
@@ -217,13 +220,22 @@ impl OptimizerConfig {
                 beta1,
                 beta2,
                 epsilon,
-            } => FusedAdam::new(beta1, beta2, epsilon).into(),
+            } => AdamConfig::new()
+                .with_beta_1(beta1)
+                .with_beta_2(beta2)
+                .with_epsilon(epsilon)
+                .init(),
             Self::AdamW {
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
-            } => FusedAdamW::new(beta1, beta2, epsilon, weight_decay).into(),
+            } => AdamWConfig::new()
+                .with_beta_1(beta1)
+                .with_beta_2(beta2)
+                .with_epsilon(epsilon)
+                .with_weight_decay(weight_decay)
+                .init(),
             Self::RmsProp {
                 alpha,
                 momentum,

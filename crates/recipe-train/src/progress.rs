@@ -12,8 +12,9 @@ use burn::train::renderer::{
     MetricsRendererTraining,
 };
 
-/// A quiet replacement for Burn's CLI renderer, which prints a debug dump per batch.
-pub(crate) struct QuietRenderer {
+/// A quiet replacement for Burn's CLI renderer, which prints a debug dump
+/// per batch: pass it to `SupervisedTraining::renderer`.
+pub struct QuietRenderer {
     terminal: bool,
     epoch: usize,
     total_epochs: usize,
@@ -23,7 +24,8 @@ pub(crate) struct QuietRenderer {
 }
 
 impl QuietRenderer {
-    pub(crate) fn new(show_progress: bool) -> Self {
+    /// With `show_progress`, a one-line counter on stderr when it is a terminal.
+    pub fn new(show_progress: bool) -> Self {
         Self {
             terminal: show_progress && std::io::stderr().is_terminal(),
             epoch: 0,

@@ -13,8 +13,7 @@
 //! [`AdamState`] and [`AdamWState`], so checkpoints are interchangeable.
 //!
 //! The loop runs where the tensors live in host memory and can be borrowed
-//! without a copy: the Flex backend (with this crate's `flex` feature) and
-//! `f32` parameters. Everywhere else (a GPU, NdArray, other float types,
+//! without a copy: the Flex backend and `f32` parameters. Everywhere else (a GPU, NdArray, other float types,
 //! AMSGrad) each step is handed to Burn's own optimizer unchanged.
 
 use burn::optim::{
@@ -24,8 +23,6 @@ use burn::tensor::{Device, Tensor};
 
 /// The moment settings both optimizers share.
 #[derive(Debug, Clone, Copy)]
-// Without the `flex` feature only the fallbacks read the settings.
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 struct Moments {
     beta_1: f32,
     beta_2: f32,
@@ -34,7 +31,6 @@ struct Moments {
 
 /// Which of Burn's update rules the loop reproduces.
 #[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 enum Rule {
     /// `Adam`: bias corrections folded into one factor and into epsilon.
     Adam,
@@ -48,7 +44,6 @@ enum Rule {
 /// `ModuleOptimizer` with `.into()`.
 #[derive(Clone)]
 pub struct FusedAdam {
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     moments: Moments,
     /// Burn's Adam with the same settings, for tensors the loop cannot take.
     fallback: burn::optim::Adam,
@@ -100,10 +95,8 @@ impl Optimizer for FusedAdam {
 /// loop on the CPU; see the module documentation.
 #[derive(Clone)]
 pub struct FusedAdamW {
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     moments: Moments,
     /// `Rule::AdamW` with its weight decay.
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
     rule: Rule,
     /// Burn's AdamW with the same settings, for tensors the loop cannot take.
     fallback: burn::optim::AdamW,
@@ -168,7 +161,6 @@ type StateMoments<const D: usize, S> = (fn(S) -> MomentState<D>, fn(MomentState<
 
 /// The fused step where it applies, else `fallback` (Burn's optimizer) with
 /// the arguments untouched.
-#[cfg_attr(not(feature = "flex"), allow(unused_variables))]
 fn fused_or_fallback<const D: usize, S>(
     (moments, rule): (Moments, Rule),
     (lr, tensor, grad, state): StepArgs<D, S>,
@@ -176,7 +168,6 @@ fn fused_or_fallback<const D: usize, S>(
     fallback: impl FnOnce(Tensor<D>, Tensor<D>, Option<S>) -> (Tensor<D>, Option<S>),
 ) -> (Tensor<D>, Option<S>) {
     let (take, wrap) = state_moments;
-    #[cfg(feature = "flex")]
     let (tensor, grad, state) =
         match host::try_step(moments, rule, lr, tensor, grad, state.map(take)) {
             Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
@@ -189,7 +180,6 @@ fn fused_or_fallback<const D: usize, S>(
 }
 
 /// The fused loop over tensors in Flex's host memory.
-#[cfg(feature = "flex")]
 mod host {
     use burn::optim::{AdaptiveMomentumState, LearningRate};
     use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -455,7 +445,7 @@ mod host {
     }
 }
 
-#[cfg(all(test, feature = "flex"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use burn::tensor::{DType, Distribution, TensorData};

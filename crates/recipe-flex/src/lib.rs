@@ -1,0 +1,52 @@
+//! recipe's kernels for Burn's Flex CPU backend.
+//!
+//! The library crates (`recipe-models`, `recipe-train`, `recipe-data`) name
+//! no backend. This crate does: [`FusedAdam`] and [`FusedAdamW`] run Burn's
+//! Adam and AdamW as one in-place loop over Flex's host memory, bit for bit
+//! the same numbers (and Burn's own optimizer for tensors elsewhere).
+//! [`install`] makes `recipe_train::OptimizerConfig::init` build them, so a
+//! program opts in with one call (the `recipe` binary does when its `flex`
+//! feature is on):
+//!
+//! ```
+//! recipe_flex::install();
+//! let optimizer = recipe_train::OptimizerConfig::adam().init(); // FusedAdam
+//! # let _ = optimizer;
+//! ```
+#![warn(missing_docs)]
+
+mod fused_adam;
+
+use burn::optim::ModuleOptimizer;
+use recipe_train::{OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
+
+pub use fused_adam::{FusedAdam, FusedAdamW};
+
+/// Builds [`FusedAdam`] and [`FusedAdamW`] for recipe's Adam and AdamW.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlexKernels;
+
+impl OptimizerKernels for FlexKernels {
+    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer> {
+        match *config {
+            OptimizerConfig::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => Some(FusedAdam::new(beta1, beta2, epsilon).into()),
+            OptimizerConfig::AdamW {
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => Some(FusedAdamW::new(beta1, beta2, epsilon, weight_decay).into()),
+            _ => None,
+        }
+    }
+}
+
+/// Makes [`OptimizerConfig::init`] build the fused optimizers from now on
+/// (in this process; calling it again changes nothing).
+pub fn install() {
+    install_optimizer_kernels(FlexKernels);
+}

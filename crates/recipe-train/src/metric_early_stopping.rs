@@ -1,0 +1,114 @@
+//! recipe's early stopping as Burn's own `EarlyStoppingStrategy`, for a
+//! `SupervisedTraining` you build yourself, on any metric the Learner records.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use burn::module::Module;
+use burn::train::EarlyStoppingStrategy;
+use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
+
+use crate::{Decision, EarlyStopping, EarlyStoppingConfig, TrainError, checkpoint_file};
+
+/// [`EarlyStopping`]'s rule (Keras' `min_delta`, `patience`,
+/// `start_from_epoch`, `baseline`, plus Lightning's thresholds) on a metric
+/// of Burn's metric store, e.g. `Loss` or `Accuracy` on [`Split::Valid`].
+///
+/// `config.monitor` is not used: the metric is named here, and its
+/// direction is `config.mode` (`None` means smaller is better; set
+/// `Some(Mode::Max)` for an accuracy). With `restore_best_weights`, pair it
+/// with [`RetainCheckpoints`](crate::RetainCheckpoints) given
+/// [`MetricEarlyStopping::best_epoch_handle`] so the best epoch's checkpoint
+/// is kept, and call [`MetricEarlyStopping::restore_best`] after `launch`.
+///
+/// A metric that the store does not hold for an epoch stops the run, with
+/// the reason in [`MetricEarlyStopping::stop_reason`]: a misspelt name must
+/// not silently train the whole budget.
+#[derive(Clone)]
+pub struct MetricEarlyStopping {
+    state: Arc<Mutex<EarlyStopping>>,
+    metric: String,
+    split: Split,
+    best_epoch: Arc<AtomicUsize>,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl MetricEarlyStopping {
+    /// Early stopping on the epoch mean of Burn metric `metric` for `split`.
+    pub fn new(
+        config: EarlyStoppingConfig,
+        metric: impl Into<String>,
+        split: Split,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        let mut config = config;
+        config.mode = Some(config.mode.unwrap_or(crate::Mode::Min));
+        Ok(Self {
+            state: Arc::new(Mutex::new(EarlyStopping::new(config))),
+            metric: metric.into(),
+            split,
+            best_epoch: Arc::new(AtomicUsize::new(0)),
+            reason: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// The best epoch so far (`None` before one counted).
+    pub fn best_epoch(&self) -> Option<usize> {
+        Some(self.best_epoch.load(Ordering::SeqCst)).filter(|&e| e > 0)
+    }
+
+    /// The best epoch as the shared counter [`RetainCheckpoints`](crate::RetainCheckpoints) reads.
+    pub fn best_epoch_handle(&self) -> Arc<AtomicUsize> {
+        self.best_epoch.clone()
+    }
+
+    /// Why it stopped the run, if it did.
+    pub fn stop_reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Loads the best epoch's weights into `model` from the checkpoints that
+    /// [`AtomicFileCheckpointer`](crate::AtomicFileCheckpointer)s wrote in
+    /// `run_dir` (the model unchanged when no epoch counted yet).
+    pub fn restore_best<M: Module>(&self, model: M, run_dir: &Path) -> Result<M, TrainError> {
+        let Some(best) = self.best_epoch() else {
+            return Ok(model);
+        };
+        let path = checkpoint_file(run_dir, "model", best);
+        model
+            .try_load_file(&path)
+            .map_err(|e| TrainError::io(&path, format!("restoring the best epoch: {e:?}")))
+    }
+
+    fn stop(&self, reason: String) -> bool {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        true
+    }
+}
+
+impl EarlyStoppingStrategy for MetricEarlyStopping {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let label = format!("{} ({:?})", self.metric, self.split);
+        let Some(value) = store.find_metric(&self.metric, epoch, Aggregate::Mean, &self.split)
+        else {
+            return self.stop(format!(
+                "the metric {label} is not recorded at epoch {epoch}: register it with \
+                 SupervisedTraining::metrics"
+            ));
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let decision = state.update_value(epoch, value, &label);
+        if let Some((best, _)) = state.best() {
+            self.best_epoch.store(best, Ordering::SeqCst);
+        }
+        drop(state);
+        match decision {
+            Decision::Continue => false,
+            Decision::Stop(reason) => self.stop(reason),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Trains [`recipe_research::research_config`] into a folder, or resumes a
+//! run there after it was killed, through the library crates alone.
+//!
+//! ```text
+//! research-train --out DIR
+//! research-train --resume DIR
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use burn::tensor::Device;
+use recipe_train::{TrainOptions, resume_mlp, train_mlp};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mode, dir) = match args.as_slice() {
+        [mode, dir] if mode == "--out" || mode == "--resume" => (mode.as_str(), PathBuf::from(dir)),
+        _ => bail!("usage: research-train --out DIR | --resume DIR"),
+    };
+    recipe_research::register();
+    let device = Device::flex();
+    let options = TrainOptions {
+        out_dir: Some(dir.clone()),
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let trained = if mode == "--out" {
+        train_mlp(&recipe_research::research_config()?, &device, &options)
+    } else {
+        resume_mlp(&dir, &device, &options)
+    }
+    .with_context(|| format!("training into {}", dir.display()))?;
+    println!(
+        "test accuracy {:.4} after {} epochs",
+        trained.summary.test_accuracy, trained.summary.epochs_run
+    );
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! The run the SIGKILL test and the `research-train` binary share.
+
+use recipe_data::SplitConfig;
+use recipe_models::MlpConfig;
+use recipe_train::{OptimizerConfig, ParamSelector, TrainConfig, WeightConstraint, WeightPenalty};
+
+use crate::{ClipValue, Orthogonality};
+
+/// An MLP with this crate's activation and residual block, dropout, its
+/// penalty on the residual layer and its constraint on every weight: Adam,
+/// 3,000 MNIST training images, 8 epochs.
+pub fn research_config() -> anyhow::Result<TrainConfig> {
+    crate::register();
+    let model = MlpConfig::new(784, vec![128, 128], 10)
+        .with_activation(vec!["learned-swish:1.0".parse()?, "residual-relu".parse()?])
+        .with_dropout(0.2);
+    let mut config = TrainConfig::new(model);
+    config.optimizer = OptimizerConfig::adam();
+    config.learning_rate = 1e-3;
+    config.split = SplitConfig {
+        valid_size: 1_000,
+        train_limit: Some(3_000),
+    };
+    config.epochs = 8;
+    config.seed = 7;
+    config.penalties.push(WeightPenalty::new(
+        Orthogonality { lambda: 1e-4 },
+        ParamSelector {
+            include_bias: false,
+            layers: vec!["layers.1".into()],
+        },
+    ));
+    config.constraints.push(WeightConstraint::new(
+        ClipValue { limit: 0.5 },
+        ParamSelector::default(),
+    ));
+    Ok(config)
+}

@@ -1,0 +1,370 @@
+//! recipe extended from outside, through the library crates' public API:
+//! (a) an activation of this crate inside recipe's `Mlp` with dropout,
+//! trained on MNIST; (b) a penalty and a constraint of this crate, recorded
+//! in `config.json`, surviving SIGKILL and a resume; (c) Burn's own
+//! `SupervisedTraining` with recipe's early stopping and restore-best, a
+//! penalty, max-norm and atomic checkpoints.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::module::Module;
+use burn::tensor::Device;
+use burn::train::metric::store::Split;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use recipe_data::{
+    DatasetKind, ImageBatcher, ImageDataset, Normalization, SplitConfig, load_splits,
+};
+use recipe_models::{ActivationConfig, MlpConfig, ModelError};
+use recipe_research::{Orthogonality, register, research_config};
+use recipe_train::{
+    Classifier, EarlyStoppingConfig, MaxNormConfig, MetricEarlyStopping, OptimizerConfig,
+    ParamSelector, QuietRenderer, RetainCheckpoints, StepHooks, TrainConfig, TrainOptions,
+    WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms, read_run_config,
+    resume_mlp, train_mlp,
+};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recipe-research-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+fn quiet() -> TrainOptions {
+    TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    }
+}
+
+#[test]
+fn own_activation_and_block_train_inside_recipes_mlp() {
+    register();
+    let model = MlpConfig::new(784, vec![64, 64], 10)
+        .with_activation(vec![
+            "learned-swish:1.5".parse().unwrap(),
+            "residual-relu".parse().unwrap(),
+        ])
+        .with_dropout(0.2)
+        .with_input_dropout(0.1);
+    assert_eq!(
+        model.describe(),
+        "784-64x2-10 learned-swish:1.5,residual-relu"
+    );
+    let mut config = TrainConfig::new(model);
+    config.optimizer = OptimizerConfig::adam();
+    config.learning_rate = 1e-3;
+    config.split = SplitConfig {
+        valid_size: 500,
+        train_limit: Some(2_000),
+    };
+    config.epochs = 3;
+    let json = serde_json::to_string(&config).unwrap();
+    assert!(
+        json.contains(r#""activation":["learned-swish:1.5","residual-relu"]"#),
+        "{json}"
+    );
+    let back: TrainConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.model.activation, config.model.activation);
+
+    let trained = train_mlp(&config, &Device::flex(), &quiet()).unwrap();
+    assert!(trained.summary.test_accuracy > 0.8, "{:?}", trained.summary);
+    // The learnable betas trained: they left their initial 1.5.
+    let betas: Vec<f32> = trained.net.layers[0].activation.params[0]
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(betas.len(), 64);
+    assert!(betas.iter().any(|&b| (b - 1.5).abs() > 1e-3), "{betas:?}");
+}
+
+#[test]
+fn a_residual_block_refuses_a_width_change() {
+    register();
+    let err = MlpConfig::new(784, vec![64, 32], 10)
+        .with_activation(vec![
+            "relu".parse().unwrap(),
+            "residual-relu".parse().unwrap(),
+        ])
+        .init(&Device::flex())
+        .unwrap_err();
+    assert!(err.to_string().contains("activation[1].width"), "{err}");
+    let unknown = "residual-tanh".parse::<ActivationConfig>().unwrap_err();
+    assert!(matches!(unknown, ModelError::UnknownActivation { .. }));
+    assert!(
+        unknown.to_string().contains("learned-swish[:beta]"),
+        "{unknown}"
+    );
+}
+
+fn research_train() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_research-train"))
+}
+
+fn epochs_in_history(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
+}
+
+fn history_without_seconds(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+/// Each tensor's shape and raw bytes in a safetensors file.
+fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    let bytes = fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, entry)| {
+            let offsets = &entry["data_offsets"];
+            let range =
+                offsets[0].as_u64().unwrap() as usize..offsets[1].as_u64().unwrap() as usize;
+            (name, (entry["shape"].to_string(), data[range].to_vec()))
+        })
+        .collect()
+}
+
+fn succeed(command: &mut Command) {
+    let output = command.output().expect("research-train runs");
+    assert!(
+        output.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn own_penalty_and_constraint_survive_sigkill_and_resume() {
+    let alone = fresh_dir("alone");
+    succeed(research_train().arg("--out").arg(&alone));
+    let config = fs::read_to_string(alone.join("config.json")).unwrap();
+    for name in [
+        "\"orthogonality\"",
+        "\"clip-value\"",
+        "learned-swish:1",
+        "residual-relu",
+    ] {
+        assert!(config.contains(name), "config.json names {name}: {config}");
+    }
+
+    let killed = fresh_dir("killed");
+    let mut child = research_train()
+        .arg("--out")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("research-train runs");
+    let started = Instant::now();
+    while epochs_in_history(&killed) < 3 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(600), "no progress");
+        sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("summary.json").exists());
+    succeed(research_train().arg("--resume").arg(&killed));
+
+    assert_eq!(
+        history_without_seconds(&killed),
+        history_without_seconds(&alone)
+    );
+    assert_eq!(
+        tensors(&killed.join("model.safetensors")),
+        tensors(&alone.join("model.safetensors")),
+        "the resumed run ends with the same weights"
+    );
+    // The constraint held on every weight of the final model.
+    for (name, (_, bytes)) in tensors(&alone.join("model.safetensors")) {
+        if name.ends_with("weight") {
+            let largest = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()).abs())
+                .fold(0.0, f32::max);
+            assert!(largest <= 0.5, "{name}: {largest}");
+        }
+    }
+    fs::remove_dir_all(&alone).unwrap();
+    fs::remove_dir_all(&killed).unwrap();
+}
+
+/// A run whose config names a penalty that the resuming program has not
+/// registered is refused, naming it, instead of resuming without it.
+#[test]
+fn an_unregistered_penalty_is_an_error_at_resume() {
+    register();
+    let dir = fresh_dir("unregistered");
+    fs::create_dir_all(&dir).unwrap();
+    let mut config = research_config().unwrap();
+    config.epochs = 1;
+    let json = serde_json::to_string(&config)
+        .unwrap()
+        .replace("\"orthogonality\"", "\"orthogonality-v2\"");
+    fs::write(dir.join("config.json"), json).unwrap();
+    let err = read_run_config(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("config.json") && err.contains("penalty `orthogonality-v2` is not registered"),
+        "{err}"
+    );
+    let err = resume_mlp(&dir, &Device::flex(), &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("orthogonality-v2"), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Burn's own `SupervisedTraining`, built here, with recipe's pieces:
+/// early stopping on Burn's `Loss` metric with restore-best, this crate's
+/// penalty, max-norm, and atomic checkpoints.
+#[test]
+fn burns_supervised_training_with_recipes_hooks() {
+    register();
+    let dir = fresh_dir("burn-learner");
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let splits = load_splits(
+        DatasetKind::Mnist,
+        None,
+        &SplitConfig {
+            valid_size: 500,
+            train_limit: Some(1_000),
+        },
+    )
+    .unwrap();
+    let batcher = ImageBatcher::new(Normalization::Unit);
+    let train = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(100)
+        .shuffle(3)
+        .build(ImageDataset::new(Arc::new(splits.train.clone())));
+    let valid = DataLoaderBuilder::new(batcher)
+        .batch_size(500)
+        .build(ImageDataset::new(Arc::new(splits.valid.clone())));
+
+    // min_delta 10: no epoch after the first improves, so the run stops
+    // after epoch 1 + patience and the best epoch is 1.
+    let stopping = MetricEarlyStopping::new(
+        EarlyStoppingConfig {
+            patience: 2,
+            min_delta: 10.0,
+            restore_best_weights: true,
+            ..EarlyStoppingConfig::default()
+        },
+        "Loss",
+        Split::Valid,
+    )
+    .unwrap();
+    let (model_ckpt, optim_ckpt, scheduler_ckpt) = atomic_checkpointers(&dir);
+    let max_norm = MaxNormConfig::new(0.8).unwrap();
+    let hooks = StepHooks::new(
+        vec![WeightPenalty::new(
+            Orthogonality { lambda: 1e-4 },
+            ParamSelector::default(),
+        )],
+        vec![max_norm.constraint()],
+    );
+    let net = MlpConfig::new(784, vec![64], 10)
+        .with_activation(vec!["learned-swish".parse().unwrap()])
+        .init(&device)
+        .unwrap();
+    let training = SupervisedTraining::new(&dir, train, valid)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .renderer(Box::new(QuietRenderer::new(false)))
+        .with_application_logger(None)
+        .with_custom_checkpointers(model_ckpt, optim_ckpt, scheduler_ckpt)
+        .with_checkpointing_strategy(RetainCheckpoints::new(
+            Vec::new(),
+            Some(stopping.best_epoch_handle()),
+            0,
+        ))
+        .early_stopping(stopping.clone())
+        .num_epochs(10);
+    let optimizer = OptimizerConfig::adam().init();
+    let result = training.launch(Learner::new(
+        Classifier::with_hooks(net, hooks),
+        optimizer,
+        1e-3,
+    ));
+    assert!(result.error.is_none(), "{:?}", result.error);
+
+    assert_eq!(stopping.best_epoch(), Some(1));
+    let reason = stopping
+        .stop_reason()
+        .expect("early stopping ended the run");
+    assert!(reason.contains("Loss"), "{reason}");
+    let best_file = checkpoint_file(&dir, "model", 1);
+    assert!(best_file.is_file(), "the best epoch's checkpoint is kept");
+    assert!(
+        !checkpoint_file(&dir, "model", 2).is_file() || checkpoint_file(&dir, "model", 3).is_file()
+    );
+
+    let last = result.model;
+    let restored = stopping.restore_best(last.clone(), &dir).unwrap();
+    let reloaded = last.clone().try_load_file(&best_file).unwrap();
+    let weight =
+        |m: &Classifier<recipe_models::Mlp>| m.net.layers[0].linear.weight.val().into_data();
+    assert_eq!(weight(&restored), weight(&reloaded));
+    assert_ne!(
+        weight(&restored),
+        weight(&last),
+        "restore-best changed the weights"
+    );
+    let largest = column_norms(restored.net.layers[0].linear.weight.val())
+        .max()
+        .into_scalar::<f32>();
+    assert!(largest <= 0.8 + 1e-5, "max-norm held: {largest}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn own_penalty_and_constraint_round_trip_through_config_json() {
+    register();
+    let config = research_config().unwrap();
+    let json = serde_json::to_string_pretty(&config).unwrap();
+    let back: TrainConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.penalties, config.penalties);
+    assert_eq!(back.constraints, config.constraints);
+    let penalty = &back.penalties[0];
+    assert_eq!(penalty.penalty.name(), "orthogonality");
+    assert_eq!(
+        penalty.penalty.settings(),
+        serde_json::json!({"lambda": 1e-4})
+    );
+    assert_eq!(
+        back.constraints[0].constraint.settings(),
+        serde_json::json!({"limit": 0.5})
+    );
+    let bad = WeightPenalty::new(
+        Orthogonality { lambda: 1e-4 },
+        ParamSelector {
+            include_bias: false,
+            layers: vec!["layer.7".into()],
+        },
+    );
+    let net = back.model.init(&Device::flex()).unwrap();
+    let err = bad.check(&net, "penalties[0]").unwrap_err().to_string();
+    assert!(
+        err.contains("penalties[0].selector") && err.contains("layers.0.linear.weight"),
+        "{err}"
+    );
+}
