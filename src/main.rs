@@ -25,15 +25,21 @@ use cli::train::TrainArgs;
 /// With no command, runs `recipe reproduce all --profile quick` on the bundled
 /// MNIST: every claim of the lecture, measured, with a report.
 #[derive(Debug, Parser)]
-#[command(name = "recipe", version, after_help = AFTER_HELP)]
+#[command(name = "recipe", version, after_help = activations_help())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-const AFTER_HELP: &str = "Activations (--activation): identity, sigmoid, tanh, relu, \
-leaky-relu[:slope], prelu[:alpha], elu[:alpha], selu, gelu, silu, mish, softplus[:beta], \
-hard-sigmoid, maxout[:pieces].";
+/// The registered activations, as `--help` lists them (from the registry,
+/// so the list cannot go stale).
+fn activations_help() -> String {
+    let usages: Vec<String> = recipe::models::activation_names()
+        .into_iter()
+        .filter_map(|name| name.usage)
+        .collect();
+    format!("Activations (--activation): {}.", usages.join(", "))
+}
 
 /// `recipe train`: a new run, or `--resume DIR` to continue a stopped one.
 #[derive(Debug, Args)]
@@ -50,12 +56,12 @@ struct TrainCommand {
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Train one MLP and save config.json, history.csv, summary.json and its weights
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = activations_help())]
     Train(TrainCommand),
     /// Reproduce a claim of the lecture on real data
     Reproduce(ReproduceArgs),
     /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = activations_help())]
     Diagnose(DiagnoseArgs),
     /// Inspect or download the datasets
     #[command(subcommand)]

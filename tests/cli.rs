@@ -46,10 +46,16 @@ fn help_explains_every_train_option() {
         "--input-dropout",
         "--out",
         "--config",
+        "--group-lasso",
+        "--constraint",
     ] {
         assert!(help.contains(option), "train --help lacks {option}");
     }
     assert!(help.contains("maxout[:pieces]"));
+    assert!(
+        help.contains("prelu-per-unit[:alpha]"),
+        "the registry's list"
+    );
 }
 
 #[test]
@@ -65,6 +71,27 @@ fn impossible_settings_exit_2_naming_the_option() {
         "pieces",
     );
     assert_clean_failure(&recipe(&["train", "--batch-size", "0"]), "`batch_size`");
+    assert_clean_failure(
+        &recipe(&["train", "--constraint", "max-norm"]),
+        "max-norm:NUMBER",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--constraint", "clamp:1"]),
+        "constraint `clamp` is not registered",
+    );
+    assert_clean_failure(&recipe(&["train", "--group-lasso", "-1"]), "`group_lasso`");
+    assert_clean_failure(
+        &recipe(&[
+            "train",
+            "--epochs",
+            "1",
+            "--l2",
+            "1e-4",
+            "--regularize-layers",
+            "layer.0",
+        ]),
+        "`regularize.selector`",
+    );
     assert_clean_failure(
         &recipe(&["train", "--device", "tpu"]),
         "unknown device `tpu`",
@@ -361,4 +388,54 @@ fn bench_prints_one_json_object_per_case() {
 
     let output = recipe(&["bench", "--case", "d"]);
     assert_clean_failure(&output, "--case d");
+}
+
+/// `--group-lasso` and `--constraint` reach the run and its `config.json`,
+/// and the constraints hold on the saved weights.
+#[test]
+fn group_lasso_and_constraints_are_recorded_and_applied() {
+    let (output, dir) = train_into(
+        "constraints",
+        &[
+            "--hidden",
+            "32",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+            "--group-lasso",
+            "1e-3",
+            "--constraint",
+            "non-neg",
+            "--constraint",
+            "unit-norm",
+        ],
+    );
+    common::assert_success(&output);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["penalties"][0]["name"], "group-lasso");
+    assert_eq!(config["penalties"][0]["settings"]["lambda"], 1e-3);
+    assert_eq!(config["constraints"][0]["name"], "non-neg");
+    assert_eq!(config["constraints"][1]["name"], "unit-norm");
+    assert_eq!(config["constraints"][1]["settings"]["norm"], 1.0);
+    let tensors = common::tensors(&dir.join("model.safetensors"));
+    let (shape, bytes) = &tensors["layers.0.linear.weight"];
+    assert_eq!(shape, "[784,32]");
+    let w: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert!(w.iter().all(|&v| v >= 0.0), "non-neg held");
+    for unit in 0..32 {
+        let norm = (0..784)
+            .map(|i| w[i * 32 + unit].powi(2))
+            .sum::<f32>()
+            .sqrt();
+        assert!(
+            (norm - 1.0).abs() < 1e-4 || norm == 0.0,
+            "unit {unit}: norm {norm}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

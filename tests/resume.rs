@@ -2,7 +2,6 @@
 //! with the same `history.csv` (but for the seconds column) and the same
 //! weights as the same run left alone, on the CPU backend.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -34,7 +33,7 @@ const RUN: &[&str] = &[
 ];
 
 mod common;
-use common::{assert_refused, assert_success, recipe};
+use common::{assert_refused, assert_success, recipe, tensors};
 
 /// `recipe train [EXTRA...] --resume DIR`.
 fn resume(dir: &Path, extra: &[&str]) -> Output {
@@ -70,31 +69,6 @@ fn history_without_seconds(dir: &Path) -> Vec<String> {
         .unwrap()
         .lines()
         .map(|line| line.rsplit_once(',').unwrap().0.to_string())
-        .collect()
-}
-
-/// Each tensor's name, shape and raw bytes in a safetensors file (its JSON
-/// header's key order varies from run to run, so the files differ as bytes).
-fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
-    let bytes = fs::read(path).unwrap();
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
-    let data = &bytes[8 + header_len..];
-    header
-        .into_iter()
-        .filter(|(name, _)| name != "__metadata__")
-        .map(|(name, entry)| {
-            let offsets = &entry["data_offsets"];
-            let (start, end) = (
-                offsets[0].as_u64().unwrap() as usize,
-                offsets[1].as_u64().unwrap() as usize,
-            );
-            (
-                name,
-                (entry["shape"].to_string(), data[start..end].to_vec()),
-            )
-        })
         .collect()
 }
 

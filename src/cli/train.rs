@@ -7,8 +7,8 @@ use clap::Args;
 use recipe::data::DatasetKind;
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
-    EarlyStoppingConfig, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, Regularizer,
-    TrainConfig,
+    EarlyStoppingConfig, GroupLasso, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector,
+    Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -80,6 +80,13 @@ pub struct TrainArgs {
     /// L2 penalty strength: adds l2/2 * sum w^2 to the loss (weights shrink by a factor each step)
     #[arg(long, allow_negative_numbers = true)]
     pub l2: Option<f64>,
+    /// Group lasso strength: adds lambda * sum over units of |w_unit|_2 (switches whole units off)
+    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
+    pub group_lasso: Option<f64>,
+    /// A constraint after each step: max-norm:C, unit-norm[:N] or non-neg (repeatable)
+    #[arg(long, value_name = "NAME[:ARG]")]
+    #[serde(default)]
+    pub constraint: Vec<String>,
     /// Decoupled weight decay of AdamW (needs --optimizer adamw; not an L2 penalty)
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
@@ -295,6 +302,17 @@ impl TrainArgs {
             layers: self.regularize_layers.clone().unwrap_or_default(),
         };
         config.regularize = selector.clone();
+        if let Some(lambda) = self.group_lasso {
+            config.penalties.push(WeightPenalty::new(
+                GroupLasso::new(lambda)?,
+                selector.clone(),
+            ));
+        }
+        for text in &self.constraint {
+            config
+                .constraints
+                .push(WeightConstraint::parse(text, selector.clone())?);
+        }
         if let Some(max_norm) = self.max_norm {
             let mut max_norm = MaxNormConfig::new(max_norm)?;
             max_norm.selector.layers = selector.layers;

@@ -8,7 +8,9 @@
 // Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use burn::tensor::Device;
@@ -65,4 +67,29 @@ pub fn assert_refused(output: &Output, needle: &str) {
         "stderr should mention {needle:?}: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Each tensor's name, shape and raw bytes in a safetensors file (its JSON
+/// header's key order varies from run to run, so the files differ as bytes).
+pub fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    let bytes = fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    header
+        .into_iter()
+        .filter(|(name, _)| name != "__metadata__")
+        .map(|(name, entry)| {
+            let offsets = &entry["data_offsets"];
+            let (start, end) = (
+                offsets[0].as_u64().unwrap() as usize,
+                offsets[1].as_u64().unwrap() as usize,
+            );
+            (
+                name,
+                (entry["shape"].to_string(), data[start..end].to_vec()),
+            )
+        })
+        .collect()
 }

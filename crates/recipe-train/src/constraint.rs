@@ -54,6 +54,47 @@ impl WeightConstraint {
         }
     }
 
+    /// Parses `name`, `name:number` or `name:{json settings}`: `max-norm:3`,
+    /// `unit-norm`, `unit-norm:2`, `non-neg`, or a registered constraint of
+    /// your own with its settings as JSON (`clip-value:{"limit":0.5}`).
+    pub fn parse(text: &str, selector: ParamSelector) -> Result<Self, TrainError> {
+        let (name, argument) = match text.split_once(':') {
+            Some((name, argument)) => (name.trim(), Some(argument.trim())),
+            None => (text.trim(), None),
+        };
+        let number = |field: &str| -> Result<serde_json::Value, TrainError> {
+            let value: f64 = argument
+                .ok_or_else(|| TrainError::invalid("constraint", format!("{name}:NUMBER"), text))?
+                .parse()
+                .map_err(|_| {
+                    TrainError::invalid("constraint", format!("a number after `{name}:`"), text)
+                })?;
+            Ok(serde_json::json!({ field: value }))
+        };
+        let settings = match (name, argument) {
+            (_, Some(json)) if json.starts_with('{') => serde_json::from_str(json)
+                .map_err(|e| TrainError::invalid("constraint", "JSON settings after ':'", e))?,
+            ("max-norm", _) => number("max_norm")?,
+            ("unit-norm", None) => serde_json::json!({ "norm": 1.0 }),
+            ("unit-norm", Some(_)) => number("norm")?,
+            (_, None) => serde_json::Value::Null,
+            (_, Some(other)) => {
+                return Err(TrainError::invalid(
+                    "constraint",
+                    format!("`{name}` or `{name}:{{json settings}}`"),
+                    other,
+                ));
+            }
+        };
+        let constraint = registry::constraints()
+            .build(name, settings)
+            .map_err(|why| TrainError::invalid("constraint", "a registered constraint", why))?;
+        Ok(Self {
+            constraint,
+            selector,
+        })
+    }
+
     /// Applies the constraint to every selected parameter of `module`.
     pub fn apply<M: Module>(&self, module: M) -> M {
         map_params(
@@ -122,5 +163,37 @@ impl<'de> Deserialize<'de> for WeightConstraint {
             constraint,
             selector: recorded.selector,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_built_ins_and_names_what_is_wrong() {
+        let parse = |text: &str| WeightConstraint::parse(text, ParamSelector::default());
+        assert_eq!(
+            parse("max-norm:3").unwrap().to_string(),
+            r#"max-norm {"max_norm":3.0}"#
+        );
+        assert_eq!(
+            parse("unit-norm").unwrap().to_string(),
+            r#"unit-norm {"norm":1.0}"#
+        );
+        assert_eq!(parse("non-neg").unwrap().to_string(), "non-neg null");
+        assert_eq!(
+            parse(r#"max-norm:{"max_norm":2.5}"#).unwrap().to_string(),
+            r#"max-norm {"max_norm":2.5}"#
+        );
+        for (text, needle) in [
+            ("max-norm", "max-norm:NUMBER"),
+            ("max-norm:big", "a number after `max-norm:`"),
+            ("clamp", "constraint `clamp` is not registered"),
+            ("non-neg:1", "`non-neg` or `non-neg:{json settings}`"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
     }
 }

@@ -19,8 +19,9 @@
 //!   `SupervisedTraining` you build yourself: [`MetricEarlyStopping`] is an
 //!   `EarlyStoppingStrategy` on any recorded metric (with restore-best),
 //!   [`AtomicFileCheckpointer`] a `Checkpointer`, [`RetainCheckpoints`] a
-//!   `CheckpointingStrategy`, and [`Classifier`] a `TrainStep` that adds the
-//!   penalties and applies the constraints.
+//!   `CheckpointingStrategy`, [`EpochCsvLogger`] a `MetricLogger` writing
+//!   one CSV row of epoch means per epoch, and [`Classifier`] a `TrainStep`
+//!   that adds the penalties and applies the constraints.
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or faster ones with the
 //!   same numbers that a backend crate installs ([`OptimizerKernels`]; the
 //!   `recipe-flex` crate fuses Adam and AdamW for the CPU). This crate names
@@ -34,6 +35,7 @@ mod config;
 mod constraint;
 mod diagnosis;
 mod early_stopping;
+mod epoch_logger;
 mod error;
 mod evaluate;
 mod group_lasso;
@@ -50,6 +52,7 @@ mod progress;
 mod registry;
 mod regularizer;
 mod resume;
+mod run;
 mod selector;
 mod summary;
 mod trainer;
@@ -65,6 +68,7 @@ pub use config::TrainConfig;
 pub use constraint::{Constraint, WeightConstraint};
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
+pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use group_lasso::GroupLasso;

@@ -183,7 +183,10 @@ pub fn visit_params<M: Module>(
             self.stack.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let info = self.stack.info(param.dims().to_vec());
+            // `lazy_shape`, not `dims`: listing a parameter must not
+            // initialize it (that would draw its random values now, from
+            // whatever seed the device holds at this moment).
+            let info = self.stack.info(param.lazy_shape().to_vec());
             if (self.select)(&info) {
                 (self.visit)(ParamTensor::from_param(info, param.val()));
             }
@@ -236,7 +239,7 @@ pub fn map_params<M: Module>(
             self.stack.exit();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let info = self.stack.info(param.dims().to_vec());
+            let info = self.stack.info(param.lazy_shape().to_vec());
             if !(self.select)(&info) {
                 return param;
             }
@@ -297,6 +300,20 @@ mod tests {
             (kernel.unit_axis(), kernel.units(), kernel.fan_in()),
             (0, 5, 12)
         );
+    }
+
+    /// Listing parameters (as `TrainConfig::check_hooks` does before
+    /// training) must not initialize Burn's lazy parameters: that would draw
+    /// their random values from the seed the device holds at that moment, not
+    /// the one the run's first forward pass sees.
+    #[test]
+    fn listing_parameters_leaves_them_uninitialized() {
+        let device = Device::flex();
+        let mlp = MlpConfig::new(4, vec![3], 2).init(&device).unwrap();
+        assert!(!mlp.layers[0].linear.weight.is_initialized());
+        assert_eq!(param_infos(&mlp).len(), 4);
+        assert!(!mlp.layers[0].linear.weight.is_initialized());
+        assert!(!mlp.output.weight.is_initialized());
     }
 
     /// A conv kernel's unit matrix has one row per output filter, and

@@ -25,10 +25,10 @@ use recipe_data::{
 use recipe_models::{ActivationConfig, MlpConfig, ModelError};
 use recipe_research::{Orthogonality, register, research_config};
 use recipe_train::{
-    Classifier, EarlyStoppingConfig, MaxNormConfig, MetricEarlyStopping, OptimizerConfig,
-    ParamSelector, QuietRenderer, RetainCheckpoints, StepHooks, TrainConfig, TrainOptions,
-    WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms, read_run_config,
-    resume_mlp, train_mlp,
+    Classifier, EarlyStoppingConfig, EpochCsvLogger, MaxNormConfig, MetricEarlyStopping,
+    OptimizerConfig, ParamSelector, QuietRenderer, RetainCheckpoints, StepHooks, TrainConfig,
+    TrainOptions, WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms,
+    read_run_config, resume_mlp, train_mlp,
 };
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -291,6 +291,7 @@ fn burns_supervised_training_with_recipes_hooks() {
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .renderer(Box::new(QuietRenderer::new(false)))
         .with_application_logger(None)
+        .with_metric_logger(EpochCsvLogger::new(dir.join("epochs.csv")))
         .with_custom_checkpointers(model_ckpt, optim_ckpt, scheduler_ckpt)
         .with_checkpointing_strategy(RetainCheckpoints::new(
             Vec::new(),
@@ -312,6 +313,26 @@ fn burns_supervised_training_with_recipes_hooks() {
         .stop_reason()
         .expect("early stopping ended the run");
     assert!(reason.contains("Loss"), "{reason}");
+    // recipe's per-epoch record, from Burn's metric logger: three epochs
+    // (the first, then patience 2) with finite means.
+    let csv = fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    for column in [
+        "epoch",
+        "train_Loss",
+        "valid_Loss",
+        "train_Accuracy",
+        "valid_Accuracy",
+    ] {
+        assert!(header.contains(&column), "{header:?}");
+    }
+    let valid_loss = header.iter().position(|&c| c == "valid_Loss").unwrap();
+    let losses: Vec<f64> = lines
+        .map(|line| line.split(',').nth(valid_loss).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3, "{csv}");
+    assert!(losses.iter().all(|&l| l.is_finite() && l > 0.0), "{csv}");
     let best_file = checkpoint_file(&dir, "model", 1);
     assert!(best_file.is_file(), "the best epoch's checkpoint is kept");
     assert!(
