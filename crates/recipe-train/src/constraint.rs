@@ -62,6 +62,14 @@ impl WeightConstraint {
             Some((name, argument)) => (name.trim(), Some(argument.trim())),
             None => (text.trim(), None),
         };
+        let registry = registry::constraints();
+        if !registry.contains(name) {
+            return Err(TrainError::invalid(
+                "constraint",
+                "a registered constraint",
+                registry.not_registered(name),
+            ));
+        }
         let number = |field: &str| -> Result<serde_json::Value, TrainError> {
             let value: f64 = argument
                 .ok_or_else(|| TrainError::invalid("constraint", format!("{name}:NUMBER"), text))?
@@ -86,7 +94,7 @@ impl WeightConstraint {
                 ));
             }
         };
-        let constraint = registry::constraints()
+        let constraint = registry
             .build(name, settings)
             .map_err(|why| TrainError::invalid("constraint", "a registered constraint", why))?;
         Ok(Self {
@@ -190,6 +198,7 @@ mod tests {
             ("max-norm", "max-norm:NUMBER"),
             ("max-norm:big", "a number after `max-norm:`"),
             ("clamp", "constraint `clamp` is not registered"),
+            ("clamp:1", "constraint `clamp` is not registered"),
             ("non-neg:1", "`non-neg` or `non-neg:{json settings}`"),
         ] {
             let err = parse(text).unwrap_err().to_string();

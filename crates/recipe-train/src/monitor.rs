@@ -6,13 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use burn::tensor::Device;
 use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 
 use crate::classifier::StepHooks;
-use crate::resume::epoch_seed;
 use crate::{Decision, EarlyStopping, EpochRecord, History, TrainError, write_atomic};
 
 /// Why a run ended.
@@ -31,13 +29,9 @@ pub(crate) enum StopReason {
     },
 }
 
-/// Where this training session starts and how its epochs are seeded.
+/// Where this training session starts.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    /// The device whose random numbers are re-seeded each epoch.
-    pub(crate) device: Device,
-    /// The run's seed.
-    pub(crate) seed: u64,
     /// Epochs done before this session (0 unless resumed): Burn's in-memory
     /// metric store counts epochs from 1 in each session.
     pub(crate) epochs_done: usize,
@@ -54,7 +48,8 @@ struct MonitorState {
 
 /// Records each epoch's metrics into a [`History`], prints one line per
 /// epoch, rewrites `history.csv` atomically, applies early stopping, and
-/// stops the run when the loss is no longer finite.
+/// stops the run when the loss is no longer finite. (The training loader,
+/// not this hook, seeds each epoch's random numbers.)
 ///
 /// It is registered as Burn's `EarlyStoppingStrategy` because that is the
 /// Learner's one per-epoch hook that sees the metric store.
@@ -119,12 +114,6 @@ impl EpochMonitor {
     /// the early-stopping hook, so at epoch `e` it holds the best of `1..e`.
     pub(crate) fn best_epoch(&self) -> Arc<AtomicUsize> {
         self.best_epoch.clone()
-    }
-
-    /// Seeds the backend's random numbers for `epoch` (see [`epoch_seed`]).
-    pub(crate) fn seed_epoch(&self, epoch: usize) {
-        let session = &self.session;
-        session.device.seed(epoch_seed(session.seed, epoch));
     }
 
     /// Takes over the epochs a resumed run already did: their records, and
@@ -207,7 +196,6 @@ impl EpochMonitor {
 impl EarlyStoppingStrategy for EpochMonitor {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         let record = self.record(epoch, store);
-        self.seed_epoch(epoch + 1);
         if self.print {
             let penalty = if record.train_penalty > 0.0 {
                 format!(" (+penalty {:.4})", record.train_penalty)

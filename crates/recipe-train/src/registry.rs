@@ -65,6 +65,23 @@ impl<T: ?Sized> Registry<T> {
         entries.iter().map(|(name, _)| name.clone()).collect()
     }
 
+    /// Whether `name` is registered.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names().iter().any(|known| known == name)
+    }
+
+    /// Why `name` cannot be rebuilt: it is not registered.
+    pub(crate) fn not_registered(&self, name: &str) -> String {
+        format!(
+            "{kind} `{name}` is not registered (registered: {known}); a program that \
+             trains or resumes a run with a {kind} of its own must first call \
+             recipe_train::{function}",
+            kind = self.kind,
+            known = self.names().join(", "),
+            function = self.function,
+        )
+    }
+
     /// Rebuilds the entry named `name` from its recorded settings.
     pub(crate) fn build(&self, name: &str, settings: serde_json::Value) -> Result<Arc<T>, String> {
         let build = {
@@ -76,14 +93,7 @@ impl<T: ?Sized> Registry<T> {
         };
         match build {
             Some(build) => build(settings).map_err(|e| format!("{} `{name}`: {e}", self.kind)),
-            None => Err(format!(
-                "{kind} `{name}` is not registered (registered: {known}); a program that \
-                 trains or resumes a run with a {kind} of its own must first call \
-                 recipe_train::{function}",
-                kind = self.kind,
-                known = self.names().join(", "),
-                function = self.function,
-            )),
+            None => Err(self.not_registered(name)),
         }
     }
 }

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use burn::data::dataloader::{DataLoader, DataLoaderIterator};
 use burn::tensor::Device;
@@ -32,6 +32,11 @@ pub fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Seeds `device`'s random numbers for `epoch` of a run seeded with `seed`.
+pub(crate) fn seed_epoch(device: &Device, seed: u64, epoch: usize) {
+    device.seed(epoch_seed(seed, epoch));
 }
 
 /// Where a stopped run picks up.
@@ -104,26 +109,66 @@ pub fn read_run_config(run_dir: &Path) -> Result<TrainConfig, TrainError> {
     serde_json::from_str(&text).map_err(|e| TrainError::io(&path, e))
 }
 
-/// A training loader that starts at a later epoch: its first iteration
-/// yields the shuffle that the wrapped loader's iteration number
-/// `epochs_done + 1` would have.
+/// The training loader of a run: it numbers the epochs, starts at a later
+/// one on resume, and seeds the backend's random numbers for each epoch as
+/// the epoch starts.
 ///
-/// It relies on Burn's `BatchDataLoader` drawing one shuffle per call of
-/// `iter` (documented on `DataLoaderBuilder::shuffle`) and on `to_device`
-/// forking its generator deterministically; the resume test checks the
-/// outcome end to end.
-pub(crate) struct SkipEpochs<O> {
+/// - Resume: its first iteration yields the shuffle that the wrapped
+///   loader's iteration number `epochs_done + 1` would have. It relies on
+///   Burn's `BatchDataLoader` drawing one shuffle per call of `iter`
+///   (documented on `DataLoaderBuilder::shuffle`) and on `to_device` forking
+///   its generator deterministically.
+/// - Seeding: each call of `iter` (one per epoch: Burn's single-device
+///   strategy makes the iterator when the epoch's training split starts)
+///   seeds `device` with [`epoch_seed`] of the run's seed and the epoch, so
+///   epoch `e` draws the same dropout masks whether or not the run stopped
+///   before it, and no other hook's timing matters. The session's first
+///   epoch is the exception: the caller seeds it before launching Burn's
+///   Learner ([`seed_epoch`]), because Burn may initialize the network's
+///   lazy parameters, which draw from the same generator, before the first
+///   iteration.
+///
+/// The resume test checks the outcome end to end.
+pub(crate) struct EpochLoader<O> {
     inner: Arc<dyn DataLoader<O>>,
     epochs_done: usize,
     skipped: AtomicBool,
+    seeding: Option<(Device, u64)>,
+    first_epoch: usize,
+    next_epoch: AtomicUsize,
 }
 
-impl<O: Send + 'static> SkipEpochs<O> {
-    pub(crate) fn new(inner: Arc<dyn DataLoader<O>>, epochs_done: usize) -> Self {
-        Self {
+impl<O: Send + 'static> EpochLoader<O> {
+    /// Wraps `inner` for a run that has done `epochs_done` epochs; with
+    /// `seeding`, seeds that device from that seed at each epoch's start.
+    pub(crate) fn new(
+        inner: Arc<dyn DataLoader<O>>,
+        epochs_done: usize,
+        seeding: Option<(Device, u64)>,
+    ) -> Self {
+        Self::resuming_at(
             inner,
             epochs_done,
-            skipped: AtomicBool::new(epochs_done == 0),
+            seeding,
+            epochs_done + 1,
+            epochs_done + 1,
+        )
+    }
+
+    fn resuming_at(
+        inner: Arc<dyn DataLoader<O>>,
+        pending_skips: usize,
+        seeding: Option<(Device, u64)>,
+        first_epoch: usize,
+        next_epoch: usize,
+    ) -> Self {
+        Self {
+            inner,
+            epochs_done: pending_skips,
+            skipped: AtomicBool::new(pending_skips == 0),
+            seeding,
+            first_epoch,
+            next_epoch: AtomicUsize::new(next_epoch),
         }
     }
 
@@ -134,15 +179,31 @@ impl<O: Send + 'static> SkipEpochs<O> {
             self.epochs_done
         }
     }
+
+    fn derived(&self, inner: Arc<dyn DataLoader<O>>) -> Arc<dyn DataLoader<O>> {
+        Arc::new(Self::resuming_at(
+            inner,
+            self.pending(),
+            self.seeding.clone(),
+            self.first_epoch,
+            self.next_epoch.load(Ordering::SeqCst),
+        ))
+    }
 }
 
-impl<O: Send + 'static> DataLoader<O> for SkipEpochs<O> {
+impl<O: Send + 'static> DataLoader<O> for EpochLoader<O> {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<O> + 'a> {
         if !self.skipped.swap(true, Ordering::SeqCst) {
             for _ in 0..self.epochs_done {
                 // Creating the iterator draws the epoch's shuffle; no batch is built.
                 drop(self.inner.iter());
             }
+        }
+        let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some((device, seed)) = &self.seeding
+            && epoch > self.first_epoch
+        {
+            seed_epoch(device, *seed, epoch);
         }
         self.inner.iter()
     }
@@ -152,11 +213,11 @@ impl<O: Send + 'static> DataLoader<O> for SkipEpochs<O> {
     }
 
     fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<O>> {
-        Arc::new(Self::new(self.inner.to_device(device), self.pending()))
+        self.derived(self.inner.to_device(device))
     }
 
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<O>> {
-        Arc::new(Self::new(self.inner.slice(start, end), self.pending()))
+        self.derived(self.inner.slice(start, end))
     }
 }
 
@@ -190,7 +251,7 @@ mod tests {
             .batch_size(256)
             .shuffle(7)
             .build(ImageDataset::new(set));
-        Arc::new(SkipEpochs::new(inner, epochs_done)).to_device(&Device::flex())
+        Arc::new(EpochLoader::new(inner, epochs_done, None)).to_device(&Device::flex())
     }
 
     fn epoch_order(loader: &Arc<dyn DataLoader<ImageBatch>>) -> Vec<f32> {

@@ -20,7 +20,7 @@ use crate::checkpoint::{
 };
 use crate::monitor::{EpochMonitor, Session, StopReason};
 use crate::progress::QuietRenderer;
-use crate::resume::{ResumePoint, SkipEpochs, last_good_checkpoint};
+use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
     Classifier, Classify, EarlyStopping, Evaluation, History, RunArtifacts, StepHooks, Summary,
@@ -104,17 +104,23 @@ impl RunData {
         })
     }
 
-    /// Shuffled training batches, starting at the shuffle of epoch `start_epoch + 1`.
+    /// Shuffled training batches, starting at the shuffle of epoch
+    /// `start_epoch + 1`, seeding `device` for each later epoch as it starts.
     fn train_loader(
         &self,
         config: &TrainConfig,
         start_epoch: usize,
+        device: &Device,
     ) -> Arc<dyn DataLoader<ImageBatch>> {
         let loader = DataLoaderBuilder::new(self.batcher.clone())
             .batch_size(config.batch_size)
             .shuffle(config.seed)
             .build(ImageDataset::new(self.train.clone()));
-        Arc::new(SkipEpochs::new(loader, start_epoch))
+        Arc::new(EpochLoader::new(
+            loader,
+            start_epoch,
+            Some((device.clone(), config.seed)),
+        ))
     }
 
     fn valid_loader(&self, config: &TrainConfig) -> Arc<dyn DataLoader<ImageBatch>> {
@@ -182,9 +188,11 @@ impl RunData {
 }
 
 /// Burn's Learner as recipe sets it up: the epoch monitor (history, early
-/// stopping, divergence, reseeding) and, when asked, atomic checkpoints.
+/// stopping, divergence), the training loader (resume, per-epoch seeds)
+/// and, when asked, atomic checkpoints.
 struct LearnerSetup {
     monitor: EpochMonitor,
+    device: Device,
     learner_dir: LearnerDir,
     start_epoch: usize,
     resume_from: Option<ResumePoint>,
@@ -231,8 +239,6 @@ impl LearnerSetup {
             artifacts.map(|a| a.history()),
             options.print_epochs,
             Session {
-                device: device.clone(),
-                seed: config.seed,
                 epochs_done: start_epoch,
             },
         );
@@ -242,6 +248,7 @@ impl LearnerSetup {
         };
         Ok(Self {
             monitor,
+            device: device.clone(),
             learner_dir: LearnerDir::new(options.out_dir.as_ref()),
             start_epoch,
             resume_from,
@@ -268,7 +275,7 @@ impl LearnerSetup {
         let dir = self.learner_dir.path();
         let mut training = SupervisedTraining::new(
             dir,
-            data.train_loader(config, start_epoch),
+            data.train_loader(config, start_epoch, &self.device),
             data.valid_loader(config),
         )
         .metrics((AccuracyMetric::new(), LossMetric::new()))
@@ -308,7 +315,8 @@ impl LearnerSetup {
                 checkpoint_dir(dir).display()
             );
         }
-        self.monitor.seed_epoch(start_epoch + 1);
+        // Later epochs are seeded by the training loader as they start.
+        seed_epoch(&self.device, config.seed, start_epoch + 1);
         self.monitor.start();
         let started = Instant::now();
         let result = training.launch(learner);
