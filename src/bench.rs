@@ -229,7 +229,7 @@ impl TrainSteps {
             let output = TrainStep::step(&net, self.batch.clone());
             let lr = ModuleLearningRate::from(self.learning_rate);
             let net = net.optimize(&mut self.optim, lr, output.grads);
-            (net, output.item.loss)
+            (net, output.item.classification.loss)
         };
         let _ = loss.into_scalar::<f32>();
         self.net = Some(net);

@@ -1,8 +1,6 @@
 //! Any network that maps images to logits, made trainable on Burn's Learner,
 //! with the per-step hooks: penalties in the loss, max-norm after the step.
 
-use std::sync::{Arc, Mutex};
-
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
@@ -12,7 +10,7 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::ImageBatch;
 use recipe_models::Mlp;
 
-use crate::{WeightConstraint, WeightPenalty};
+use crate::{PenalizedOutput, WeightConstraint, WeightPenalty};
 
 /// A network that maps a batch of flattened images to class logits.
 ///
@@ -39,7 +37,6 @@ pub struct StepHooks {
     pub penalties: Vec<WeightPenalty>,
     /// Constraints applied after each optimizer step, in order.
     pub constraints: Vec<WeightConstraint>,
-    penalty_log: PenaltyLog,
 }
 
 impl StepHooks {
@@ -48,7 +45,6 @@ impl StepHooks {
         Self {
             penalties,
             constraints,
-            penalty_log: PenaltyLog::default(),
         }
     }
 
@@ -57,31 +53,6 @@ impl StepHooks {
         self.constraints
             .iter()
             .fold(net, |net, constraint| constraint.apply(net))
-    }
-
-    /// The mean penalty per step since the last call (0 with no penalty), and resets it.
-    pub(crate) fn take_mean_penalty(&self) -> f64 {
-        self.penalty_log.take_mean()
-    }
-}
-
-/// The penalty summed over an epoch's steps, kept on the device (detached)
-/// so that logging it costs no device synchronization per step.
-#[derive(Debug, Clone, Default)]
-struct PenaltyLog(Arc<Mutex<Option<(Tensor<1>, usize)>>>);
-
-impl PenaltyLog {
-    fn add(&self, penalty: Tensor<1>) {
-        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(match slot.take() {
-            Some((sum, steps)) => (sum + penalty, steps + 1),
-            None => (penalty, 1),
-        });
-    }
-
-    fn take_mean(&self) -> f64 {
-        let taken = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-        taken.map_or(0.0, |(sum, steps)| sum.into_scalar::<f64>() / steps as f64)
     }
 }
 
@@ -132,17 +103,20 @@ impl<N: Classify> Classifier<N> {
 
 impl<N: Classify> TrainStep for Classifier<N> {
     type Input = ImageBatch;
-    type Output = ClassificationOutput;
+    type Output = PenalizedOutput;
 
-    fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
-        let item = self.forward_classification(batch);
-        // The metrics see the data loss; the gradient comes from loss + penalty.
-        let loss = match self.penalty() {
-            Some(penalty) => {
-                self.hooks.penalty_log.add(penalty.clone().detach());
-                item.loss.clone() + penalty
-            }
-            None => item.loss.clone(),
+    fn step(&self, batch: ImageBatch) -> TrainOutput<PenalizedOutput> {
+        let classification = self.forward_classification(batch);
+        // The metrics see the data loss and the penalty apart; the gradient
+        // comes from their sum.
+        let penalty = self.penalty();
+        let loss = match &penalty {
+            Some(penalty) => classification.loss.clone() + penalty.clone(),
+            None => classification.loss.clone(),
+        };
+        let item = PenalizedOutput {
+            classification,
+            penalty: penalty.map(|p| p.detach()),
         };
         TrainOutput::new(self, loss.backward(), item)
     }

@@ -48,6 +48,7 @@ mod optimizer;
 mod optimizer_kernels;
 mod param;
 mod penalty;
+mod penalty_metric;
 mod progress;
 mod registry;
 mod regularizer;
@@ -80,6 +81,7 @@ pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
+pub use penalty_metric::{PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric};
 pub use progress::QuietRenderer;
 pub use registry::{
     Settings, constraint_names, penalty_names, register_constraint, register_penalty,

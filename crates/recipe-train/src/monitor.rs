@@ -10,8 +10,9 @@ use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, Metric};
 
-use crate::classifier::StepHooks;
-use crate::{Decision, EarlyStopping, EpochRecord, History, TrainError, write_atomic};
+use crate::{
+    Decision, EarlyStopping, EpochRecord, History, PENALTY_METRIC, TrainError, write_atomic,
+};
 
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +58,6 @@ struct MonitorState {
 pub(crate) struct EpochMonitor {
     state: Arc<Mutex<MonitorState>>,
     best_epoch: Arc<AtomicUsize>,
-    hooks: StepHooks,
     total_epochs: usize,
     learning_rate: f64,
     history_path: Option<PathBuf>,
@@ -72,7 +72,6 @@ impl EpochMonitor {
         total_epochs: usize,
         learning_rate: f64,
         early_stopping: Option<EarlyStopping>,
-        hooks: StepHooks,
         history_path: Option<PathBuf>,
         print: bool,
         session: Session,
@@ -86,7 +85,6 @@ impl EpochMonitor {
                 write_error: None,
             })),
             best_epoch: Arc::new(AtomicUsize::new(0)),
-            hooks,
             total_epochs,
             learning_rate,
             history_path,
@@ -175,7 +173,16 @@ impl EpochMonitor {
                 )
                 .unwrap_or(f64::NAN)
         };
-        let train_penalty = self.hooks.take_mean_penalty();
+        // Without a penalty the metric records zeros; a run whose Learner
+        // lacks the metric has no penalty to report either.
+        let train_penalty = store
+            .find_metric(
+                PENALTY_METRIC,
+                epoch - self.session.epochs_done,
+                Aggregate::Mean,
+                &Split::Train,
+            )
+            .unwrap_or(0.0);
         let mut state = self.lock();
         let now = Instant::now();
         let seconds = (now - state.epoch_started).as_secs_f64();

@@ -23,7 +23,7 @@ use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, EarlyStopping, Evaluation, History, RunArtifacts, StepHooks, Summary,
+    Classifier, Classify, EarlyStopping, Evaluation, History, PenaltyMetric, RunArtifacts, Summary,
     TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
 };
 
@@ -48,14 +48,7 @@ pub(crate) fn run<N: Classify>(
     }
     let data = RunData::new(config, splits)?;
     let hooks = config.step_hooks();
-    let setup = LearnerSetup::new(
-        config,
-        &hooks,
-        artifacts.as_ref(),
-        options,
-        &device,
-        resume_from,
-    )?;
+    let setup = LearnerSetup::new(config, artifacts.as_ref(), options, &device, resume_from)?;
     let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options)?;
     let concluded = setup.conclude(config, outcome)?;
     let net = concluded.model.net.valid();
@@ -220,7 +213,6 @@ struct Concluded<N: Classify> {
 impl LearnerSetup {
     fn new(
         config: &TrainConfig,
-        hooks: &StepHooks,
         artifacts: Option<&RunArtifacts>,
         options: &TrainOptions,
         device: &Device,
@@ -235,7 +227,6 @@ impl LearnerSetup {
             config.epochs,
             config.learning_rate,
             config.early_stopping.clone().map(EarlyStopping::new),
-            hooks.clone(),
             artifacts.map(|a| a.history()),
             options.print_epochs,
             Session {
@@ -279,6 +270,7 @@ impl LearnerSetup {
             data.valid_loader(config),
         )
         .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(PenaltyMetric::new())
         .with_metric_logger(InMemoryMetricLogger::default())
         .with_application_logger(None)
         .renderer(Box::new(QuietRenderer::new(options.show_progress)))

@@ -26,8 +26,8 @@ use recipe_models::{ActivationConfig, MlpConfig, ModelError};
 use recipe_research::{Orthogonality, register, research_config};
 use recipe_train::{
     Classifier, EarlyStoppingConfig, EpochCsvLogger, MaxNormConfig, MetricEarlyStopping,
-    OptimizerConfig, ParamSelector, QuietRenderer, RetainCheckpoints, StepHooks, TrainConfig,
-    TrainOptions, WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms,
+    OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks,
+    TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms,
     read_run_config, resume_mlp, train_mlp,
 };
 
@@ -289,6 +289,7 @@ fn burns_supervised_training_with_recipes_hooks() {
         .unwrap();
     let training = SupervisedTraining::new(&dir, train, valid)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(PenaltyMetric::new())
         .renderer(Box::new(QuietRenderer::new(false)))
         .with_application_logger(None)
         .with_metric_logger(EpochCsvLogger::new(dir.join("epochs.csv")))
@@ -332,6 +333,16 @@ fn burns_supervised_training_with_recipes_hooks() {
         .map(|line| line.split(',').nth(valid_loss).unwrap().parse().unwrap())
         .collect();
     assert_eq!(losses.len(), 3, "{csv}");
+    let penalty = header.iter().position(|&c| c == "train_Penalty").unwrap();
+    let penalties: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').nth(penalty).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        penalties.iter().all(|&p| p > 0.0),
+        "the penalty reached Burn's metrics: {csv}"
+    );
     assert!(losses.iter().all(|&l| l.is_finite() && l > 0.0), "{csv}");
     let best_file = checkpoint_file(&dir, "model", 1);
     assert!(best_file.is_file(), "the best epoch's checkpoint is kept");

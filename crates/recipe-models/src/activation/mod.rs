@@ -305,9 +305,48 @@ impl Serialize for ActivationConfig {
     }
 }
 
+/// What `config.json` may hold for an activation: its text form, or the
+/// tagged object that recipe wrote before activations were open
+/// (`{"name": "leaky-relu", "negative_slope": 0.01}`), so older runs still
+/// resume and diagnose.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredActivation {
+    Text(String),
+    Tagged {
+        name: String,
+        #[serde(flatten)]
+        parameters: std::collections::BTreeMap<String, f64>,
+    },
+}
+
+impl StoredActivation {
+    fn into_text(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            Self::Tagged { name, parameters } => {
+                let per_unit = parameters.get("num_parameters").is_some_and(|&n| n > 1.0);
+                let argument = parameters
+                    .iter()
+                    .find(|(key, _)| key.as_str() != "num_parameters")
+                    .map(|(_, value)| value);
+                let name = if name == "prelu" && per_unit {
+                    "prelu-per-unit".to_string()
+                } else {
+                    name
+                };
+                match argument {
+                    Some(value) => format!("{name}:{value}"),
+                    None => name,
+                }
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for ActivationConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        let text = StoredActivation::deserialize(deserializer)?.into_text();
         text.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -130,6 +130,30 @@ fn serde_form_is_the_text_form() {
     );
 }
 
+/// Runs written before activations were open stored them as tagged objects.
+#[test]
+fn the_old_tagged_form_still_reads() {
+    for (json, text) in [
+        (r#"{"name":"relu"}"#, "relu"),
+        (
+            r#"{"name":"leaky-relu","negative_slope":0.1}"#,
+            "leaky-relu:0.1",
+        ),
+        (r#"{"name":"maxout","pieces":3}"#, "maxout:3"),
+        (
+            r#"{"name":"prelu","num_parameters":1,"alpha":0.25}"#,
+            "prelu:0.25",
+        ),
+        (
+            r#"{"name":"prelu","num_parameters":64,"alpha":0.25}"#,
+            "prelu-per-unit:0.25",
+        ),
+    ] {
+        let config: ActivationConfig = serde_json::from_str(json).unwrap();
+        assert_eq!(config.to_string(), text, "{json}");
+    }
+}
+
 fn serde_json_like(config: &ActivationConfig) -> String {
     burn::config::config_to_json(config)
         .chars()

@@ -1,0 +1,141 @@
+//! The penalty as a Burn metric: what the penalties added to the loss,
+//! recorded per step like the loss, so it reaches Burn's metric store,
+//! loggers and renderers, and recipe's history reads it from there.
+
+use std::sync::Arc;
+
+use burn::tensor::{ExecutionError, Tensor, TensorReadError};
+use burn::train::ClassificationOutput;
+use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::{
+    AccuracyInput, Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata,
+    MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
+};
+
+/// The name of [`PenaltyMetric`] in Burn's metric store.
+pub const PENALTY_METRIC: &str = "Penalty";
+
+/// The penalty added to the loss at each training step (0 without one),
+/// averaged over the epoch's steps. Register it for the training split:
+/// `SupervisedTraining::metric_train_numeric(PenaltyMetric::new())`.
+#[derive(Clone)]
+pub struct PenaltyMetric {
+    name: Arc<String>,
+    state: NumericMetricState,
+}
+
+impl PenaltyMetric {
+    /// The metric, named [`PENALTY_METRIC`].
+    pub fn new() -> Self {
+        Self {
+            name: Arc::new(PENALTY_METRIC.to_string()),
+            state: NumericMetricState::default(),
+        }
+    }
+}
+
+impl Default for PenaltyMetric {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`PenaltyMetric`] reads: one step's total penalty, shape `[1]`.
+pub struct PenaltyInput {
+    penalty: Tensor<1>,
+}
+
+impl Metric for PenaltyMetric {
+    type Input = PenaltyInput;
+
+    fn update(
+        &mut self,
+        input: &PenaltyInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let value = input.penalty.clone().sum().try_into_scalar::<f64>()?;
+        // One entry per step: the epoch value is the mean over steps.
+        self.state.update(value, 1);
+        Ok(self
+            .state
+            .compute_update(FormatOptions::new(self.name()).precision(4)))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self
+            .state
+            .compute_final(FormatOptions::new(self.name()).precision(4)))
+    }
+
+    fn clear(&mut self) {
+        self.state.reset()
+    }
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: None,
+            higher_is_better: false,
+        }
+        .into()
+    }
+}
+
+impl Numeric for PenaltyMetric {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
+    }
+}
+
+/// A training step's output: Burn's classification output (for accuracy,
+/// loss and the other classification metrics) and the penalty added to
+/// the loss (`None` without one).
+pub struct PenalizedOutput {
+    /// Logits, data loss and targets.
+    pub classification: ClassificationOutput,
+    /// The penalty of the step, detached, shape `[1]`.
+    pub penalty: Option<Tensor<1>>,
+}
+
+impl ItemLazy for PenalizedOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        Ok(Self {
+            classification: self.classification.sync()?,
+            penalty: self.penalty.map(|p| p.without_autodiff()),
+        })
+    }
+}
+
+impl Adaptor<AccuracyInput> for PenalizedOutput {
+    fn adapt(&self) -> AccuracyInput {
+        self.classification.adapt()
+    }
+}
+
+impl Adaptor<LossInput> for PenalizedOutput {
+    fn adapt(&self) -> LossInput {
+        self.classification.adapt()
+    }
+}
+
+impl Adaptor<PenaltyInput> for PenalizedOutput {
+    fn adapt(&self) -> PenaltyInput {
+        PenaltyInput {
+            penalty: match &self.penalty {
+                Some(penalty) => penalty.clone(),
+                None => self.classification.loss.zeros_like(),
+            },
+        }
+    }
+}
