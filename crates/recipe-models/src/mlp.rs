@@ -416,4 +416,105 @@ mod tests {
         let config = MlpConfig::new(784, vec![500, 500, 500, 100], 10);
         assert_eq!(config.describe(), "784-500x3-100-10 relu");
     }
+
+    /// The lecture: ReLU is the special case of Maxout with two pieces, one
+    /// fixed at zero. A Maxout net whose first pieces are a ReLU net's weights
+    /// and whose second pieces are zero computes that ReLU net's logits bit
+    /// for bit, and the backward pass gives every losing piece a gradient of
+    /// exactly zero.
+    #[test]
+    fn maxout_with_a_zero_piece_is_the_relu_net() {
+        use burn::module::Param;
+        use burn::tensor::{Distribution, TensorData};
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let relu = MlpConfig::new(6, vec![8], 3).init(&device).unwrap();
+        let mut maxout = MlpConfig::new(6, vec![8], 3)
+            .with_activation(vec![ActivationConfig::maxout(2)])
+            .init(&device)
+            .unwrap();
+        // Unit j owns columns 2j (the ReLU net's column j) and 2j + 1 (zero).
+        let weight: Vec<f32> = relu.layers[0]
+            .linear
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let bias: Vec<f32> = relu.layers[0]
+            .linear
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let interleave = |values: &[f32], rows: usize| -> Vec<f32> {
+            (0..rows)
+                .flat_map(|r| (0..8).flat_map(move |j| [values[r * 8 + j], 0.0]))
+                .collect()
+        };
+        let first = &mut maxout.layers[0].linear;
+        first.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(interleave(&weight, 6), [6, 16]),
+            &device,
+        ));
+        first.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(interleave(&bias, 1), [16]),
+            &device,
+        )));
+        maxout.output = relu.output.clone();
+
+        let x = Tensor::<2>::random([32, 6], Distribution::Normal(0.0, 1.0), &device);
+        let bits = |t: Tensor<2>| -> Vec<u32> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f32::to_bits)
+                .collect()
+        };
+        assert_eq!(
+            bits(maxout.forward(x.clone())),
+            bits(relu.forward(x.clone()))
+        );
+
+        // One example: per unit one piece loses, and its column's gradient
+        // is exactly zero.
+        let one = x.slice([0..1, 0..6]);
+        let grads = maxout.forward(one.clone()).sum().backward();
+        let gradient: Vec<f32> = maxout.layers[0]
+            .linear
+            .weight
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let pieces: Vec<f32> = maxout.layers[0]
+            .linear
+            .forward(one.inner())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let mut winners_with_gradient = 0;
+        for unit in 0..8 {
+            let winner = if pieces[2 * unit] >= pieces[2 * unit + 1] {
+                2 * unit
+            } else {
+                2 * unit + 1
+            };
+            let loser = 4 * unit + 1 - winner;
+            assert!(
+                (0..6).all(|row| gradient[row * 16 + loser] == 0.0),
+                "unit {unit}"
+            );
+            if (0..6).any(|row| gradient[row * 16 + winner] != 0.0) {
+                winners_with_gradient += 1;
+            }
+        }
+        // The check is not vacuous: the gradient does reach the winners.
+        assert_eq!(winners_with_gradient, 8);
+    }
 }
