@@ -34,11 +34,10 @@ struct Cli {
 /// The registered activations, as `--help` lists them (from the registry,
 /// so the list cannot go stale).
 fn activations_help() -> String {
-    let usages: Vec<String> = recipe::models::activation_names()
-        .into_iter()
-        .filter_map(|name| name.usage)
-        .collect();
-    format!("Activations (--activation): {}.", usages.join(", "))
+    format!(
+        "Activations (--activation): {}.",
+        recipe::models::activation_usages()
+    )
 }
 
 /// `recipe train`: a new run, or `--resume DIR` to continue a stopped one.

@@ -36,7 +36,7 @@ mod mlp;
 pub use activation::{
     Activation, ActivationConfig, ActivationFn, ActivationName, Elu, Gelu, HardSigmoid, Identity,
     InitFamily, LeakyRelu, Mish, Prelu, Relu, Selu, Sigmoid, Silu, Softplus, Tanh,
-    activation_names, register_activation,
+    activation_names, activation_usages, register_activation,
 };
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
 pub use dropconnect::{DropConnect, DropConnectConfig};

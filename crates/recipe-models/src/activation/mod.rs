@@ -86,7 +86,7 @@ pub use builtin::{
     Elu, Gelu, HardSigmoid, Identity, LeakyRelu, Mish, Prelu, Relu, Selu, Sigmoid, Silu, Softplus,
     Tanh,
 };
-pub use registry::{ActivationName, activation_names, register_activation};
+pub use registry::{ActivationName, activation_names, activation_usages, register_activation};
 
 /// Which textbook initialization suits an activation (what `auto` init uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

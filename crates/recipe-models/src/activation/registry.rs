@@ -76,8 +76,9 @@ pub fn activation_names() -> Vec<ActivationName> {
     entries.iter().map(|entry| entry.name.clone()).collect()
 }
 
-/// The listed usages, comma separated (for help texts and errors).
-pub(crate) fn usages() -> String {
+/// How every listed activation is written, comma separated (for help texts
+/// and errors): `identity, sigmoid, ..., maxout[:pieces]`, yours included.
+pub fn activation_usages() -> String {
     activation_names()
         .into_iter()
         .filter_map(|name| name.usage)
@@ -103,7 +104,7 @@ pub(super) fn resolve(text: &str) -> Result<ActivationConfig, ModelError> {
         Some(build) => build(argument),
         None => Err(ModelError::UnknownActivation {
             name: text.to_string(),
-            known: usages(),
+            known: activation_usages(),
         }),
     }
 }
