@@ -153,7 +153,7 @@ fn bare_step(
     loss_fn: &CrossEntropyLoss,
     batch: ImageBatch,
 ) -> (Mlp, Tensor<1>) {
-    let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
+    let loss = loss_fn.forward(model.forward(batch.inputs), batch.targets);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     (optim.step(learning_rate, model, grads), loss)
 }
@@ -207,7 +207,10 @@ impl TrainSteps {
             net: Some(Classifier::new(model)),
             optim: case.optimizer.init(),
             loss_fn: CrossEntropyLossConfig::new().init(&device),
-            batch: ImageBatch { images, targets },
+            batch: ImageBatch {
+                inputs: images,
+                targets,
+            },
             learning_rate: case.learning_rate,
             bare,
         }
@@ -456,7 +459,8 @@ pub fn compare_loops(
         checkpoints: false,
         ..TrainOptions::default()
     };
-    let trained = crate::train::train(&config, net, &splits, device, &options)?;
+    let data = splits.flat_data(config.standardize)?;
+    let trained = crate::train::train(&config, net, &data, device, &options)?;
     let recipe: Vec<f64> = trained.history.epochs[1..]
         .iter()
         .map(|epoch| train.len() as f64 / epoch.seconds)

@@ -4,9 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 /// Adam (moment estimates in the optimizer state), dropout (random masks),
 /// shuffled batches, and epochs long enough to be killed in the middle.
@@ -33,7 +31,9 @@ const RUN: &[&str] = &[
 ];
 
 mod common;
-use common::{assert_refused, assert_success, recipe, tensors};
+use common::{
+    assert_refused, assert_success, history_without_seconds, kill_after_epochs, recipe, tensors,
+};
 
 /// `recipe train [EXTRA...] --resume DIR`.
 fn resume(dir: &Path, extra: &[&str]) -> Output {
@@ -51,25 +51,16 @@ fn run_dir(name: &str) -> PathBuf {
 }
 
 fn run_to_end(dir: &Path) -> Output {
+    run_to_end_with(RUN, dir)
+}
+
+fn run_to_end_with(run: &[&str], dir: &Path) -> Output {
     recipe()
-        .args(RUN)
+        .args(run)
         .arg("--out")
         .arg(dir)
         .output()
         .expect("the recipe binary runs")
-}
-
-fn epochs_in_history(dir: &Path) -> usize {
-    fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
-}
-
-/// history.csv without its last column (wall-clock seconds).
-fn history_without_seconds(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("history.csv"))
-        .unwrap()
-        .lines()
-        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
-        .collect()
 }
 
 #[test]
@@ -78,27 +69,9 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
     assert_success(&run_to_end(&alone));
 
     let killed = run_dir("killed");
-    let mut child = recipe()
-        .args(RUN)
-        .arg("--out")
-        .arg(&killed)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the recipe binary runs");
-    let started = Instant::now();
-    while epochs_in_history(&killed) < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        assert!(started.elapsed() < Duration::from_secs(600), "no progress");
-        sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    let done = epochs_in_history(&killed);
+    let done = kill_after_epochs(recipe().args(RUN).arg("--out").arg(&killed), &killed, 3);
     assert!(
-        done < 10 && !killed.join("summary.json").exists(),
+        done < 10,
         "the kill came too late to test anything ({done} epochs done)"
     );
 
@@ -165,4 +138,68 @@ fn resume_refuses_other_options_and_missing_runs() {
         &resume(&missing, &["--epochs", "3"]),
         "give no other option",
     );
+}
+
+/// Early stopping on validation accuracy with restore-best, resumed: the
+/// resumed Learner numbers its epochs from the checkpoint on, and early
+/// stopping must find those epochs' metrics (Burn's in-memory store alone
+/// would not: it would stop the resumed run at once, "not recorded"), keep
+/// the best epoch's checkpoint across the kill, and restore it.
+#[test]
+fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
+    let run: Vec<&str> = [
+        &RUN[..RUN.len() - 4],
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "5",
+            "--early-stopping",
+            "--monitor",
+            "valid_accuracy",
+            // The worst epoch is "best": an early one (accuracy rises), so
+            // the weights come from a checkpoint kept across the kill.
+            "--mode",
+            "min",
+            "--patience",
+            "20",
+            "--restore-best",
+        ],
+    ]
+    .concat();
+    let alone = run_dir("es-alone");
+    assert_success(&run_to_end_with(&run, &alone));
+    let killed = run_dir("es-killed");
+    let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 2);
+    assert!(done < 6, "the kill came too late ({done} epochs done)");
+    let resumed = resume(&killed, &[]);
+    assert_success(&resumed);
+    assert_eq!(
+        history_without_seconds(&alone),
+        history_without_seconds(&killed)
+    );
+    assert_eq!(history_without_seconds(&alone).len(), 7);
+    let summary = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    let (alone_summary, killed_summary) = (summary(&alone), summary(&killed));
+    let restored = alone_summary["weights_from_epoch"].as_u64().unwrap();
+    assert!(
+        restored < 6,
+        "the best epoch is the last one: nothing restored"
+    );
+    for field in [
+        "best_epoch",
+        "weights_from_epoch",
+        "test_accuracy",
+        "stop_reason",
+    ] {
+        assert_eq!(alone_summary[field], killed_summary[field], "{field}");
+    }
+    assert!(
+        tensors(&alone.join("model.safetensors")) == tensors(&killed.join("model.safetensors")),
+        "the resumed run's restored weights differ"
+    );
+    fs::remove_dir_all(alone).unwrap();
+    fs::remove_dir_all(killed).unwrap();
 }

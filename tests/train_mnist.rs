@@ -135,9 +135,11 @@ fn model_size_must_match_the_images() {
 #[test]
 fn fashion_mnist_with_standardized_pixels() {
     let mut config = small_run(ActivationConfig::relu());
-    config.dataset = recipe::data::DatasetKind::FashionMnist;
+    config.dataset = recipe::data::DatasetKind::FashionMnist.into();
     config.standardize = true;
-    if recipe::data::locate(config.dataset, None).is_err() && std::env::var_os("CI").is_none() {
+    if recipe::data::locate(config.image_set().unwrap(), None).is_err()
+        && std::env::var_os("CI").is_none()
+    {
         eprintln!(
             "skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)"
         );
@@ -152,8 +154,14 @@ fn fashion_mnist_with_standardized_pixels() {
         "{}",
         trained.summary.test_accuracy
     );
-    let recipe::data::Normalization::Standardize { mean, std } = trained.summary.normalization
-    else {
+    let data = &trained.summary.data;
+    assert_eq!(
+        (data.input_shape.as_slice(), data.classes),
+        (&[784][..], 10)
+    );
+    let normalization: recipe::data::Normalization =
+        serde_json::from_value(data.preprocessing.clone()).unwrap();
+    let recipe::data::Normalization::Standardize { mean, std } = normalization else {
         panic!("expected standardized pixels");
     };
     // Fashion-MNIST's pixels / 255 have mean about 0.29 and std about 0.35.

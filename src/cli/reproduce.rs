@@ -105,7 +105,7 @@ struct Context {
 impl Context {
     /// `config` on the chosen dataset, with the smoke-run overrides applied.
     fn on_dataset(&self, mut config: TrainConfig) -> TrainConfig {
-        config.dataset = self.dataset;
+        config.dataset = self.dataset.into();
         config.data_dir = self.data_dir.clone();
         if let Some(limit) = self.train_limit {
             config.split.train_limit = Some(limit);
@@ -345,12 +345,9 @@ fn maxout_response_plot(context: &Context) -> Result<()> {
         .init(&device)?
         .try_load_file(run.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", run.join("model.bpk").display()))?;
-    let files = locate(config.dataset, config.data_dir.as_deref())?;
-    let test = load_images(
-        &files.test_images,
-        &files.test_labels,
-        config.dataset.classes(),
-    )?;
+    let kind = config.image_set()?;
+    let files = locate(kind, config.data_dir.as_deref())?;
+    let test = load_images(&files.test_images, &files.test_labels, kind.classes())?;
     let image =
         |i: usize| -> Vec<f32> { test.image(i).iter().map(|&p| p as f32 / 255.0).collect() };
     let responses = first_layer_responses(&mlp, &image(0), &image(1), &[0, 1, 2], 121, &device)?;

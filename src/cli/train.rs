@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use recipe::data::DatasetKind;
+use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
     EarlyStoppingConfig, GroupLasso, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector,
@@ -23,6 +23,17 @@ pub struct TrainArgs {
     /// Folder holding the dataset's four IDX files (default: data/<dataset>, then system folders)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Train on a CSV table instead: a header, numeric feature columns
+    /// (standardized) and the --label column; 20% of the rows for test and
+    /// 20% of the rest for validation, unless --test-csv is given
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dataset", "data_dir"], requires = "label")]
+    pub data_csv: Option<PathBuf>,
+    /// The label column of --data-csv (integers 0.. or class names)
+    #[arg(long, value_name = "COLUMN", requires = "data_csv")]
+    pub label: Option<String>,
+    /// A test table with the same columns as --data-csv
+    #[arg(long, value_name = "FILE", requires = "data_csv")]
+    pub test_csv: Option<PathBuf>,
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
     #[arg(long, env = "RECIPE_DEVICE")]
     pub device: Option<String>,
@@ -100,6 +111,9 @@ pub struct TrainArgs {
     /// Max-norm constraint: after each step, rescale each unit's incoming weights to norm <= C
     #[arg(long, value_name = "C", allow_negative_numbers = true)]
     pub max_norm: Option<f64>,
+    /// Label smoothing of the training loss, in (0, 1): each target becomes 1 - A on its class plus A / classes on all
+    #[arg(long, value_name = "A")]
+    pub label_smoothing: Option<f32>,
     /// Stop when the monitored metric stops improving (any option below turns it on too)
     #[arg(long)]
     #[serde(default)]
@@ -171,7 +185,11 @@ impl TrainArgs {
             [
                 dataset,
                 data_dir,
+                data_csv,
+                label,
+                test_csv,
                 device,
+                label_smoothing,
                 hidden,
                 activation,
                 pieces,
@@ -248,12 +266,32 @@ impl TrainArgs {
         self.device.as_deref().unwrap_or("cpu")
     }
 
-    /// The training configuration these settings describe.
-    pub fn to_config(&self) -> Result<TrainConfig> {
-        let dataset: DatasetKind = match &self.dataset {
+    /// The data these settings name, with the input size and class count
+    /// an MLP needs (read from the table for a CSV file).
+    fn data_source(&self) -> Result<(DataSource, usize, usize)> {
+        if let Some(path) = &self.data_csv {
+            if self.dataset.is_some() || self.data_dir.is_some() {
+                bail!("--data-csv names the data: give no --dataset or --data-dir with it");
+            }
+            let Some(label) = &self.label else {
+                bail!("--data-csv needs --label COLUMN (the column that holds the classes)");
+            };
+            let mut source = CsvSource::new(path, label);
+            source.test_path = self.test_csv.clone();
+            let info = source.load()?.info;
+            let features = info.input_shape.iter().product();
+            return Ok((source.into(), features, info.classes));
+        }
+        let kind: DatasetKind = match &self.dataset {
             Some(name) => name.parse()?,
             None => DatasetKind::Mnist,
         };
+        Ok((kind.into(), kind.pixels(), kind.classes()))
+    }
+
+    /// The training configuration these settings describe.
+    pub fn to_config(&self) -> Result<TrainConfig> {
+        let (dataset, features, classes) = self.data_source()?;
         let hidden = self.hidden.clone().unwrap_or_else(|| vec![500, 500, 500]);
         let mut activations = match &self.activation {
             Some(names) => names
@@ -274,7 +312,7 @@ impl TrainArgs {
                 bail!("--pieces {pieces} needs --activation maxout");
             }
         }
-        let mut model = MlpConfig::new(28 * 28, hidden, dataset.classes())
+        let mut model = MlpConfig::new(features, hidden, classes)
             .with_activation(activations)
             .with_dropout(self.dropout.unwrap_or(0.0))
             .with_input_dropout(self.input_dropout.unwrap_or(0.0))
@@ -297,6 +335,7 @@ impl TrainArgs {
             config.optimizer = config.optimizer.with_weight_decay(decay)?;
         }
         config.regularizer = Regularizer::from_strengths(self.l1, self.l2)?;
+        config.label_smoothing = self.label_smoothing;
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),

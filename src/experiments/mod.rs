@@ -39,7 +39,7 @@ type DataSettings = (DatasetKind, Option<PathBuf>, SplitConfig);
 impl SplitCache {
     fn get(&mut self, config: &TrainConfig) -> Result<&Splits, TrainError> {
         let key = (
-            config.dataset,
+            config.image_set()?,
             config.data_dir.clone(),
             config.split.clone(),
         );
@@ -74,5 +74,6 @@ fn train_seeded(
         model_name: Some(name),
         ..TrainOptions::default()
     };
-    train(config, net, splits, &device, &options)
+    let data = splits.flat_data(config.standardize)?;
+    train(config, net, &data, &device, &options)
 }

@@ -116,7 +116,7 @@ impl DepthSweep {
         mut on_row: impl FnMut(&DepthSweepRow),
     ) -> Result<Vec<DepthSweepRow>, TrainError> {
         let splits = load_splits(
-            self.base.dataset,
+            self.base.image_set()?,
             self.base.data_dir.as_deref(),
             &self.base.split,
         )?;

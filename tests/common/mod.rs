@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use recipe::backend::device_from_env;
@@ -92,4 +94,44 @@ pub fn tensors(path: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
             )
         })
         .collect()
+}
+
+/// Epochs recorded in `dir/history.csv` (0 before the file exists).
+pub fn epochs_in_history(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
+}
+
+/// `dir/history.csv` without its last column (wall-clock seconds).
+pub fn history_without_seconds(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("history.csv"))
+        .unwrap()
+        .lines()
+        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+        .collect()
+}
+
+/// Starts `run` (a training command writing into `dir`) and kills it with
+/// SIGKILL once `history.csv` holds `epochs` epochs; returns the epochs it
+/// had done.
+pub fn kill_after_epochs(run: &mut Command, dir: &Path, epochs: usize) -> usize {
+    let mut child = run
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the training binary runs");
+    let started = Instant::now();
+    while epochs_in_history(dir) < epochs {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(600), "no progress");
+        sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    assert!(
+        !dir.join("summary.json").exists(),
+        "the run finished before the kill"
+    );
+    epochs_in_history(dir)
 }

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::{DataError, ImageSet};
+use crate::{ClassBatch, DataError, ImageSet};
 
 /// One image and its label, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,14 +106,9 @@ impl Normalization {
     }
 }
 
-/// A batch of flattened images and their labels.
-#[derive(Debug, Clone)]
-pub struct ImageBatch {
-    /// `[batch, rows * cols]` normalized pixels.
-    pub images: Tensor<2>,
-    /// `[batch]` class indices.
-    pub targets: Tensor<1, Int>,
-}
+/// A batch of flattened images and their labels: `inputs` is
+/// `[batch, rows * cols]` normalized pixels.
+pub type ImageBatch = ClassBatch<Tensor<2>>;
 
 /// Turns [`ImageItem`]s into an [`ImageBatch`] on a device.
 #[derive(Debug, Clone, Default)]
@@ -139,9 +134,50 @@ impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
             pixels.extend(item.pixels.iter().map(|&p| self.normalization.apply(p)));
             labels.push(item.label as i64);
         }
-        ImageBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [batch, size]), device),
+        ClassBatch {
+            inputs: Tensor::from_data(TensorData::new(pixels, [batch, size]), device),
             targets: Tensor::from_data(TensorData::new(labels, [batch]), device),
+        }
+    }
+}
+
+/// Turns [`ImageItem`]s into a batch of images that keep their shape, e.g.
+/// `[batch, 1, 28, 28]` (`D = 4`) for a convolutional network.
+#[derive(Debug, Clone)]
+pub struct ShapedImageBatcher<const D: usize> {
+    /// How pixels are scaled.
+    pub normalization: Normalization,
+    /// The shape of one image, without the batch dimension (`D - 1` sizes
+    /// whose product is the pixels per image).
+    pub shape: Vec<usize>,
+}
+
+impl<const D: usize> ShapedImageBatcher<D> {
+    /// A batcher giving each image the shape `shape` (`D - 1` sizes).
+    pub fn new(normalization: Normalization, shape: &[usize]) -> Result<Self, DataError> {
+        if shape.len() + 1 != D {
+            return Err(DataError::invalid(
+                "image shape",
+                format!("{} sizes (the batch dimension makes {D})", D - 1),
+                format!("{shape:?}"),
+            ));
+        }
+        Ok(Self {
+            normalization,
+            shape: shape.to_vec(),
+        })
+    }
+}
+
+impl<const D: usize> Batcher<ImageItem, ClassBatch<Tensor<D>>> for ShapedImageBatcher<D> {
+    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ClassBatch<Tensor<D>> {
+        let flat = ImageBatcher::new(self.normalization).batch(items, device);
+        let [batch, _] = flat.inputs.dims();
+        let mut shape = [batch; D];
+        shape[1..].copy_from_slice(&self.shape);
+        ClassBatch {
+            inputs: flat.inputs.reshape(shape),
+            targets: flat.targets,
         }
     }
 }
@@ -164,7 +200,7 @@ mod tests {
         let dataset = ImageDataset::new(set());
         let items = vec![dataset.get(1).unwrap(), dataset.get(0).unwrap()];
         let batch = ImageBatcher::default().batch(items, &Device::flex());
-        let images: Vec<f32> = batch.images.into_data().try_to_vec::<f32>().unwrap();
+        let images: Vec<f32> = batch.inputs.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(images, vec![0.2, 0.4, 0.0, 1.0]);
         let targets: Vec<i64> = batch
             .targets
@@ -174,6 +210,22 @@ mod tests {
             .unwrap();
         assert_eq!(targets, vec![2, 4]);
         assert!(dataset.get(2).is_err());
+    }
+
+    /// The shaped batcher gives the flat batch's values in `[batch, 1, 1, 2]`.
+    #[test]
+    fn shaped_batches_keep_the_image_shape() {
+        let dataset = ImageDataset::new(set());
+        let items = vec![dataset.get(0).unwrap(), dataset.get(1).unwrap()];
+        let batcher = ShapedImageBatcher::<4>::new(Normalization::Unit, &[1, 1, 2]).unwrap();
+        let batch = batcher.batch(items.clone(), &Device::flex());
+        assert_eq!(batch.inputs.dims(), [2, 1, 1, 2]);
+        let flat = ImageBatcher::default().batch(items, &Device::flex());
+        assert_eq!(
+            batch.inputs.into_data(),
+            flat.inputs.reshape([2, 1, 1, 2]).into_data()
+        );
+        assert!(ShapedImageBatcher::<4>::new(Normalization::Unit, &[1, 2]).is_err());
     }
 
     #[test]

@@ -86,6 +86,18 @@ pub enum DataError {
         /// Each mirror's URL and why it failed.
         failures: Vec<String>,
     },
+    /// A table (CSV) whose content is not what a provider can read.
+    #[error("{path}{location}: expected {expected}, found {found}", location = if location.is_empty() { String::new() } else { format!(", {location}") })]
+    Table {
+        /// The file.
+        path: PathBuf,
+        /// Where in it (`line 7, column \`x\``), or empty for the whole file.
+        location: String,
+        /// What should be there.
+        expected: String,
+        /// What was there.
+        found: String,
+    },
     /// An impossible split or batching setting.
     #[error("invalid data config: `{field}` must be {expected}, found {found}")]
     InvalidConfig {
@@ -99,6 +111,20 @@ pub enum DataError {
 }
 
 impl DataError {
+    pub(crate) fn table(
+        path: &std::path::Path,
+        location: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl std::fmt::Display,
+    ) -> Self {
+        Self::Table {
+            path: path.to_path_buf(),
+            location: location.into(),
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+
     pub(crate) fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,

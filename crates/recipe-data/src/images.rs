@@ -18,6 +18,60 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// Images from memory: `pixels` holds `labels.len()` images of
+    /// `rows * cols` pixels each, row-major.
+    pub fn new(
+        pixels: Vec<u8>,
+        labels: Vec<u8>,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Self, DataError> {
+        if rows == 0 || cols == 0 {
+            return Err(DataError::invalid(
+                "image size",
+                "at least 1x1",
+                format!("{rows}x{cols}"),
+            ));
+        }
+        if pixels.len() != labels.len() * rows * cols {
+            return Err(DataError::invalid(
+                "pixels",
+                format!(
+                    "{} values ({} labels x {rows}x{cols})",
+                    labels.len() * rows * cols,
+                    labels.len()
+                ),
+                format!("{} values", pixels.len()),
+            ));
+        }
+        Ok(Self {
+            pixels,
+            labels,
+            rows,
+            cols,
+        })
+    }
+
+    /// Checks that the pixels match the labels and every label is below
+    /// `classes`; `what` names the set in the error.
+    pub fn check(&self, what: &str, classes: usize) -> Result<(), DataError> {
+        if self.pixels.len() != self.len() * self.image_size() {
+            return Err(DataError::invalid(
+                format!("{what} pixels"),
+                format!("{} images of {}x{}", self.len(), self.rows, self.cols),
+                format!("{} values", self.pixels.len()),
+            ));
+        }
+        match self.labels.iter().position(|&l| l as usize >= classes) {
+            Some(index) => Err(DataError::invalid(
+                format!("{what} label of image {index}"),
+                format!("a class in 0..{classes}"),
+                self.labels[index],
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()

@@ -34,6 +34,11 @@ impl DatasetKind {
         10
     }
 
+    /// Pixels per image (both sets are 28x28).
+    pub fn pixels(self) -> usize {
+        28 * 28
+    }
+
     /// Folders searched when no data folder is given, in order.
     ///
     /// `$RECIPE_DATA_DIR/<name>`, `./data/<name>`, the `data/<name>` folder of

@@ -1,32 +1,65 @@
-//! Any network that maps images to logits, made trainable on Burn's Learner,
-//! with the per-step hooks: penalties in the loss, max-norm after the step.
+//! Any network that maps a batch of inputs to class logits, made trainable
+//! on Burn's Learner, with the per-step hooks: penalties in the loss,
+//! constraints after the step.
 
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
-use recipe_data::ImageBatch;
+use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
-use crate::{PenalizedOutput, WeightConstraint, WeightPenalty};
+use crate::{OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty};
 
-/// A network that maps a batch of flattened images to class logits.
+/// A network that maps a batch of inputs to class logits.
 ///
-/// Implement it for your own module (a new activation, a new block) and
-/// [`train`](crate::train) trains it like recipe's own [`Mlp`]; see
-/// `examples/custom_activation.rs`.
+/// Implement it for your own module and [`train`](crate::train) trains it
+/// like recipe's own [`Mlp`]: `Input` is whatever the data's batcher hands
+/// out (`Tensor<2>` `[batch, features]` for an MLP, `Tensor<4>`
+/// `[batch, channels, rows, cols]` for a convolutional net; see
+/// `examples/conv_mnist.rs`).
 pub trait Classify: Module + ModuleDisplay + core::fmt::Display + 'static {
+    /// The batch's inputs; the first dimension is the batch. Any tensor
+    /// is one; a struct of your own implements [`BatchInputs`].
+    type Input: BatchInputs + Clone + Send + Sync + core::fmt::Debug + 'static;
+
     /// # Shapes
-    /// - images: `[batch, features]`
+    /// - inputs: `[batch, ...]`
     /// - output: `[batch, classes]` logits
-    fn logits(&self, images: Tensor<2>) -> Tensor<2>;
+    fn logits(&self, inputs: Self::Input) -> Tensor<2>;
+
+    /// The loss that training minimizes and evaluation reports, from the
+    /// logits and the `[batch]` targets: a scalar, the batch's mean.
+    /// Mean cross-entropy unless the network supplies its own.
+    fn loss(&self, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+        CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, targets)
+    }
+
+    /// What [`Classify::loss`] computes, for `summary.json`; name yours when
+    /// you supply your own loss.
+    fn loss_name(&self) -> String {
+        "cross-entropy".to_string()
+    }
+}
+
+/// Mean cross-entropy against smoothed targets: `1 - alpha` on the target
+/// class plus `alpha / classes` on every class.
+pub fn smoothed_cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>, alpha: f32) -> Tensor<1> {
+    CrossEntropyLossConfig::new()
+        .with_smoothing(Some(alpha))
+        .init(&logits.device())
+        .forward(logits, targets)
 }
 
 impl Classify for Mlp {
-    fn logits(&self, images: Tensor<2>) -> Tensor<2> {
-        self.forward(images)
+    type Input = Tensor<2>;
+
+    fn logits(&self, inputs: Tensor<2>) -> Tensor<2> {
+        self.forward(inputs)
     }
 }
 
@@ -37,6 +70,11 @@ pub struct StepHooks {
     pub penalties: Vec<WeightPenalty>,
     /// Constraints applied after each optimizer step, in order.
     pub constraints: Vec<WeightConstraint>,
+    /// The output width against the class count, at the first step.
+    pub output_check: Option<OutputCheck>,
+    /// Label smoothing of the training cross-entropy (replacing the
+    /// network's loss in training steps; validation steps keep it).
+    pub label_smoothing: Option<f32>,
 }
 
 impl StepHooks {
@@ -45,6 +83,16 @@ impl StepHooks {
         Self {
             penalties,
             constraints,
+            output_check: None,
+            label_smoothing: None,
+        }
+    }
+
+    /// These hooks, checking the output width with `check` as well.
+    pub fn with_output_check(self, check: OutputCheck) -> Self {
+        Self {
+            output_check: Some(check),
+            ..self
         }
     }
 
@@ -78,12 +126,28 @@ impl<N: Classify> Classifier<N> {
         Self { net, hooks }
     }
 
-    /// Logits, mean cross-entropy loss and targets of a batch.
-    pub fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
-        let output = self.net.logits(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&output.device())
-            .forward(output.clone(), batch.targets.clone());
+    /// Logits, the network's loss and the targets of a batch. With an
+    /// [`OutputCheck`] that rejects the logits, the loss is zero (and the
+    /// Learner is stopping).
+    pub fn forward_classification(&self, batch: ClassBatch<N::Input>) -> ClassificationOutput {
+        self.forward_with(batch, false)
+    }
+
+    /// [`Classifier::forward_classification`], with the training loss
+    /// (label smoothing, when asked) if `training`.
+    fn forward_with(&self, batch: ClassBatch<N::Input>, training: bool) -> ClassificationOutput {
+        let output = self.net.logits(batch.inputs);
+        let rejected = self
+            .hooks
+            .output_check
+            .as_ref()
+            .is_some_and(|check| !check.accepts(&output));
+        let smoothing = self.hooks.label_smoothing.filter(|_| training);
+        let loss = match smoothing {
+            _ if rejected => output.clone().sum() * 0.0,
+            Some(alpha) => smoothed_cross_entropy(output.clone(), batch.targets.clone(), alpha),
+            None => self.net.loss(output.clone(), batch.targets.clone()),
+        };
         ClassificationOutput {
             loss,
             output,
@@ -102,11 +166,11 @@ impl<N: Classify> Classifier<N> {
 }
 
 impl<N: Classify> TrainStep for Classifier<N> {
-    type Input = ImageBatch;
+    type Input = ClassBatch<N::Input>;
     type Output = PenalizedOutput;
 
-    fn step(&self, batch: ImageBatch) -> TrainOutput<PenalizedOutput> {
-        let classification = self.forward_classification(batch);
+    fn step(&self, batch: ClassBatch<N::Input>) -> TrainOutput<PenalizedOutput> {
+        let classification = self.forward_with(batch, true);
         // The metrics see the data loss and the penalty apart; the gradient
         // comes from their sum.
         let penalty = self.penalty();
@@ -139,10 +203,36 @@ impl<N: Classify> TrainStep for Classifier<N> {
 }
 
 impl<N: Classify> InferenceStep for Classifier<N> {
-    type Input = ImageBatch;
+    type Input = ClassBatch<N::Input>;
     type Output = ClassificationOutput;
 
-    fn step(&self, batch: ImageBatch) -> ClassificationOutput {
+    fn step(&self, batch: ClassBatch<N::Input>) -> ClassificationOutput {
         self.forward_classification(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, TensorData};
+
+    use super::*;
+
+    /// By hand: logits (ln 3, 0) give probabilities (3/4, 1/4); with
+    /// alpha 0.2 the target class 0 becomes (0.9, 0.1), so the loss is
+    /// -(0.9 ln 0.75 + 0.1 ln 0.25) = 0.397544; alpha 0 is plain
+    /// cross-entropy, -ln 0.75 = 0.287682.
+    #[test]
+    fn label_smoothing_matches_the_hand_computation() {
+        let device = Device::flex();
+        let logits = Tensor::<2>::from_data(TensorData::new(vec![3f32.ln(), 0.0], [1, 2]), &device);
+        let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64], [1]), &device);
+        let smoothed =
+            smoothed_cross_entropy(logits.clone(), targets.clone(), 0.2).into_scalar::<f32>();
+        assert!((smoothed - 0.397_544).abs() < 1e-5, "{smoothed}");
+        let plain = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, targets)
+            .into_scalar::<f32>();
+        assert!((plain - 0.287_682).abs() < 1e-5, "{plain}");
     }
 }

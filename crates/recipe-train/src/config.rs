@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use recipe_data::{DatasetKind, SplitConfig};
+use recipe_data::{DataSource, DatasetKind, SplitConfig};
 use recipe_models::MlpConfig;
 use serde::{Deserialize, Serialize};
 
@@ -16,13 +16,15 @@ use crate::{
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Which dataset.
-    pub dataset: DatasetKind,
-    /// Where its files are; `None` searches the default places.
+    /// Which data: an image set by name (`"mnist"`) or a CSV table.
+    pub dataset: DataSource,
+    /// Where an image set's files are; `None` searches the default places.
     pub data_dir: Option<PathBuf>,
-    /// How the training file is split into training and validation data.
+    /// How an image set's training file is split into training and
+    /// validation data (a CSV table says its own split).
     pub split: SplitConfig,
-    /// Standardize pixels with the training split's mean and std instead of scaling to [0, 1].
+    /// Standardize an image set's pixels with the training split's mean and
+    /// std instead of scaling to [0, 1] (a CSV table says its own).
     pub standardize: bool,
     /// The network.
     pub model: MlpConfig,
@@ -58,6 +60,12 @@ pub struct TrainConfig {
     /// When to stop before the epoch budget.
     #[serde(default)]
     pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Label smoothing of the training cross-entropy: each target becomes
+    /// `1 - a` on its class plus `a / classes` everywhere (Szegedy et al.
+    /// 2016). Validation and test report the network's own loss, unsmoothed,
+    /// so that runs with and without it compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_smoothing: Option<f32>,
 }
 
 impl burn::config::Config for TrainConfig {}
@@ -68,7 +76,7 @@ impl TrainConfig {
     /// validation.
     pub fn new(model: MlpConfig) -> Self {
         Self {
-            dataset: DatasetKind::Mnist,
+            dataset: DatasetKind::Mnist.into(),
             data_dir: None,
             split: SplitConfig::default(),
             standardize: false,
@@ -85,6 +93,7 @@ impl TrainConfig {
             penalties: Vec::new(),
             constraints: Vec::new(),
             early_stopping: None,
+            label_smoothing: None,
         }
     }
 
@@ -102,7 +111,10 @@ impl TrainConfig {
             .map(MaxNormConfig::constraint)
             .collect();
         constraints.extend(self.constraints.iter().cloned());
-        StepHooks::new(penalties, constraints)
+        StepHooks {
+            label_smoothing: self.label_smoothing,
+            ..StepHooks::new(penalties, constraints)
+        }
     }
 
     /// Fails, naming the field, when a penalty or constraint selects no
@@ -123,8 +135,29 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The image set this config trains on; an error naming `dataset` for
+    /// a CSV table (for what only runs on image sets, like the experiments).
+    pub fn image_set(&self) -> Result<DatasetKind, TrainError> {
+        self.dataset.idx().ok_or_else(|| {
+            TrainError::invalid(
+                "dataset",
+                "an image set (mnist, fashion-mnist)",
+                &self.dataset,
+            )
+        })
+    }
+
     /// Checks every setting, naming the first impossible one.
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.validate_fit()?;
+        self.model.validate()?;
+        Ok(())
+    }
+
+    /// Checks how the network is fitted (optimizer, schedule, penalties,
+    /// constraints, early stopping), not `model`: what
+    /// [`train`](crate::train) uses when it is given a network of its own.
+    pub fn validate_fit(&self) -> Result<(), TrainError> {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(TrainError::invalid(
                 "learning_rate",
@@ -142,6 +175,15 @@ impl TrainConfig {
             }
         }
         self.optimizer.validate()?;
+        if let Some(alpha) = self.label_smoothing
+            && !(alpha > 0.0 && alpha < 1.0)
+        {
+            return Err(TrainError::invalid(
+                "label_smoothing",
+                "a share strictly between 0 and 1",
+                alpha,
+            ));
+        }
         if let Some(max_norm) = &self.max_norm {
             max_norm.validate()?;
         }
@@ -156,7 +198,6 @@ impl TrainConfig {
             };
             Regularizer::from_strengths(l1, l2)?;
         }
-        self.model.validate()?;
         Ok(())
     }
 }
@@ -185,6 +226,9 @@ mod tests {
         let mut c = config();
         c.model.dropout = 1.0;
         cases.push((c, "`dropout`"));
+        let mut c = config();
+        c.label_smoothing = Some(1.0);
+        cases.push((c, "`label_smoothing`"));
         let mut c = config();
         c.optimizer = OptimizerConfig::sgd(1.0);
         cases.push((c, "`optimizer.momentum`"));

@@ -265,7 +265,15 @@ mod tests {
             train_seconds: 1.0,
             resumed_after_epoch: None,
             parameters: 1,
-            normalization: recipe_data::Normalization::Unit,
+            loss: "cross-entropy".into(),
+            data: recipe_data::DataInfo {
+                name: "MNIST".into(),
+                input_shape: vec![784],
+                classes: 10,
+                class_names: Vec::new(),
+                split_sizes: [50_000, 10_000, 10_000],
+                preprocessing: serde_json::Value::Null,
+            },
         }
     }
 

@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use burn::train::logger::{InMemoryMetricLogger, MetricLogger};
+use burn::train::logger::MetricLogger;
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, NumericEntry};
 
+use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{TrainError, write_atomic};
 
 /// A Burn `MetricLogger` (for `SupervisedTraining::with_metric_logger`)
-/// that keeps every entry in memory, like Burn's `InMemoryMetricLogger`,
+/// that keeps every entry in memory, like Burn's `InMemoryMetricLogger`
+/// (in a [`SessionMemory`], so a resumed run's epochs are found too),
 /// and at the end of each epoch's split rewrites a CSV file atomically: a
 /// row per epoch, a column `<split>_<metric>` per numeric metric
 /// (`train_Loss`, `valid_Accuracy`, ...) holding its epoch mean, computed
@@ -21,7 +23,7 @@ use crate::{TrainError, write_atomic};
 /// A failed write does not stop training (Burn's logger cannot report
 /// one); it is kept for [`EpochCsvLogger::error`].
 pub struct EpochCsvLogger {
-    memory: InMemoryMetricLogger,
+    memory: SessionMemory,
     path: PathBuf,
     names: Vec<String>,
     rows: BTreeMap<usize, BTreeMap<String, f64>>,
@@ -33,7 +35,7 @@ impl EpochCsvLogger {
     /// A logger writing `path` (created or replaced at the first epoch's end).
     pub fn new(path: impl AsRef<Path>) -> Self {
         Self {
-            memory: InMemoryMetricLogger::default(),
+            memory: SessionMemory::default(),
             path: path.as_ref().to_path_buf(),
             names: Vec::new(),
             rows: BTreeMap::new(),
@@ -61,24 +63,6 @@ impl EpochCsvLogger {
     }
 }
 
-/// The epoch mean of `points`, as Burn's `NumericMetricsAggregate` computes it.
-fn epoch_mean(points: &[NumericEntry]) -> Option<f64> {
-    if let Some(NumericEntry::Final(value)) = points.last() {
-        return Some(*value);
-    }
-    let (sum, count) = points
-        .iter()
-        .fold((0.0, 0usize), |(sum, count), entry| match entry {
-            NumericEntry::Value(v) => (sum + v, count + 1),
-            NumericEntry::Aggregated {
-                aggregated_value,
-                count: n,
-            } => (sum + aggregated_value * *n as f64, count + n),
-            NumericEntry::Final(v) => (sum + v, count + 1),
-        });
-    (count > 0).then(|| sum / count as f64)
-}
-
 impl MetricLogger for EpochCsvLogger {
     fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
         self.memory.log(update, epoch, split);
@@ -104,10 +88,7 @@ impl MetricLogger for EpochCsvLogger {
     fn log_epoch_summary(&mut self, summary: EpochSummary) {
         let epoch = summary.epoch_number;
         for name in self.names.clone() {
-            let points = self
-                .memory
-                .read_numeric(&name, epoch, &summary.split)
-                .unwrap_or_default();
+            let points = self.memory.entries(&name, epoch, &summary.split);
             let Some(mean) = epoch_mean(&points) else {
                 continue;
             };
@@ -123,30 +104,5 @@ impl MetricLogger for EpochCsvLogger {
                 .unwrap_or_else(|p| p.into_inner())
                 .get_or_insert(error);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Values weigh 1, aggregated entries by their count, a final value wins
-    /// (by hand: (1 + 2 + 3 * 4) / 6 = 2.5).
-    #[test]
-    fn means_follow_burns_aggregate() {
-        let points = [
-            NumericEntry::Value(1.0),
-            NumericEntry::Value(2.0),
-            NumericEntry::Aggregated {
-                aggregated_value: 3.0,
-                count: 4,
-            },
-        ];
-        assert_eq!(epoch_mean(&points), Some(2.5));
-        assert_eq!(
-            epoch_mean(&[NumericEntry::Value(1.0), NumericEntry::Final(7.0)]),
-            Some(7.0)
-        );
-        assert_eq!(epoch_mean(&[]), None);
     }
 }

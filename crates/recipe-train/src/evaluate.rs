@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
-use burn::nn::loss::CrossEntropyLossConfig;
-use recipe_data::ImageBatch;
+use recipe_data::ClassBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::{Classify, TrainError};
 
-/// Mean cross-entropy and accuracy over a split.
+/// Mean loss and accuracy over a split.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// Mean cross-entropy per example (natural log).
+    /// Mean loss per example: the network's [`Classify::loss`]
+    /// (cross-entropy, natural log, unless the network supplies its own).
     pub loss: f64,
     /// Fraction of examples classified correctly, in [0, 1].
     pub accuracy: f64,
@@ -24,7 +24,7 @@ pub struct Evaluation {
 /// when `net` came from `.valid()` and the loader's device has no autodiff.
 pub fn evaluate<N: Classify>(
     net: &N,
-    loader: &Arc<dyn DataLoader<ImageBatch>>,
+    loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
 ) -> Result<Evaluation, TrainError> {
     let mut loss_sum = 0.0f64;
     let mut correct = 0i64;
@@ -32,10 +32,8 @@ pub fn evaluate<N: Classify>(
     for batch in loader.iter() {
         let batch = batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
         let [size] = batch.targets.dims();
-        let logits = net.logits(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
+        let logits = net.logits(batch.inputs);
+        let loss = net.loss(logits.clone(), batch.targets.clone());
         let predicted = logits.argmax(1).squeeze_dim::<1>(1);
         correct += predicted
             .equal(batch.targets)

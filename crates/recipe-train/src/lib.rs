@@ -18,34 +18,41 @@
 //! - Each Learner hook is Burn's own trait, so recipe's pieces work in a
 //!   `SupervisedTraining` you build yourself: [`MetricEarlyStopping`] is an
 //!   `EarlyStoppingStrategy` on any recorded metric (with restore-best),
-//!   [`AtomicFileCheckpointer`] a `Checkpointer`, [`RetainCheckpoints`] a
-//!   `CheckpointingStrategy`, [`EpochCsvLogger`] a `MetricLogger` writing
-//!   one CSV row of epoch means per epoch, and [`Classifier`] a `TrainStep`
-//!   that adds the penalties and applies the constraints.
+//!   [`StopOnDivergence`] one that stops on a NaN loss, [`StopOnAny`] puts
+//!   several in Burn's one early-stopping slot, [`AtomicFileCheckpointer`] a
+//!   `Checkpointer`, [`RetainCheckpoints`] a `CheckpointingStrategy`,
+//!   [`HistoryLogger`] a `MetricLogger` that keeps recipe's [`History`] and
+//!   `history.csv`, [`EpochCsvLogger`] one writing a CSV row of epoch means
+//!   of every metric, and [`Classifier`] a `TrainStep` that adds the
+//!   penalties and applies the constraints. recipe's own trainer is built
+//!   from exactly these pieces (`run.rs`).
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or faster ones with the
 //!   same numbers that a backend crate installs ([`OptimizerKernels`]; the
 //!   `recipe-flex` crate fuses Adam and AdamW for the CPU). This crate names
 //!   no backend.
 #![warn(missing_docs)]
 
+mod any_stop;
 mod artifacts;
 mod checkpoint;
 mod classifier;
 mod config;
 mod constraint;
 mod diagnosis;
+mod divergence;
 mod early_stopping;
 mod epoch_logger;
 mod error;
 mod evaluate;
 mod group_lasso;
 mod history;
+mod history_logger;
 mod max_norm;
 mod metric_early_stopping;
-mod monitor;
 mod non_neg;
 mod optimizer;
 mod optimizer_kernels;
+mod output_check;
 mod param;
 mod penalty;
 mod penalty_metric;
@@ -55,10 +62,12 @@ mod regularizer;
 mod resume;
 mod run;
 mod selector;
+mod session_memory;
 mod summary;
 mod trainer;
 mod unit_norm;
 
+pub use any_stop::StopOnAny;
 pub use artifacts::{RunArtifacts, write_atomic};
 pub use checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, atomic_checkpointers, checkpoint_dir,
@@ -68,17 +77,20 @@ pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::TrainConfig;
 pub use constraint::{Constraint, WeightConstraint};
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
+pub use divergence::{Divergence, StopOnDivergence};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use group_lasso::GroupLasso;
 pub use history::{EpochRecord, History};
+pub use history_logger::{HistoryHandle, HistoryLogger};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
+pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
 pub use penalty_metric::{PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric};
@@ -88,7 +100,9 @@ pub use registry::{
 };
 pub use regularizer::Regularizer;
 pub use resume::{epoch_seed, read_run_config};
+pub use run::DataItem;
 pub use selector::ParamSelector;
+pub use session_memory::SessionMemory;
 pub use summary::Summary;
 pub use trainer::{TrainOptions, TrainedModel, resume, resume_mlp, train, train_mlp};
 pub use unit_norm::UnitNorm;

@@ -9,7 +9,9 @@ use burn::module::Module;
 use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 
-use crate::{Decision, EarlyStopping, EarlyStoppingConfig, TrainError, checkpoint_file};
+use crate::{
+    Decision, EarlyStopping, EarlyStoppingConfig, History, Metric, TrainError, checkpoint_file,
+};
 
 /// [`EarlyStopping`]'s rule (Keras' `min_delta`, `patience`,
 /// `start_from_epoch`, `baseline`, plus Lightning's thresholds) on a metric
@@ -30,6 +32,11 @@ pub struct MetricEarlyStopping {
     state: Arc<Mutex<EarlyStopping>>,
     metric: String,
     split: Split,
+    /// Divides the store's value: Burn records accuracy in percent, recipe's
+    /// history and thresholds use a fraction.
+    divisor: f64,
+    /// Names the metric in the stop reason.
+    label: String,
     best_epoch: Arc<AtomicUsize>,
     reason: Arc<Mutex<Option<String>>>,
 }
@@ -44,13 +51,60 @@ impl MetricEarlyStopping {
         config.validate()?;
         let mut config = config;
         config.mode = Some(config.mode.unwrap_or(crate::Mode::Min));
+        let metric = metric.into();
         Ok(Self {
             state: Arc::new(Mutex::new(EarlyStopping::new(config))),
-            metric: metric.into(),
+            label: format!("{metric} ({split:?})"),
+            metric,
             split,
+            divisor: 1.0,
             best_epoch: Arc::new(AtomicUsize::new(0)),
             reason: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// Early stopping on `config.monitor`, one of the [`History`]'s metrics,
+    /// read from the Burn metric that records it (`Loss` or `Accuracy` on the
+    /// split it names, accuracy as a fraction), with `config.mode` inferred
+    /// from the metric when it is `None`. This is what recipe's own trainer
+    /// uses.
+    pub fn on_history_metric(config: EarlyStoppingConfig) -> Result<Self, TrainError> {
+        let (metric, split, divisor) = match config.monitor {
+            Metric::ValidLoss => ("Loss", Split::Valid, 1.0),
+            Metric::TrainLoss => ("Loss", Split::Train, 1.0),
+            Metric::ValidAccuracy => ("Accuracy", Split::Valid, 100.0),
+            Metric::TrainAccuracy => ("Accuracy", Split::Train, 100.0),
+        };
+        let label = config.monitor.to_string();
+        let mut config = config;
+        config.mode = Some(config.mode());
+        Ok(Self {
+            divisor,
+            label,
+            ..Self::new(config, metric, split)?
+        })
+    }
+
+    /// Feeds the epochs a resumed run already did, as [`History`] recorded
+    /// them, so the rule continues where it was. Returns the reason if the
+    /// rule had already stopped the run (the epochs after it are ignored).
+    /// Only for [`MetricEarlyStopping::on_history_metric`]: other metrics are
+    /// not in the history.
+    pub fn replay(&self, history: &History) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let monitor = state.config().monitor;
+        for record in &history.epochs {
+            let decision = state.update_value(record.epoch, monitor.of(record), &self.label);
+            if let Some((best, _)) = state.best() {
+                self.best_epoch.store(best, Ordering::SeqCst);
+            }
+            if let Decision::Stop(reason) = decision {
+                drop(state);
+                self.stop(reason.clone());
+                return Some(reason);
+            }
+        }
+        None
     }
 
     /// The best epoch so far (`None` before one counted).
@@ -92,16 +146,16 @@ impl MetricEarlyStopping {
 
 impl EarlyStoppingStrategy for MetricEarlyStopping {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
-        let label = format!("{} ({:?})", self.metric, self.split);
         let Some(value) = store.find_metric(&self.metric, epoch, Aggregate::Mean, &self.split)
         else {
             return self.stop(format!(
-                "the metric {label} is not recorded at epoch {epoch}: register it with \
-                 SupervisedTraining::metrics"
+                "the metric {} is not recorded at epoch {epoch}: register it with \
+                 SupervisedTraining::metrics",
+                self.label
             ));
         };
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let decision = state.update_value(epoch, value, &label);
+        let decision = state.update_value(epoch, value / self.divisor, &self.label);
         if let Some((best, _)) = state.best() {
             self.best_epoch.store(best, Ordering::SeqCst);
         }

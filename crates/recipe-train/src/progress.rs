@@ -1,5 +1,5 @@
 //! What the Learner shows while it trains: nothing per batch when stdout is
-//! not a terminal (the per-epoch line comes from the epoch monitor), a
+//! not a terminal (the per-epoch line comes from the `HistoryLogger`), a
 //! one-line progress counter when it is.
 
 use std::io::{IsTerminal, Write};

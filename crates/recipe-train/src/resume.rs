@@ -256,7 +256,7 @@ mod tests {
 
     fn epoch_order(loader: &Arc<dyn DataLoader<ImageBatch>>) -> Vec<f32> {
         let batch = loader.iter().next().unwrap().unwrap();
-        batch.images.into_data().try_to_vec::<f32>().unwrap()
+        batch.inputs.into_data().try_to_vec::<f32>().unwrap()
     }
 
     #[test]

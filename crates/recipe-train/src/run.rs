@@ -7,50 +7,68 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::Device;
-use burn::train::logger::InMemoryMetricLogger;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
-use recipe_data::{ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits};
+use burn::train::{Interrupter, Learner, SupervisedTraining};
+use recipe_data::{BatchInputs, ClassBatch, ClassData};
 
 use crate::checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
 };
-use crate::monitor::{EpochMonitor, Session, StopReason};
 use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, EarlyStopping, Evaluation, History, PenaltyMetric, RunArtifacts, Summary,
-    TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
+    Classifier, Classify, Divergence, Evaluation, History, HistoryHandle, HistoryLogger,
+    MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, StopOnAny, StopOnDivergence,
+    Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
 };
+
+/// The bounds a data item needs to go through Burn's loaders.
+pub trait DataItem: Send + Sync + Clone + std::fmt::Debug + 'static {}
+
+impl<T: Send + Sync + Clone + std::fmt::Debug + 'static> DataItem for T {}
 
 /// Trains `net` (a fresh run, or one resumed at `resume_from`), evaluates
 /// it and writes its artifacts.
-pub(crate) fn run<N: Classify>(
+pub(crate) fn run<N, I>(
     config: &TrainConfig,
     net: N,
-    splits: &Splits,
+    data: &ClassData<I, N::Input>,
     device: &Device,
     options: &TrainOptions,
     resume_from: Option<ResumePoint>,
-) -> Result<TrainedModel<N>, TrainError> {
-    config.validate()?;
+) -> Result<TrainedModel<N>, TrainError>
+where
+    N: Classify,
+    I: DataItem,
+{
+    config.validate_fit()?;
     config.check_hooks(&net)?;
     let device = autodiff(device);
+    let data = RunData { data };
+    data.data.check(&device.clone().inner())?;
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
     if let Some(artifacts) = &artifacts
         && resume_from.is_none()
     {
         artifacts.write_json(&artifacts.config(), config)?;
     }
-    let data = RunData::new(config, splits)?;
-    let hooks = config.step_hooks();
     let setup = LearnerSetup::new(config, artifacts.as_ref(), options, &device, resume_from)?;
-    let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options)?;
-    let concluded = setup.conclude(config, outcome)?;
+    let output_check = OutputCheck::new(
+        data.data.info.classes,
+        &data.data.info.name,
+        setup.interrupter.clone(),
+    );
+    let hooks = config.step_hooks().with_output_check(output_check.clone());
+    let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options);
+    if let Some(error) = output_check.take_error() {
+        return Err(error);
+    }
+    let outcome = outcome?;
+    let concluded = setup.conclude(config, options, outcome)?;
     let net = concluded.model.net.valid();
     let summary = data.summarize(
         &net,
@@ -70,33 +88,14 @@ pub(crate) fn run<N: Classify>(
     })
 }
 
-/// The data side of a run: the pixel normalization and the three splits.
-struct RunData {
-    normalization: Normalization,
-    batcher: ImageBatcher,
-    train: Arc<ImageSet>,
-    valid: Arc<ImageSet>,
-    test: Arc<ImageSet>,
-    kind: String,
+/// The data side of a run: loaders over the three splits of the data.
+struct RunData<'a, I, X> {
+    data: &'a ClassData<I, X>,
 }
 
-impl RunData {
-    fn new(config: &TrainConfig, splits: &Splits) -> Result<Self, TrainError> {
-        let normalization = if config.standardize {
-            Normalization::standardize_from(&splits.train)?
-        } else {
-            Normalization::Unit
-        };
-        Ok(Self {
-            normalization,
-            batcher: ImageBatcher::new(normalization),
-            train: Arc::new(splits.train.clone()),
-            valid: Arc::new(splits.valid.clone()),
-            test: Arc::new(splits.test.clone()),
-            kind: splits.kind.to_string(),
-        })
-    }
-
+impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'static>
+    RunData<'_, I, X>
+{
     /// Shuffled training batches, starting at the shuffle of epoch
     /// `start_epoch + 1`, seeding `device` for each later epoch as it starts.
     fn train_loader(
@@ -104,11 +103,10 @@ impl RunData {
         config: &TrainConfig,
         start_epoch: usize,
         device: &Device,
-    ) -> Arc<dyn DataLoader<ImageBatch>> {
-        let loader = DataLoaderBuilder::new(self.batcher.clone())
-            .batch_size(config.batch_size)
-            .shuffle(config.seed)
-            .build(ImageDataset::new(self.train.clone()));
+    ) -> Arc<dyn DataLoader<ClassBatch<X>>> {
+        let loader = self
+            .data
+            .loader(&self.data.train, config.batch_size, Some(config.seed), None);
         Arc::new(EpochLoader::new(
             loader,
             start_epoch,
@@ -116,34 +114,31 @@ impl RunData {
         ))
     }
 
-    fn valid_loader(&self, config: &TrainConfig) -> Arc<dyn DataLoader<ImageBatch>> {
-        DataLoaderBuilder::new(self.batcher.clone())
-            .batch_size(config.eval_batch_size)
-            .build(ImageDataset::new(self.valid.clone()))
+    fn valid_loader(&self, config: &TrainConfig) -> Arc<dyn DataLoader<ClassBatch<X>>> {
+        self.data
+            .loader(&self.data.valid, config.eval_batch_size, None, None)
     }
 
     /// The final network on the training, validation and test splits.
-    fn evaluate_all<N: Classify>(
+    fn evaluate_all<N: Classify<Input = X>>(
         &self,
         net: &N,
         config: &TrainConfig,
         device: &Device,
     ) -> Result<[Evaluation; 3], TrainError> {
         let eval_device = device.clone().inner();
-        let loader = |set: &Arc<ImageSet>| -> Arc<dyn DataLoader<ImageBatch>> {
-            DataLoaderBuilder::new(self.batcher.clone())
-                .batch_size(config.eval_batch_size)
-                .set_device(eval_device.clone())
-                .build(ImageDataset::new(set.clone()))
+        let loader = |set| {
+            self.data
+                .loader(set, config.eval_batch_size, None, Some(eval_device.clone()))
         };
         Ok([
-            evaluate(net, &loader(&self.train))?,
-            evaluate(net, &loader(&self.valid))?,
-            evaluate(net, &loader(&self.test))?,
+            evaluate(net, &loader(&self.data.train))?,
+            evaluate(net, &loader(&self.data.valid))?,
+            evaluate(net, &loader(&self.data.test))?,
         ])
     }
 
-    fn summarize<N: Classify>(
+    fn summarize<N: Classify<Input = X>>(
         &self,
         net: &N,
         config: &TrainConfig,
@@ -155,7 +150,7 @@ impl RunData {
         let [on_train, on_valid, on_test] = self.evaluate_all(net, config, device)?;
         let epochs_run = concluded.history.epochs.len();
         Ok(Summary {
-            dataset: self.kind.clone(),
+            dataset: self.data.info.name.clone(),
             model: options
                 .model_name
                 .clone()
@@ -175,21 +170,37 @@ impl RunData {
             train_seconds: concluded.train_seconds,
             resumed_after_epoch: (start_epoch > 0).then_some(start_epoch),
             parameters: Module::num_params(net),
-            normalization: self.normalization,
+            loss: match config.label_smoothing {
+                Some(alpha) => format!(
+                    "{} (training: cross-entropy with label smoothing {alpha})",
+                    net.loss_name()
+                ),
+                None => net.loss_name(),
+            },
+            data: self.data.info.clone(),
         })
     }
 }
 
-/// Burn's Learner as recipe sets it up: the epoch monitor (history, early
-/// stopping, divergence), the training loader (resume, per-epoch seeds)
-/// and, when asked, atomic checkpoints.
+/// Burn's Learner as recipe sets it up, each concern in Burn's own place:
+/// the [`HistoryLogger`] (history, `history.csv`, the epoch line) as the
+/// metric logger, [`StopOnDivergence`] and [`MetricEarlyStopping`] in the
+/// early-stopping slot, [`RetainCheckpoints`] with the atomic checkpointers,
+/// and the [`EpochLoader`] (resume, per-epoch seeds) as the training loader.
 struct LearnerSetup {
-    monitor: EpochMonitor,
+    /// Stops the Learner from recipe's hooks (a failed history write, a
+    /// network of the wrong width).
+    interrupter: Interrupter,
+    earlier: History,
+    early_stopping: Option<MetricEarlyStopping>,
+    divergence: StopOnDivergence,
     device: Device,
     learner_dir: LearnerDir,
+    history_path: Option<PathBuf>,
     start_epoch: usize,
     resume_from: Option<ResumePoint>,
-    already_stopped: bool,
+    /// Why early stopping had already ended a resumed run, if it had.
+    already_stopped: Option<String>,
     checkpointing: bool,
     restore_best: bool,
 }
@@ -197,6 +208,7 @@ struct LearnerSetup {
 /// What launching the Learner gave back.
 struct Outcome<N: Classify> {
     model: Classifier<N>,
+    history: HistoryHandle,
     train_seconds: f64,
 }
 
@@ -223,24 +235,26 @@ impl LearnerSetup {
             .early_stopping
             .as_ref()
             .is_some_and(|e| e.restore_best_weights);
-        let monitor = EpochMonitor::new(
-            config.epochs,
-            config.learning_rate,
-            config.early_stopping.clone().map(EarlyStopping::new),
-            artifacts.map(|a| a.history()),
-            options.print_epochs,
-            Session {
-                epochs_done: start_epoch,
-            },
-        );
-        let already_stopped = match &resume_from {
-            Some(point) => monitor.replay(&point.history)?,
-            None => false,
-        };
+        let early_stopping = config
+            .early_stopping
+            .clone()
+            .map(MetricEarlyStopping::on_history_metric)
+            .transpose()?;
+        let earlier = resume_from
+            .as_ref()
+            .map(|point| point.history.clone())
+            .unwrap_or_default();
+        let already_stopped = early_stopping
+            .as_ref()
+            .and_then(|early_stopping| early_stopping.replay(&earlier));
         Ok(Self {
-            monitor,
+            interrupter: Interrupter::new(),
+            earlier,
+            early_stopping,
+            divergence: StopOnDivergence::new(),
             device: device.clone(),
             learner_dir: LearnerDir::new(options.out_dir.as_ref()),
+            history_path: artifacts.map(|a| a.history()),
             start_epoch,
             resume_from,
             already_stopped,
@@ -249,21 +263,51 @@ impl LearnerSetup {
         })
     }
 
-    /// Builds Burn's `SupervisedTraining` with recipe's hooks and runs it.
-    fn launch<N: Classify>(
+    /// The history logger: it continues a resumed run's history, stops the
+    /// Learner through `interrupter` when `history.csv` cannot be written.
+    fn history_logger(
         &self,
         config: &TrainConfig,
-        data: &RunData,
+        options: &TrainOptions,
+        interrupter: &Interrupter,
+    ) -> Result<HistoryLogger, TrainError> {
+        let mut logger = HistoryLogger::new(self.earlier.clone(), config.learning_rate)
+            .stop_on_write_error(interrupter.clone());
+        if let Some(path) = &self.history_path {
+            logger = logger.write_csv(path)?;
+        }
+        if options.print_epochs {
+            logger = logger.print_epochs(config.epochs);
+        }
+        Ok(logger)
+    }
+
+    /// Divergence first, then early stopping: both see every epoch.
+    fn stopping(&self) -> StopOnAny {
+        let stop = StopOnAny::new().with(self.divergence.clone());
+        match &self.early_stopping {
+            Some(early_stopping) => stop.with(early_stopping.clone()),
+            None => stop,
+        }
+    }
+
+    /// Builds Burn's `SupervisedTraining` with recipe's hooks and runs it.
+    fn launch<N: Classify, I: DataItem>(
+        &self,
+        config: &TrainConfig,
+        data: &RunData<'_, I, N::Input>,
         model: Classifier<N>,
         options: &TrainOptions,
     ) -> Result<Outcome<N>, TrainError> {
         let start_epoch = self.start_epoch;
-        let epochs = if self.already_stopped {
+        let epochs = if self.already_stopped.is_some() {
             start_epoch
         } else {
             config.epochs
         };
         let dir = self.learner_dir.path();
+        let logger = self.history_logger(config, options, &self.interrupter)?;
+        let history = logger.handle();
         let mut training = SupervisedTraining::new(
             dir,
             data.train_loader(config, start_epoch, &self.device),
@@ -271,33 +315,14 @@ impl LearnerSetup {
         )
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(PenaltyMetric::new())
-        .with_metric_logger(InMemoryMetricLogger::default())
+        .with_metric_logger(logger)
         .with_application_logger(None)
+        .with_interrupter(self.interrupter.clone())
         .renderer(Box::new(QuietRenderer::new(options.show_progress)))
-        .early_stopping(self.monitor.clone())
+        .early_stopping(self.stopping())
         .num_epochs(epochs);
         if self.checkpointing {
-            let saved = self
-                .resume_from
-                .as_ref()
-                .map(|point| point.checkpoints.clone())
-                .unwrap_or_default();
-            training = training
-                .with_custom_checkpointers(
-                    AtomicFileCheckpointer::new(dir, "model"),
-                    AtomicFileCheckpointer::new(dir, "optim"),
-                    AtomicFileCheckpointer::new(dir, "scheduler"),
-                )
-                .with_checkpointing_strategy(RetainCheckpoints::new(
-                    saved,
-                    self.restore_best.then(|| self.monitor.best_epoch()),
-                    start_epoch,
-                ));
-            if start_epoch > 0 {
-                // Burn's loader panics on a bad file: read the three records first.
-                AtomicFileCheckpointer::check(dir, start_epoch)?;
-                training = training.checkpoint(start_epoch);
-            }
+            training = self.with_checkpoints(training)?;
         }
         let learner = Learner::new(model, config.optimizer.init(), config.learning_rate);
         if options.print_epochs && start_epoch > 0 {
@@ -309,17 +334,56 @@ impl LearnerSetup {
         }
         // Later epochs are seeded by the training loader as they start.
         seed_epoch(&self.device, config.seed, start_epoch + 1);
-        self.monitor.start();
         let started = Instant::now();
         let result = training.launch(learner);
         let train_seconds = started.elapsed().as_secs_f64();
+        if let Some(error) = history.take_write_error() {
+            return Err(error);
+        }
         if let Some(error) = result.error {
             return Err(TrainError::Learner(format!("{error:?}")));
         }
         Ok(Outcome {
             model: result.model,
+            history,
             train_seconds,
         })
+    }
+
+    /// Atomic checkpoints every epoch, retaining the best epoch's for
+    /// restore-best, and the resumed epoch's records loaded first.
+    fn with_checkpoints<N: Classify>(
+        &self,
+        training: SupervisedTraining<Classifier<N>>,
+    ) -> Result<SupervisedTraining<Classifier<N>>, TrainError> {
+        let dir = self.learner_dir.path();
+        let saved = self
+            .resume_from
+            .as_ref()
+            .map(|point| point.checkpoints.clone())
+            .unwrap_or_default();
+        let best_epoch = self
+            .early_stopping
+            .as_ref()
+            .filter(|_| self.restore_best)
+            .map(MetricEarlyStopping::best_epoch_handle);
+        let training = training
+            .with_custom_checkpointers(
+                AtomicFileCheckpointer::new(dir, "model"),
+                AtomicFileCheckpointer::new(dir, "optim"),
+                AtomicFileCheckpointer::new(dir, "scheduler"),
+            )
+            .with_checkpointing_strategy(RetainCheckpoints::new(
+                saved,
+                best_epoch,
+                self.start_epoch,
+            ));
+        if self.start_epoch == 0 {
+            return Ok(training);
+        }
+        // Burn's loader panics on a bad file: read the three records first.
+        AtomicFileCheckpointer::check(dir, self.start_epoch)?;
+        Ok(training.checkpoint(self.start_epoch))
     }
 
     /// Why the run ended (a divergence is an error naming the last good
@@ -328,28 +392,38 @@ impl LearnerSetup {
     fn conclude<N: Classify>(
         &self,
         config: &TrainConfig,
+        options: &TrainOptions,
         outcome: Outcome<N>,
     ) -> Result<Concluded<N>, TrainError> {
-        let (history, stop, best_epoch, write_error) = self.monitor.finish();
-        if let Some(error) = write_error {
-            return Err(error);
+        if let Some(Divergence { epoch, loss }) = self.divergence.divergence() {
+            let last_good = if self.checkpointing && !self.learner_dir.temporary {
+                last_good_checkpoint(self.learner_dir.path())
+            } else {
+                None
+            };
+            return Err(TrainError::Diverged {
+                epoch,
+                loss,
+                learning_rate: config.learning_rate,
+                last_good,
+            });
         }
-        let stop_reason = match stop {
-            StopReason::Diverged { epoch, loss } => {
-                let last_good = if self.checkpointing && !self.learner_dir.temporary {
-                    last_good_checkpoint(self.learner_dir.path())
-                } else {
-                    None
-                };
-                return Err(TrainError::Diverged {
-                    epoch,
-                    loss,
-                    learning_rate: config.learning_rate,
-                    last_good,
-                });
-            }
-            StopReason::Completed => "completed the epoch budget".to_string(),
-            StopReason::EarlyStopped(reason) => reason,
+        let history = outcome.history.history();
+        let stopped_early = self
+            .early_stopping
+            .as_ref()
+            .and_then(MetricEarlyStopping::stop_reason);
+        if let Some(reason) = &stopped_early
+            && options.print_epochs
+            && self.already_stopped.is_none()
+        {
+            let epoch = history.epochs.last().map_or(0, |r| r.epoch);
+            println!("early stopping at epoch {epoch}: {reason}");
+        }
+        let stop_reason = stopped_early.unwrap_or_else(|| "completed the epoch budget".to_string());
+        let best_epoch = match &self.early_stopping {
+            Some(early_stopping) => early_stopping.best_epoch(),
+            None => history.best_epoch().map(|r| r.epoch),
         };
         let epochs_run = history.epochs.len();
         let mut model = outcome.model;

@@ -1,6 +1,6 @@
 //! The final numbers of a run, written as `summary.json`.
 
-use recipe_data::Normalization;
+use recipe_data::DataInfo;
 use serde::{Deserialize, Serialize};
 
 /// What a run achieved. Train, validation and test figures are the final
@@ -44,6 +44,14 @@ pub struct Summary {
     pub resumed_after_epoch: Option<usize>,
     /// Number of trainable parameters.
     pub parameters: usize,
-    /// How pixels were turned into inputs (needed to use the saved weights).
-    pub normalization: Normalization,
+    /// The loss that `*_loss` measure: the network's own (`cross-entropy`
+    /// unless it supplies another), and in training the label smoothing if
+    /// one was asked.
+    #[serde(default)]
+    pub loss: String,
+    /// What the data was, as its provider reports it: name, input shape,
+    /// class count (and names), split sizes, and how raw values became
+    /// inputs (needed to use the saved weights).
+    #[serde(default)]
+    pub data: DataInfo,
 }

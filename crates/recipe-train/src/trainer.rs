@@ -3,11 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use recipe_data::Splits;
+use burn::tensor::Tensor;
+use recipe_data::{ClassData, DataInfo, DataSource, FeatureItem, ImageItem, load_splits};
 use recipe_models::Mlp;
 
 use crate::resume::{ResumePoint, read_run_config};
-use crate::run::run;
+use crate::run::{DataItem, run};
 use crate::{Classify, History, Summary, TrainConfig, TrainError};
 
 /// How a run reports and what it keeps.
@@ -57,8 +58,11 @@ pub fn train_mlp(
     device: &Device,
     options: &TrainOptions,
 ) -> Result<TrainedModel<Mlp>, TrainError> {
-    let (net, splits, options) = prepare_mlp(config, device, options)?;
-    run(config, net, &splits, device, &options, None)
+    let (net, data, options) = prepare_mlp(config, device, options)?;
+    match &data {
+        MlpData::Images(data) => run(config, net, data, device, &options, None),
+        MlpData::Table(data) => run(config, net, data, device, &options, None),
+    }
 }
 
 /// Continues the [`Mlp`] run whose output folder is `run_dir` from its last
@@ -71,60 +75,102 @@ pub fn resume_mlp(
     options: &TrainOptions,
 ) -> Result<TrainedModel<Mlp>, TrainError> {
     let config = read_run_config(run_dir)?;
-    let (net, splits, options) = prepare_mlp(&config, device, options)?;
-    continue_run(run_dir, &config, net, &splits, device, options)
+    let (net, data, options) = prepare_mlp(&config, device, options)?;
+    match &data {
+        MlpData::Images(data) => continue_run(run_dir, &config, net, data, device, options),
+        MlpData::Table(data) => continue_run(run_dir, &config, net, data, device, options),
+    }
 }
 
 /// [`resume_mlp`] for a network of your own: `net` must be built as the
 /// interrupted run built it (its weights are then replaced by the checkpoint's).
-pub fn resume<N: Classify>(
+pub fn resume<N, I>(
     run_dir: &Path,
     net: N,
-    splits: &Splits,
+    data: &ClassData<I, N::Input>,
     device: &Device,
     options: &TrainOptions,
-) -> Result<TrainedModel<N>, TrainError> {
+) -> Result<TrainedModel<N>, TrainError>
+where
+    N: Classify,
+    I: DataItem,
+{
     let config = read_run_config(run_dir)?;
-    continue_run(run_dir, &config, net, splits, device, options.clone())
+    continue_run(run_dir, &config, net, data, device, options.clone())
 }
 
-fn continue_run<N: Classify>(
+fn continue_run<N, I>(
     run_dir: &Path,
     config: &TrainConfig,
     net: N,
-    splits: &Splits,
+    data: &ClassData<I, N::Input>,
     device: &Device,
     options: TrainOptions,
-) -> Result<TrainedModel<N>, TrainError> {
+) -> Result<TrainedModel<N>, TrainError>
+where
+    N: Classify,
+    I: DataItem,
+{
     let point = ResumePoint::find(run_dir)?;
     let options = TrainOptions {
         out_dir: Some(run_dir.to_path_buf()),
         ..options
     };
-    run(config, net, splits, device, &options, Some(point))
+    run(config, net, data, device, &options, Some(point))
+}
+
+/// The data of a [`DataSource`], batched for an MLP.
+enum MlpData {
+    Images(ClassData<ImageItem, Tensor<2>>),
+    Table(ClassData<FeatureItem, Tensor<2>>),
+}
+
+impl MlpData {
+    fn load(config: &TrainConfig) -> Result<Self, TrainError> {
+        Ok(match &config.dataset {
+            DataSource::Idx(kind) => {
+                let splits = load_splits(*kind, config.data_dir.as_deref(), &config.split)?;
+                MlpData::Images(splits.flat_data(config.standardize)?)
+            }
+            DataSource::Csv(source) => MlpData::Table(source.load()?),
+            other => {
+                return Err(TrainError::invalid(
+                    "dataset",
+                    "an image set or a CSV table",
+                    other,
+                ));
+            }
+        })
+    }
+
+    fn info(&self) -> &DataInfo {
+        match self {
+            MlpData::Images(data) => &data.info,
+            MlpData::Table(data) => &data.info,
+        }
+    }
 }
 
 fn prepare_mlp(
     config: &TrainConfig,
     device: &Device,
     options: &TrainOptions,
-) -> Result<(Mlp, Splits, TrainOptions), TrainError> {
+) -> Result<(Mlp, MlpData, TrainOptions), TrainError> {
     config.validate()?;
-    let splits =
-        recipe_data::load_splits(config.dataset, config.data_dir.as_deref(), &config.split)?;
-    let features = splits.train.image_size();
+    let data = MlpData::load(config)?;
+    let info = data.info();
+    let features: usize = info.input_shape.iter().product();
     if config.model.d_input != features {
         return Err(TrainError::invalid(
             "model.d_input",
-            format!("{features} (the pixels of one {} image)", splits.kind),
+            format!("{features} (the inputs of one {} example)", info.name),
             config.model.d_input,
         ));
     }
-    let classes = splits.kind.classes();
-    if config.model.d_output < classes {
+    if config.model.d_output != info.classes {
         return Err(TrainError::invalid(
             "model.d_output",
-            format!("at least {classes} (the classes of {})", splits.kind),
+            format!("{} (the classes of {})", info.classes, info.name),
             config.model.d_output,
         ));
     }
@@ -140,7 +186,7 @@ fn prepare_mlp(
         ),
         ..options.clone()
     };
-    Ok((net, splits, options))
+    Ok((net, data, options))
 }
 
 pub(crate) fn autodiff(device: &Device) -> Device {
@@ -151,17 +197,26 @@ pub(crate) fn autodiff(device: &Device) -> Device {
     }
 }
 
-/// Trains `net` on `splits` with Burn's Learner, then evaluates the final
+/// Trains `net` on `data` with Burn's Learner, then evaluates the final
 /// network on the training, validation and test splits.
 ///
-/// `config.model` is not used here (the network is given); everything else
-/// is. `net` should live on `device` with autodiff.
-pub fn train<N: Classify>(
+/// `data` is any [`ClassData`]: recipe's providers (MNIST, Fashion-MNIST,
+/// images or features in memory) or your own Burn datasets and batcher,
+/// with inputs of any shape that `net` takes. The data, not `config`, says
+/// what is trained on: `config.model`, `config.dataset`, `config.split` and
+/// `config.standardize` are not used here; everything else is. `net` should
+/// live on `device` with autodiff. Before training, the data is checked and
+/// the network's output width compared with the class count.
+pub fn train<N, I>(
     config: &TrainConfig,
     net: N,
-    splits: &Splits,
+    data: &ClassData<I, N::Input>,
     device: &Device,
     options: &TrainOptions,
-) -> Result<TrainedModel<N>, TrainError> {
-    run(config, net, splits, device, options, None)
+) -> Result<TrainedModel<N>, TrainError>
+where
+    N: Classify,
+    I: DataItem,
+{
+    run(config, net, data, device, options, None)
 }

@@ -25,10 +25,11 @@ use recipe_data::{
 use recipe_models::{ActivationConfig, MlpConfig, ModelError};
 use recipe_research::{Orthogonality, register, research_config};
 use recipe_train::{
-    Classifier, EarlyStoppingConfig, EpochCsvLogger, MaxNormConfig, MetricEarlyStopping,
-    OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks,
-    TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms,
-    read_run_config, resume_mlp, train_mlp,
+    Classifier, EarlyStoppingConfig, EpochCsvLogger, History, HistoryLogger, MaxNormConfig,
+    MetricEarlyStopping, OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer,
+    RetainCheckpoints, StepHooks, StopOnAny, StopOnDivergence, TrainConfig, TrainOptions,
+    WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms, read_run_config,
+    resume_mlp, train_mlp,
 };
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -235,8 +236,9 @@ fn an_unregistered_penalty_is_an_error_at_resume() {
 }
 
 /// Burn's own `SupervisedTraining`, built here, with recipe's pieces:
-/// early stopping on Burn's `Loss` metric with restore-best, this crate's
-/// penalty, max-norm, and atomic checkpoints.
+/// early stopping on Burn's `Loss` metric with restore-best beside the
+/// divergence guard, this crate's penalty, max-norm, atomic checkpoints,
+/// recipe's history as a metric logger and the all-metrics CSV logger.
 #[test]
 fn burns_supervised_training_with_recipes_hooks() {
     register();
@@ -287,11 +289,16 @@ fn burns_supervised_training_with_recipes_hooks() {
         .with_activation(vec!["learned-swish".parse().unwrap()])
         .init(&device)
         .unwrap();
+    let history_logger = HistoryLogger::new(History::default(), 1e-3)
+        .write_csv(dir.join("history.csv"))
+        .unwrap();
+    let history = history_logger.handle();
     let training = SupervisedTraining::new(&dir, train, valid)
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(PenaltyMetric::new())
         .renderer(Box::new(QuietRenderer::new(false)))
         .with_application_logger(None)
+        .with_metric_logger(history_logger)
         .with_metric_logger(EpochCsvLogger::new(dir.join("epochs.csv")))
         .with_custom_checkpointers(model_ckpt, optim_ckpt, scheduler_ckpt)
         .with_checkpointing_strategy(RetainCheckpoints::new(
@@ -299,7 +306,11 @@ fn burns_supervised_training_with_recipes_hooks() {
             Some(stopping.best_epoch_handle()),
             0,
         ))
-        .early_stopping(stopping.clone())
+        .early_stopping(
+            StopOnAny::new()
+                .with(StopOnDivergence::new())
+                .with(stopping.clone()),
+        )
         .num_epochs(10);
     let optimizer = OptimizerConfig::adam().init();
     let result = training.launch(Learner::new(
@@ -344,6 +355,16 @@ fn burns_supervised_training_with_recipes_hooks() {
         "the penalty reached Burn's metrics: {csv}"
     );
     assert!(losses.iter().all(|&l| l.is_finite() && l > 0.0), "{csv}");
+    // recipe's own history, from its metric logger: the same three epochs.
+    let recorded = history.history();
+    let epochs: Vec<usize> = recorded.epochs.iter().map(|r| r.epoch).collect();
+    assert_eq!(epochs, [1, 2, 3]);
+    for (record, loss) in recorded.epochs.iter().zip(&losses) {
+        assert_eq!(record.valid_loss, *loss, "both loggers agree");
+        assert!(record.train_penalty > 0.0 && (0.0..=1.0).contains(&record.valid_accuracy));
+    }
+    let on_disk = History::from_csv(&fs::read_to_string(dir.join("history.csv")).unwrap());
+    assert_eq!(on_disk.unwrap().epochs.len(), 3);
     let best_file = checkpoint_file(&dir, "model", 1);
     assert!(best_file.is_file(), "the best epoch's checkpoint is kept");
     assert!(

@@ -1,0 +1,244 @@
+//! Any classification data for the trainer: three Burn datasets, a batcher,
+//! and what the data is.
+
+use std::fmt;
+use std::sync::Arc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataset::Dataset;
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::{ClassBatch, DataError};
+
+/// What a provider says about its data; recorded in `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The data's name (`MNIST`, a CSV file's name, ...).
+    pub name: String,
+    /// The shape of one example's input, without the batch dimension
+    /// (`[784]` for flattened MNIST, `[1, 28, 28]` for a convolutional net).
+    pub input_shape: Vec<usize>,
+    /// Number of classes: targets are in `0..classes`.
+    pub classes: usize,
+    /// The class names, by index, when the data has names (a CSV label
+    /// column of names); empty when the classes are only indices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+    /// Examples in the training, validation and test splits.
+    pub split_sizes: [usize; 3],
+    /// How the stored values became inputs (pixel scaling, per-column
+    /// standardization, ...), as the provider records it: what a user of the
+    /// saved weights must apply to new data.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub preprocessing: serde_json::Value,
+}
+
+/// A batcher shared between the loaders of the three splits.
+pub type SharedBatcher<I, X> = Arc<dyn Batcher<I, ClassBatch<X>>>;
+
+/// Classification data for the trainer: a training, a validation and a test
+/// split, each any Burn `Dataset` of items `I`, one batcher that turns items
+/// into a [`ClassBatch`] of inputs `X`, and the [`DataInfo`].
+///
+/// recipe's providers build one ([`Splits::flat_data`](crate::Splits::flat_data)
+/// and [`Splits::shaped_data`](crate::Splits::shaped_data) for the IDX image
+/// sets, [`FeatureSet`](crate::FeatureSet) for values already in memory);
+/// [`ClassData::new`] takes your own datasets and batcher.
+pub struct ClassData<I, X> {
+    /// The split the network is fitted on.
+    pub train: Arc<dyn Dataset<I>>,
+    /// The split early stopping and model choice look at.
+    pub valid: Arc<dyn Dataset<I>>,
+    /// The untouched split, evaluated once at the end.
+    pub test: Arc<dyn Dataset<I>>,
+    /// Items to batches, for all three splits.
+    pub batcher: SharedBatcher<I, X>,
+    /// What the data is.
+    pub info: DataInfo,
+}
+
+impl<I, X> Clone for ClassData<I, X> {
+    fn clone(&self) -> Self {
+        Self {
+            train: self.train.clone(),
+            valid: self.valid.clone(),
+            test: self.test.clone(),
+            batcher: self.batcher.clone(),
+            info: self.info.clone(),
+        }
+    }
+}
+
+impl<I, X> fmt::Debug for ClassData<I, X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClassData")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The batches' inputs, whose shape [`ClassData::check`] compares with the
+/// [`DataInfo`]: a tensor of any rank, or your own input type.
+pub trait BatchInputs {
+    /// The shape of the whole batch (first dimension: the batch).
+    fn batch_shape(&self) -> Vec<usize>;
+}
+
+impl<const D: usize> BatchInputs for Tensor<D> {
+    fn batch_shape(&self) -> Vec<usize> {
+        self.dims().to_vec()
+    }
+}
+
+/// Which split, in errors.
+const SPLITS: [&str; 3] = ["train", "valid", "test"];
+
+impl<I, X> ClassData<I, X>
+where
+    I: Send + Sync + Clone + fmt::Debug + 'static,
+    X: BatchInputs + Send + Clone + fmt::Debug + 'static,
+{
+    /// Your own data: three datasets, a batcher, a name and the class count.
+    /// The input shape is read from the first training batch (batched on
+    /// `device`) and every split is checked ([`ClassData::check`]).
+    pub fn new(
+        name: impl Into<String>,
+        [train, valid, test]: [Arc<dyn Dataset<I>>; 3],
+        batcher: SharedBatcher<I, X>,
+        classes: usize,
+        device: &Device,
+    ) -> Result<Self, DataError> {
+        let split_sizes = [train.len(), valid.len(), test.len()];
+        let mut data = Self {
+            train,
+            valid,
+            test,
+            batcher,
+            info: DataInfo {
+                name: name.into(),
+                input_shape: Vec::new(),
+                classes,
+                class_names: Vec::new(),
+                split_sizes,
+                preprocessing: serde_json::Value::Null,
+            },
+        };
+        let first = data.first_batch(&data.train, "train", device)?;
+        data.info.input_shape = first.inputs.batch_shape()[1..].to_vec();
+        data.check(device)?;
+        Ok(data)
+    }
+
+    /// The three splits, in order.
+    pub fn splits(&self) -> [&Arc<dyn Dataset<I>>; 3] {
+        [&self.train, &self.valid, &self.test]
+    }
+
+    /// Checks what can be checked without reading every item: no split is
+    /// empty, at least two classes, and the first batch of each split has
+    /// [`DataInfo::input_shape`] and targets in `0..classes` (batched on
+    /// `device`).
+    pub fn check(&self, device: &Device) -> Result<(), DataError> {
+        if self.info.classes < 2 {
+            return Err(DataError::invalid(
+                "classes",
+                "at least 2",
+                self.info.classes,
+            ));
+        }
+        for (set, split) in self.splits().into_iter().zip(SPLITS) {
+            let batch = self.first_batch(set, split, device)?;
+            let shape = batch.inputs.batch_shape();
+            if shape[1..] != self.info.input_shape[..] {
+                return Err(DataError::invalid(
+                    format!("{} {split} inputs", self.info.name),
+                    format!("the shape {:?} of every example", self.info.input_shape),
+                    format!("{:?} in the first batch", &shape[1..]),
+                ));
+            }
+            check_targets(&batch.targets, self.info.classes, &self.info.name, split)?;
+        }
+        Ok(())
+    }
+
+    /// A batch of the first few training examples (at most 16), on `device`.
+    pub fn sample_batch(&self, device: &Device) -> Result<ClassBatch<X>, DataError> {
+        self.first_batch(&self.train, "train", device)
+    }
+
+    fn first_batch(
+        &self,
+        set: &Arc<dyn Dataset<I>>,
+        split: &str,
+        device: &Device,
+    ) -> Result<ClassBatch<X>, DataError> {
+        let items: Vec<I> = (0..set.len().min(16))
+            .map(|index| set.get(index))
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                DataError::invalid(format!("{} {split}", self.info.name), "readable items", e)
+            })?;
+        if items.is_empty() {
+            return Err(DataError::invalid(
+                format!("{} {split}", self.info.name),
+                "at least one example",
+                0,
+            ));
+        }
+        Ok(self.batcher.batch(items, device))
+    }
+
+    /// A loader over `set` (one of [`ClassData::splits`]) in batches of
+    /// `batch_size`, shuffled with `shuffle` as its seed if given, on
+    /// `device` if given.
+    pub fn loader(
+        &self,
+        set: &Arc<dyn Dataset<I>>,
+        batch_size: usize,
+        shuffle: Option<u64>,
+        device: Option<Device>,
+    ) -> Arc<dyn DataLoader<ClassBatch<X>>> {
+        let mut builder =
+            DataLoaderBuilder::new(Shared(self.batcher.clone())).batch_size(batch_size);
+        if let Some(seed) = shuffle {
+            builder = builder.shuffle(seed);
+        }
+        if let Some(device) = device {
+            builder = builder.set_device(device);
+        }
+        builder.build(set.clone())
+    }
+}
+
+fn check_targets(
+    targets: &Tensor<1, Int>,
+    classes: usize,
+    name: &str,
+    split: &str,
+) -> Result<(), DataError> {
+    let values = targets
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default();
+    match values.iter().find(|&&t| t < 0 || t as usize >= classes) {
+        Some(bad) => Err(DataError::invalid(
+            format!("{name} {split} labels"),
+            format!("class indices in 0..{classes}"),
+            bad,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Burn's loader wants a batcher it owns; this one shares the data's.
+struct Shared<I, X>(SharedBatcher<I, X>);
+
+impl<I, X> Batcher<I, ClassBatch<X>> for Shared<I, X> {
+    fn batch(&self, items: Vec<I>, device: &Device) -> ClassBatch<X> {
+        self.0.batch(items, device)
+    }
+}

@@ -1,0 +1,221 @@
+//! recipe's [`History`] as a Burn metric logger: one [`EpochRecord`] per
+//! epoch, `history.csv` rewritten atomically, and the epoch line on stdout.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use burn::train::Interrupter;
+use burn::train::logger::MetricLogger;
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, NumericEntry};
+
+use crate::session_memory::{SessionMemory, epoch_mean};
+use crate::{EpochRecord, History, PENALTY_METRIC, TrainError, write_atomic};
+
+/// What the logger shares with whoever launched the Learner.
+#[derive(Debug, Default)]
+struct Shared {
+    history: History,
+    write_error: Option<TrainError>,
+}
+
+/// A Burn `MetricLogger` (for `SupervisedTraining::with_metric_logger`)
+/// that turns each epoch's metrics into an [`EpochRecord`]: the epoch means
+/// of Burn's `Loss` and `Accuracy` on both splits and of recipe's
+/// [`PENALTY_METRIC`] (0 when the Learner does not record it), the learning
+/// rate and the epoch's seconds.
+///
+/// The record is complete when Burn closes the epoch's validation split,
+/// which Burn does before it checkpoints or asks its early-stopping
+/// strategy, so both see the epoch's record. It keeps the entries it is
+/// given in a [`SessionMemory`], so it is also the store Burn's strategies
+/// read from.
+///
+/// With a path it rewrites `history.csv` atomically after every epoch; a
+/// failed write stops the Learner through the [`Interrupter`] given to
+/// [`HistoryLogger::stop_on_write_error`] and is kept for
+/// [`HistoryHandle::take_write_error`]. With `print` it prints one line
+/// per epoch.
+pub struct HistoryLogger {
+    memory: SessionMemory,
+    shared: Arc<Mutex<Shared>>,
+    path: Option<PathBuf>,
+    print: Option<usize>,
+    learning_rate: f64,
+    epoch_started: Instant,
+    interrupter: Option<Interrupter>,
+    loss: String,
+    accuracy: String,
+}
+
+/// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
+#[derive(Clone, Debug)]
+pub struct HistoryHandle {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl HistoryHandle {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic elsewhere cannot leave the history half-updated: recover it.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The epochs recorded so far (those of a resumed run first).
+    pub fn history(&self) -> History {
+        self.lock().history.clone()
+    }
+
+    /// The first error writing `history.csv`, if any (taken).
+    pub fn take_write_error(&self) -> Option<TrainError> {
+        self.lock().write_error.take()
+    }
+}
+
+impl HistoryLogger {
+    /// A logger that starts from `earlier` (the epochs a resumed run already
+    /// did; empty for a fresh run) and records at `learning_rate`.
+    pub fn new(earlier: History, learning_rate: f64) -> Self {
+        Self {
+            memory: SessionMemory::default(),
+            shared: Arc::new(Mutex::new(Shared {
+                history: earlier,
+                write_error: None,
+            })),
+            path: None,
+            print: None,
+            learning_rate,
+            epoch_started: Instant::now(),
+            interrupter: None,
+            loss: LossMetric::new().name().to_string(),
+            accuracy: AccuracyMetric::new().name().to_string(),
+        }
+    }
+
+    /// Rewrites `path` as CSV after every epoch, and now (so a resumed run's
+    /// file holds exactly the epochs it continues from).
+    pub fn write_csv(mut self, path: impl Into<PathBuf>) -> Result<Self, TrainError> {
+        let path = path.into();
+        write_atomic(&path, self.handle().history().to_csv().as_bytes())?;
+        self.path = Some(path);
+        Ok(self)
+    }
+
+    /// Prints one line per epoch (`epoch 3/20  train loss ...`).
+    pub fn print_epochs(mut self, total_epochs: usize) -> Self {
+        self.print = Some(total_epochs);
+        self
+    }
+
+    /// Stops the Learner (the one launched with this interrupter, see
+    /// `SupervisedTraining::with_interrupter`) when `history.csv` cannot be
+    /// written, instead of training on without a record.
+    pub fn stop_on_write_error(mut self, interrupter: Interrupter) -> Self {
+        self.interrupter = Some(interrupter);
+        self
+    }
+
+    /// The handle to read the history with once the logger is moved into
+    /// the Learner.
+    pub fn handle(&self) -> HistoryHandle {
+        HistoryHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn mean(&mut self, name: &str, epoch: usize, split: Split) -> Option<f64> {
+        epoch_mean(&self.memory.entries(name, epoch, &split))
+    }
+
+    fn record(&mut self, epoch: usize) -> EpochRecord {
+        let (loss, accuracy) = (self.loss.clone(), self.accuracy.clone());
+        let mut metric = |name: &str, split| self.mean(name, epoch, split).unwrap_or(f64::NAN);
+        let train_loss = metric(&loss, Split::Train);
+        let train_accuracy = metric(&accuracy, Split::Train) / 100.0;
+        let valid_loss = metric(&loss, Split::Valid);
+        let valid_accuracy = metric(&accuracy, Split::Valid) / 100.0;
+        // Without a penalty the metric records zeros; a Learner without the
+        // metric has no penalty to report either.
+        let train_penalty = self
+            .mean(PENALTY_METRIC, epoch, Split::Train)
+            .unwrap_or(0.0);
+        let now = Instant::now();
+        let seconds = (now - self.epoch_started).as_secs_f64();
+        self.epoch_started = now;
+        EpochRecord {
+            epoch,
+            train_loss,
+            train_penalty,
+            train_accuracy,
+            valid_loss,
+            valid_accuracy,
+            learning_rate: self.learning_rate,
+            seconds,
+        }
+    }
+
+    fn print(&self, record: &EpochRecord, total_epochs: usize) {
+        let penalty = if record.train_penalty > 0.0 {
+            format!(" (+penalty {:.4})", record.train_penalty)
+        } else {
+            String::new()
+        };
+        println!(
+            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}  {:.1}s",
+            record.epoch,
+            record.train_loss,
+            record.train_accuracy,
+            record.valid_loss,
+            record.valid_accuracy,
+            record.seconds
+        );
+        let _ = std::io::stdout().flush();
+    }
+
+    fn append(&mut self, record: EpochRecord) {
+        let handle = self.handle();
+        let mut shared = handle.lock();
+        shared.history.epochs.push(record);
+        let Some(path) = &self.path else { return };
+        if let Err(error) = write_atomic(path, shared.history.to_csv().as_bytes()) {
+            if let Some(interrupter) = &self.interrupter {
+                interrupter.stop(Some(&error.to_string()));
+            }
+            shared.write_error.get_or_insert(error);
+        }
+    }
+}
+
+impl MetricLogger for HistoryLogger {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        self.memory.log(update, epoch, split);
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        self.memory.read_numeric(name, epoch, split)
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.memory.log_metric_definition(definition);
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        let is_valid = summary.split == Split::Valid;
+        let epoch = summary.epoch_number;
+        self.memory.log_epoch_summary(summary);
+        if !is_valid {
+            return;
+        }
+        let record = self.record(epoch);
+        if let Some(total_epochs) = self.print {
+            self.print(&record, total_epochs);
+        }
+        self.append(record);
+    }
+}
