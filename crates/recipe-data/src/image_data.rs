@@ -11,46 +11,6 @@ use crate::{
     ShapedImageBatcher, SharedBatcher, Splits,
 };
 
-/// Three image sets, their class count and how pixels are scaled, as
-/// [`ClassData`] whose batches come from `batcher`.
-fn image_class_data<X>(
-    name: &str,
-    sets: [&ImageSet; 3],
-    classes: usize,
-    normalization: Normalization,
-    input_shape: Vec<usize>,
-    batcher: SharedBatcher<ImageItem, X>,
-) -> Result<ClassData<ImageItem, X>, DataError> {
-    for (set, split) in sets.iter().zip(["train", "valid", "test"]) {
-        set.check(&format!("{name} {split}"), classes)?;
-    }
-    let [train, valid, test] =
-        sets.map(|set| Arc::new(ImageDataset::new(set.clone())) as Arc<dyn Dataset<ImageItem>>);
-    Ok(ClassData {
-        info: DataInfo {
-            name: name.to_string(),
-            input_shape,
-            classes,
-            class_names: Vec::new(),
-            split_sizes: [train.len(), valid.len(), test.len()],
-            preprocessing: serde_json::to_value(normalization).unwrap_or_default(),
-        },
-        train,
-        valid,
-        test,
-        batcher,
-    })
-}
-
-/// `Normalization::standardize_from(train)` when asked, else `Unit`.
-fn normalization_for(train: &ImageSet, standardize: bool) -> Result<Normalization, DataError> {
-    if standardize {
-        Normalization::standardize_from(train)
-    } else {
-        Ok(Normalization::Unit)
-    }
-}
-
 /// Images in memory, as a provider: three [`ImageSet`]s (e.g. built with
 /// [`ImageSet::new`] from `Vec<u8>` pixels and labels) and their class count.
 #[derive(Debug, Clone)]
@@ -64,22 +24,53 @@ pub struct ImageSplits {
 }
 
 impl ImageSplits {
+    /// The three sets as [`ClassData`] of inputs of `input_shape`, pixels
+    /// normalized as `standardize` asks, batched by what `batcher` makes of
+    /// that normalization.
+    fn class_data<X>(
+        &self,
+        standardize: bool,
+        input_shape: Vec<usize>,
+        batcher: impl FnOnce(Normalization) -> Result<SharedBatcher<ImageItem, X>, DataError>,
+    ) -> Result<ClassData<ImageItem, X>, DataError> {
+        for (set, split) in self.sets.iter().zip(["train", "valid", "test"]) {
+            set.check(&format!("{} {split}", self.name), self.classes)?;
+        }
+        let normalization = if standardize {
+            Normalization::standardize_from(&self.sets[0])?
+        } else {
+            Normalization::Unit
+        };
+        let [train, valid, test] = self
+            .sets
+            .each_ref()
+            .map(|set| Arc::new(ImageDataset::new(set.clone())) as Arc<dyn Dataset<ImageItem>>);
+        Ok(ClassData {
+            info: DataInfo {
+                name: self.name.clone(),
+                input_shape,
+                classes: self.classes,
+                class_names: Vec::new(),
+                split_sizes: [train.len(), valid.len(), test.len()],
+                preprocessing: serde_json::to_value(normalization).unwrap_or_default(),
+            },
+            train,
+            valid,
+            test,
+            batcher: batcher(normalization)?,
+        })
+    }
+
     /// Flattened images (`[batch, rows * cols]`), for an MLP, pixels scaled
     /// to [0, 1] or standardized with the training split's statistics.
     pub fn flat_data(
         &self,
         standardize: bool,
     ) -> Result<ClassData<ImageItem, Tensor<2>>, DataError> {
-        let [train, valid, test] = &self.sets;
-        let normalization = normalization_for(train, standardize)?;
-        image_class_data(
-            &self.name,
-            [train, valid, test],
-            self.classes,
-            normalization,
-            vec![train.image_size()],
-            Arc::new(ImageBatcher::new(normalization)),
-        )
+        let pixels = self.sets[0].image_size();
+        self.class_data(standardize, vec![pixels], |normalization| {
+            Ok(Arc::new(ImageBatcher::new(normalization)))
+        })
     }
 
     /// Images that keep a shape of `D - 1` sizes, e.g. `[1, 28, 28]` with
@@ -89,23 +80,20 @@ impl ImageSplits {
         standardize: bool,
         shape: &[usize],
     ) -> Result<ClassData<ImageItem, Tensor<D>>, DataError> {
-        let [train, valid, test] = &self.sets;
-        if shape.iter().product::<usize>() != train.image_size() {
+        let pixels = self.sets[0].image_size();
+        if shape.iter().product::<usize>() != pixels {
             return Err(DataError::invalid(
                 "image shape",
-                format!("sizes whose product is {} pixels", train.image_size()),
+                format!("sizes whose product is {pixels} pixels"),
                 format!("{shape:?}"),
             ));
         }
-        let normalization = normalization_for(train, standardize)?;
-        image_class_data(
-            &self.name,
-            [train, valid, test],
-            self.classes,
-            normalization,
-            shape.to_vec(),
-            Arc::new(ShapedImageBatcher::<D>::new(normalization, shape)?),
-        )
+        self.class_data(standardize, shape.to_vec(), |normalization| {
+            Ok(Arc::new(ShapedImageBatcher::<D>::new(
+                normalization,
+                shape,
+            )?))
+        })
     }
 }
 
