@@ -19,7 +19,7 @@ fn main() -> Result<()> {
     let (setting, device) = common::setting_and_device()?;
     let rows = compare(&dropout_variants(&setting)?, &device, None)?;
     println!("\nOn a net that overfits:\n\n{}", markdown_table(&rows));
-    let rows = compare(&underfitting_dropout_variants(5), &device, None)?;
+    let rows = compare(&underfitting_dropout_variants(5)?, &device, None)?;
     println!("\nOn a net that under-fits:\n\n{}", markdown_table(&rows));
     Ok(())
 }

@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -23,10 +24,9 @@ use burn::tensor::{Device, Tensor};
 use clap::Parser;
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
-use recipe::models::MlpConfig;
 use recipe::train::{
-    Classify, EarlyStoppingConfig, OptimizerConfig, TrainConfig, TrainOptions, read_run_config,
-    resume, train,
+    Classify, DataConfig, EarlyStoppingConfig, FitConfig, NetworkConfig, OptimizerConfig,
+    TrainConfig, TrainOptions, read_run_config, resume, train,
 };
 
 #[derive(Debug, Parser)]
@@ -55,8 +55,23 @@ struct Args {
     device: String,
 }
 
-/// How the summary names the network.
+/// How the summary and `config.json` name the network.
 const NAME: &str = "conv5x5(16)-pool-conv5x5(32)-pool-128-10 relu";
+
+/// The network's own config: recorded in `config.json`, and read back from
+/// there to build the network again on `--resume`.
+#[derive(Config, Debug)]
+struct ConvNetConfig {
+    /// Channels of the two convolutions.
+    #[config(default = "[16, 32]")]
+    channels: [usize; 2],
+    /// Width of the dense hidden layer.
+    #[config(default = 128)]
+    hidden: usize,
+    /// Dropout before the output layer.
+    #[config(default = 0.3)]
+    dropout: f64,
+}
 
 /// conv 5x5 (1 -> 16), ReLU, max-pool 2x2, conv 5x5 (16 -> 32), ReLU,
 /// max-pool 2x2, dense 512 -> 128, ReLU, dropout, dense 128 -> 10.
@@ -70,15 +85,16 @@ struct ConvNet {
     output: Linear,
 }
 
-impl ConvNet {
-    fn new(device: &Device) -> Self {
-        Self {
-            conv1: Conv2dConfig::new([1, 16], [5, 5]).init(device),
-            conv2: Conv2dConfig::new([16, 32], [5, 5]).init(device),
+impl ConvNetConfig {
+    fn init(&self, device: &Device) -> ConvNet {
+        let [c1, c2] = self.channels;
+        ConvNet {
+            conv1: Conv2dConfig::new([1, c1], [5, 5]).init(device),
+            conv2: Conv2dConfig::new([c1, c2], [5, 5]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            hidden: LinearConfig::new(32 * 4 * 4, 128).init(device),
-            dropout: DropoutConfig::new(0.3).init(),
-            output: LinearConfig::new(128, 10).init(device),
+            hidden: LinearConfig::new(c2 * 4 * 4, self.hidden).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            output: LinearConfig::new(self.hidden, 10).init(device),
         }
     }
 }
@@ -98,24 +114,28 @@ impl Classify for ConvNet {
     }
 }
 
-/// The fitting settings; `train` takes the network and the data as given.
-fn fit_config(args: &Args) -> TrainConfig {
-    let mut config = TrainConfig::new(MlpConfig::new(784, vec![], 10));
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.batch_size = 64;
-    config.epochs = args.epochs;
-    config.seed = args.seed;
-    config.split = SplitConfig {
-        valid_size: args.valid_size,
-        train_limit: args.train_limit,
-    };
-    config.early_stopping = Some(EarlyStoppingConfig {
+/// The run's settings: MNIST with the given split, the network by its own
+/// config, Adam with early stopping.
+fn run_config(args: &Args) -> Result<TrainConfig> {
+    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
+    fit.batch_size = 64;
+    fit.epochs = args.epochs;
+    fit.seed = args.seed;
+    fit.early_stopping = Some(EarlyStoppingConfig {
         patience: 3,
         restore_best_weights: true,
         ..EarlyStoppingConfig::default()
     });
-    config
+    let mut data = DataConfig::new(DatasetKind::Mnist);
+    data.split = SplitConfig {
+        valid_size: args.valid_size,
+        train_limit: args.train_limit,
+    };
+    Ok(TrainConfig {
+        data,
+        network: NetworkConfig::custom_with(NAME, &ConvNetConfig::new())?,
+        fit,
+    })
 }
 
 fn main() -> Result<()> {
@@ -123,16 +143,15 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let config = match &args.resume {
         Some(dir) => read_run_config(dir)?,
-        None => fit_config(&args),
+        None => run_config(&args)?,
     };
-    let splits = load_splits(DatasetKind::Mnist, None, &config.split)?;
+    let splits = load_splits(DatasetKind::Mnist, None, &config.data.split)?;
     let data = splits.shaped_data::<4>(false, &[1, 28, 28])?;
     let device = select_device(&args.device)?.autodiff();
-    device.seed(config.seed);
-    let net = ConvNet::new(&device);
+    device.seed(config.fit.seed);
+    let net = config.network.user_config::<ConvNetConfig>()?.init(&device);
     let options = TrainOptions {
         out_dir: args.out.clone(),
-        model_name: Some(NAME.to_string()),
         ..TrainOptions::default()
     };
     let trained = match &args.resume {

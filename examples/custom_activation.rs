@@ -60,13 +60,13 @@ fn main() -> Result<()> {
         .with_activation(vec!["learnable-swish".parse()?])
         .with_dropout(0.1);
     let mut config = TrainConfig::new(model);
-    config.split = SplitConfig {
+    config.data.split = SplitConfig {
         valid_size: 10_000,
         train_limit: Some(10_000),
     };
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.epochs = 1;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.fit.epochs = 1;
     let trained = train_mlp(&config, &device, &TrainOptions::default())?;
     let betas: Vec<f32> = trained.net.layers[0].activation.params[0]
         .val()

@@ -80,22 +80,22 @@ fn main() -> Result<()> {
     let mut base = TrainConfig::new(
         MlpConfig::new(784, vec![256, 256], 10).with_activation(vec![ActivationConfig::relu()]),
     );
-    base.optimizer = OptimizerConfig::adam();
-    base.learning_rate = 1e-3;
-    base.epochs = args.epochs;
-    base.split = SplitConfig {
+    base.fit.optimizer = OptimizerConfig::adam();
+    base.fit.learning_rate = 1e-3;
+    base.fit.epochs = args.epochs;
+    base.data.split = SplitConfig {
         valid_size: 10_000,
         train_limit: Some(10_000),
     };
     let mut variants = vec![("none".to_string(), base.clone())];
     for &lambda in &args.l1 {
         let mut config = base.clone();
-        config.regularizer = Some(Regularizer::L1 { lambda });
+        config.fit.regularizer = Some(Regularizer::L1 { lambda });
         variants.push((format!("L1 {lambda:e}"), config));
     }
     for &lambda in &args.group_lasso {
         let mut config = base.clone();
-        config.penalties.push(WeightPenalty::new(
+        config.fit.penalties.push(WeightPenalty::new(
             GroupLasso::new(lambda)?,
             ParamSelector::default(),
         ));

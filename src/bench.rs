@@ -441,10 +441,10 @@ pub fn compare_loops(
     }
 
     let mut config = TrainConfig::new(case.model.clone());
-    config.optimizer = case.optimizer.clone();
-    config.learning_rate = case.learning_rate;
-    config.batch_size = case.batch_size;
-    config.epochs = epochs + 1;
+    config.fit.optimizer = case.optimizer.clone();
+    config.fit.learning_rate = case.learning_rate;
+    config.fit.batch_size = case.batch_size;
+    config.fit.epochs = epochs + 1;
     let splits = Splits {
         kind: DatasetKind::Mnist,
         train: train.clone(),
@@ -459,7 +459,7 @@ pub fn compare_loops(
         checkpoints: false,
         ..TrainOptions::default()
     };
-    let data = splits.flat_data(config.standardize)?;
+    let data = splits.flat_data(config.data.standardize)?;
     let trained = crate::train::train(&config, net, &data, device, &options)?;
     let recipe: Vec<f64> = trained.history.epochs[1..]
         .iter()

@@ -141,11 +141,11 @@ fn train(args: TrainArgs) -> Result<()> {
     });
     println!(
         "training {} on {} ({} device), {} epochs of {}; artifacts in {}",
-        config.model.describe(),
-        config.dataset,
+        config.network.describe(),
+        config.data.dataset,
         args.device_name(),
-        config.epochs,
-        config.optimizer,
+        config.fit.epochs,
+        config.fit.optimizer,
         out.display()
     );
     let options = TrainOptions {

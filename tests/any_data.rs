@@ -6,9 +6,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
 use recipe::data::FeatureSet;
 use recipe::models::{ActivationConfig, MlpConfig};
-use recipe::train::{OptimizerConfig, TrainConfig, TrainError, train};
+use recipe::train::{
+    Classify, DataConfig, NetworkConfig, OptimizerConfig, TrainConfig, TrainError, TrainOptions,
+    train,
+};
 
 mod common;
 use common::{
@@ -54,10 +60,11 @@ fn point_config() -> TrainConfig {
     let mut config = TrainConfig::new(
         MlpConfig::new(2, vec![16], 2).with_activation(vec![ActivationConfig::relu()]),
     );
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-2;
-    config.batch_size = 50;
-    config.epochs = 10;
+    config.data = DataConfig::provided();
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-2;
+    config.fit.batch_size = 50;
+    config.fit.epochs = 10;
     config
 }
 
@@ -67,8 +74,8 @@ fn point_config() -> TrainConfig {
 fn features_from_memory_train_an_mlp() {
     let config = point_config();
     let device = device().autodiff();
-    device.seed(config.seed);
-    let net = config.model.init(&device).unwrap();
+    device.seed(config.fit.seed);
+    let net = config.mlp().unwrap().init(&device).unwrap();
     let trained = train(&config, net, &point_data(), &device, &quiet()).unwrap();
     let summary = &trained.summary;
     // A line through the origin: a 16-unit ReLU net separates it almost
@@ -81,6 +88,74 @@ fn features_from_memory_train_an_mlp() {
     assert_eq!(summary.data.split_sizes, [2_000, 500, 500]);
 }
 
+/// A linear classifier of the test's own: not recipe's MLP.
+#[derive(Module, Debug)]
+struct LinearProbe {
+    linear: Linear,
+}
+
+impl Classify for LinearProbe {
+    type Input = Tensor<2>;
+
+    /// # Shapes
+    /// - inputs: `[batch, 2]`
+    /// - output: `[batch, 2]`
+    fn logits(&self, inputs: Tensor<2>) -> Tensor<2> {
+        self.linear.forward(inputs)
+    }
+}
+
+/// `config.json` records the network and the data actually trained: a
+/// network of one's own by its name, structure and parameter count, data
+/// provided in code by its provider's description. A config that names
+/// recipe's MLP for another network, or MNIST for other data, is refused
+/// before anything is written.
+#[test]
+fn config_json_records_the_network_and_data_trained() {
+    let device = device().autodiff();
+    let probe = || LinearProbe {
+        linear: LinearConfig::new(2, 2).init(&device),
+    };
+    let dir = fresh_dir("probe");
+    let options = TrainOptions {
+        out_dir: Some(dir.clone()),
+        ..quiet()
+    };
+    let config =
+        TrainConfig::for_network(NetworkConfig::custom("linear-probe"), point_config().fit);
+    let trained = train(&config, probe(), &point_data(), &device, &options).unwrap();
+    assert_eq!(trained.summary.model, "linear-probe");
+    let recorded: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let network = &recorded["network"]["custom"];
+    assert_eq!(network["name"], "linear-probe");
+    assert_eq!(network["parameters"], 6, "{network}");
+    assert!(
+        network["structure"].as_str().unwrap().contains("Linear"),
+        "{network}"
+    );
+    let data = &recorded["data"]["dataset"];
+    assert_eq!(data["name"], "points");
+    assert_eq!(data["input_shape"], serde_json::json!([2]));
+    assert_eq!(data["class_names"], serde_json::json!(["below", "above"]));
+    fs::remove_dir_all(&dir).unwrap();
+
+    let not_an_mlp = train(&point_config(), probe(), &point_data(), &device, &options);
+    let message = not_an_mlp.unwrap_err().to_string();
+    assert!(message.contains("`network`"), "{message}");
+    let mut says_mnist = point_config();
+    says_mnist.data = DataConfig::new(recipe::data::DatasetKind::Mnist);
+    let net = says_mnist.mlp().unwrap().init(&device).unwrap();
+    let message = train(&says_mnist, net, &point_data(), &device, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("`data.dataset`") && message.contains("(points)"),
+        "{message}"
+    );
+    assert!(!dir.exists(), "nothing is written for a refused run");
+}
+
 /// A network whose output width is not the class count is refused, naming
 /// both, before an epoch completes: wider, or narrower (whose targets the
 /// cross-entropy could not even index).
@@ -88,19 +163,16 @@ fn features_from_memory_train_an_mlp() {
 fn a_network_of_the_wrong_width_is_refused() {
     for width in [3, 1] {
         let mut config = point_config();
-        config.model.d_output = width;
+        config.mlp_mut().unwrap().d_output = width;
         let device = device().autodiff();
-        let net = config.model.init(&device).unwrap();
+        let net = config.mlp().unwrap().init(&device).unwrap();
         let dir = fresh_dir(&format!("width-{width}"));
         let options = recipe::train::TrainOptions {
             out_dir: Some(dir.clone()),
             ..quiet()
         };
         let error = train(&config, net, &point_data(), &device, &options).unwrap_err();
-        assert!(
-            matches!(error, TrainError::InvalidConfig { .. }),
-            "{error:?}"
-        );
+        assert!(matches!(error, TrainError::InvalidConfig(_)), "{error:?}");
         let message = error.to_string();
         assert!(
             message.contains("network output")
@@ -187,6 +259,17 @@ fn a_conv_net_resumes_after_sigkill_as_if_never_killed() {
         serde_json::json!([1, 28, 28])
     );
     assert_eq!(summary["data"]["classes"], 10);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(killed.join("config.json")).unwrap()).unwrap();
+    let network = &config["network"]["custom"];
+    assert_eq!(
+        network["config"],
+        serde_json::json!({"channels": [16, 32], "hidden": 128, "dropout": 0.3})
+    );
+    assert_eq!(network["parameters"], summary["parameters"]);
+    assert!(network["structure"].as_str().unwrap().contains("Conv2d"));
+    assert_eq!(config["data"]["dataset"], "mnist");
+    assert_eq!(config["data"]["split"]["train_limit"], 1500);
     // Chance is 0.1; 1,500 images and four epochs give well above 0.8.
     assert!(
         summary["test_accuracy"].as_f64().unwrap() > 0.8,
@@ -249,9 +332,9 @@ fn the_cli_trains_an_mlp_on_a_csv_table() {
         "cross-entropy (training: cross-entropy with label smoothing 0.1)"
     );
     let config = read("config.json");
-    assert_eq!(config["dataset"]["label"], "species");
-    assert_eq!(config["model"]["d_input"], 4);
-    assert!((config["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    assert_eq!(config["data"]["dataset"]["label"], "species");
+    assert_eq!(config["network"]["mlp"]["d_input"], 4);
+    assert!((config["fit"]["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6);
     assert!(dir.join("history.csv").is_file() && dir.join("model.safetensors").is_file());
     fs::remove_dir_all(dir).unwrap();
 

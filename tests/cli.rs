@@ -414,11 +414,11 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     common::assert_success(&output);
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["penalties"][0]["name"], "group-lasso");
-    assert_eq!(config["penalties"][0]["settings"]["lambda"], 1e-3);
-    assert_eq!(config["constraints"][0]["name"], "non-neg");
-    assert_eq!(config["constraints"][1]["name"], "unit-norm");
-    assert_eq!(config["constraints"][1]["settings"]["norm"], 1.0);
+    assert_eq!(config["fit"]["penalties"][0]["name"], "group-lasso");
+    assert_eq!(config["fit"]["penalties"][0]["settings"]["lambda"], 1e-3);
+    assert_eq!(config["fit"]["constraints"][0]["name"], "non-neg");
+    assert_eq!(config["fit"]["constraints"][1]["name"], "unit-norm");
+    assert_eq!(config["fit"]["constraints"][1]["settings"]["norm"], 1.0);
     let tensors = common::tensors(&dir.join("model.safetensors"));
     let (shape, bytes) = &tensors["layers.0.linear.weight"];
     assert_eq!(shape, "[784,32]");

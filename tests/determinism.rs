@@ -17,11 +17,11 @@ fn same_seed_same_history_and_weights() {
             .with_dropout(0.2)
             .with_input_dropout(0.1),
     );
-    config.split.train_limit = Some(2_000);
-    config.split.valid_size = 2_000;
-    config.epochs = 2;
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
+    config.data.split.train_limit = Some(2_000);
+    config.data.split.valid_size = 2_000;
+    config.fit.epochs = 2;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
     let options = quiet();
     let first = train_mlp(&config, &device, &options).unwrap();
     let second = train_mlp(&config, &device, &options).unwrap();
@@ -40,7 +40,7 @@ fn same_seed_same_history_and_weights() {
     };
     assert_eq!(weights(&first), weights(&second));
 
-    config.seed += 1;
+    config.fit.seed += 1;
     let other = train_mlp(&config, &device, &options).unwrap();
     assert_ne!(weights(&first), weights(&other), "the seed matters");
 }

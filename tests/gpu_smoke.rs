@@ -52,12 +52,12 @@ fn the_same_weights_give_the_same_logits_on_wgpu_and_the_cpu() {
 #[test]
 fn a_short_training_run_on_wgpu() {
     let mut config = TrainConfig::new(MlpConfig::new(784, vec![32], 10));
-    config.split.train_limit = Some(512);
-    config.split.valid_size = 256;
-    config.epochs = 2;
-    config.batch_size = 64;
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
+    config.data.split.train_limit = Some(512);
+    config.data.split.valid_size = 256;
+    config.fit.epochs = 2;
+    config.fit.batch_size = 64;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
     let options = common::quiet();
     let trained = train_mlp(&config, &select_device("wgpu").unwrap(), &options).unwrap();
     let history = &trained.history.epochs;

@@ -11,12 +11,12 @@ use recipe::train::{
 /// A net that overfits: wide, few images, Adam.
 fn overfitting(epochs: usize) -> TrainConfig {
     let mut config = TrainConfig::new(MlpConfig::new(784, vec![256, 256], 10));
-    config.split.train_limit = Some(2_000);
-    config.split.valid_size = 2_000;
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.batch_size = 50;
-    config.epochs = epochs;
+    config.data.split.train_limit = Some(2_000);
+    config.data.split.valid_size = 2_000;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.fit.batch_size = 50;
+    config.fit.epochs = epochs;
     config
 }
 
@@ -47,7 +47,7 @@ fn weights(mlp: &Mlp) -> Vec<f32> {
 fn early_stopping_restores_the_best_epoch() {
     let dir = std::env::temp_dir().join(format!("recipe-es-{}", std::process::id()));
     let mut config = overfitting(30);
-    config.early_stopping = Some(EarlyStoppingConfig {
+    config.fit.early_stopping = Some(EarlyStoppingConfig {
         patience: 2,
         restore_best_weights: true,
         ..EarlyStoppingConfig::default()
@@ -91,10 +91,10 @@ fn early_stopping_restores_the_best_epoch() {
 fn l2_shrinks_and_l1_sparsifies_the_weights() {
     let plain = run(&overfitting(3), &quiet());
     let mut l2 = overfitting(3);
-    l2.regularizer = Some(Regularizer::L2 { lambda: 1e-2 });
+    l2.fit.regularizer = Some(Regularizer::L2 { lambda: 1e-2 });
     let l2 = run(&l2, &quiet());
     let mut l1 = overfitting(3);
-    l1.regularizer = Some(Regularizer::L1 { lambda: 1e-3 });
+    l1.fit.regularizer = Some(Regularizer::L1 { lambda: 1e-3 });
     let l1 = run(&l1, &quiet());
 
     let norm = |w: &[f32]| w.iter().map(|v| (v * v) as f64).sum::<f64>().sqrt();
@@ -120,7 +120,7 @@ fn l2_shrinks_and_l1_sparsifies_the_weights() {
 #[test]
 fn max_norm_holds_after_training() {
     let mut config = overfitting(2);
-    config.max_norm = Some(MaxNormConfig::new(0.5).unwrap());
+    config.fit.max_norm = Some(MaxNormConfig::new(0.5).unwrap());
     let trained = run(&config, &quiet());
     for layer in &trained.net.layers {
         let norms: Vec<f32> = column_norms(layer.linear().weight.val())
@@ -138,7 +138,8 @@ fn max_norm_holds_after_training() {
 #[test]
 fn dropout_lowers_training_fit_but_not_evaluation() {
     let mut config = overfitting(3);
-    config.model = config.model.with_dropout(0.5).with_input_dropout(0.2);
+    let mlp = config.mlp_mut().unwrap();
+    *mlp = mlp.clone().with_dropout(0.5).with_input_dropout(0.2);
     let trained = run(&config, &quiet());
     let last = trained.history.epochs.last().unwrap();
     // While training, dropout hides units; the final evaluation runs without it.

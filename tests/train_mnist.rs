@@ -13,12 +13,12 @@ use common::{device, fresh_dir, quiet};
 fn small_run(activation: ActivationConfig) -> TrainConfig {
     let mut config =
         TrainConfig::new(MlpConfig::new(784, vec![64, 64], 10).with_activation(vec![activation]));
-    config.split.train_limit = Some(3_000);
-    config.split.valid_size = 2_000;
-    config.epochs = 1;
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.batch_size = 50;
+    config.data.split.train_limit = Some(3_000);
+    config.data.split.valid_size = 2_000;
+    config.fit.epochs = 1;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.fit.batch_size = 50;
     config
 }
 
@@ -88,7 +88,7 @@ fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
     assert!((history.epochs[0].valid_loss - summary.valid_loss).abs() < 1e-4);
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["split"]["train_limit"], 3000);
+    assert_eq!(config["data"]["split"]["train_limit"], 3000);
     assert!(fs::metadata(dir.join("model.bpk")).unwrap().len() > 50_000);
 
     let (shape, weights) = read_safetensor(&dir.join("model.safetensors"), "output.weight");
@@ -121,10 +121,11 @@ fn maxout_mlp_trains_too() {
 fn model_size_must_match_the_images() {
     let device = device();
     let mut config = small_run(ActivationConfig::relu());
-    config.model.d_input = 100;
+    config.mlp_mut().unwrap().d_input = 100;
     let err = train_mlp(&config, &device, &TrainOptions::default()).unwrap_err();
     assert!(
-        err.to_string().contains("`model.d_input` must be 784"),
+        err.to_string()
+            .contains("`network.mlp.d_input` must be 784"),
         "{err}"
     );
 }
@@ -135,8 +136,8 @@ fn model_size_must_match_the_images() {
 #[test]
 fn fashion_mnist_with_standardized_pixels() {
     let mut config = small_run(ActivationConfig::relu());
-    config.dataset = recipe::data::DatasetKind::FashionMnist.into();
-    config.standardize = true;
+    config.data.dataset = recipe::data::DatasetKind::FashionMnist.into();
+    config.data.standardize = true;
     if recipe::data::locate(config.image_set().unwrap(), None).is_err()
         && std::env::var_os("CI").is_none()
     {
@@ -196,9 +197,9 @@ impl recipe::train::Penalty for NanAfter {
 fn divergence_keeps_the_last_good_checkpoint() {
     let dir = fresh_dir("diverge");
     let mut config = small_run(ActivationConfig::relu());
-    config.split.train_limit = Some(1_000);
-    config.batch_size = 100;
-    config.epochs = 5;
+    config.data.split.train_limit = Some(1_000);
+    config.fit.batch_size = 100;
+    config.fit.epochs = 5;
     // 10 steps per epoch, one penalty per weight matrix of the 3 layers:
     // 30 evaluations per epoch; NaN from the middle of epoch 3 on.
     let poison = recipe::train::WeightPenalty::new(
@@ -208,7 +209,7 @@ fn divergence_keeps_the_last_good_checkpoint() {
         },
         recipe::train::ParamSelector::default(),
     );
-    config.penalties.push(poison);
+    config.fit.penalties.push(poison);
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
         ..quiet()

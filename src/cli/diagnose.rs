@@ -67,7 +67,10 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         Some(dir) => read_run(dir)?,
         None => {
             let config = train_args.to_config()?;
-            println!("training the run to diagnose: {}", config.model.describe());
+            println!(
+                "training the run to diagnose: {}",
+                config.network.describe()
+            );
             let TrainedModel {
                 summary, history, ..
             }: TrainedModel<Mlp> = train_mlp(&config, &device, &options)?;
@@ -78,7 +81,7 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         (false, Some(baseline)) => {
             println!(
                 "training the shallow baseline: {}",
-                baseline.model.describe()
+                baseline.network.describe()
             );
             Some(train_mlp(&baseline, &device, &options)?.summary)
         }

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod data;
 pub mod diagnose;
 pub mod reproduce;
+mod text;
 pub mod train;

@@ -105,13 +105,13 @@ struct Context {
 impl Context {
     /// `config` on the chosen dataset, with the smoke-run overrides applied.
     fn on_dataset(&self, mut config: TrainConfig) -> TrainConfig {
-        config.dataset = self.dataset.into();
-        config.data_dir = self.data_dir.clone();
+        config.data.dataset = self.dataset.into();
+        config.data.data_dir = self.data_dir.clone();
         if let Some(limit) = self.train_limit {
-            config.split.train_limit = Some(limit);
+            config.data.split.train_limit = Some(limit);
         }
         if let Some(epochs) = self.epochs {
-            config.epochs = epochs;
+            config.fit.epochs = epochs;
         }
         config
     }
@@ -145,7 +145,7 @@ impl Context {
         sweep.base = self.on_dataset(sweep.base);
         println!(
             "{name} on {}: {} runs",
-            sweep.base.dataset,
+            sweep.base.data.dataset,
             sweep.activations.len() * sweep.depths.len(),
         );
         let rows = sweep.run(&self.device, Some(&self.out.join(name)), |row| {
@@ -159,13 +159,14 @@ impl Context {
              Each cell: training accuracy / test accuracy.\n\n{}",
             sweep
                 .base
+                .data
                 .split
                 .train_limit
                 .map_or("50000".to_string(), |n| n.to_string()),
-            sweep.base.epochs,
-            sweep.base.optimizer,
-            sweep.base.learning_rate,
-            sweep.base.batch_size,
+            sweep.base.fit.epochs,
+            sweep.base.fit.optimizer,
+            sweep.base.fit.learning_rate,
+            sweep.base.fit.batch_size,
             sweep.width,
             sweep.markdown_table(&rows)
         );
@@ -287,7 +288,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             &context.device,
             Some(&dir),
         )?;
-        let under_variants: Vec<_> = underfitting_dropout_variants(5)
+        let under_variants: Vec<_> = underfitting_dropout_variants(5)?
             .into_iter()
             .map(|mut v| {
                 v.config = context.on_dataset(v.config);
@@ -341,12 +342,12 @@ fn maxout_response_plot(context: &Context) -> Result<()> {
     )?;
     let device = context.device.clone();
     let mlp = config
-        .model
+        .mlp()?
         .init(&device)?
         .try_load_file(run.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", run.join("model.bpk").display()))?;
     let kind = config.image_set()?;
-    let files = locate(kind, config.data_dir.as_deref())?;
+    let files = locate(kind, config.data.data_dir.as_deref())?;
     let test = load_images(&files.test_images, &files.test_labels, kind.classes())?;
     let image =
         |i: usize| -> Vec<f32> { test.image(i).iter().map(|&p| p as f32 / 255.0).collect() };

@@ -7,10 +7,12 @@ use clap::Args;
 use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
-    EarlyStoppingConfig, GroupLasso, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector,
-    Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
+    DataConfig, EarlyStoppingConfig, FitConfig, GroupLasso, MaxNormConfig, Metric, Mode,
+    OptimizerConfig, ParamSelector, Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
+
+use super::text;
 
 /// Settings of `recipe train`. Every flag can also be a key of the `--config`
 /// TOML file (same name, e.g. `batch-size = 64`); flags win over the file.
@@ -19,7 +21,8 @@ use serde::Deserialize;
 pub struct TrainArgs {
     /// Dataset: mnist or fashion-mnist
     #[arg(long)]
-    pub dataset: Option<String>,
+    #[serde(default, deserialize_with = "text::option")]
+    pub dataset: Option<DatasetKind>,
     /// Folder holding the dataset's four IDX files (default: data/<dataset>, then system folders)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -42,16 +45,19 @@ pub struct TrainArgs {
     pub hidden: Option<Vec<usize>>,
     /// Hidden activation(s): one for all layers or one per layer, e.g. relu or sigmoid,relu (see below)
     #[arg(long, value_delimiter = ',')]
-    pub activation: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "text::list")]
+    pub activation: Option<Vec<ActivationConfig>>,
     /// Linear pieces per Maxout unit (with --activation maxout)
     #[arg(long)]
     pub pieces: Option<usize>,
     /// Initializer: auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal
     #[arg(long)]
-    pub init: Option<String>,
+    #[serde(default, deserialize_with = "text::option")]
+    pub init: Option<InitConfig>,
     /// Optimizer: sgd, adam, adamw or rmsprop
     #[arg(long)]
-    pub optimizer: Option<String>,
+    #[serde(default, deserialize_with = "text::option")]
+    pub optimizer: Option<OptimizerConfig>,
     /// Learning rate
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
@@ -120,10 +126,12 @@ pub struct TrainArgs {
     pub early_stopping: bool,
     /// Metric watched by early stopping: valid_loss (default), valid_accuracy, train_loss, train_accuracy
     #[arg(long)]
-    pub monitor: Option<String>,
+    #[serde(default, deserialize_with = "text::option")]
+    pub monitor: Option<Metric>,
     /// min or max (default: inferred from the metric)
     #[arg(long)]
-    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "text::option")]
+    pub mode: Option<Mode>,
     /// Epochs without improvement before stopping (default 5)
     #[arg(long)]
     pub patience: Option<usize>,
@@ -246,11 +254,8 @@ impl TrainArgs {
         }
         let defaults = EarlyStoppingConfig::default();
         Ok(Some(EarlyStoppingConfig {
-            monitor: match &self.monitor {
-                Some(name) => name.parse::<Metric>()?,
-                None => defaults.monitor,
-            },
-            mode: self.mode.as_deref().map(str::parse::<Mode>).transpose()?,
+            monitor: self.monitor.unwrap_or(defaults.monitor),
+            mode: self.mode,
             min_delta: self.min_delta.unwrap_or(defaults.min_delta),
             patience: self.patience.unwrap_or(defaults.patience),
             start_from_epoch: self.start_from_epoch.unwrap_or(defaults.start_from_epoch),
@@ -282,58 +287,22 @@ impl TrainArgs {
             let features = info.input_shape.iter().product();
             return Ok((source.into(), features, info.classes));
         }
-        let kind: DatasetKind = match &self.dataset {
-            Some(name) => name.parse()?,
-            None => DatasetKind::Mnist,
-        };
+        let kind = self.dataset.unwrap_or_default();
         Ok((kind.into(), kind.pixels(), kind.classes()))
     }
 
-    /// The training configuration these settings describe.
-    pub fn to_config(&self) -> Result<TrainConfig> {
-        let (dataset, features, classes) = self.data_source()?;
-        let hidden = self.hidden.clone().unwrap_or_else(|| vec![500, 500, 500]);
-        let mut activations = match &self.activation {
-            Some(names) => names
-                .iter()
-                .map(|name| name.parse::<ActivationConfig>())
-                .collect::<Result<Vec<_>, _>>()?,
-            None => vec![ActivationConfig::relu()],
-        };
-        if let Some(pieces) = self.pieces {
-            let mut applied = false;
-            for activation in &mut activations {
-                if activation.spec_name() == "maxout" {
-                    *activation = ActivationConfig::maxout(pieces);
-                    applied = true;
-                }
-            }
-            if !applied {
-                bail!("--pieces {pieces} needs --activation maxout");
-            }
-        }
-        let mut model = MlpConfig::new(features, hidden, classes)
-            .with_activation(activations)
-            .with_dropout(self.dropout.unwrap_or(0.0))
-            .with_input_dropout(self.input_dropout.unwrap_or(0.0))
-            .with_alpha_dropout(self.alpha_dropout.unwrap_or(0.0))
-            .with_dropconnect(self.dropconnect.unwrap_or(0.0));
-        if let Some(init) = &self.init {
-            model = model.with_initializer(init.parse::<InitConfig>()?);
-        }
-        let mut config = TrainConfig::new(model);
-        config.dataset = dataset;
-        config.data_dir = self.data_dir.clone();
-        config.standardize = self.standardize;
-        if let Some(name) = &self.optimizer {
-            config.optimizer = name.parse::<OptimizerConfig>()?;
-        }
+    /// How the network is fitted: the library's defaults
+    /// ([`FitConfig::with_optimizer`], the optimizer's own default learning
+    /// rate) where no option is given.
+    fn fit_config(&self) -> Result<FitConfig> {
+        let mut optimizer = self.optimizer.clone().unwrap_or_default();
         if let Some(momentum) = self.momentum {
-            config.optimizer = config.optimizer.with_momentum(momentum)?;
+            optimizer = optimizer.with_momentum(momentum)?;
         }
         if let Some(decay) = self.weight_decay {
-            config.optimizer = config.optimizer.with_weight_decay(decay)?;
+            optimizer = optimizer.with_weight_decay(decay)?;
         }
+        let mut config = FitConfig::with_optimizer(optimizer);
         config.regularizer = Regularizer::from_strengths(self.l1, self.l2)?;
         config.label_smoothing = self.label_smoothing;
         let selector = ParamSelector {
@@ -358,19 +327,56 @@ impl TrainArgs {
             config.max_norm = Some(max_norm);
         }
         config.early_stopping = self.early_stopping_config()?;
-        if let Some(lr) = self.lr {
-            config.learning_rate = lr;
-        } else if !matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
-            // Adaptive optimizers want a far smaller step than SGD's 0.1.
-            config.learning_rate = 1e-3;
-        }
         macro_rules! set {
-            ($($flag:ident => $($path:ident).+),* $(,)?) => {
-                $( if let Some(value) = self.$flag { config.$($path).+ = value; } )*
+            ($($flag:ident => $field:ident),* $(,)?) => {
+                $( if let Some(value) = self.$flag { config.$field = value; } )*
             };
         }
-        set!(batch_size => batch_size, epochs => epochs, seed => seed, valid_size => split.valid_size);
-        config.split.train_limit = self.train_limit;
+        set!(lr => learning_rate, batch_size => batch_size, epochs => epochs, seed => seed);
+        Ok(config)
+    }
+
+    /// The training configuration these settings describe.
+    pub fn to_config(&self) -> Result<TrainConfig> {
+        let (dataset, features, classes) = self.data_source()?;
+        let hidden = self.hidden.clone().unwrap_or_else(|| vec![500, 500, 500]);
+        let mut activations = self
+            .activation
+            .clone()
+            .unwrap_or_else(|| vec![ActivationConfig::relu()]);
+        if let Some(pieces) = self.pieces {
+            let mut applied = false;
+            for activation in &mut activations {
+                if activation.spec_name() == "maxout" {
+                    *activation = ActivationConfig::maxout(pieces);
+                    applied = true;
+                }
+            }
+            if !applied {
+                bail!("--pieces {pieces} needs --activation maxout");
+            }
+        }
+        let mut model = MlpConfig::new(features, hidden, classes)
+            .with_activation(activations)
+            .with_dropout(self.dropout.unwrap_or(0.0))
+            .with_input_dropout(self.input_dropout.unwrap_or(0.0))
+            .with_alpha_dropout(self.alpha_dropout.unwrap_or(0.0))
+            .with_dropconnect(self.dropconnect.unwrap_or(0.0));
+        if let Some(init) = self.init {
+            model = model.with_initializer(init);
+        }
+        let mut data = DataConfig::new(dataset);
+        data.data_dir = self.data_dir.clone();
+        data.standardize = self.standardize;
+        if let Some(valid_size) = self.valid_size {
+            data.split.valid_size = valid_size;
+        }
+        data.split.train_limit = self.train_limit;
+        let config = TrainConfig {
+            data,
+            network: model.into(),
+            fit: self.fit_config()?,
+        };
         config.validate()?;
         Ok(config)
     }
@@ -396,10 +402,13 @@ mod tests {
             ..TrainArgs::default()
         };
         let config = args.merged().unwrap().to_config().unwrap();
-        assert_eq!(config.epochs, 7);
-        assert_eq!(config.learning_rate, 0.05);
-        assert_eq!(config.model.hidden, vec![100, 50]);
-        assert_eq!(config.model.activation, vec![ActivationConfig::maxout(3)]);
+        assert_eq!(config.fit.epochs, 7);
+        assert_eq!(config.fit.learning_rate, 0.05);
+        assert_eq!(config.mlp().unwrap().hidden, vec![100, 50]);
+        assert_eq!(
+            config.mlp().unwrap().activation,
+            vec![ActivationConfig::maxout(3)]
+        );
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();
@@ -407,6 +416,16 @@ mod tests {
             format!("{err:#}").contains("unknown field `epoch`"),
             "{err:#}"
         );
+        // Words in the file go through the flags' own parsers.
+        for (text, word) in [
+            ("activation = [\"relux\"]\n", "relux"),
+            ("optimizer = \"adamm\"\n", "adamm"),
+            ("monitor = \"valid_los\"\n", "valid_los"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = format!("{:#}", TrainArgs::from_toml_file(&path).unwrap_err());
+            assert!(err.contains(word) && err.contains("run.toml"), "{err}");
+        }
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -424,19 +443,20 @@ mod tests {
         };
         let config = args.to_config().unwrap();
         assert_eq!(
-            config.regularizer,
+            config.fit.regularizer,
             Some(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 })
         );
-        assert!(config.regularize.include_bias);
-        assert_eq!(config.max_norm.unwrap().max_norm, 3.0);
-        let early = config.early_stopping.unwrap();
+        assert!(config.fit.regularize.include_bias);
+        assert_eq!(config.fit.max_norm.as_ref().unwrap().max_norm, 3.0);
+        let early = config.fit.early_stopping.clone().unwrap();
         assert_eq!((early.patience, early.restore_best_weights), (3, true));
         assert_eq!(early.monitor, Metric::ValidLoss);
-        assert_eq!(config.model.dropconnect, 0.2);
+        assert_eq!(config.mlp().unwrap().dropconnect, 0.2);
         assert!(
             TrainArgs::default()
                 .to_config()
                 .unwrap()
+                .fit
                 .early_stopping
                 .is_none()
         );
@@ -472,13 +492,6 @@ mod tests {
                     ..Default::default()
                 },
                 "batch_size",
-            ),
-            (
-                TrainArgs {
-                    activation: Some(vec!["relux".into()]),
-                    ..Default::default()
-                },
-                "relux",
             ),
             (
                 TrainArgs {

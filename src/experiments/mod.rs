@@ -40,8 +40,8 @@ impl SplitCache {
     fn get(&mut self, config: &TrainConfig) -> Result<&Splits, TrainError> {
         let key = (
             config.image_set()?,
-            config.data_dir.clone(),
-            config.split.clone(),
+            config.data.data_dir.clone(),
+            config.data.split.clone(),
         );
         if self
             .loaded
@@ -66,14 +66,14 @@ fn train_seeded(
 ) -> Result<TrainedModel<Mlp>, TrainError> {
     config.validate()?;
     let device = device.clone().autodiff();
-    device.seed(config.seed);
-    let net = config.model.init(&device)?;
+    device.seed(config.fit.seed);
+    let net = config.mlp()?.init(&device)?;
     println!("== {name}");
     let options = TrainOptions {
         out_dir,
         model_name: Some(name),
         ..TrainOptions::default()
     };
-    let data = splits.flat_data(config.standardize)?;
+    let data = splits.flat_data(config.data.standardize)?;
     train(config, net, &data, &device, &options)
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use burn::tensor::Device;
 use recipe_models::{ActivationConfig, MlpConfig};
 use recipe_train::{
-    EarlyStoppingConfig, History, MaxNormConfig, Metric, OptimizerConfig, Regularizer, TrainConfig,
-    TrainError,
+    EarlyStoppingConfig, FitConfig, History, MaxNormConfig, Metric, OptimizerConfig, Regularizer,
+    TrainConfig, TrainError,
 };
 
 use crate::plots::{LineChart, Series};
@@ -19,24 +19,32 @@ use serde::{Deserialize, Serialize};
 /// training images, Adam with learning rate 1e-3, batch 100.
 pub fn overfitting_setting(epochs: usize) -> TrainConfig {
     let mut config = TrainConfig::new(MlpConfig::new(784, vec![1024, 1024], 10));
-    config.split.train_limit = Some(5_000);
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.epochs = epochs;
+    config.data.split.train_limit = Some(5_000);
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.fit.epochs = epochs;
+    config
+}
+
+/// `base` with its fit changed by `change`.
+fn refit(base: &TrainConfig, change: impl FnOnce(&mut FitConfig)) -> TrainConfig {
+    let mut config = base.clone();
+    change(&mut config.fit);
     config
 }
 
 /// The whole budget against early stopping on validation loss and on
 /// validation accuracy (patience 3, restoring the best epoch).
 pub fn early_stopping_variants(base: &TrainConfig) -> Vec<Variant> {
-    let stopping = |monitor: Metric| TrainConfig {
-        early_stopping: Some(EarlyStoppingConfig {
-            monitor,
-            patience: 3,
-            restore_best_weights: true,
-            ..EarlyStoppingConfig::default()
-        }),
-        ..base.clone()
+    let stopping = |monitor: Metric| {
+        refit(base, |fit| {
+            fit.early_stopping = Some(EarlyStoppingConfig {
+                monitor,
+                patience: 3,
+                restore_best_weights: true,
+                ..EarlyStoppingConfig::default()
+            })
+        })
     };
     vec![
         Variant::new("whole budget", base.clone()),
@@ -53,10 +61,8 @@ pub fn early_stopping_variants(base: &TrainConfig) -> Vec<Variant> {
 
 /// No regularization, L2, L1, both, and max-norm 1.
 pub fn regularization_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
-    let with = |regularizer: Regularizer| TrainConfig {
-        regularizer: Some(regularizer),
-        ..base.clone()
-    };
+    let with = |regularizer: Regularizer| refit(base, |fit| fit.regularizer = Some(regularizer));
+    let max_norm = MaxNormConfig::new(1.0)?;
     Ok(vec![
         Variant::new("none", base.clone()),
         Variant::new("L2 1e-4", with(Regularizer::L2 { lambda: 1e-4 })),
@@ -70,35 +76,33 @@ pub fn regularization_variants(base: &TrainConfig) -> Result<Vec<Variant>, Train
         // bound in a run here), so recipe uses c = 1.
         Variant::new(
             "max-norm 1",
-            TrainConfig {
-                max_norm: Some(MaxNormConfig::new(1.0)?),
-                ..base.clone()
-            },
+            refit(base, |fit| fit.max_norm = Some(max_norm)),
         ),
     ])
 }
 
-/// `config` with dropout 0.2 on the inputs and 0.5 on hidden units.
-pub fn with_dropout(config: &TrainConfig) -> TrainConfig {
+/// `config` with dropout 0.2 on the inputs and 0.5 on hidden units (an
+/// error naming `network` when it is not recipe's MLP).
+pub fn with_dropout(config: &TrainConfig) -> Result<TrainConfig, TrainError> {
     let mut config = config.clone();
-    config.model = config.model.with_input_dropout(0.2).with_dropout(0.5);
-    config
+    let mlp = config.mlp_mut()?;
+    *mlp = mlp.clone().with_input_dropout(0.2).with_dropout(0.5);
+    Ok(config)
 }
 
 /// Without and with dropout (and dropout + max-norm) on a net that overfits.
 pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
+    let dropout = with_dropout(base)?;
+    let max_norm = MaxNormConfig::new(1.0)?;
     Ok(vec![
         Variant::new("overfitting net, no dropout", base.clone()),
         Variant::new(
             "overfitting net, dropout 0.2 in / 0.5 hidden",
-            with_dropout(base),
+            dropout.clone(),
         ),
         Variant::new(
             "overfitting net, dropout + max-norm 1",
-            TrainConfig {
-                max_norm: Some(MaxNormConfig::new(1.0)?),
-                ..with_dropout(base)
-            },
+            refit(&dropout, |fit| fit.max_norm = Some(max_norm)),
         ),
     ])
 }
@@ -107,20 +111,20 @@ pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> 
 /// images: about 0.82 training accuracy where ReLU nets reach 0.97), without
 /// and with dropout: the lecture's warning. (A 3-layer sigmoid net at this
 /// budget is stuck near chance, where dropout's noise can as well help as hurt.)
-pub fn underfitting_dropout_variants(epochs: usize) -> Vec<Variant> {
+pub fn underfitting_dropout_variants(epochs: usize) -> Result<Vec<Variant>, TrainError> {
     let mut underfit = TrainConfig::new(
         MlpConfig::new(784, vec![500; 2], 10).with_activation(vec![ActivationConfig::sigmoid()]),
     );
-    underfit.split.train_limit = Some(10_000);
-    underfit.optimizer = OptimizerConfig::sgd(0.0);
-    underfit.epochs = epochs;
-    vec![
+    underfit.data.split.train_limit = Some(10_000);
+    underfit.fit.optimizer = OptimizerConfig::sgd(0.0);
+    underfit.fit.epochs = epochs;
+    Ok(vec![
         Variant::new("sigmoid net, no dropout", underfit.clone()),
         Variant::new(
             "sigmoid net, dropout 0.2 in / 0.5 hidden",
-            with_dropout(&underfit),
+            with_dropout(&underfit)?,
         ),
-    ]
+    ])
 }
 
 /// One named configuration to compare.
@@ -181,7 +185,7 @@ pub fn compare(
     let mut rows = Vec::new();
     for variant in variants {
         let config = &variant.config;
-        let name = format!("{} ({})", config.model.describe(), variant.name);
+        let name = format!("{} ({})", config.network.describe(), variant.name);
         let run_dir = out_dir.map(|dir| dir.join(slug(&variant.name)));
         let trained = train_seeded(config, data.get(config)?, device, name, run_dir)?;
         let mut weights = Vec::new();

@@ -1,52 +1,54 @@
 //! What `recipe diagnose --apply` tries: the remedies the flowchart suggests
 //! for a verdict, as variants of the diagnosed run.
 
-use recipe_models::{ActivationConfig, InitConfig};
+use recipe_models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe_train::{
-    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig, TrainError,
-    Verdict,
+    EarlyStoppingConfig, FitConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig,
+    TrainError, Verdict,
 };
 
 use crate::experiments::{Variant, with_dropout};
 
 /// The diagnosed run itself, then one variant per remedy for `verdict`.
+/// Only for recipe's MLP (an error naming `network` otherwise): the remedies
+/// change its activation and dropout.
 pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
+    let diagnosed = run.mlp()?;
     let mut variants = vec![Variant::new("as diagnosed", run.clone())];
-    let with = |change: &dyn Fn(&mut TrainConfig)| {
+    let with = |change: &dyn Fn(&mut MlpConfig, &mut FitConfig)| {
         let mut config = run.clone();
-        change(&mut config);
+        let mut mlp = diagnosed.clone();
+        change(&mut mlp, &mut config.fit);
+        config.network = mlp.into();
         config
     };
     match verdict {
         Verdict::Optimization => {
             // Undo any overfitting fix first: it can only hurt here.
-            let base = with(&|c| {
-                c.model.dropout = 0.0;
-                c.model.input_dropout = 0.0;
-                c.model.alpha_dropout = 0.0;
-                c.model.dropconnect = 0.0;
-                c.regularizer = None;
-                c.max_norm = None;
-                c.early_stopping = None;
+            let undo_overfitting_fixes = |m: &mut MlpConfig, f: &mut FitConfig| {
+                m.dropout = 0.0;
+                m.input_dropout = 0.0;
+                m.alpha_dropout = 0.0;
+                m.dropconnect = 0.0;
+                f.regularizer = None;
+                f.max_norm = None;
+                f.early_stopping = None;
+            };
+            let relu = with(&|m, f| {
+                undo_overfitting_fixes(m, f);
+                m.activation = vec![ActivationConfig::relu()];
+                m.initializer = InitConfig::Auto;
             });
-            let relu = {
-                let mut c = base.clone();
-                c.model.activation = vec![ActivationConfig::relu()];
-                c.model.initializer = InitConfig::Auto;
-                c
-            };
-            let maxout = {
-                let mut c = base.clone();
-                c.model.activation = vec![ActivationConfig::maxout(2)];
-                c.model.initializer = InitConfig::Auto;
-                c
-            };
-            let adam = {
-                let mut c = base.clone();
-                c.optimizer = OptimizerConfig::adam();
-                c.learning_rate = 1e-3;
-                c
-            };
+            let maxout = with(&|m, f| {
+                undo_overfitting_fixes(m, f);
+                m.activation = vec![ActivationConfig::maxout(2)];
+                m.initializer = InitConfig::Auto;
+            });
+            let adam = with(&|m, f| {
+                undo_overfitting_fixes(m, f);
+                f.optimizer = OptimizerConfig::adam();
+                f.learning_rate = f.optimizer.default_learning_rate();
+            });
             variants.push(Variant::new("relu, init auto", relu));
             variants.push(Variant::new("maxout:2, init auto", maxout));
             variants.push(Variant::new("adam lr 1e-3", adam));
@@ -54,8 +56,8 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
         Verdict::Overfitting => {
             variants.push(Variant::new(
                 "early stopping, patience 3, restore best",
-                with(&|c| {
-                    c.early_stopping = Some(EarlyStoppingConfig {
+                with(&|_, f| {
+                    f.early_stopping = Some(EarlyStoppingConfig {
                         patience: 3,
                         restore_best_weights: true,
                         ..EarlyStoppingConfig::default()
@@ -64,19 +66,13 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
             ));
             variants.push(Variant::new(
                 "L2 1e-4",
-                with(&|c| c.regularizer = Some(Regularizer::L2 { lambda: 1e-4 })),
+                with(&|_, f| f.regularizer = Some(Regularizer::L2 { lambda: 1e-4 })),
             ));
-            variants.push(Variant::new(
-                "dropout 0.2 in / 0.5 hidden",
-                with_dropout(&with(&|c| c.model.alpha_dropout = 0.0)),
-            ));
-            variants.push(Variant::new(
-                "dropout + max-norm 1",
-                TrainConfig {
-                    max_norm: Some(MaxNormConfig::new(1.0)?),
-                    ..with_dropout(&with(&|c| c.model.alpha_dropout = 0.0))
-                },
-            ));
+            let dropout = with_dropout(&with(&|m, _| m.alpha_dropout = 0.0))?;
+            let mut max_norm = dropout.clone();
+            max_norm.fit.max_norm = Some(MaxNormConfig::new(1.0)?);
+            variants.push(Variant::new("dropout 0.2 in / 0.5 hidden", dropout));
+            variants.push(Variant::new("dropout + max-norm 1", max_norm));
         }
         Verdict::Good => {}
     }
@@ -85,20 +81,23 @@ pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, Tra
 
 /// The shallow baseline the flowchart compares a deep net against: the same
 /// run with only its first hidden layer (`None` for a one-layer net).
+/// `None` for a network of your own, too: recipe cannot make it shallower.
 pub fn shallow_baseline(run: &TrainConfig) -> Option<TrainConfig> {
-    if run.model.hidden.len() < 2 {
+    let mut mlp = run.network.mlp()?.clone();
+    if mlp.hidden.len() < 2 {
         return None;
     }
-    let mut config = run.clone();
-    config.model.hidden.truncate(1);
-    config.model.activation.truncate(1);
-    Some(config)
+    mlp.hidden.truncate(1);
+    mlp.activation.truncate(1);
+    Some(TrainConfig {
+        network: mlp.into(),
+        ..run.clone()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use recipe_models::MlpConfig;
 
     fn run() -> TrainConfig {
         let mut config = TrainConfig::new(
@@ -106,7 +105,7 @@ mod tests {
                 .with_activation(vec![ActivationConfig::sigmoid()])
                 .with_dropout(0.5),
         );
-        config.regularizer = Some(Regularizer::L2 { lambda: 1e-4 });
+        config.fit.regularizer = Some(Regularizer::L2 { lambda: 1e-4 });
         config
     }
 
@@ -115,11 +114,12 @@ mod tests {
         let variants = remedies(Verdict::Optimization, &run()).unwrap();
         assert_eq!(variants[0].name, "as diagnosed");
         for variant in &variants[1..] {
-            assert_eq!(variant.config.model.dropout, 0.0, "{}", variant.name);
-            assert!(variant.config.regularizer.is_none(), "{}", variant.name);
+            let mlp = variant.config.mlp().unwrap();
+            assert_eq!(mlp.dropout, 0.0, "{}", variant.name);
+            assert!(variant.config.fit.regularizer.is_none(), "{}", variant.name);
         }
         assert_eq!(
-            variants[1].config.model.activation,
+            variants[1].config.mlp().unwrap().activation,
             vec![ActivationConfig::relu()]
         );
     }
@@ -128,16 +128,16 @@ mod tests {
     fn overfitting_remedies_add_one_fix_each() {
         let variants = remedies(Verdict::Overfitting, &run()).unwrap();
         assert_eq!(variants.len(), 5);
-        assert!(variants[1].config.early_stopping.is_some());
+        assert!(variants[1].config.fit.early_stopping.is_some());
         assert!(remedies(Verdict::Good, &run()).unwrap().len() == 1);
     }
 
     #[test]
     fn the_baseline_is_the_first_layer_alone() {
         let baseline = shallow_baseline(&run()).unwrap();
-        assert_eq!(baseline.model.hidden, vec![500]);
+        assert_eq!(baseline.mlp().unwrap().hidden, vec![500]);
         let mut shallow = run();
-        shallow.model.hidden = vec![500];
+        shallow.mlp_mut().unwrap().hidden = vec![500];
         assert!(shallow_baseline(&shallow).is_none());
     }
 }

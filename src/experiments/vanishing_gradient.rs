@@ -51,8 +51,8 @@ impl DepthSweep {
     /// `auto` init (Glorot for sigmoid and Maxout, He for ReLU).
     pub fn lecture(epochs: usize, train_limit: Option<usize>) -> Self {
         let mut base = TrainConfig::new(MlpConfig::new(784, vec![500], 10));
-        base.epochs = epochs;
-        base.split.train_limit = train_limit;
+        base.fit.epochs = epochs;
+        base.data.split.train_limit = train_limit;
         Self {
             activations: vec![
                 ActivationConfig::sigmoid(),
@@ -70,10 +70,10 @@ impl DepthSweep {
     /// lecture, Maxout, and the saturating sigmoid and tanh.
     pub fn activations(epochs: usize, train_limit: Option<usize>) -> Self {
         let mut base = TrainConfig::new(MlpConfig::new(784, vec![500], 10));
-        base.optimizer = OptimizerConfig::adam();
-        base.learning_rate = 1e-3;
-        base.epochs = epochs;
-        base.split.train_limit = train_limit;
+        base.fit.optimizer = OptimizerConfig::adam();
+        base.fit.learning_rate = 1e-3;
+        base.fit.epochs = epochs;
+        base.data.split.train_limit = train_limit;
         let activations = [
             "sigmoid",
             "tanh",
@@ -117,22 +117,23 @@ impl DepthSweep {
     ) -> Result<Vec<DepthSweepRow>, TrainError> {
         let splits = load_splits(
             self.base.image_set()?,
-            self.base.data_dir.as_deref(),
-            &self.base.split,
+            self.base.data.data_dir.as_deref(),
+            &self.base.data.split,
         )?;
         let mut rows = Vec::new();
         for activation in &self.activations {
             for &depth in &self.depths {
                 let mut config = self.base.clone();
-                config.model = MlpConfig::new(
+                config.network = MlpConfig::new(
                     splits.train.image_size(),
                     vec![self.width; depth],
                     splits.kind.classes(),
                 )
-                .with_activation(vec![activation.clone()]);
+                .with_activation(vec![activation.clone()])
+                .into();
                 let out =
                     out_dir.map(|dir| dir.join(format!("{}-{depth}", activation_slug(activation))));
-                let name = config.model.describe();
+                let name = config.network.describe();
                 let trained = train_seeded(&config, &splits, device, name, out)?;
                 let row = DepthSweepRow {
                     activation: activation.to_string(),

@@ -53,6 +53,14 @@ impl CsvSource {
         }
     }
 
+    /// What the loaded data is called: the training table's file name.
+    pub fn data_name(&self) -> String {
+        self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        )
+    }
+
     /// Reads the table(s), splits, standardizes, and hands out
     /// `[batch, features]` batches.
     pub fn load(&self) -> Result<ClassData<FeatureItem, Tensor<2>>, DataError> {
@@ -112,10 +120,7 @@ impl CsvSource {
         let set =
             |(values, labels): (Vec<f32>, Vec<usize>)| FeatureSet::new(values, &[width], labels);
         FeatureSet::class_data::<2>(
-            &self.path.file_name().map_or_else(
-                || self.path.display().to_string(),
-                |name| name.to_string_lossy().into_owned(),
-            ),
+            &self.data_name(),
             [set(train)?, set(valid)?, set(test)?],
             classes.count,
             classes.names,

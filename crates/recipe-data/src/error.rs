@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use recipe_core::InvalidSetting;
 use thiserror::Error;
 
 /// Why a dataset could not be read or split. Every variant names the file or
@@ -99,15 +100,8 @@ pub enum DataError {
         found: String,
     },
     /// An impossible split or batching setting.
-    #[error("invalid data config: `{field}` must be {expected}, found {found}")]
-    InvalidConfig {
-        /// The offending setting.
-        field: String,
-        /// What it must hold.
-        expected: String,
-        /// What it held.
-        found: String,
-    },
+    #[error("invalid data config: {0}")]
+    InvalidConfig(#[from] InvalidSetting),
 }
 
 impl DataError {
@@ -130,10 +124,6 @@ impl DataError {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Self::InvalidConfig {
-            field: field.into(),
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Self::InvalidConfig(InvalidSetting::new(field, expected, found))
     }
 }

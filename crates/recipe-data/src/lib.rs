@@ -40,5 +40,6 @@ pub use fetch::{Fetched, KnownFile, canonical_mirrors, fetch, fetch_dir, known_f
 pub use idx::{IdxArray, decode_idx, read_idx, write_idx};
 pub use image_data::ImageSplits;
 pub use images::{ImageSet, load_images};
+pub use recipe_core::InvalidSetting;
 pub use source::{DatasetFiles, DatasetKind, locate};
 pub use split::{SplitConfig, Splits, load_splits};

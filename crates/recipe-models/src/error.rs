@@ -1,18 +1,12 @@
+use recipe_core::InvalidSetting;
 use thiserror::Error;
 
 /// An impossible model configuration.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ModelError {
     /// A configuration field holds a value the model cannot be built with.
-    #[error("invalid model config: `{field}` must be {expected}, found {found}")]
-    InvalidConfig {
-        /// The offending field, as it is spelled in the config.
-        field: String,
-        /// What the field must hold.
-        expected: String,
-        /// What it held.
-        found: String,
-    },
+    #[error("invalid model config: {0}")]
+    InvalidConfig(#[from] InvalidSetting),
     /// An activation name that recipe does not know.
     #[error("unknown activation `{name}`; expected one of: {known}")]
     UnknownActivation {
@@ -28,15 +22,7 @@ impl ModelError {
     /// `activation[1]` becomes `activation[1].beta`); other errors unchanged.
     pub fn in_field(self, parent: &str) -> Self {
         match self {
-            Self::InvalidConfig {
-                field,
-                expected,
-                found,
-            } if !field.starts_with(parent) => Self::InvalidConfig {
-                field: format!("{parent}.{field}"),
-                expected,
-                found,
-            },
+            Self::InvalidConfig(setting) => Self::InvalidConfig(setting.in_field(parent)),
             other => other,
         }
     }
@@ -47,10 +33,6 @@ impl ModelError {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Self::InvalidConfig {
-            field: field.into(),
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Self::InvalidConfig(InvalidSetting::new(field, expected, found))
     }
 }

@@ -44,3 +44,4 @@ pub use error::ModelError;
 pub use init::InitConfig;
 pub use maxout::{Maxout, MaxoutConfig, MaxoutFn, max_over_pieces};
 pub use mlp::{HiddenLayer, Mlp, MlpConfig};
+pub use recipe_core::InvalidSetting;

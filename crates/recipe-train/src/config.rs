@@ -1,210 +1,162 @@
-//! Everything a training run needs, saved as `config.json`.
+//! Everything a training run needs, saved as `config.json`: what the data
+//! is, what the network is, and how it is fitted.
 
 use std::path::PathBuf;
 
-use recipe_data::{DataSource, DatasetKind, SplitConfig};
+use recipe_data::{DataInfo, DataSource, DatasetKind, SplitConfig};
 use recipe_models::MlpConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks,
-    TrainError, WeightConstraint, WeightPenalty,
-};
+use crate::{Classify, FitConfig, NetworkConfig, TrainError};
 
 /// The settings of one training run. Saved next to its results as
-/// `config.json`, which is enough to run it again.
+/// `config.json`: for recipe's MLP on data recipe loads, enough to run it
+/// again; for a network or data of your own, a true record of both (your
+/// code builds them again).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Which data: an image set by name (`"mnist"`) or a CSV table.
+    /// What the network is trained on.
+    pub data: DataConfig,
+    /// The network.
+    pub network: NetworkConfig,
+    /// How the network is fitted.
+    pub fit: FitConfig,
+}
+
+/// What a run trains on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Which data: an image set by name (`"mnist"`), a CSV table, or data
+    /// provided in code.
     pub dataset: DataSource,
     /// Where an image set's files are; `None` searches the default places.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// How an image set's training file is split into training and
     /// validation data (a CSV table says its own split).
+    #[serde(default)]
     pub split: SplitConfig,
     /// Standardize an image set's pixels with the training split's mean and
     /// std instead of scaling to [0, 1] (a CSV table says its own).
+    #[serde(default)]
     pub standardize: bool,
-    /// The network.
-    pub model: MlpConfig,
-    /// The optimizer.
-    pub optimizer: OptimizerConfig,
-    /// Learning rate (constant).
-    pub learning_rate: f64,
-    /// Examples per training step.
-    pub batch_size: usize,
-    /// Examples per batch when evaluating.
-    pub eval_batch_size: usize,
-    /// Passes over the training data.
-    pub epochs: usize,
-    /// Seed for initialization, shuffling and dropout.
-    pub seed: u64,
-    /// A penalty added to the loss (L1, L2 or both).
-    #[serde(default)]
-    pub regularizer: Option<Regularizer>,
-    /// Which parameters the penalty applies to (weights only by default).
-    #[serde(default)]
-    pub regularize: ParamSelector,
-    /// A max-norm constraint applied after every optimizer step.
-    #[serde(default)]
-    pub max_norm: Option<MaxNormConfig>,
-    /// More penalties (built-in or registered ones of your own), each with
-    /// the parameters it applies to, added to the loss besides `regularizer`.
-    #[serde(default)]
-    pub penalties: Vec<WeightPenalty>,
-    /// More constraints (built-in or registered ones of your own), applied
-    /// in order after every optimizer step, after `max_norm`.
-    #[serde(default)]
-    pub constraints: Vec<WeightConstraint>,
-    /// When to stop before the epoch budget.
-    #[serde(default)]
-    pub early_stopping: Option<EarlyStoppingConfig>,
-    /// Label smoothing of the training cross-entropy: each target becomes
-    /// `1 - a` on its class plus `a / classes` everywhere (Szegedy et al.
-    /// 2016). Validation and test report the network's own loss, unsmoothed,
-    /// so that runs with and without it compare.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label_smoothing: Option<f32>,
+}
+
+impl DataConfig {
+    /// `dataset` with the default split, pixels scaled to [0, 1].
+    pub fn new(dataset: impl Into<DataSource>) -> Self {
+        Self {
+            dataset: dataset.into(),
+            data_dir: None,
+            split: SplitConfig::default(),
+            standardize: false,
+        }
+    }
+
+    /// Data provided in code; the trainer records its [`DataInfo`].
+    pub fn provided() -> Self {
+        Self::new(DataSource::Provided(DataInfo::default()))
+    }
 }
 
 impl burn::config::Config for TrainConfig {}
 
 impl TrainConfig {
-    /// A run of `model` on MNIST with recipe's defaults: SGD, learning rate
-    /// 0.1, batch 100, 5 epochs, seed 42, the last 10,000 training images for
-    /// validation.
+    /// A run of recipe's MLP `model` on MNIST with recipe's defaults
+    /// ([`FitConfig::default`]; the last 10,000 training images validate).
     pub fn new(model: MlpConfig) -> Self {
         Self {
-            dataset: DatasetKind::Mnist.into(),
-            data_dir: None,
-            split: SplitConfig::default(),
-            standardize: false,
-            model,
-            optimizer: OptimizerConfig::default(),
-            learning_rate: 0.1,
-            batch_size: 100,
-            eval_batch_size: 1000,
-            epochs: 5,
-            seed: 42,
-            regularizer: None,
-            regularize: ParamSelector::default(),
-            max_norm: None,
-            penalties: Vec::new(),
-            constraints: Vec::new(),
-            early_stopping: None,
-            label_smoothing: None,
+            data: DataConfig::new(DatasetKind::Mnist),
+            network: model.into(),
+            fit: FitConfig::default(),
         }
     }
 
-    /// The step hooks this config asks for: `regularizer` then `penalties`;
-    /// `max_norm` then `constraints`.
-    pub fn step_hooks(&self) -> StepHooks {
-        let mut penalties = Vec::new();
-        if let Some(regularizer) = self.regularizer {
-            penalties.push(WeightPenalty::new(regularizer, self.regularize.clone()));
-        }
-        penalties.extend(self.penalties.iter().cloned());
-        let mut constraints: Vec<WeightConstraint> = self
-            .max_norm
-            .iter()
-            .map(MaxNormConfig::constraint)
-            .collect();
-        constraints.extend(self.constraints.iter().cloned());
-        StepHooks {
-            label_smoothing: self.label_smoothing,
-            ..StepHooks::new(penalties, constraints)
+    /// A run of `network` (see [`NetworkConfig::custom`]) on data provided
+    /// in code, fitted as `fit` says: what [`train`](crate::train) takes for
+    /// a network of your own.
+    pub fn for_network(network: NetworkConfig, fit: FitConfig) -> Self {
+        Self {
+            data: DataConfig::provided(),
+            network,
+            fit,
         }
     }
 
-    /// Fails, naming the field, when a penalty or constraint selects no
-    /// parameter of `net` or a constraint cannot apply to one it selects.
-    pub fn check_hooks<M: burn::module::Module>(&self, net: &M) -> Result<(), TrainError> {
-        if let Some(regularizer) = self.regularizer {
-            WeightPenalty::new(regularizer, self.regularize.clone()).check(net, "regularize")?;
-        }
-        for (index, penalty) in self.penalties.iter().enumerate() {
-            penalty.check(net, &format!("penalties[{index}]"))?;
-        }
-        if let Some(max_norm) = &self.max_norm {
-            max_norm.constraint().check(net, "max_norm")?;
-        }
-        for (index, constraint) in self.constraints.iter().enumerate() {
-            constraint.check(net, &format!("constraints[{index}]"))?;
-        }
-        Ok(())
+    /// recipe's MLP config; an error naming `network` for a network of
+    /// your own (for what only builds recipe's MLP).
+    pub fn mlp(&self) -> Result<&MlpConfig, TrainError> {
+        self.network
+            .mlp()
+            .ok_or_else(|| TrainError::invalid("network", "recipe's MLP", self.network.describe()))
+    }
+
+    /// recipe's MLP config to change; an error naming `network` for a
+    /// network of your own.
+    pub fn mlp_mut(&mut self) -> Result<&mut MlpConfig, TrainError> {
+        let described = self.network.describe();
+        self.network
+            .mlp_mut()
+            .ok_or_else(|| TrainError::invalid("network", "recipe's MLP", described))
     }
 
     /// The image set this config trains on; an error naming `dataset` for
     /// a CSV table (for what only runs on image sets, like the experiments).
     pub fn image_set(&self) -> Result<DatasetKind, TrainError> {
-        self.dataset.idx().ok_or_else(|| {
+        self.data.dataset.idx().ok_or_else(|| {
             TrainError::invalid(
-                "dataset",
+                "data.dataset",
                 "an image set (mnist, fashion-mnist)",
-                &self.dataset,
+                &self.data.dataset,
             )
         })
     }
 
     /// Checks every setting, naming the first impossible one.
     pub fn validate(&self) -> Result<(), TrainError> {
-        self.validate_fit()?;
-        self.model.validate()?;
+        self.fit.validate()?;
+        self.network.validate()?;
         Ok(())
     }
 
-    /// Checks how the network is fitted (optimizer, schedule, penalties,
-    /// constraints, early stopping), not `model`: what
-    /// [`train`](crate::train) uses when it is given a network of its own.
-    pub fn validate_fit(&self) -> Result<(), TrainError> {
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+    /// What `config.json` records for a run of `net` on data described by
+    /// `info`: provided data by its [`DataInfo`], your network by its
+    /// structure and parameter count (see [`NetworkConfig`]). Fails, naming
+    /// the field, when the config names other data or another network than
+    /// the ones trained.
+    pub(crate) fn recorded_for<N: Classify>(
+        &self,
+        net: &N,
+        info: &DataInfo,
+    ) -> Result<Self, TrainError> {
+        let mut data = self.data.clone();
+        if let DataSource::Provided(_) = data.dataset {
+            data.dataset = DataSource::Provided(info.clone());
+        } else if data.dataset.data_name() != info.name {
             return Err(TrainError::invalid(
-                "learning_rate",
-                "a finite number > 0",
-                self.learning_rate,
+                "data.dataset",
+                format!(
+                    "a record of the data trained on ({}): DataConfig::provided(), or the \
+                     source it was loaded from",
+                    info.name
+                ),
+                &data.dataset,
             ));
         }
-        for (field, value) in [
-            ("batch_size", self.batch_size),
-            ("eval_batch_size", self.eval_batch_size),
-            ("epochs", self.epochs),
-        ] {
-            if value == 0 {
-                return Err(TrainError::invalid(field, "at least 1", 0));
-            }
-        }
-        self.optimizer.validate()?;
-        if let Some(alpha) = self.label_smoothing
-            && !(alpha > 0.0 && alpha < 1.0)
-        {
-            return Err(TrainError::invalid(
-                "label_smoothing",
-                "a share strictly between 0 and 1",
-                alpha,
-            ));
-        }
-        if let Some(max_norm) = &self.max_norm {
-            max_norm.validate()?;
-        }
-        if let Some(early_stopping) = &self.early_stopping {
-            early_stopping.validate()?;
-        }
-        if let Some(regularizer) = self.regularizer {
-            let (l1, l2) = match regularizer {
-                Regularizer::L1 { lambda } => (Some(lambda), None),
-                Regularizer::L2 { lambda } => (None, Some(lambda)),
-                Regularizer::L1L2 { l1, l2 } => (Some(l1), Some(l2)),
-            };
-            Regularizer::from_strengths(l1, l2)?;
-        }
-        Ok(())
+        Ok(Self {
+            data,
+            network: self.network.recorded_for(net)?,
+            fit: self.fit.clone(),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{OptimizerConfig, ParamSelector, WeightPenalty};
     use burn::config::{Config, config_to_json};
 
     fn config() -> TrainConfig {
@@ -215,22 +167,23 @@ mod tests {
     fn impossible_settings_name_the_field() {
         let mut cases = Vec::new();
         let mut c = config();
-        c.learning_rate = -0.1;
+        c.fit.learning_rate = -0.1;
         cases.push((c, "`learning_rate`"));
         let mut c = config();
-        c.batch_size = 0;
+        c.fit.batch_size = 0;
         cases.push((c, "`batch_size`"));
         let mut c = config();
-        c.epochs = 0;
+        c.fit.epochs = 0;
         cases.push((c, "`epochs`"));
-        let mut c = config();
-        c.model.dropout = 1.0;
+        let c = TrainConfig::new(MlpConfig::new(784, vec![32], 10).with_dropout(1.0));
         cases.push((c, "`dropout`"));
+        let c = TrainConfig::for_network(NetworkConfig::custom(" "), FitConfig::default());
+        cases.push((c, "`network.custom.name`"));
         let mut c = config();
-        c.label_smoothing = Some(1.0);
+        c.fit.label_smoothing = Some(1.0);
         cases.push((c, "`label_smoothing`"));
         let mut c = config();
-        c.optimizer = OptimizerConfig::sgd(1.0);
+        c.fit.optimizer = OptimizerConfig::sgd(1.0);
         cases.push((c, "`optimizer.momentum`"));
         for (config, field) in cases {
             let err = config.validate().unwrap_err();
@@ -247,21 +200,61 @@ mod tests {
         assert!(TrainConfig::load_binary(typo.as_bytes()).is_err());
     }
 
+    /// The three parts are apart in the file: the data, the network (by
+    /// kind), and how it is fitted.
+    #[test]
+    fn json_has_data_network_and_fit() {
+        let json: serde_json::Value = serde_json::to_value(config()).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["data", "fit", "network"]);
+        assert_eq!(json["data"]["dataset"], "mnist");
+        assert_eq!(json["network"]["mlp"]["d_input"], 784);
+        assert_eq!(json["fit"]["learning_rate"], 0.1);
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct MyNetConfig {
+        channels: usize,
+    }
+
+    /// A network of the user's own is recorded by its own config, which
+    /// reads back; recipe's MLP has no such config to read.
+    #[test]
+    fn a_user_network_is_recorded_by_its_own_config() {
+        let mine = MyNetConfig { channels: 8 };
+        let network = NetworkConfig::custom_with("my-net", &mine).unwrap();
+        let config = TrainConfig::for_network(network, FitConfig::default());
+        let json = serde_json::to_string(&config).unwrap();
+        assert!(
+            json.contains("\"custom\":{\"name\":\"my-net\",\"config\":{\"channels\":8}"),
+            "{json}"
+        );
+        let back: TrainConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.network.user_config::<MyNetConfig>().unwrap(), mine);
+        assert_eq!(back.data, DataConfig::provided());
+        assert!(config.mlp().unwrap_err().to_string().contains("`network`"));
+        let err = self::config()
+            .network
+            .user_config::<MyNetConfig>()
+            .unwrap_err();
+        assert!(err.to_string().contains("`network`"), "{err}");
+    }
+
     #[test]
     fn penalties_and_constraints_are_recorded_and_rebuilt() {
         let mut c = config();
-        c.penalties.push(WeightPenalty::new(
+        c.fit.penalties.push(WeightPenalty::new(
             crate::GroupLasso::new(1e-3).unwrap(),
             ParamSelector {
                 include_bias: false,
                 layers: vec!["layers.0".into()],
             },
         ));
-        c.constraints.push(crate::WeightConstraint::new(
+        c.fit.constraints.push(crate::WeightConstraint::new(
             crate::UnitNorm::default(),
             ParamSelector::default(),
         ));
-        c.constraints.push(crate::WeightConstraint::new(
+        c.fit.constraints.push(crate::WeightConstraint::new(
             crate::NonNeg,
             ParamSelector::default(),
         ));
@@ -271,8 +264,8 @@ mod tests {
             "{json}"
         );
         let back = TrainConfig::load_binary(json.as_bytes()).unwrap();
-        assert_eq!(back.penalties, c.penalties);
-        assert_eq!(back.constraints, c.constraints);
+        assert_eq!(back.fit.penalties, c.fit.penalties);
+        assert_eq!(back.fit.constraints, c.fit.constraints);
         assert_eq!(serde_json::to_string(&back).unwrap(), json);
 
         let unknown = json.replace("\"group-lasso\"", "\"group-lasso-2\"");

@@ -15,7 +15,7 @@ use crate::{ParamInfo, ParamSelector, ParamTensor, TrainError};
 /// (outside the gradient). Implement it for your own,
 /// [register](crate::register_constraint) it under its
 /// [`Constraint::name`], and add it to
-/// [`TrainConfig::constraints`](crate::TrainConfig::constraints) with a
+/// [`FitConfig::constraints`](crate::FitConfig::constraints) with a
 /// [`WeightConstraint`]: it is then recorded in `config.json` and rebuilt
 /// on resume.
 ///

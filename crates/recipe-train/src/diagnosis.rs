@@ -132,13 +132,10 @@ pub fn diagnose(run: Evidence<'_>, thresholds: &Thresholds) -> Diagnosis {
 }
 
 fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
-    let config = run.config;
+    let config = &run.config.fit;
+    let mlp = run.config.network.mlp();
     let mut suggestions = Vec::new();
-    let saturating = config
-        .model
-        .activation
-        .iter()
-        .any(|a| a.function().saturates());
+    let saturating = mlp.is_some_and(|mlp| mlp.activation.iter().any(|a| a.function().saturates()));
     if saturating {
         suggestions.push(
             "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout (--activation relu)"
@@ -150,10 +147,12 @@ fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
                 .to_string(),
         );
     }
-    if config.model.initializer != recipe_models::InitConfig::Auto {
+    if let Some(mlp) = mlp
+        && mlp.initializer != recipe_models::InitConfig::Auto
+    {
         suggestions.push(format!(
             "use the initializer the activation wants (--init auto), not {}",
-            config.model.initializer
+            mlp.initializer
         ));
     }
     if matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
@@ -170,12 +169,12 @@ fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
         "do not reach for dropout, L1/L2 or early stopping: they fight overfitting and make an optimization problem worse"
             .to_string(),
     ];
-    let model = &config.model;
-    if model.dropout > 0.0
-        || model.input_dropout > 0.0
-        || model.alpha_dropout > 0.0
-        || model.dropconnect > 0.0
-    {
+    if mlp.is_some_and(|model| {
+        model.dropout > 0.0
+            || model.input_dropout > 0.0
+            || model.alpha_dropout > 0.0
+            || model.dropconnect > 0.0
+    }) {
         warnings
             .push("this run uses dropout: remove it until the training data is fit".to_string());
     }
@@ -194,7 +193,8 @@ fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
 }
 
 fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
-    let config = run.config;
+    let config = &run.config.fit;
+    let mlp = run.config.network.mlp();
     let mut suggestions = Vec::new();
     if config.early_stopping.is_none() {
         suggestions.push(
@@ -205,7 +205,7 @@ fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
     if config.regularizer.is_none() {
         suggestions.push("an L2 or L1 penalty (--l2 1e-4, --l1 1e-5)".to_string());
     }
-    if config.model.dropout == 0.0 && config.model.alpha_dropout == 0.0 {
+    if mlp.is_some_and(|mlp| mlp.dropout == 0.0 && mlp.alpha_dropout == 0.0) {
         suggestions.push("dropout (--dropout 0.5 --input-dropout 0.2)".to_string());
     }
     if config.max_norm.is_none() {
@@ -313,8 +313,11 @@ mod tests {
 
     #[test]
     fn under_fitting_is_an_optimization_problem() {
-        let mut config = config(ActivationConfig::sigmoid());
-        config.model.dropout = 0.5;
+        let config = TrainConfig::new(
+            MlpConfig::new(784, vec![500; 5], 10)
+                .with_activation(vec![ActivationConfig::sigmoid()])
+                .with_dropout(0.5),
+        );
         let history = history(&[2.30, 2.30, 2.30]);
         let run = summary(0.11, 0.11);
         let diagnosis = verdict_of(&config, &run, &history);

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use recipe_core::InvalidSetting;
 use recipe_data::DataError;
 use recipe_models::ModelError;
 use thiserror::Error;
@@ -8,15 +9,8 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TrainError {
     /// A training setting holds an impossible value.
-    #[error("invalid training config: `{field}` must be {expected}, found {found}")]
-    InvalidConfig {
-        /// The offending setting.
-        field: String,
-        /// What it must hold.
-        expected: String,
-        /// What it held.
-        found: String,
-    },
+    #[error("invalid training config: {0}")]
+    InvalidConfig(#[from] InvalidSetting),
     /// The model configuration is impossible.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -24,12 +18,12 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     /// An artifact could not be written or read.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What went wrong: the I/O, parse or format error itself.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The loss became NaN or infinite.
     #[error(
@@ -78,17 +72,16 @@ impl TrainError {
         expected: impl Into<String>,
         found: impl std::fmt::Display,
     ) -> Self {
-        Self::InvalidConfig {
-            field: field.into(),
-            expected: expected.into(),
-            found: found.to_string(),
-        }
+        Self::InvalidConfig(InvalidSetting::new(field, expected, found))
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, error: impl std::fmt::Display) -> Self {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Self::Io {
             path: path.into(),
-            message: error.to_string(),
+            source: error.into(),
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Training for recipe on Burn's Learner (`SupervisedTraining`).
 //!
-//! - [`TrainConfig`] holds everything a run needs and is saved as `config.json`.
+//! - [`TrainConfig`] holds everything a run needs and is saved as
+//!   `config.json`: what the data is ([`DataConfig`]), what the network is
+//!   ([`NetworkConfig`]: recipe's MLP or your own) and how it is fitted
+//!   ([`FitConfig`]).
 //! - [`train`] trains any [`Classify`] network (recipe's [`Mlp`](recipe_models::Mlp)
 //!   or your own) on the splits of an image dataset, records a per-epoch
 //!   [`History`], evaluates the final model on train, validation and test, and
@@ -44,11 +47,13 @@ mod early_stopping;
 mod epoch_logger;
 mod error;
 mod evaluate;
+mod fit_config;
 mod group_lasso;
 mod history;
 mod history_logger;
 mod max_norm;
 mod metric_early_stopping;
+mod network_config;
 mod non_neg;
 mod optimizer;
 mod optimizer_kernels;
@@ -74,7 +79,7 @@ pub use checkpoint::{
     checkpoint_file, complete_checkpoints,
 };
 pub use classifier::{Classifier, Classify, StepHooks};
-pub use config::TrainConfig;
+pub use config::{DataConfig, TrainConfig};
 pub use constraint::{Constraint, WeightConstraint};
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
@@ -82,11 +87,13 @@ pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, M
 pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
+pub use fit_config::FitConfig;
 pub use group_lasso::GroupLasso;
 pub use history::{EpochRecord, History};
 pub use history_logger::{HistoryHandle, HistoryLogger};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
+pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
@@ -95,6 +102,7 @@ pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
 pub use penalty_metric::{PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric};
 pub use progress::QuietRenderer;
+pub use recipe_core::InvalidSetting;
 pub use registry::{
     Settings, constraint_names, penalty_names, register_constraint, register_penalty,
 };

@@ -46,7 +46,7 @@ impl Constraint for MaxNorm {
 }
 
 /// A max-norm constraint and the weights it applies to: the shortcut that
-/// [`TrainConfig::max_norm`](crate::TrainConfig::max_norm) holds (the
+/// [`FitConfig::max_norm`](crate::FitConfig::max_norm) holds (the
 /// lecture's remedy); it builds a [`WeightConstraint`] of [`MaxNorm`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

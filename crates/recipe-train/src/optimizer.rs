@@ -11,7 +11,7 @@ use crate::TrainError;
 use crate::optimizer_kernels::build_installed;
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
-/// [`TrainConfig`](crate::TrainConfig)).
+/// [`FitConfig`](crate::FitConfig)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum OptimizerConfig {
@@ -65,6 +65,19 @@ impl Default for OptimizerConfig {
 impl OptimizerConfig {
     /// The names [`OptimizerConfig::from_str`] accepts.
     pub const NAMES: &'static str = "sgd, adam, adamw, rmsprop";
+
+    /// The learning rate a run of this optimizer gets when none is given:
+    /// 0.1 for SGD (the lecture's MNIST runs), 1e-3 for the adaptive ones
+    /// (Adam's, AdamW's and Keras' RMSProp default), which divide each step
+    /// by a running gradient scale and want a far smaller one.
+    pub fn default_learning_rate(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { .. } => 0.1,
+            OptimizerConfig::Adam { .. }
+            | OptimizerConfig::AdamW { .. }
+            | OptimizerConfig::RmsProp { .. } => 1e-3,
+        }
+    }
 
     /// SGD with the given momentum.
     pub fn sgd(momentum: f64) -> Self {

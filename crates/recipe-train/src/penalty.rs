@@ -15,7 +15,7 @@ use crate::{ParamSelector, ParamTensor, TrainError};
 /// A penalty on one parameter tensor. Implement it to add your own
 /// regularizer, [register](crate::register_penalty) it under its
 /// [`Penalty::name`], and add it to
-/// [`TrainConfig::penalties`](crate::TrainConfig::penalties) with a
+/// [`FitConfig::penalties`](crate::FitConfig::penalties) with a
 /// [`WeightPenalty`]: it is then recorded in `config.json` with its
 /// settings (its `Serialize` form) and rebuilt on resume.
 ///

@@ -21,7 +21,7 @@ use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, Divergence, Evaluation, History, HistoryHandle, HistoryLogger,
+    Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
     MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, StopOnAny, StopOnDivergence,
     Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
 };
@@ -45,7 +45,18 @@ where
     N: Classify,
     I: DataItem,
 {
-    config.validate_fit()?;
+    let record = config.recorded_for(&net, &data.info)?;
+    let options = &TrainOptions {
+        model_name: Some(
+            options
+                .model_name
+                .clone()
+                .unwrap_or_else(|| record.network.describe()),
+        ),
+        ..options.clone()
+    };
+    let config = &config.fit;
+    config.validate()?;
     config.check_hooks(&net)?;
     let device = autodiff(device);
     let data = RunData { data };
@@ -54,7 +65,7 @@ where
     if let Some(artifacts) = &artifacts
         && resume_from.is_none()
     {
-        artifacts.write_json(&artifacts.config(), config)?;
+        artifacts.write_json(&artifacts.config(), &record)?;
     }
     let setup = LearnerSetup::new(config, artifacts.as_ref(), options, &device, resume_from)?;
     let output_check = OutputCheck::new(
@@ -100,7 +111,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
     /// `start_epoch + 1`, seeding `device` for each later epoch as it starts.
     fn train_loader(
         &self,
-        config: &TrainConfig,
+        config: &FitConfig,
         start_epoch: usize,
         device: &Device,
     ) -> Arc<dyn DataLoader<ClassBatch<X>>> {
@@ -114,7 +125,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
         ))
     }
 
-    fn valid_loader(&self, config: &TrainConfig) -> Arc<dyn DataLoader<ClassBatch<X>>> {
+    fn valid_loader(&self, config: &FitConfig) -> Arc<dyn DataLoader<ClassBatch<X>>> {
         self.data
             .loader(&self.data.valid, config.eval_batch_size, None, None)
     }
@@ -123,7 +134,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
     fn evaluate_all<N: Classify<Input = X>>(
         &self,
         net: &N,
-        config: &TrainConfig,
+        config: &FitConfig,
         device: &Device,
     ) -> Result<[Evaluation; 3], TrainError> {
         let eval_device = device.clone().inner();
@@ -141,7 +152,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
     fn summarize<N: Classify<Input = X>>(
         &self,
         net: &N,
-        config: &TrainConfig,
+        config: &FitConfig,
         options: &TrainOptions,
         device: &Device,
         concluded: &Concluded<N>,
@@ -154,7 +165,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             model: options
                 .model_name
                 .clone()
-                .unwrap_or_else(|| "custom network".to_string()),
+                .unwrap_or_else(|| "unnamed network".to_string()),
             device: format!("{:?}", device.clone().inner()),
             train_accuracy: on_train.accuracy,
             train_loss: on_train.loss,
@@ -224,7 +235,7 @@ struct Concluded<N: Classify> {
 
 impl LearnerSetup {
     fn new(
-        config: &TrainConfig,
+        config: &FitConfig,
         artifacts: Option<&RunArtifacts>,
         options: &TrainOptions,
         device: &Device,
@@ -267,7 +278,7 @@ impl LearnerSetup {
     /// Learner through `interrupter` when `history.csv` cannot be written.
     fn history_logger(
         &self,
-        config: &TrainConfig,
+        config: &FitConfig,
         options: &TrainOptions,
         interrupter: &Interrupter,
     ) -> Result<HistoryLogger, TrainError> {
@@ -294,7 +305,7 @@ impl LearnerSetup {
     /// Builds Burn's `SupervisedTraining` with recipe's hooks and runs it.
     fn launch<N: Classify, I: DataItem>(
         &self,
-        config: &TrainConfig,
+        config: &FitConfig,
         data: &RunData<'_, I, N::Input>,
         model: Classifier<N>,
         options: &TrainOptions,
@@ -391,7 +402,7 @@ impl LearnerSetup {
     /// restore-best).
     fn conclude<N: Classify>(
         &self,
-        config: &TrainConfig,
+        config: &FitConfig,
         options: &TrainOptions,
         outcome: Outcome<N>,
     ) -> Result<Concluded<N>, TrainError> {

@@ -52,7 +52,8 @@ pub struct TrainedModel<N> {
     pub summary: Summary,
 }
 
-/// Loads the data, builds the [`Mlp`] of `config.model` and trains it.
+/// Loads the data of `config.data`, builds the [`Mlp`] of `config.network`
+/// and trains it.
 pub fn train_mlp(
     config: &TrainConfig,
     device: &Device,
@@ -127,16 +128,17 @@ enum MlpData {
 
 impl MlpData {
     fn load(config: &TrainConfig) -> Result<Self, TrainError> {
-        Ok(match &config.dataset {
+        let data = &config.data;
+        Ok(match &data.dataset {
             DataSource::Idx(kind) => {
-                let splits = load_splits(*kind, config.data_dir.as_deref(), &config.split)?;
-                MlpData::Images(splits.flat_data(config.standardize)?)
+                let splits = load_splits(*kind, data.data_dir.as_deref(), &data.split)?;
+                MlpData::Images(splits.flat_data(data.standardize)?)
             }
             DataSource::Csv(source) => MlpData::Table(source.load()?),
             other => {
                 return Err(TrainError::invalid(
-                    "dataset",
-                    "an image set or a CSV table",
+                    "data.dataset",
+                    "an image set or a CSV table (data provided in code goes through `train`)",
                     other,
                 ));
             }
@@ -157,32 +159,33 @@ fn prepare_mlp(
     options: &TrainOptions,
 ) -> Result<(Mlp, MlpData, TrainOptions), TrainError> {
     config.validate()?;
+    let model = config.mlp()?;
     let data = MlpData::load(config)?;
     let info = data.info();
     let features: usize = info.input_shape.iter().product();
-    if config.model.d_input != features {
+    if model.d_input != features {
         return Err(TrainError::invalid(
-            "model.d_input",
+            "network.mlp.d_input",
             format!("{features} (the inputs of one {} example)", info.name),
-            config.model.d_input,
+            model.d_input,
         ));
     }
-    if config.model.d_output != info.classes {
+    if model.d_output != info.classes {
         return Err(TrainError::invalid(
-            "model.d_output",
+            "network.mlp.d_output",
             format!("{} (the classes of {})", info.classes, info.name),
-            config.model.d_output,
+            model.d_output,
         ));
     }
     let device = autodiff(device);
-    device.seed(config.seed);
-    let net = config.model.init(&device)?;
+    device.seed(config.fit.seed);
+    let net = model.init(&device)?;
     let options = TrainOptions {
         model_name: Some(
             options
                 .model_name
                 .clone()
-                .unwrap_or_else(|| config.model.describe()),
+                .unwrap_or_else(|| model.describe()),
         ),
         ..options.clone()
     };
@@ -202,11 +205,14 @@ pub(crate) fn autodiff(device: &Device) -> Device {
 ///
 /// `data` is any [`ClassData`]: recipe's providers (MNIST, Fashion-MNIST,
 /// images or features in memory) or your own Burn datasets and batcher,
-/// with inputs of any shape that `net` takes. The data, not `config`, says
-/// what is trained on: `config.model`, `config.dataset`, `config.split` and
-/// `config.standardize` are not used here; everything else is. `net` should
-/// live on `device` with autodiff. Before training, the data is checked and
-/// the network's output width compared with the class count.
+/// with inputs of any shape that `net` takes. The data and `net`, not
+/// `config`, say what is trained: `config.fit` says how, and
+/// `config.network` and `config.data` say what `config.json` records (see
+/// [`TrainConfig::for_network`]: your network by its name, own config,
+/// structure and parameter count; provided data by its [`DataInfo`]). A
+/// record of recipe's MLP for another network is refused. `net` should live
+/// on `device` with autodiff. Before training, the data is checked and the
+/// network's output width compared with the class count.
 pub fn train<N, I>(
     config: &TrainConfig,
     net: N,

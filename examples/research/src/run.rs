@@ -15,22 +15,22 @@ pub fn research_config() -> anyhow::Result<TrainConfig> {
         .with_activation(vec!["learned-swish:1.0".parse()?, "residual-relu".parse()?])
         .with_dropout(0.2);
     let mut config = TrainConfig::new(model);
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.split = SplitConfig {
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.data.split = SplitConfig {
         valid_size: 1_000,
         train_limit: Some(5_000),
     };
-    config.epochs = 10;
-    config.seed = 7;
-    config.penalties.push(WeightPenalty::new(
+    config.fit.epochs = 10;
+    config.fit.seed = 7;
+    config.fit.penalties.push(WeightPenalty::new(
         Orthogonality { lambda: 1e-4 },
         ParamSelector {
             include_bias: false,
             layers: vec!["layers.1".into()],
         },
     ));
-    config.constraints.push(WeightConstraint::new(
+    config.fit.constraints.push(WeightConstraint::new(
         ClipValue { limit: 0.5 },
         ParamSelector::default(),
     ));

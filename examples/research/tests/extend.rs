@@ -61,20 +61,23 @@ fn own_activation_and_block_train_inside_recipes_mlp() {
         "784-64x2-10 learned-swish:1.5,residual-relu"
     );
     let mut config = TrainConfig::new(model);
-    config.optimizer = OptimizerConfig::adam();
-    config.learning_rate = 1e-3;
-    config.split = SplitConfig {
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 1e-3;
+    config.data.split = SplitConfig {
         valid_size: 500,
         train_limit: Some(2_000),
     };
-    config.epochs = 3;
+    config.fit.epochs = 3;
     let json = serde_json::to_string(&config).unwrap();
     assert!(
         json.contains(r#""activation":["learned-swish:1.5","residual-relu"]"#),
         "{json}"
     );
     let back: TrainConfig = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.model.activation, config.model.activation);
+    assert_eq!(
+        back.mlp().unwrap().activation,
+        config.mlp().unwrap().activation
+    );
 
     let trained = train_mlp(&config, &Device::flex(), &quiet()).unwrap();
     assert!(trained.summary.test_accuracy > 0.8, "{:?}", trained.summary);
@@ -218,7 +221,7 @@ fn an_unregistered_penalty_is_an_error_at_resume() {
     let dir = fresh_dir("unregistered");
     fs::create_dir_all(&dir).unwrap();
     let mut config = research_config().unwrap();
-    config.epochs = 1;
+    config.fit.epochs = 1;
     let json = serde_json::to_string(&config)
         .unwrap()
         .replace("\"orthogonality\"", "\"orthogonality-v2\"");
@@ -395,16 +398,16 @@ fn own_penalty_and_constraint_round_trip_through_config_json() {
     let config = research_config().unwrap();
     let json = serde_json::to_string_pretty(&config).unwrap();
     let back: TrainConfig = serde_json::from_str(&json).unwrap();
-    assert_eq!(back.penalties, config.penalties);
-    assert_eq!(back.constraints, config.constraints);
-    let penalty = &back.penalties[0];
+    assert_eq!(back.fit.penalties, config.fit.penalties);
+    assert_eq!(back.fit.constraints, config.fit.constraints);
+    let penalty = &back.fit.penalties[0];
     assert_eq!(penalty.penalty.name(), "orthogonality");
     assert_eq!(
         penalty.penalty.settings(),
         serde_json::json!({"lambda": 1e-4})
     );
     assert_eq!(
-        back.constraints[0].constraint.settings(),
+        back.fit.constraints[0].constraint.settings(),
         serde_json::json!({"limit": 0.5})
     );
     let bad = WeightPenalty::new(
@@ -414,7 +417,7 @@ fn own_penalty_and_constraint_round_trip_through_config_json() {
             layers: vec!["layer.7".into()],
         },
     );
-    let net = back.model.init(&Device::flex()).unwrap();
+    let net = back.mlp().unwrap().init(&Device::flex()).unwrap();
     let err = bad.check(&net, "penalties[0]").unwrap_err().to_string();
     assert!(
         err.contains("penalties[0].selector") && err.contains("layers.0.linear.weight"),

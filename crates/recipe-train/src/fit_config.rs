@@ -1,0 +1,176 @@
+//! How a network is fitted: the part of a run's settings that any network on
+//! any data uses.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks,
+    TrainError, WeightConstraint, WeightPenalty,
+};
+
+/// How a network is fitted: optimizer, batches, epochs, seed, penalties,
+/// constraints and early stopping. [`train`](crate::train) takes only this
+/// from a [`TrainConfig`](crate::TrainConfig); the data and the network say
+/// the rest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FitConfig {
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Learning rate (constant).
+    pub learning_rate: f64,
+    /// Examples per training step.
+    pub batch_size: usize,
+    /// Examples per batch when evaluating.
+    pub eval_batch_size: usize,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Seed for initialization, shuffling and dropout.
+    pub seed: u64,
+    /// A penalty added to the loss (L1, L2 or both).
+    #[serde(default)]
+    pub regularizer: Option<Regularizer>,
+    /// Which parameters the penalty applies to (weights only by default).
+    #[serde(default)]
+    pub regularize: ParamSelector,
+    /// A max-norm constraint applied after every optimizer step.
+    #[serde(default)]
+    pub max_norm: Option<MaxNormConfig>,
+    /// More penalties (built-in or registered ones of your own), each with
+    /// the parameters it applies to, added to the loss besides `regularizer`.
+    #[serde(default)]
+    pub penalties: Vec<WeightPenalty>,
+    /// More constraints (built-in or registered ones of your own), applied
+    /// in order after every optimizer step, after `max_norm`.
+    #[serde(default)]
+    pub constraints: Vec<WeightConstraint>,
+    /// When to stop before the epoch budget.
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Label smoothing of the training cross-entropy: each target becomes
+    /// `1 - a` on its class plus `a / classes` everywhere (Szegedy et al.
+    /// 2016). Validation and test report the network's own loss, unsmoothed,
+    /// so that runs with and without it compare.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_smoothing: Option<f32>,
+}
+
+impl Default for FitConfig {
+    /// recipe's defaults: SGD at learning rate 0.1, batch 100 (1000 when
+    /// evaluating), 5 epochs, seed 42, no penalty, constraint or early
+    /// stopping.
+    fn default() -> Self {
+        let optimizer = OptimizerConfig::default();
+        Self {
+            learning_rate: optimizer.default_learning_rate(),
+            optimizer,
+            batch_size: 100,
+            eval_batch_size: 1000,
+            epochs: 5,
+            seed: 42,
+            regularizer: None,
+            regularize: ParamSelector::default(),
+            max_norm: None,
+            penalties: Vec::new(),
+            constraints: Vec::new(),
+            early_stopping: None,
+            label_smoothing: None,
+        }
+    }
+}
+
+impl FitConfig {
+    /// `optimizer` at its own default learning rate
+    /// ([`OptimizerConfig::default_learning_rate`]), everything else as
+    /// [`FitConfig::default`].
+    pub fn with_optimizer(optimizer: OptimizerConfig) -> Self {
+        Self {
+            learning_rate: optimizer.default_learning_rate(),
+            optimizer,
+            ..Self::default()
+        }
+    }
+
+    /// The step hooks this config asks for: `regularizer` then `penalties`;
+    /// `max_norm` then `constraints`.
+    pub fn step_hooks(&self) -> StepHooks {
+        let mut penalties = Vec::new();
+        if let Some(regularizer) = self.regularizer {
+            penalties.push(WeightPenalty::new(regularizer, self.regularize.clone()));
+        }
+        penalties.extend(self.penalties.iter().cloned());
+        let mut constraints: Vec<WeightConstraint> = self
+            .max_norm
+            .iter()
+            .map(MaxNormConfig::constraint)
+            .collect();
+        constraints.extend(self.constraints.iter().cloned());
+        StepHooks {
+            label_smoothing: self.label_smoothing,
+            ..StepHooks::new(penalties, constraints)
+        }
+    }
+
+    /// Fails, naming the field, when a penalty or constraint selects no
+    /// parameter of `net` or a constraint cannot apply to one it selects.
+    pub fn check_hooks<M: burn::module::Module>(&self, net: &M) -> Result<(), TrainError> {
+        if let Some(regularizer) = self.regularizer {
+            WeightPenalty::new(regularizer, self.regularize.clone()).check(net, "regularize")?;
+        }
+        for (index, penalty) in self.penalties.iter().enumerate() {
+            penalty.check(net, &format!("penalties[{index}]"))?;
+        }
+        if let Some(max_norm) = &self.max_norm {
+            max_norm.constraint().check(net, "max_norm")?;
+        }
+        for (index, constraint) in self.constraints.iter().enumerate() {
+            constraint.check(net, &format!("constraints[{index}]"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks every setting, naming the first impossible one.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(TrainError::invalid(
+                "learning_rate",
+                "a finite number > 0",
+                self.learning_rate,
+            ));
+        }
+        for (field, value) in [
+            ("batch_size", self.batch_size),
+            ("eval_batch_size", self.eval_batch_size),
+            ("epochs", self.epochs),
+        ] {
+            if value == 0 {
+                return Err(TrainError::invalid(field, "at least 1", 0));
+            }
+        }
+        self.optimizer.validate()?;
+        if let Some(alpha) = self.label_smoothing
+            && !(alpha > 0.0 && alpha < 1.0)
+        {
+            return Err(TrainError::invalid(
+                "label_smoothing",
+                "a share strictly between 0 and 1",
+                alpha,
+            ));
+        }
+        if let Some(max_norm) = &self.max_norm {
+            max_norm.validate()?;
+        }
+        if let Some(early_stopping) = &self.early_stopping {
+            early_stopping.validate()?;
+        }
+        if let Some(regularizer) = self.regularizer {
+            let (l1, l2) = match regularizer {
+                Regularizer::L1 { lambda } => (Some(lambda), None),
+                Regularizer::L2 { lambda } => (None, Some(lambda)),
+                Regularizer::L1L2 { l1, l2 } => (Some(l1), Some(l2)),
+            };
+            Regularizer::from_strengths(l1, l2)?;
+        }
+        Ok(())
+    }
+}
