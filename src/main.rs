@@ -150,6 +150,7 @@ fn train(args: TrainArgs) -> Result<()> {
     );
     let options = TrainOptions {
         out_dir: Some(out.clone()),
+        overwrite: args.overwrite,
         ..TrainOptions::default()
     };
     let trained = train_mlp(&config, &device, &options)?;

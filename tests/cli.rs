@@ -439,3 +439,48 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A run folder is never shared or silently replaced: a second run into a
+/// folder that holds a run is refused (and leaves the first run's files as
+/// they were) unless `--overwrite`; a run started while another writes
+/// there is refused naming the other's process.
+#[test]
+fn a_run_folder_is_never_shared_or_overwritten_silently() {
+    let short = ["--hidden", "16", "--epochs", "1", "--train-limit", "500"];
+    let (output, dir) = train_into("held", &short);
+    common::assert_success(&output);
+    let summary = std::fs::read(dir.join("summary.json")).unwrap();
+    let out = dir.to_str().unwrap();
+    let again = [&["train"][..], &short, &["--seed", "7", "--out", out]].concat();
+    common::assert_refused(&recipe(&again), "already holds a run");
+    assert_eq!(std::fs::read(dir.join("summary.json")).unwrap(), summary);
+
+    common::assert_success(&recipe(&[&again[..], &["--overwrite"]].concat()));
+    assert_ne!(std::fs::read(dir.join("summary.json")).unwrap(), summary);
+
+    // A long run holds the folder; a second one is refused while it runs.
+    let busy = fresh_dir("cli-busy");
+    let mut first = common::recipe()
+        .args(["train", "--hidden", "256,256", "--epochs", "50"])
+        .args(["--out", busy.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !busy.join("config.json").exists() {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        assert!(started.elapsed().as_secs() < 120, "no config.json");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = recipe(&["train", "--overwrite", "--out", busy.to_str().unwrap()]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    common::assert_refused(&second, &format!("process {}", first.id()));
+    // The killed run's folder is free again: the OS dropped its lock.
+    let busy_out = busy.to_str().unwrap();
+    common::assert_success(&recipe(
+        &[&["train"][..], &short, &["--overwrite", "--out", busy_out]].concat(),
+    ));
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::remove_dir_all(busy).unwrap();
+}

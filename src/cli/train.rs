@@ -159,8 +159,14 @@ pub struct TrainArgs {
     #[serde(default)]
     pub standardize: bool,
     /// Output folder for config.json, history.csv, summary.json and the weights
+    /// (default: a new runs/train-<time>); one that holds a run is refused
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the run in the --out folder (its config.json, history.csv,
+    /// summary.json, weights and checkpoints; other files stay)
+    #[arg(long)]
+    #[serde(default)]
+    pub overwrite: bool,
     /// TOML file with any of these settings
     #[arg(long, value_name = "FILE.toml")]
     #[serde(skip)]
@@ -231,6 +237,7 @@ impl TrainArgs {
             ]
         );
         self.standardize |= file.standardize;
+        self.overwrite |= file.overwrite;
         self.regularize_bias |= file.regularize_bias;
         self.early_stopping |= file.early_stopping;
         self.restore_best |= file.restore_best;

@@ -72,6 +72,8 @@ fn train_seeded(
     let options = TrainOptions {
         out_dir,
         model_name: Some(name),
+        // `recipe reproduce` remakes its whole report: a rerun replaces the last one's runs.
+        overwrite: true,
         ..TrainOptions::default()
     };
     let data = splits.flat_data(config.data.standardize)?;

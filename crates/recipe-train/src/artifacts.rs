@@ -27,11 +27,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
     let tmp = dir.join(tmp_name);
-    let mut file = fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io)?;
+    let written = fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(error) = written.and_then(|()| fs::rename(&tmp, path)) {
+        // A full disk must not keep the partial copy it could not finish.
+        let _ = fs::remove_file(&tmp);
+        return Err(io(error));
+    }
     if let Ok(dir) = fs::File::open(dir) {
         // Persist the rename; not every platform can fsync a folder.
         let _ = dir.sync_all();
@@ -119,6 +123,23 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("summary.json")]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A write that fails (here the rename: a folder is in the way; on a
+    /// full disk, the write) names the path and leaves no partial copy.
+    #[test]
+    fn a_failed_write_names_the_path_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("recipe-atomic-fail-{}", std::process::id()));
+        let path = dir.join("history.csv");
+        fs::create_dir_all(path.join("in-the-way")).unwrap();
+        let error = write_atomic(&path, b"epoch\n").unwrap_err().to_string();
+        assert!(error.starts_with(&path.display().to_string()), "{error}");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("history.csv")]);
         fs::remove_dir_all(dir).unwrap();
     }
 }

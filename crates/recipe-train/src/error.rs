@@ -50,6 +50,15 @@ pub enum TrainError {
         /// Why.
         reason: String,
     },
+    /// The output folder is held by a run in progress, or holds the files of
+    /// another run.
+    #[error("{}: {reason}", dir.display())]
+    FolderInUse {
+        /// The output folder.
+        dir: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// Burn's Learner reported an error.
     #[error("training failed: {0}")]
     Learner(String),

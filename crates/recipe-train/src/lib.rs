@@ -66,6 +66,7 @@ mod registry;
 mod regularizer;
 mod resume;
 mod run;
+mod run_folder;
 mod selector;
 mod session_memory;
 mod summary;
@@ -109,6 +110,7 @@ pub use registry::{
 pub use regularizer::Regularizer;
 pub use resume::{epoch_seed, read_run_config};
 pub use run::DataItem;
+pub use run_folder::{LOCK_FILE, RunFolderLock};
 pub use selector::ParamSelector;
 pub use session_memory::SessionMemory;
 pub use summary::Summary;

@@ -22,8 +22,8 @@ use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
     Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
-    MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, StopOnAny, StopOnDivergence,
-    Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
+    MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, RunFolderLock, StopOnAny,
+    StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -62,11 +62,16 @@ where
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
-    if let Some(artifacts) = &artifacts
-        && resume_from.is_none()
-    {
-        artifacts.write_json(&artifacts.config(), &record)?;
-    }
+    // A resumed run's caller holds the folder already (it read it first).
+    let _lock = match (&artifacts, &resume_from) {
+        (Some(artifacts), None) => {
+            let lock = RunFolderLock::acquire(&artifacts.dir)?;
+            lock.prepare_new_run(options.overwrite)?;
+            artifacts.write_json(&artifacts.config(), &record)?;
+            Some(lock)
+        }
+        _ => None,
+    };
     let setup = LearnerSetup::new(config, artifacts.as_ref(), options, &device, resume_from)?;
     let output_check = OutputCheck::new(
         data.data.info.classes,
@@ -352,7 +357,7 @@ impl LearnerSetup {
             return Err(error);
         }
         if let Some(error) = result.error {
-            return Err(TrainError::Learner(format!("{error:?}")));
+            return Err(TrainError::Learner(error.to_string()));
         }
         Ok(Outcome {
             model: result.model,

@@ -9,7 +9,7 @@ use recipe_models::Mlp;
 
 use crate::resume::{ResumePoint, read_run_config};
 use crate::run::{DataItem, run};
-use crate::{Classify, History, Summary, TrainConfig, TrainError};
+use crate::{Classify, History, RunFolderLock, Summary, TrainConfig, TrainError};
 
 /// How a run reports and what it keeps.
 #[derive(Debug, Clone)]
@@ -27,6 +27,10 @@ pub struct TrainOptions {
     /// that a killed run can be resumed ([`resume`]). The folder is removed
     /// when the run ends normally and kept when it fails.
     pub checkpoints: bool,
+    /// Start a new run in an `out_dir` that already holds the files of a
+    /// run, removing them first (without it such a folder is refused; see
+    /// [`RunFolderLock::prepare_new_run`](crate::RunFolderLock::prepare_new_run)).
+    pub overwrite: bool,
 }
 
 impl Default for TrainOptions {
@@ -37,6 +41,7 @@ impl Default for TrainOptions {
             show_progress: true,
             model_name: None,
             checkpoints: true,
+            overwrite: false,
         }
     }
 }
@@ -112,6 +117,8 @@ where
     N: Classify,
     I: DataItem,
 {
+    // Held from before the folder is read until the run has written its last file.
+    let _lock = RunFolderLock::acquire(run_dir)?;
     let point = ResumePoint::find(run_dir)?;
     let options = TrainOptions {
         out_dir: Some(run_dir.to_path_buf()),
