@@ -48,6 +48,8 @@ fn help_explains_every_train_option() {
         "--config",
         "--group-lasso",
         "--constraint",
+        "--clip",
+        "--overwrite",
     ] {
         assert!(help.contains(option), "train --help lacks {option}");
     }
@@ -80,6 +82,14 @@ fn impossible_settings_exit_2_naming_the_option() {
         "constraint `clamp` is not registered",
     );
     assert_clean_failure(&recipe(&["train", "--group-lasso", "-1"]), "`group_lasso`");
+    assert_clean_failure(
+        &recipe(&["train", "--clip", "norm:0"]),
+        "`gradient_clipping.global_norm` must be a finite number > 0",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--clip", "size:3"]),
+        "norm:MAX or value:MAX",
+    );
     assert_clean_failure(
         &recipe(&[
             "train",
@@ -390,8 +400,9 @@ fn bench_prints_one_json_object_per_case() {
     assert_clean_failure(&output, "--case d");
 }
 
-/// `--group-lasso` and `--constraint` reach the run and its `config.json`,
-/// and the constraints hold on the saved weights.
+/// `--group-lasso`, `--constraint` and `--clip` reach the run and its
+/// `config.json`, the constraints hold on the saved weights, and the
+/// gradient norm's columns are in `history.csv`.
 #[test]
 fn group_lasso_and_constraints_are_recorded_and_applied() {
     let (output, dir) = train_into(
@@ -409,6 +420,8 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
             "non-neg",
             "--constraint",
             "unit-norm",
+            "--clip",
+            "norm:5",
         ],
     );
     common::assert_success(&output);
@@ -419,6 +432,12 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     assert_eq!(config["fit"]["constraints"][0]["name"], "non-neg");
     assert_eq!(config["fit"]["constraints"][1]["name"], "unit-norm");
     assert_eq!(config["fit"]["constraints"][1]["settings"]["norm"], 1.0);
+    assert_eq!(config["fit"]["gradient_clipping"]["global_norm"], 5.0);
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    assert!(
+        history.starts_with("epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds\n"),
+        "{history}"
+    );
     let tensors = common::tensors(&dir.join("model.safetensors"));
     let (shape, bytes) = &tensors["layers.0.linear.weight"];
     assert_eq!(shape, "[784,32]");

@@ -7,8 +7,9 @@ use clap::Args;
 use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
-    DataConfig, EarlyStoppingConfig, FitConfig, GroupLasso, MaxNormConfig, Metric, Mode,
-    OptimizerConfig, ParamSelector, Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
+    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, MaxNormConfig,
+    Metric, Mode, OptimizerConfig, ParamSelector, Regularizer, TrainConfig, WeightConstraint,
+    WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -120,6 +121,12 @@ pub struct TrainArgs {
     /// Label smoothing of the training loss, in (0, 1): each target becomes 1 - A on its class plus A / classes on all
     #[arg(long, value_name = "A")]
     pub label_smoothing: Option<f32>,
+    /// Clip gradients before each step: norm:MAX (global L2 norm over all
+    /// parameters, as Lightning's and Keras' global_clipnorm) or value:MAX;
+    /// history.csv then records the norm before clipping (mean, max)
+    #[arg(long, value_name = "norm:MAX|value:MAX")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub clip: Option<GradientClipping>,
     /// Stop when the monitored metric stops improving (any option below turns it on too)
     #[arg(long)]
     #[serde(default)]
@@ -204,6 +211,7 @@ impl TrainArgs {
                 test_csv,
                 device,
                 label_smoothing,
+                clip,
                 hidden,
                 activation,
                 pieces,
@@ -312,6 +320,7 @@ impl TrainArgs {
         let mut config = FitConfig::with_optimizer(optimizer);
         config.regularizer = Regularizer::from_strengths(self.l1, self.l2)?;
         config.label_smoothing = self.label_smoothing;
+        config.gradient_clipping = self.clip;
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),

@@ -11,7 +11,7 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
-use crate::{OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty};
+use crate::{GradientClipping, OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty};
 
 /// A network that maps a batch of inputs to class logits.
 ///
@@ -75,6 +75,8 @@ pub struct StepHooks {
     /// Label smoothing of the training cross-entropy (replacing the
     /// network's loss in training steps; validation steps keep it).
     pub label_smoothing: Option<f32>,
+    /// Gradient clipping before the optimizer step.
+    pub gradient_clipping: Option<GradientClipping>,
 }
 
 impl StepHooks {
@@ -85,6 +87,7 @@ impl StepHooks {
             constraints,
             output_check: None,
             label_smoothing: None,
+            gradient_clipping: None,
         }
     }
 
@@ -178,11 +181,17 @@ impl<N: Classify> TrainStep for Classifier<N> {
             Some(penalty) => classification.loss.clone() + penalty.clone(),
             None => classification.loss.clone(),
         };
+        let grads = GradientsParams::from_grads(loss.backward(), self);
+        let (grads, grad_norm) = match &self.hooks.gradient_clipping {
+            Some(clipping) => clipping.clip(self, grads),
+            None => (grads, None),
+        };
         let item = PenalizedOutput {
             classification,
             penalty: penalty.map(|p| p.detach()),
+            grad_norm,
         };
-        TrainOutput::new(self, loss.backward(), item)
+        TrainOutput { grads, item }
     }
 
     fn optimize(

@@ -292,6 +292,7 @@ mod tests {
                     valid_accuracy: 0.9,
                     learning_rate: 0.1,
                     seconds: 1.0,
+                    grad_norm: None,
                 })
                 .collect(),
         }

@@ -300,6 +300,7 @@ mod tests {
             valid_accuracy: 1.0 - valid_loss,
             learning_rate: 0.1,
             seconds: 1.0,
+            grad_norm: None,
         }
     }
 

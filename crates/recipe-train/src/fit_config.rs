@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks,
-    TrainError, WeightConstraint, WeightPenalty,
+    EarlyStoppingConfig, GradientClipping, MaxNormConfig, OptimizerConfig, ParamSelector,
+    Regularizer, StepHooks, TrainError, WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -53,6 +53,11 @@ pub struct FitConfig {
     /// so that runs with and without it compare.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_smoothing: Option<f32>,
+    /// Gradient clipping before each optimizer step (global norm or value);
+    /// the global norm before clipping is then recorded per epoch (mean
+    /// and max) in `history.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradient_clipping: Option<GradientClipping>,
 }
 
 impl Default for FitConfig {
@@ -75,6 +80,7 @@ impl Default for FitConfig {
             constraints: Vec::new(),
             early_stopping: None,
             label_smoothing: None,
+            gradient_clipping: None,
         }
     }
 }
@@ -107,6 +113,7 @@ impl FitConfig {
         constraints.extend(self.constraints.iter().cloned());
         StepHooks {
             label_smoothing: self.label_smoothing,
+            gradient_clipping: self.gradient_clipping,
             ..StepHooks::new(penalties, constraints)
         }
     }
@@ -159,6 +166,9 @@ impl FitConfig {
         }
         if let Some(max_norm) = &self.max_norm {
             max_norm.validate()?;
+        }
+        if let Some(clipping) = &self.gradient_clipping {
+            clipping.validate()?;
         }
         if let Some(early_stopping) = &self.early_stopping {
             early_stopping.validate()?;

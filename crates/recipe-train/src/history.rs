@@ -25,6 +25,19 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     /// Wall-clock seconds the epoch took (training and validation).
     pub seconds: f64,
+    /// The global gradient norm before clipping over the epoch's steps
+    /// (`None` when the run does not clip gradients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<GradNorm>,
+}
+
+/// The global gradient norm of an epoch's steps, before clipping.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GradNorm {
+    /// Mean over the steps.
+    pub mean: f64,
+    /// Largest at any step.
+    pub max: f64,
 }
 
 /// All epochs of a run, in order.
@@ -36,6 +49,11 @@ pub struct History {
 
 const HEADER: &str =
     "epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
+
+/// The header of a run that clips gradients: the gradient norm's columns
+/// come before `seconds`, which stays last.
+const HEADER_WITH_GRAD_NORM: &str = "epoch,train_loss,train_penalty,train_accuracy,valid_loss,\
+    valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds";
 
 impl History {
     /// The epoch with the lowest validation loss (the first, on ties).
@@ -52,12 +70,19 @@ impl History {
             .min_by(|a, b| loss(a).total_cmp(&loss(b)))
     }
 
-    /// The history as CSV, with a header line.
+    /// The history as CSV, with a header line; the gradient-norm columns
+    /// appear when an epoch recorded them.
     pub fn to_csv(&self) -> String {
-        let mut csv = format!("{HEADER}\n");
+        let with_norm = self.epochs.iter().any(|r| r.grad_norm.is_some());
+        let header = if with_norm {
+            HEADER_WITH_GRAD_NORM
+        } else {
+            HEADER
+        };
+        let mut csv = format!("{header}\n");
         for r in &self.epochs {
             csv.push_str(&format!(
-                "{},{},{},{},{},{},{},{:.3}\n",
+                "{},{},{},{},{},{},{},",
                 r.epoch,
                 r.train_loss,
                 r.train_penalty,
@@ -65,8 +90,14 @@ impl History {
                 r.valid_loss,
                 r.valid_accuracy,
                 r.learning_rate,
-                r.seconds
             ));
+            if with_norm {
+                let norm = r
+                    .grad_norm
+                    .map_or((f64::NAN, f64::NAN), |n| (n.mean, n.max));
+                csv.push_str(&format!("{},{},", norm.0, norm.1));
+            }
+            csv.push_str(&format!("{:.3}\n", r.seconds));
         }
         csv
     }
@@ -74,23 +105,40 @@ impl History {
     /// Parses what [`History::to_csv`] wrote.
     pub fn from_csv(text: &str) -> Result<Self, TrainError> {
         let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
-            return Err(TrainError::invalid(
-                "history.csv",
-                format!("the header `{HEADER}`"),
-                "another header",
-            ));
-        }
+        let with_norm = match lines.next() {
+            Some(HEADER) => false,
+            Some(HEADER_WITH_GRAD_NORM) => true,
+            _ => {
+                return Err(TrainError::invalid(
+                    "history.csv",
+                    format!("the header `{HEADER}` or `{HEADER_WITH_GRAD_NORM}`"),
+                    "another header",
+                ));
+            }
+        };
+        let columns = if with_norm { 10 } else { 8 };
         let mut epochs = Vec::new();
         for (index, line) in lines.enumerate() {
             let fields: Vec<&str> = line.split(',').collect();
             let bad = || {
-                TrainError::invalid(format!("history.csv line {}", index + 2), "8 numbers", line)
+                TrainError::invalid(
+                    format!("history.csv line {}", index + 2),
+                    format!("{columns} numbers"),
+                    line,
+                )
             };
-            if fields.len() != 8 {
+            if fields.len() != columns {
                 return Err(bad());
             }
             let number = |i: usize| fields[i].parse::<f64>().map_err(|_| bad());
+            let grad_norm = if with_norm {
+                Some(GradNorm {
+                    mean: number(7)?,
+                    max: number(8)?,
+                })
+            } else {
+                None
+            };
             epochs.push(EpochRecord {
                 epoch: fields[0].parse().map_err(|_| bad())?,
                 train_loss: number(1)?,
@@ -99,7 +147,8 @@ impl History {
                 valid_loss: number(4)?,
                 valid_accuracy: number(5)?,
                 learning_rate: number(6)?,
-                seconds: number(7)?,
+                grad_norm,
+                seconds: number(columns - 1)?,
             });
         }
         Ok(Self { epochs })
@@ -120,6 +169,7 @@ mod tests {
             valid_accuracy: 0.8,
             learning_rate: 0.1,
             seconds: 1.25,
+            grad_norm: None,
         }
     }
 
@@ -138,5 +188,25 @@ mod tests {
         assert_eq!(History::from_csv(&csv).unwrap(), history);
         assert_eq!(history.best_epoch().unwrap().epoch, 2);
         assert!(History::from_csv("nonsense\n1,2").is_err());
+    }
+
+    #[test]
+    fn gradient_norm_columns_round_trip_before_seconds() {
+        let mut history = History {
+            epochs: vec![record(1, 0.4), record(2, 0.3)],
+        };
+        history.epochs[1].grad_norm = Some(GradNorm {
+            mean: 2.5,
+            max: 7.0,
+        });
+        let csv = history.to_csv();
+        assert!(csv.starts_with(HEADER_WITH_GRAD_NORM), "{csv}");
+        assert!(
+            csv.contains("\n2,0.5,0,0.9,0.3,0.8,0.1,2.5,7,1.250\n"),
+            "{csv}"
+        );
+        let read = History::from_csv(&csv).unwrap();
+        assert_eq!(read.epochs[1], history.epochs[1]);
+        assert!(read.epochs[0].grad_norm.unwrap().mean.is_nan());
     }
 }

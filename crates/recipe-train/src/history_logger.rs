@@ -12,7 +12,9 @@ use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, NumericEntry};
 
 use crate::session_memory::{SessionMemory, epoch_mean};
-use crate::{EpochRecord, History, PENALTY_METRIC, TrainError, write_atomic};
+use crate::{
+    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, PENALTY_METRIC, TrainError, write_atomic,
+};
 
 /// What the logger shares with whoever launched the Learner.
 #[derive(Debug, Default)]
@@ -140,6 +142,14 @@ impl HistoryLogger {
         let train_penalty = self
             .mean(PENALTY_METRIC, epoch, Split::Train)
             .unwrap_or(0.0);
+        let norms = self.memory.entries(GRAD_NORM_METRIC, epoch, &Split::Train);
+        let grad_norm = epoch_mean(&norms).map(|mean| GradNorm {
+            mean,
+            max: norms
+                .iter()
+                .map(|entry| entry.current())
+                .fold(f64::NEG_INFINITY, f64::max),
+        });
         let now = Instant::now();
         let seconds = (now - self.epoch_started).as_secs_f64();
         self.epoch_started = now;
@@ -152,6 +162,7 @@ impl HistoryLogger {
             valid_accuracy,
             learning_rate: self.learning_rate,
             seconds,
+            grad_norm,
         }
     }
 
@@ -161,8 +172,11 @@ impl HistoryLogger {
         } else {
             String::new()
         };
+        let norm = record.grad_norm.map_or(String::new(), |norm| {
+            format!("  grad norm {:.3} (max {:.3})", norm.mean, norm.max)
+        });
         println!(
-            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}  {:.1}s",
+            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}{norm}  {:.1}s",
             record.epoch,
             record.train_loss,
             record.train_accuracy,

@@ -48,6 +48,7 @@ mod epoch_logger;
 mod error;
 mod evaluate;
 mod fit_config;
+mod gradient_clipping;
 mod group_lasso;
 mod history;
 mod history_logger;
@@ -89,8 +90,9 @@ pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use fit_config::FitConfig;
+pub use gradient_clipping::{GradientClipping, global_norm};
 pub use group_lasso::GroupLasso;
-pub use history::{EpochRecord, History};
+pub use history::{EpochRecord, GradNorm, History};
 pub use history_logger::{HistoryHandle, HistoryLogger};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
@@ -101,7 +103,9 @@ pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
-pub use penalty_metric::{PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric};
+pub use penalty_metric::{
+    GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric,
+};
 pub use progress::QuietRenderer;
 pub use recipe_core::InvalidSetting;
 pub use registry::{

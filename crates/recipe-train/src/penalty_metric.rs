@@ -15,20 +15,45 @@ use burn::train::metric::{
 /// The name of [`PenaltyMetric`] in Burn's metric store.
 pub const PENALTY_METRIC: &str = "Penalty";
 
-/// The penalty added to the loss at each training step (0 without one),
-/// averaged over the epoch's steps. Register it for the training split:
+/// The name of the gradient-norm metric ([`PenaltyMetric::grad_norm`]) in
+/// Burn's metric store.
+pub const GRAD_NORM_METRIC: &str = "Gradient norm";
+
+/// One number per training step from [`PenalizedOutput`], averaged over
+/// the epoch's steps: the penalty added to the loss (0 without one), or,
+/// as [`PenaltyMetric::grad_norm`], the global gradient norm before
+/// clipping. Register it for the training split:
 /// `SupervisedTraining::metric_train_numeric(PenaltyMetric::new())`.
 #[derive(Clone)]
 pub struct PenaltyMetric {
     name: Arc<String>,
+    reads: StepNumber,
     state: NumericMetricState,
 }
 
+/// Which number of the step a [`PenaltyMetric`] records.
+#[derive(Clone, Copy)]
+enum StepNumber {
+    Penalty,
+    GradNorm,
+}
+
 impl PenaltyMetric {
-    /// The metric, named [`PENALTY_METRIC`].
+    /// The penalty, named [`PENALTY_METRIC`].
     pub fn new() -> Self {
         Self {
             name: Arc::new(PENALTY_METRIC.to_string()),
+            reads: StepNumber::Penalty,
+            state: NumericMetricState::default(),
+        }
+    }
+
+    /// The global gradient norm before clipping, named [`GRAD_NORM_METRIC`]
+    /// (0 at steps that do not clip).
+    pub fn grad_norm() -> Self {
+        Self {
+            name: Arc::new(GRAD_NORM_METRIC.to_string()),
+            reads: StepNumber::GradNorm,
             state: NumericMetricState::default(),
         }
     }
@@ -40,9 +65,11 @@ impl Default for PenaltyMetric {
     }
 }
 
-/// What [`PenaltyMetric`] reads: one step's total penalty, shape `[1]`.
+/// What [`PenaltyMetric`] reads: one step's total penalty and its gradient
+/// norm, shape `[1]` each.
 pub struct PenaltyInput {
     penalty: Tensor<1>,
+    grad_norm: Tensor<1>,
 }
 
 impl Metric for PenaltyMetric {
@@ -53,7 +80,11 @@ impl Metric for PenaltyMetric {
         input: &PenaltyInput,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let value = input.penalty.clone().sum().try_into_scalar::<f64>()?;
+        let value = match self.reads {
+            StepNumber::Penalty => &input.penalty,
+            StepNumber::GradNorm => &input.grad_norm,
+        };
+        let value = value.clone().sum().try_into_scalar::<f64>()?;
         // One entry per step: the epoch value is the mean over steps.
         self.state.update(value, 1);
         Ok(self
@@ -106,6 +137,9 @@ pub struct PenalizedOutput {
     pub classification: ClassificationOutput,
     /// The penalty of the step, detached, shape `[1]`.
     pub penalty: Option<Tensor<1>>,
+    /// The global gradient norm of the step before clipping, shape `[1]`
+    /// (`None` when the step does not clip).
+    pub grad_norm: Option<Tensor<1>>,
 }
 
 impl ItemLazy for PenalizedOutput {
@@ -113,6 +147,7 @@ impl ItemLazy for PenalizedOutput {
         Ok(Self {
             classification: self.classification.sync()?,
             penalty: self.penalty.map(|p| p.without_autodiff()),
+            grad_norm: self.grad_norm,
         })
     }
 }
@@ -131,11 +166,10 @@ impl Adaptor<LossInput> for PenalizedOutput {
 
 impl Adaptor<PenaltyInput> for PenalizedOutput {
     fn adapt(&self) -> PenaltyInput {
+        let zero = || self.classification.loss.zeros_like();
         PenaltyInput {
-            penalty: match &self.penalty {
-                Some(penalty) => penalty.clone(),
-                None => self.classification.loss.zeros_like(),
-            },
+            penalty: self.penalty.clone().unwrap_or_else(zero),
+            grad_norm: self.grad_norm.clone().unwrap_or_else(zero),
         }
     }
 }

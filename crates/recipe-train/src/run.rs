@@ -337,6 +337,9 @@ impl LearnerSetup {
         .renderer(Box::new(QuietRenderer::new(options.show_progress)))
         .early_stopping(self.stopping())
         .num_epochs(epochs);
+        if config.gradient_clipping.is_some() {
+            training = training.metric_train_numeric(PenaltyMetric::grad_norm());
+        }
         if self.checkpointing {
             training = self.with_checkpoints(training)?;
         }
