@@ -17,6 +17,7 @@ use recipe::train::{Summary, TrainOptions, resume_mlp, train_mlp};
 use cli::bench::{self, BenchArgs};
 use cli::data::{self, DataCommand};
 use cli::diagnose::{self, DiagnoseArgs};
+use cli::lr_find::{self, LrFindArgs};
 use cli::reproduce::{self, ReproduceArgs};
 use cli::train::TrainArgs;
 
@@ -67,6 +68,8 @@ enum Command {
     Data(DataCommand),
     /// Measure training and inference throughput (see BENCHMARKS.md)
     Bench(BenchArgs),
+    /// Learning-rate range test: train a few steps with a growing learning rate and suggest one
+    LrFind(LrFindArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Some(Command::Diagnose(args)) => diagnose::run(args),
         Some(Command::Data(command)) => data::run(&command),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::LrFind(args)) => lr_find::run(args),
         None => reproduce::run(&ReproduceArgs::default()),
     };
     match outcome {

@@ -503,3 +503,40 @@ fn a_run_folder_is_never_shared_or_overwritten_silently() {
     std::fs::remove_dir_all(dir).unwrap();
     std::fs::remove_dir_all(busy).unwrap();
 }
+
+/// `recipe lr-find`: the range test writes its steps, its JSON and its
+/// chart, and suggests a learning rate that SGD on MNIST can use (measured
+/// 0.14 for 784-256-256-10 with the defaults; the bounds here are wide).
+#[test]
+fn lr_find_writes_the_curve_and_suggests_a_rate() {
+    let dir = fresh_dir("cli-lr-find");
+    let output = recipe(&[
+        "lr-find",
+        "--hidden",
+        "64",
+        "--train-limit",
+        "5000",
+        "--steps",
+        "120",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = common::assert_success(&output);
+    let suggested: f64 = stdout
+        .lines()
+        .find(|l| l.ends_with("(suggested)"))
+        .and_then(|l| l.split("learning rate ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no suggestion in: {stdout}"));
+    assert!((1e-3..=2.0).contains(&suggested), "{suggested}");
+    let csv = std::fs::read_to_string(dir.join("lr_find.csv")).unwrap();
+    let steps = csv.lines().count() - 1;
+    assert!((30..=120).contains(&steps), "{steps} steps");
+    for file in ["lr_find.json", "lr_find.png", "lr_find.svg"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    assert_clean_failure(&recipe(&["lr-find", "--start-lr", "0"]), "`start_lr`");
+    assert_clean_failure(&recipe(&["lr-find", "--steps", "1"]), "`steps`");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -9,7 +9,10 @@ use recipe_models::Mlp;
 
 use crate::resume::{ResumePoint, read_run_config};
 use crate::run::{DataItem, run};
-use crate::{Classify, History, RunFolderLock, Summary, TrainConfig, TrainError};
+use crate::{
+    Classify, History, LrFindConfig, LrFindResult, RunFolderLock, Summary, TrainConfig, TrainError,
+    lr_find,
+};
 
 /// How a run reports and what it keeps.
 #[derive(Debug, Clone)]
@@ -125,6 +128,22 @@ where
         ..options
     };
     run(config, net, data, device, &options, Some(point))
+}
+
+/// A learning-rate range test ([`lr_find`](crate::lr_find)) of the [`Mlp`]
+/// and data of `config`, with `config.fit`'s optimizer, batch size, seed and
+/// step hooks.
+pub fn lr_find_mlp(
+    config: &TrainConfig,
+    test: &LrFindConfig,
+    device: &Device,
+) -> Result<LrFindResult, TrainError> {
+    test.validate()?;
+    let (net, data, _) = prepare_mlp(config, device, &TrainOptions::default())?;
+    match &data {
+        MlpData::Images(data) => lr_find(&config.fit, test, net, data, device),
+        MlpData::Table(data) => lr_find(&config.fit, test, net, data, device),
+    }
 }
 
 /// The data of a [`DataSource`], batched for an MLP.
