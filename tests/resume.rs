@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// Adam (moment estimates in the optimizer state), dropout (random masks),
-/// shuffled batches, and epochs long enough to be killed in the middle.
+/// shuffled batches, per-layer gradient norms (`layers.csv`, continued on
+/// resume), and epochs long enough to be killed in the middle.
 const RUN: &[&str] = &[
     "train",
+    "--record-layers",
     "--hidden",
     "256,256",
     "--optimizer",
@@ -114,6 +116,11 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
     let stdout = assert_success(&resumed);
     assert_resumed_history(&alone, &killed, resumed_after(&stdout));
     assert_eq!(history_without_seconds(&alone).len(), 11);
+    let layers = |dir: &Path| fs::read_to_string(dir.join("layers.csv")).unwrap();
+    assert_eq!(layers(&alone).lines().count(), 1 + 10 * 3);
+    if on_cpu() {
+        assert_eq!(layers(&alone), layers(&killed));
+    }
     let weights = tensors(&alone.join("model.safetensors"));
     assert_eq!(weights.len(), 6);
     assert!(

@@ -127,6 +127,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "norm:MAX|value:MAX")]
     #[serde(default, deserialize_with = "text::option")]
     pub clip: Option<GradientClipping>,
+    /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
+    #[arg(long)]
+    #[serde(default)]
+    pub record_layers: bool,
     /// Stop when the monitored metric stops improving (any option below turns it on too)
     #[arg(long)]
     #[serde(default)]
@@ -246,6 +250,7 @@ impl TrainArgs {
         );
         self.standardize |= file.standardize;
         self.overwrite |= file.overwrite;
+        self.record_layers |= file.record_layers;
         self.regularize_bias |= file.regularize_bias;
         self.early_stopping |= file.early_stopping;
         self.restore_best |= file.restore_best;
@@ -321,6 +326,7 @@ impl TrainArgs {
         config.regularizer = Regularizer::from_strengths(self.l1, self.l2)?;
         config.label_smoothing = self.label_smoothing;
         config.gradient_clipping = self.clip;
+        config.record_layer_gradients = self.record_layers;
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),

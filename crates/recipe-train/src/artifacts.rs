@@ -66,6 +66,11 @@ impl RunArtifacts {
         self.dir.join("history.csv")
     }
 
+    /// `layers.csv`: per-layer gradient norms per epoch, when recorded.
+    pub fn layers(&self) -> PathBuf {
+        self.dir.join("layers.csv")
+    }
+
     /// `summary.json`: the final evaluation.
     pub fn summary(&self) -> PathBuf {
         self.dir.join("summary.json")

@@ -11,7 +11,9 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
-use crate::{GradientClipping, OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty};
+use crate::{
+    GradientClipping, LayerGradients, OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty,
+};
 
 /// A network that maps a batch of inputs to class logits.
 ///
@@ -77,6 +79,8 @@ pub struct StepHooks {
     pub label_smoothing: Option<f32>,
     /// Gradient clipping before the optimizer step.
     pub gradient_clipping: Option<GradientClipping>,
+    /// Records each weight's gradient norm (before clipping) per step.
+    pub layer_gradients: Option<LayerGradients>,
 }
 
 impl StepHooks {
@@ -88,6 +92,7 @@ impl StepHooks {
             output_check: None,
             label_smoothing: None,
             gradient_clipping: None,
+            layer_gradients: None,
         }
     }
 
@@ -182,6 +187,9 @@ impl<N: Classify> TrainStep for Classifier<N> {
             None => classification.loss.clone(),
         };
         let grads = GradientsParams::from_grads(loss.backward(), self);
+        if let Some(recorder) = &self.hooks.layer_gradients {
+            recorder.record_step(&self.net, &grads);
+        }
         let (grads, grad_norm) = match &self.hooks.gradient_clipping {
             Some(clipping) => clipping.clip(self, grads),
             None => (grads, None),

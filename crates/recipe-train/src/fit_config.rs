@@ -58,6 +58,11 @@ pub struct FitConfig {
     /// and max) in `history.csv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gradient_clipping: Option<GradientClipping>,
+    /// Record each weight's gradient norm per epoch (at the first step, and
+    /// the mean over the steps) into `layers.csv` and
+    /// [`TrainedModel::layer_gradients`](crate::TrainedModel::layer_gradients).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_layer_gradients: bool,
 }
 
 impl Default for FitConfig {
@@ -81,6 +86,7 @@ impl Default for FitConfig {
             early_stopping: None,
             label_smoothing: None,
             gradient_clipping: None,
+            record_layer_gradients: false,
         }
     }
 }

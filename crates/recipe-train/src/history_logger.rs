@@ -13,7 +13,8 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
-    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, PENALTY_METRIC, TrainError, write_atomic,
+    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, TrainError,
+    write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -50,6 +51,7 @@ pub struct HistoryLogger {
     interrupter: Option<Interrupter>,
     loss: String,
     accuracy: String,
+    layer_gradients: Option<LayerGradients>,
 }
 
 /// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
@@ -92,6 +94,7 @@ impl HistoryLogger {
             interrupter: None,
             loss: LossMetric::new().name().to_string(),
             accuracy: AccuracyMetric::new().name().to_string(),
+            layer_gradients: None,
         }
     }
 
@@ -107,6 +110,13 @@ impl HistoryLogger {
     /// Prints one line per epoch (`epoch 3/20  train loss ...`).
     pub fn print_epochs(mut self, total_epochs: usize) -> Self {
         self.print = Some(total_epochs);
+        self
+    }
+
+    /// Closes each epoch of `recorder` too (its `layers.csv` is rewritten
+    /// with `history.csv`; a failed write stops the Learner the same way).
+    pub fn with_layer_gradients(mut self, recorder: LayerGradients) -> Self {
+        self.layer_gradients = Some(recorder);
         self
     }
 
@@ -190,9 +200,17 @@ impl HistoryLogger {
     fn append(&mut self, record: EpochRecord) {
         let handle = self.handle();
         let mut shared = handle.lock();
+        let epoch = record.epoch;
         shared.history.epochs.push(record);
-        let Some(path) = &self.path else { return };
-        if let Err(error) = write_atomic(path, shared.history.to_csv().as_bytes()) {
+        let layers = match &self.layer_gradients {
+            Some(recorder) => recorder.finish_epoch(epoch),
+            None => Ok(()),
+        };
+        let written = match &self.path {
+            Some(path) => write_atomic(path, shared.history.to_csv().as_bytes()),
+            None => Ok(()),
+        };
+        if let Err(error) = layers.and(written) {
             if let Some(interrupter) = &self.interrupter {
                 interrupter.stop(Some(&error.to_string()));
             }

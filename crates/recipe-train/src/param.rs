@@ -134,13 +134,13 @@ impl ParamTensor {
 
 /// Tracks the dotted path and the holding module while Burn walks a module.
 #[derive(Debug, Default)]
-struct PathStack {
+pub(crate) struct PathStack {
     names: Vec<String>,
     modules: Vec<String>,
 }
 
 impl PathStack {
-    fn enter(&mut self, name: &str, container_type: &str) {
+    pub(crate) fn enter(&mut self, name: &str, container_type: &str) {
         self.names.push(name.to_string());
         let module = container_type
             .split_once(':')
@@ -148,12 +148,12 @@ impl PathStack {
         self.modules.push(module.to_string());
     }
 
-    fn exit(&mut self) {
+    pub(crate) fn exit(&mut self) {
         self.names.pop();
         self.modules.pop();
     }
 
-    fn info(&self, shape: Vec<usize>) -> ParamInfo {
+    pub(crate) fn info(&self, shape: Vec<usize>) -> ParamInfo {
         ParamInfo {
             path: self.names.join("."),
             module: self.modules.last().cloned().unwrap_or_default(),

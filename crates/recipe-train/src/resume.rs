@@ -136,6 +136,7 @@ pub(crate) struct EpochLoader<O> {
     seeding: Option<(Device, u64)>,
     first_epoch: usize,
     next_epoch: AtomicUsize,
+    counter: Option<Arc<AtomicUsize>>,
 }
 
 impl<O: Send + 'static> EpochLoader<O> {
@@ -169,7 +170,15 @@ impl<O: Send + 'static> EpochLoader<O> {
             seeding,
             first_epoch,
             next_epoch: AtomicUsize::new(next_epoch),
+            counter: None,
         }
+    }
+
+    /// Also stores each epoch's number in `counter` as the epoch starts (for
+    /// recorders that file training steps by epoch).
+    pub(crate) fn counting_into(mut self, counter: Option<Arc<AtomicUsize>>) -> Self {
+        self.counter = counter;
+        self
     }
 
     fn pending(&self) -> usize {
@@ -181,13 +190,16 @@ impl<O: Send + 'static> EpochLoader<O> {
     }
 
     fn derived(&self, inner: Arc<dyn DataLoader<O>>) -> Arc<dyn DataLoader<O>> {
-        Arc::new(Self::resuming_at(
-            inner,
-            self.pending(),
-            self.seeding.clone(),
-            self.first_epoch,
-            self.next_epoch.load(Ordering::SeqCst),
-        ))
+        Arc::new(
+            Self::resuming_at(
+                inner,
+                self.pending(),
+                self.seeding.clone(),
+                self.first_epoch,
+                self.next_epoch.load(Ordering::SeqCst),
+            )
+            .counting_into(self.counter.clone()),
+        )
     }
 }
 
@@ -200,6 +212,9 @@ impl<O: Send + 'static> DataLoader<O> for EpochLoader<O> {
             }
         }
         let epoch = self.next_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(counter) = &self.counter {
+            counter.store(epoch, Ordering::SeqCst);
+        }
         if let Some((device, seed)) = &self.seeding
             && epoch > self.first_epoch
         {

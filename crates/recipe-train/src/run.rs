@@ -22,8 +22,9 @@ use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
     Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
-    MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, RunFolderLock, StopOnAny,
-    StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, evaluate,
+    LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, RunFolderLock,
+    StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel,
+    evaluate,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -78,7 +79,8 @@ where
         &data.data.info.name,
         setup.interrupter.clone(),
     );
-    let hooks = config.step_hooks().with_output_check(output_check.clone());
+    let mut hooks = config.step_hooks().with_output_check(output_check.clone());
+    hooks.layer_gradients = setup.layer_gradients.clone();
     let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options);
     if let Some(error) = output_check.take_error() {
         return Err(error);
@@ -101,6 +103,11 @@ where
         net,
         history: concluded.history,
         summary,
+        layer_gradients: setup
+            .layer_gradients
+            .as_ref()
+            .map(LayerGradients::records)
+            .unwrap_or_default(),
     })
 }
 
@@ -119,15 +126,15 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
         config: &FitConfig,
         start_epoch: usize,
         device: &Device,
+        epoch_counter: Option<Arc<AtomicUsize>>,
     ) -> Arc<dyn DataLoader<ClassBatch<X>>> {
         let loader = self
             .data
             .loader(&self.data.train, config.batch_size, Some(config.seed), None);
-        Arc::new(EpochLoader::new(
-            loader,
-            start_epoch,
-            Some((device.clone(), config.seed)),
-        ))
+        Arc::new(
+            EpochLoader::new(loader, start_epoch, Some((device.clone(), config.seed)))
+                .counting_into(epoch_counter),
+        )
     }
 
     fn valid_loader(&self, config: &FitConfig) -> Arc<dyn DataLoader<ClassBatch<X>>> {
@@ -219,6 +226,8 @@ struct LearnerSetup {
     already_stopped: Option<String>,
     checkpointing: bool,
     restore_best: bool,
+    /// Per-layer gradient norms, when the run records them.
+    layer_gradients: Option<LayerGradients>,
 }
 
 /// What launching the Learner gave back.
@@ -276,7 +285,26 @@ impl LearnerSetup {
             already_stopped,
             checkpointing: restore_best || (options.checkpoints && artifacts.is_some()),
             restore_best,
+            layer_gradients: Self::layer_gradients(config, artifacts, start_epoch)?,
         })
+    }
+
+    /// The per-layer gradient recorder, continuing a resumed run's
+    /// `layers.csv`, when `config` asks for one.
+    fn layer_gradients(
+        config: &FitConfig,
+        artifacts: Option<&RunArtifacts>,
+        start_epoch: usize,
+    ) -> Result<Option<LayerGradients>, TrainError> {
+        if !config.record_layer_gradients {
+            return Ok(None);
+        }
+        let Some(artifacts) = artifacts else {
+            return Ok(Some(LayerGradients::new(Vec::new())));
+        };
+        let path = artifacts.layers();
+        let earlier = LayerGradients::read(&path, start_epoch)?;
+        LayerGradients::new(earlier).write_csv(path).map(Some)
     }
 
     /// The history logger: it continues a resumed run's history, stops the
@@ -294,6 +322,9 @@ impl LearnerSetup {
         }
         if options.print_epochs {
             logger = logger.print_epochs(config.epochs);
+        }
+        if let Some(recorder) = &self.layer_gradients {
+            logger = logger.with_layer_gradients(recorder.clone());
         }
         Ok(logger)
     }
@@ -326,7 +357,14 @@ impl LearnerSetup {
         let history = logger.handle();
         let mut training = SupervisedTraining::new(
             dir,
-            data.train_loader(config, start_epoch, &self.device),
+            data.train_loader(
+                config,
+                start_epoch,
+                &self.device,
+                self.layer_gradients
+                    .as_ref()
+                    .map(LayerGradients::epoch_counter),
+            ),
             data.valid_loader(config),
         )
         .metrics((AccuracyMetric::new(), LossMetric::new()))

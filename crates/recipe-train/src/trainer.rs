@@ -10,8 +10,8 @@ use recipe_models::Mlp;
 use crate::resume::{ResumePoint, read_run_config};
 use crate::run::{DataItem, run};
 use crate::{
-    Classify, History, LrFindConfig, LrFindResult, RunFolderLock, Summary, TrainConfig, TrainError,
-    lr_find,
+    Classify, History, LayerGradient, LrFindConfig, LrFindResult, RunFolderLock, Summary,
+    TrainConfig, TrainError, lr_find,
 };
 
 /// How a run reports and what it keeps.
@@ -58,6 +58,9 @@ pub struct TrainedModel<N> {
     pub history: History,
     /// The final evaluation.
     pub summary: Summary,
+    /// Per-layer gradient norms per epoch (empty unless
+    /// `FitConfig::record_layer_gradients`).
+    pub layer_gradients: Vec<LayerGradient>,
 }
 
 /// Loads the data of `config.data`, builds the [`Mlp`] of `config.network`
