@@ -137,12 +137,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let args = args.merged()?;
     let config = args.to_config()?;
     let device = select_device(args.device_name())?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        format!("runs/train-{seconds}").into()
-    });
+    let out = args.out_or("train");
     println!(
         "training {} on {} ({} device), {} epochs of {}; artifacts in {}",
         config.network.describe(),

@@ -37,9 +37,10 @@ fn reproduce_all_writes_results_and_a_report() {
         .lines()
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
-    assert_eq!(verdicts, 10, "{report}");
+    assert_eq!(verdicts, 12, "{report}");
     for chart in [
         "vanishing-gradient/depth",
+        "vanishing-gradient/gradients",
         "maxout/units",
         "maxout/curves",
         "activations/curves",
@@ -51,8 +52,12 @@ fn reproduce_all_writes_results_and_a_report() {
         assert_eq!(&png[1..4], b"PNG", "{chart}");
         assert!(out.join(format!("{chart}.svg")).is_file(), "{chart}");
     }
-    // Each depth-sweep run keeps its own artifacts.
+    // Each depth-sweep run keeps its own artifacts, the layers' gradients too.
     assert!(out.join("vanishing-gradient/relu-9/summary.json").is_file());
+    assert!(
+        out.join("vanishing-gradient/sigmoid-9/layers.csv")
+            .is_file()
+    );
     // So does every variant of the overfitting experiments, with its config.
     assert!(out.join("regularization/l2-1e-4/config.json").is_file());
     assert!(

@@ -48,12 +48,7 @@ pub fn run(args: LrFindArgs) -> Result<()> {
         smoothing: args.smoothing,
         ..LrFindConfig::default()
     };
-    let out = train.out.clone().unwrap_or_else(|| {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        format!("runs/lr-find-{seconds}").into()
-    });
+    let out = train.out_or("lr-find");
     println!(
         "learning-rate range test of {} on {} ({}, batch {}): {} steps from {} to {}",
         config.network.describe(),

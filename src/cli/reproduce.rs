@@ -330,6 +330,9 @@ fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
     sweep
         .depth_chart(&rows)
         .write(&context.out.join("vanishing-gradient").join("depth"))?;
+    sweep
+        .gradient_chart(&rows)
+        .write(&context.out.join("vanishing-gradient").join("gradients"))?;
     Ok(vanishing_gradient_claims(&rows))
 }
 

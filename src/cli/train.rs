@@ -286,6 +286,16 @@ impl TrainArgs {
         }))
     }
 
+    /// `--out`, or a new `runs/<command>-<seconds since 1970>`.
+    pub fn out_or(&self, command: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!("runs/{command}-{seconds}").into()
+        })
+    }
+
     /// The device name, `cpu` by default.
     pub fn device_name(&self) -> &str {
         self.device.as_deref().unwrap_or("cpu")

@@ -74,6 +74,62 @@ pub fn vanishing_gradient_claims(rows: &[DepthSweepRow]) -> Vec<Claim> {
             None => missing(&claim, &criterion),
         });
     }
+    claims.extend(gradient_claims(rows));
+    claims
+}
+
+/// The lecture's explanation, measured on the deepest nets: the first
+/// layers of a sigmoid net get tiny gradients; ReLU and Maxout do not.
+fn gradient_claims(rows: &[DepthSweepRow]) -> Vec<Claim> {
+    let deepest = |activation: &str| {
+        rows.iter()
+            .filter(|r| r.activation == activation)
+            .max_by_key(|r| r.depth)
+            .and_then(|r| Some((r.depth, r.first_to_last_hidden_ratio()?)))
+    };
+    let evidence =
+        |depth: usize, ratio: f64| format!("depth {depth}: first / last hidden = {ratio:.2e}");
+    let mut claims = Vec::new();
+    let claim =
+        "sigmoid: the layers near the output get large gradients, the first layers tiny ones";
+    let criterion = "in the deepest sigmoid net, the first hidden layer's gradient norm at the first step is at least 100x smaller than the last hidden layer's";
+    claims.push(match deepest("sigmoid") {
+        Some((depth, ratio)) => Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: evidence(depth, ratio),
+            reproduced: Some(ratio <= 0.01),
+        },
+        None => missing(claim, criterion),
+    });
+    let claim = "ReLU and Maxout remove the vanishing gradient";
+    let criterion = "in the deepest relu and maxout:2 nets, the first and last hidden layers' gradient norms at the first step are within 10x of each other";
+    let measured: Vec<(&str, Option<(usize, f64)>)> = ["relu", "maxout:2"]
+        .into_iter()
+        .map(|activation| (activation, deepest(activation)))
+        .collect();
+    claims.push(if measured.iter().all(|(_, m)| m.is_some()) {
+        let found: Vec<(&str, usize, f64)> = measured
+            .iter()
+            .filter_map(|(name, m)| m.map(|(depth, ratio)| (*name, depth, ratio)))
+            .collect();
+        Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: found
+                .iter()
+                .map(|(name, depth, ratio)| format!("{name} {}", evidence(*depth, *ratio)))
+                .collect::<Vec<_>>()
+                .join("; "),
+            reproduced: Some(
+                found
+                    .iter()
+                    .all(|(_, _, ratio)| (0.1..=10.0).contains(ratio)),
+            ),
+        }
+    } else {
+        missing(claim, criterion)
+    });
     claims
 }
 
@@ -290,7 +346,52 @@ mod tests {
             test_accuracy: train_accuracy,
             seconds: 0.0,
             history: Default::default(),
+            layer_gradients: Vec::new(),
         }
+    }
+
+    /// A depth-sweep row whose first step gave these weight-gradient norms
+    /// (hidden layers first, then the output's).
+    fn with_gradients(mut row: DepthSweepRow, norms: &[f64]) -> DepthSweepRow {
+        row.layer_gradients = norms
+            .iter()
+            .enumerate()
+            .map(|(i, &norm)| recipe_train::LayerGradient {
+                epoch: 1,
+                parameter: if i + 1 == norms.len() {
+                    "output.weight".into()
+                } else {
+                    format!("layers.{i}.linear.weight")
+                },
+                grad_norm_first_step: norm,
+                grad_norm_mean: norm,
+            })
+            .collect();
+        row
+    }
+
+    /// First / last hidden: sigmoid 1e-5 / 0.5 = 2e-5 (at most 0.01: holds);
+    /// relu 1.0 / 1.2 (within 10x: holds) but maxout 0.01 / 0.5 = 0.02
+    /// (not within 10x), so the second claim fails; the output's norm
+    /// takes no part.
+    #[test]
+    fn gradient_verdicts_follow_the_criteria() {
+        let rows = [
+            with_gradients(depth("sigmoid", 9, 0.11), &[1e-5, 1e-3, 0.5, 9.0]),
+            with_gradients(depth("relu", 9, 0.99), &[1.0, 1.1, 1.2, 100.0]),
+            with_gradients(depth("maxout:2", 9, 0.99), &[0.01, 0.2, 0.5, 1.0]),
+        ];
+        let claims = vanishing_gradient_claims(&rows);
+        assert_eq!(claims[3].reproduced, Some(true), "{:?}", claims[3]);
+        assert!(
+            claims[3].evidence.contains("2.00e-5"),
+            "{}",
+            claims[3].evidence
+        );
+        assert_eq!(claims[4].reproduced, Some(false), "{:?}", claims[4]);
+        let mut fixed = rows.clone();
+        fixed[2] = with_gradients(depth("maxout:2", 9, 0.99), &[0.3, 0.2, 0.25, 1.0]);
+        assert_eq!(vanishing_gradient_claims(&fixed)[4].reproduced, Some(true));
     }
 
     fn variant(name: &str, train: f64, test: f64, test_loss: f64, epochs: usize) -> VariantRow {
@@ -320,7 +421,7 @@ mod tests {
         let claims = vanishing_gradient_claims(&rows);
         assert_eq!(
             claims.iter().map(|c| c.reproduced).collect::<Vec<_>>(),
-            vec![Some(true), Some(true), Some(false)]
+            vec![Some(true), Some(true), Some(false), None, None]
         );
         assert_eq!(vanishing_gradient_claims(&[])[0].reproduced, None);
     }

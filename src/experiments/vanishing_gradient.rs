@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use recipe_data::load_splits;
 use recipe_models::{ActivationConfig, MlpConfig};
-use recipe_train::{History, OptimizerConfig, TrainConfig, TrainError};
+use recipe_train::{History, LayerGradient, OptimizerConfig, TrainConfig, TrainError};
 
 use super::train_seeded;
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,36 @@ pub struct DepthSweepRow {
     /// The run's per-epoch history.
     #[serde(default)]
     pub history: History,
+    /// Each weight's gradient norm per epoch, when the sweep records them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_gradients: Vec<LayerGradient>,
+}
+
+impl DepthSweepRow {
+    /// The gradient norm of each weight at the run's first step, first
+    /// layer to output (empty when not recorded).
+    pub fn first_step_gradients(&self) -> Vec<(&str, f64)> {
+        self.layer_gradients
+            .iter()
+            .filter(|r| r.epoch == 1)
+            .map(|r| (r.parameter.as_str(), r.grad_norm_first_step))
+            .collect()
+    }
+
+    /// The first-step gradient norm of the first hidden layer's weights
+    /// over the last hidden layer's (the output layer left out).
+    pub fn first_to_last_hidden_ratio(&self) -> Option<f64> {
+        let hidden: Vec<f64> = self
+            .first_step_gradients()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("layers."))
+            .map(|(_, norm)| norm)
+            .collect();
+        match (hidden.first(), hidden.last()) {
+            (Some(first), Some(last)) if hidden.len() >= 2 && *last > 0.0 => Some(first / last),
+            _ => None,
+        }
+    }
 }
 
 impl DepthSweep {
@@ -52,6 +82,7 @@ impl DepthSweep {
     pub fn lecture(epochs: usize, train_limit: Option<usize>) -> Self {
         let mut base = TrainConfig::new(MlpConfig::new(784, vec![500], 10));
         base.fit.epochs = epochs;
+        base.fit.record_layer_gradients = true;
         base.data.split.train_limit = train_limit;
         Self {
             activations: vec![
@@ -143,6 +174,7 @@ impl DepthSweep {
                     test_accuracy: trained.summary.test_accuracy,
                     seconds: trained.summary.train_seconds,
                     history: trained.history.clone(),
+                    layer_gradients: trained.layer_gradients.clone(),
                 };
                 on_row(&row);
                 rows.push(row);
@@ -176,6 +208,37 @@ impl DepthSweep {
                         .dashed()
                         .unlabelled(),
                 );
+        }
+        chart
+    }
+
+    /// The gradient norm of each layer's weights at the first step
+    /// (log10), first hidden layer to output, one line per activation at
+    /// the greatest depth: the vanishing gradient itself.
+    pub fn gradient_chart(&self, rows: &[DepthSweepRow]) -> crate::plots::LineChart {
+        use crate::plots::{LineChart, Series};
+        let depth = self.depths.iter().copied().max().unwrap_or(0);
+        let mut chart = LineChart::new(
+            format!("Gradient by layer at the first step, {depth} hidden layers"),
+            "layer (1: first hidden, last: output)",
+            "log10(gradient norm of the weights)",
+        );
+        for (index, activation) in self.activations.iter().enumerate() {
+            let name = activation.to_string();
+            let Some(row) = rows
+                .iter()
+                .find(|r| r.activation == name && r.depth == depth)
+            else {
+                continue;
+            };
+            let points = row
+                .first_step_gradients()
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (_, norm))| *norm > 0.0)
+                .map(|(layer, (_, norm))| ((layer + 1) as f64, norm.log10()))
+                .collect();
+            chart = chart.with(Series::new(name, points).colored(index));
         }
         chart
     }
@@ -229,6 +292,7 @@ mod tests {
             test_accuracy: 0.97,
             seconds: 1.0,
             history: History::default(),
+            layer_gradients: Vec::new(),
         }];
         let table = sweep.markdown_table(&rows);
         assert_eq!(table.lines().count(), 2 + 5);
