@@ -91,6 +91,15 @@ fn impossible_settings_exit_2_naming_the_option() {
         "norm:MAX or value:MAX",
     );
     assert_clean_failure(
+        &recipe(&["train", "--epochs", "3", "--lr-schedule", "cosine:3"]),
+        "`lr_schedule.cosine.warmup` must be fewer epochs than the run's 3",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--lr-schedule", "exponential:-0.5"]),
+        "a number in (0, 1]",
+    );
+    assert_clean_failure(&recipe(&["train", "--lr-schedule", "linear"]), "one-cycle");
+    assert_clean_failure(
         &recipe(&[
             "train",
             "--epochs",

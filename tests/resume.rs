@@ -7,12 +7,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-/// Adam (moment estimates in the optimizer state), dropout (random masks),
-/// shuffled batches, per-layer gradient norms (`layers.csv`, continued on
-/// resume), and epochs long enough to be killed in the middle.
+/// Adam (moment estimates in the optimizer state), a cosine learning-rate
+/// schedule with warm-up (its position in Burn's scheduler record), dropout
+/// (random masks), shuffled batches, per-layer gradient norms (`layers.csv`,
+/// continued on resume), and epochs long enough to be killed in the middle.
 const RUN: &[&str] = &[
     "train",
     "--record-layers",
+    "--lr-schedule",
+    "cosine:1:0.0001",
     "--hidden",
     "256,256",
     "--optimizer",

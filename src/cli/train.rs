@@ -7,9 +7,9 @@ use clap::Args;
 use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
-    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, MaxNormConfig,
-    Metric, Mode, OptimizerConfig, ParamSelector, Regularizer, TrainConfig, WeightConstraint,
-    WeightPenalty,
+    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, LrSchedule,
+    MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, Regularizer, TrainConfig,
+    WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -127,6 +127,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "norm:MAX|value:MAX")]
     #[serde(default, deserialize_with = "text::option")]
     pub clip: Option<GradientClipping>,
+    /// Learning-rate schedule (--lr is its peak): constant, step:EVERY:FACTOR,
+    /// exponential:FACTOR, cosine[:WARMUP_EPOCHS[:MIN_LR]] or one-cycle
+    #[arg(long, value_name = "SCHEDULE")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub lr_schedule: Option<LrSchedule>,
     /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
     #[arg(long)]
     #[serde(default)]
@@ -216,6 +221,7 @@ impl TrainArgs {
                 device,
                 label_smoothing,
                 clip,
+                lr_schedule,
                 hidden,
                 activation,
                 pieces,
@@ -337,6 +343,7 @@ impl TrainArgs {
         config.label_smoothing = self.label_smoothing;
         config.gradient_clipping = self.clip;
         config.record_layer_gradients = self.record_layers;
+        config.lr_schedule = self.lr_schedule.unwrap_or_default();
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, GradientClipping, MaxNormConfig, OptimizerConfig, ParamSelector,
-    Regularizer, StepHooks, TrainError, WeightConstraint, WeightPenalty,
+    EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig,
+    ParamSelector, Regularizer, StepHooks, TrainError, WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -63,6 +63,10 @@ pub struct FitConfig {
     /// [`TrainedModel::layer_gradients`](crate::TrainedModel::layer_gradients).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub record_layer_gradients: bool,
+    /// How the learning rate changes over the run (`learning_rate` is its
+    /// peak); `history.csv` records the rate of each epoch's first step.
+    #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
+    pub lr_schedule: LrSchedule,
 }
 
 impl Default for FitConfig {
@@ -87,6 +91,7 @@ impl Default for FitConfig {
             label_smoothing: None,
             gradient_clipping: None,
             record_layer_gradients: false,
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -176,6 +181,7 @@ impl FitConfig {
         if let Some(clipping) = &self.gradient_clipping {
             clipping.validate()?;
         }
+        self.lr_schedule.validate(self.learning_rate, self.epochs)?;
         if let Some(early_stopping) = &self.early_stopping {
             early_stopping.validate()?;
         }

@@ -13,8 +13,8 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
-    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, TrainError,
-    write_atomic,
+    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, ScheduledLr,
+    TrainError, write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -52,6 +52,7 @@ pub struct HistoryLogger {
     loss: String,
     accuracy: String,
     layer_gradients: Option<LayerGradients>,
+    rates: Option<ScheduledLr>,
 }
 
 /// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
@@ -95,6 +96,7 @@ impl HistoryLogger {
             loss: LossMetric::new().name().to_string(),
             accuracy: AccuracyMetric::new().name().to_string(),
             layer_gradients: None,
+            rates: None,
         }
     }
 
@@ -110,6 +112,13 @@ impl HistoryLogger {
     /// Prints one line per epoch (`epoch 3/20  train loss ...`).
     pub fn print_epochs(mut self, total_epochs: usize) -> Self {
         self.print = Some(total_epochs);
+        self
+    }
+
+    /// Records each epoch's learning rate from `schedule` (the rate of the
+    /// epoch's first step) instead of the fixed rate.
+    pub fn with_schedule(mut self, schedule: ScheduledLr) -> Self {
+        self.rates = Some(schedule);
         self
     }
 
@@ -170,7 +179,10 @@ impl HistoryLogger {
             train_accuracy,
             valid_loss,
             valid_accuracy,
-            learning_rate: self.learning_rate,
+            learning_rate: self
+                .rates
+                .as_ref()
+                .map_or(self.learning_rate, |rates| rates.rate_of_epoch(epoch)),
             seconds,
             grad_norm,
         }

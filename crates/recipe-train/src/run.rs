@@ -23,8 +23,8 @@ use crate::trainer::autodiff;
 use crate::{
     Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
     LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, RunFolderLock,
-    StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel,
-    evaluate,
+    ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions,
+    TrainedModel, evaluate,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -307,6 +307,25 @@ impl LearnerSetup {
         LayerGradients::new(earlier).write_csv(path).map(Some)
     }
 
+    /// Burn's scheduler for `config`'s learning-rate schedule (`None` for a
+    /// constant rate, which Burn takes as a number).
+    fn schedule<I: DataItem, X>(
+        &self,
+        config: &FitConfig,
+        data: &RunData<'_, I, X>,
+    ) -> Option<ScheduledLr> {
+        if config.lr_schedule.is_constant() {
+            return None;
+        }
+        let steps_per_epoch = data.data.train.len().div_ceil(config.batch_size);
+        Some(ScheduledLr::new(
+            config.lr_schedule,
+            config.learning_rate,
+            steps_per_epoch,
+            config.epochs,
+        ))
+    }
+
     /// The history logger: it continues a resumed run's history, stops the
     /// Learner through `interrupter` when `history.csv` cannot be written.
     fn history_logger(
@@ -314,9 +333,13 @@ impl LearnerSetup {
         config: &FitConfig,
         options: &TrainOptions,
         interrupter: &Interrupter,
+        schedule: Option<ScheduledLr>,
     ) -> Result<HistoryLogger, TrainError> {
         let mut logger = HistoryLogger::new(self.earlier.clone(), config.learning_rate)
             .stop_on_write_error(interrupter.clone());
+        if let Some(schedule) = schedule {
+            logger = logger.with_schedule(schedule);
+        }
         if let Some(path) = &self.history_path {
             logger = logger.write_csv(path)?;
         }
@@ -353,7 +376,8 @@ impl LearnerSetup {
             config.epochs
         };
         let dir = self.learner_dir.path();
-        let logger = self.history_logger(config, options, &self.interrupter)?;
+        let schedule = self.schedule(config, data);
+        let logger = self.history_logger(config, options, &self.interrupter, schedule.clone())?;
         let history = logger.handle();
         let mut training = SupervisedTraining::new(
             dir,
@@ -381,7 +405,10 @@ impl LearnerSetup {
         if self.checkpointing {
             training = self.with_checkpoints(training)?;
         }
-        let learner = Learner::new(model, config.optimizer.init(), config.learning_rate);
+        let learner = match schedule {
+            Some(schedule) => Learner::new(model, config.optimizer.init(), schedule),
+            None => Learner::new(model, config.optimizer.init(), config.learning_rate),
+        };
         if options.print_epochs && start_epoch > 0 {
             println!(
                 "resuming after epoch {start_epoch}/{} from {}",

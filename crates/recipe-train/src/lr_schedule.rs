@@ -1,0 +1,309 @@
+//! Learning-rate schedules, stated in epochs and applied at every step, as
+//! a Burn [`LrScheduler`] (so Burn checkpoints its position and `--resume`
+//! continues it exactly).
+
+use std::f64::consts::PI;
+use std::fmt;
+use std::str::FromStr;
+
+use burn::optim::LearningRate;
+use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// How the learning rate changes over a run; `learning_rate` in the
+/// [`FitConfig`](crate::FitConfig) is its peak (its start, but for warm-up
+/// and one-cycle).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Multiplied by `factor` every `every` epochs (Keras/PyTorch `StepLR`).
+    Step {
+        /// Epochs between two drops.
+        every: usize,
+        /// What each drop multiplies the rate by, in (0, 1].
+        factor: f64,
+    },
+    /// Multiplied by `factor` after every epoch (`ExponentialLR`).
+    Exponential {
+        /// The factor per epoch, in (0, 1].
+        factor: f64,
+    },
+    /// Linear warm-up from near 0 over `warmup` epochs, then a half cosine
+    /// down to `min_lr` at the last step (SGDR without restarts).
+    Cosine {
+        /// Warm-up epochs (0: none), fewer than the run's epochs.
+        warmup: usize,
+        /// The rate at the end, below the peak.
+        min_lr: f64,
+    },
+    /// Smith's one-cycle (PyTorch's `OneCycleLR` defaults): a cosine rise
+    /// from peak/25 to the peak over the first 30% of the steps, then a
+    /// cosine fall to peak/25/1e4.
+    OneCycle,
+}
+
+impl LrSchedule {
+    /// Whether it is [`LrSchedule::Constant`].
+    pub fn is_constant(&self) -> bool {
+        matches!(self, Self::Constant)
+    }
+
+    /// Fails, naming the setting, when the schedule makes no sense for a run
+    /// of `epochs` epochs peaking at `learning_rate`.
+    pub fn validate(&self, learning_rate: f64, epochs: usize) -> Result<(), TrainError> {
+        let factor_ok = |factor: f64| factor > 0.0 && factor <= 1.0;
+        match *self {
+            Self::Step { every, .. } if every == 0 => Err(TrainError::invalid(
+                "lr_schedule.step.every",
+                "at least 1 epoch",
+                every,
+            )),
+            Self::Step { factor, .. } | Self::Exponential { factor } if !factor_ok(factor) => Err(
+                TrainError::invalid("lr_schedule factor", "a number in (0, 1]", factor),
+            ),
+            Self::Cosine { warmup, .. } if warmup >= epochs => Err(TrainError::invalid(
+                "lr_schedule.cosine.warmup",
+                format!("fewer epochs than the run's {epochs}"),
+                warmup,
+            )),
+            Self::Cosine { min_lr, .. } if !(0.0..learning_rate).contains(&min_lr) => {
+                Err(TrainError::invalid(
+                    "lr_schedule.cosine.min_lr",
+                    format!("at least 0 and below the learning rate ({learning_rate})"),
+                    min_lr,
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The rate at `step` (0-based) of a run of `epochs` epochs of
+    /// `steps_per_epoch` steps, peaking at `peak`.
+    pub fn rate(&self, peak: f64, step: usize, steps_per_epoch: usize, epochs: usize) -> f64 {
+        let steps_per_epoch = steps_per_epoch.max(1);
+        let total = (steps_per_epoch * epochs).max(1);
+        let epoch = (step / steps_per_epoch) as i32;
+        let half_cosine = |from: f64, to: f64, progress: f64| {
+            to + (from - to) * (1.0 + (PI * progress.clamp(0.0, 1.0)).cos()) / 2.0
+        };
+        match *self {
+            Self::Constant => peak,
+            Self::Step { every, factor } => peak * factor.powi(epoch / every.max(1) as i32),
+            Self::Exponential { factor } => peak * factor.powi(epoch),
+            Self::Cosine { warmup, min_lr } => {
+                let warmup_steps = warmup * steps_per_epoch;
+                if step < warmup_steps {
+                    return peak * (step + 1) as f64 / warmup_steps as f64;
+                }
+                let span = (total - warmup_steps).saturating_sub(1).max(1);
+                half_cosine(peak, min_lr, (step - warmup_steps) as f64 / span as f64)
+            }
+            Self::OneCycle => {
+                let rise = ((0.3 * total as f64) as usize).max(1);
+                let start = peak / 25.0;
+                if step < rise {
+                    half_cosine(start, peak, step as f64 / rise as f64)
+                } else {
+                    let span = (total - rise).saturating_sub(1).max(1);
+                    half_cosine(peak, start / 1e4, (step - rise) as f64 / span as f64)
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Constant => write!(f, "constant"),
+            Self::Step { every, factor } => write!(f, "step:{every}:{factor}"),
+            Self::Exponential { factor } => write!(f, "exponential:{factor}"),
+            Self::Cosine { warmup, min_lr } => write!(f, "cosine:{warmup}:{min_lr}"),
+            Self::OneCycle => write!(f, "one-cycle"),
+        }
+    }
+}
+
+impl FromStr for LrSchedule {
+    type Err = TrainError;
+
+    /// `constant`, `step:EVERY:FACTOR`, `exponential:FACTOR`,
+    /// `cosine[:WARMUP[:MIN_LR]]` or `one-cycle`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            TrainError::invalid(
+                "learning-rate schedule",
+                "constant, step:EVERY:FACTOR, exponential:FACTOR, cosine[:WARMUP[:MIN_LR]] or one-cycle",
+                text,
+            )
+        };
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let number = |i: usize| -> Result<f64, TrainError> {
+            parts.get(i).ok_or_else(bad)?.parse().map_err(|_| bad())
+        };
+        let count = |i: usize| -> Result<usize, TrainError> {
+            parts.get(i).map_or(Ok(0), |p| p.parse().map_err(|_| bad()))
+        };
+        match (parts[0], parts.len()) {
+            ("constant", 1) => Ok(Self::Constant),
+            ("one-cycle", 1) => Ok(Self::OneCycle),
+            ("step", 3) => Ok(Self::Step {
+                every: count(1)?,
+                factor: number(2)?,
+            }),
+            ("exponential", 2) => Ok(Self::Exponential { factor: number(1)? }),
+            ("cosine", 1..=3) => Ok(Self::Cosine {
+                warmup: count(1)?,
+                min_lr: if parts.len() == 3 { number(2)? } else { 0.0 },
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A [`LrSchedule`] as Burn's scheduler: one `step` per optimizer step; its
+/// record is the number of steps taken.
+#[derive(Debug, Clone)]
+pub struct ScheduledLr {
+    schedule: LrSchedule,
+    peak: f64,
+    steps_per_epoch: usize,
+    epochs: usize,
+    steps: usize,
+}
+
+impl ScheduledLr {
+    /// `schedule` peaking at `peak`, over `epochs` epochs of
+    /// `steps_per_epoch` steps.
+    pub fn new(schedule: LrSchedule, peak: f64, steps_per_epoch: usize, epochs: usize) -> Self {
+        Self {
+            schedule,
+            peak,
+            steps_per_epoch,
+            epochs,
+            steps: 0,
+        }
+    }
+
+    /// The rate of the first step of `epoch` (1-based), as `history.csv`
+    /// records it.
+    pub fn rate_of_epoch(&self, epoch: usize) -> f64 {
+        let step = epoch.saturating_sub(1) * self.steps_per_epoch;
+        self.schedule
+            .rate(self.peak, step, self.steps_per_epoch, self.epochs)
+    }
+}
+
+impl LrScheduler for ScheduledLr {
+    fn step(&mut self) -> LearningRate {
+        let rate = self
+            .schedule
+            .rate(self.peak, self.steps, self.steps_per_epoch, self.epochs);
+        self.steps += 1;
+        rate
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new().with_scalar("steps", self.steps as u64)
+    }
+
+    fn load_record(&mut self, record: LrSchedulerRecord) {
+        if let Some(steps) = record.scalar::<u64>("steps") {
+            self.steps = steps as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// By hand, peak 0.1, 10 steps per epoch, 4 epochs.
+    #[test]
+    fn rates_follow_their_formulas() {
+        let rate = |schedule: LrSchedule, step: usize| schedule.rate(0.1, step, 10, 4);
+        let step = LrSchedule::Step {
+            every: 2,
+            factor: 0.5,
+        };
+        assert_eq!(
+            [rate(step, 0), rate(step, 19), rate(step, 20)],
+            [0.1, 0.1, 0.05]
+        );
+        let exponential = LrSchedule::Exponential { factor: 0.5 };
+        assert!((rate(exponential, 35) - 0.0125).abs() < 1e-12);
+        let cosine = LrSchedule::Cosine {
+            warmup: 1,
+            min_lr: 0.0,
+        };
+        // Warm-up: 0.01, 0.02, ..., 0.1 over epoch 1; then 0.1 at step 10,
+        // half way (step 10 + 14.5 of 29) 0.05, 0 at the last step (39).
+        assert!((rate(cosine, 0) - 0.01).abs() < 1e-12);
+        assert!((rate(cosine, 9) - 0.1).abs() < 1e-12);
+        assert!((rate(cosine, 10) - 0.1).abs() < 1e-12);
+        assert!(rate(cosine, 39).abs() < 1e-12);
+        // One-cycle: 0.004 at step 0, 0.1 at step 12 (30% of 40), 0.1 / 25 / 1e4 at 39.
+        assert!((rate(LrSchedule::OneCycle, 0) - 0.004).abs() < 1e-12);
+        assert!((rate(LrSchedule::OneCycle, 12) - 0.1).abs() < 1e-12);
+        assert!((rate(LrSchedule::OneCycle, 39) - 4e-7).abs() < 1e-15);
+        assert_eq!(rate(LrSchedule::Constant, 39), 0.1);
+    }
+
+    #[test]
+    fn the_scheduler_resumes_from_its_record() {
+        let schedule = LrSchedule::Cosine {
+            warmup: 1,
+            min_lr: 0.001,
+        };
+        let mut unbroken = ScheduledLr::new(schedule, 0.1, 10, 4);
+        let all: Vec<f64> = (0..40).map(|_| unbroken.step()).collect();
+        let mut first = ScheduledLr::new(schedule, 0.1, 10, 4);
+        (0..17).for_each(|_| {
+            first.step();
+        });
+        let mut resumed = ScheduledLr::new(schedule, 0.1, 10, 4);
+        resumed.load_record(first.to_record());
+        let rest: Vec<f64> = (17..40).map(|_| resumed.step()).collect();
+        assert_eq!(rest, all[17..]);
+        assert_eq!(unbroken.rate_of_epoch(2), all[10]);
+    }
+
+    #[test]
+    fn text_forms_and_impossible_schedules() {
+        for text in [
+            "constant",
+            "step:2:0.5",
+            "exponential:0.9",
+            "cosine:1:0.001",
+            "one-cycle",
+        ] {
+            let schedule: LrSchedule = text.parse().unwrap();
+            assert_eq!(schedule.to_string(), text);
+        }
+        assert_eq!(
+            "cosine".parse::<LrSchedule>().unwrap(),
+            LrSchedule::Cosine {
+                warmup: 0,
+                min_lr: 0.0
+            }
+        );
+        assert!("linear:3".parse::<LrSchedule>().is_err());
+        let cases = [
+            ("exponential:-0.5", "factor"),
+            ("step:0:0.5", "every"),
+            ("cosine:5", "warmup"),
+            ("cosine:0:0.5", "min_lr"),
+        ];
+        for (text, field) in cases {
+            let schedule: LrSchedule = text.parse().unwrap();
+            let error = schedule.validate(0.1, 5).unwrap_err().to_string();
+            assert!(error.contains(field), "{text}: {error}");
+        }
+    }
+}
