@@ -8,8 +8,8 @@ use recipe::backend::select_device;
 use recipe::experiments::{compare, markdown_table, remedies, shallow_baseline};
 use recipe::models::Mlp;
 use recipe::train::{
-    Evidence, History, Summary, Thresholds, TrainConfig, TrainOptions, TrainedModel, Verdict,
-    diagnose, train_mlp,
+    Evidence, History, Remedy, Summary, Thresholds, TrainConfig, TrainOptions, TrainedModel,
+    Verdict, diagnose, train_mlp,
 };
 
 use crate::cli::train::TrainArgs;
@@ -96,7 +96,7 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         },
         &thresholds,
     );
-    println!("\n{diagnosis}");
+    print!("\n{}", diagnosis.render(with_flags));
     if args.apply && diagnosis.verdict != Verdict::Good {
         let variants = remedies(diagnosis.verdict, &config)?;
         println!("applying {} remedies", variants.len() - 1);
@@ -104,4 +104,25 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         println!("\n{}", markdown_table(&rows));
     }
     Ok(())
+}
+
+/// A remedy as the command line asks for it: the library's words with the
+/// flags that apply it.
+fn with_flags(remedy: &Remedy) -> String {
+    match remedy {
+        Remedy::NonSaturatingActivation => format!("{remedy} (--activation relu)"),
+        Remedy::OtherActivation => format!("{remedy} (--activation maxout --pieces 2)"),
+        Remedy::AutoInit { current } => {
+            format!("use the initializer the activation wants (--init auto), not {current}")
+        }
+        Remedy::AdaptiveOptimizer => "use an adaptive optimizer (--optimizer adam --lr 1e-3) or add momentum (--momentum 0.9)".to_string(),
+        Remedy::EarlyStopping => {
+            format!("{remedy} (--early-stopping --patience 3 --restore-best)")
+        }
+        Remedy::Penalty => format!("{remedy} (--l2 1e-4, --l1 1e-5)"),
+        Remedy::Dropout => format!("{remedy} (--dropout 0.5 --input-dropout 0.2)"),
+        Remedy::MaxNorm => format!("{remedy} (--max-norm 1)"),
+        Remedy::MoreData => format!("{remedy} (--train-limit)"),
+        _ => remedy.to_string(),
+    }
 }

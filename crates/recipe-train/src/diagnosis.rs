@@ -61,9 +61,92 @@ pub struct Diagnosis {
     /// The measured facts and the criteria applied to them.
     pub evidence: Vec<String>,
     /// Remedies to try, most promising first.
-    pub suggestions: Vec<String>,
+    pub suggestions: Vec<Remedy>,
     /// Things not to do (or to undo).
     pub warnings: Vec<String>,
+}
+
+/// A remedy the diagnosis suggests. Its `Display` says it in words; a
+/// front end adds how to ask for it there (the CLI adds its flags, see
+/// [`Diagnosis::render`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// Replace a saturating activation (sigmoid, tanh) by one of the ReLU
+    /// family or Maxout.
+    NonSaturatingActivation,
+    /// Another activation of the ReLU family, or Maxout.
+    OtherActivation,
+    /// The initializer the activation wants (`auto`) instead of `current`.
+    AutoInit {
+        /// The initializer the run used.
+        current: String,
+    },
+    /// An adaptive optimizer (Adam at 1e-3), or momentum 0.9 for SGD.
+    AdaptiveOptimizer,
+    /// More epochs, or a tuned learning rate.
+    TrainLonger {
+        /// Epochs the run had.
+        epochs: usize,
+        /// Its learning rate.
+        learning_rate: f64,
+    },
+    /// Early stopping on the validation loss, keeping the best epoch.
+    EarlyStopping,
+    /// An L2 (1e-4) or L1 (1e-5) penalty.
+    Penalty,
+    /// Dropout (0.5 hidden, 0.2 on the inputs).
+    Dropout,
+    /// A max-norm constraint (1), best with dropout.
+    MaxNorm,
+    /// More training data.
+    MoreData,
+    /// Nothing to fix by the lecture's criteria.
+    Nothing,
+}
+
+impl fmt::Display for Remedy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NonSaturatingActivation => write!(
+                f,
+                "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout"
+            ),
+            Self::OtherActivation => {
+                write!(f, "try another activation from the ReLU family or maxout")
+            }
+            Self::AutoInit { current } => {
+                write!(
+                    f,
+                    "use the initializer the activation wants (auto), not {current}"
+                )
+            }
+            Self::AdaptiveOptimizer => {
+                write!(
+                    f,
+                    "use an adaptive optimizer (Adam at 1e-3) or add momentum (0.9)"
+                )
+            }
+            Self::TrainLonger {
+                epochs,
+                learning_rate,
+            } => write!(
+                f,
+                "train longer or with a tuned learning rate (now {epochs} epochs at lr {learning_rate})"
+            ),
+            Self::EarlyStopping => {
+                write!(
+                    f,
+                    "early stopping on validation loss, keeping the best epoch"
+                )
+            }
+            Self::Penalty => write!(f, "an L2 or L1 penalty"),
+            Self::Dropout => write!(f, "dropout"),
+            Self::MaxNorm => write!(f, "a max-norm constraint, best with dropout"),
+            Self::MoreData => write!(f, "more training data, if there is any"),
+            Self::Nothing => write!(f, "nothing to fix by the lecture's criteria"),
+        }
+    }
 }
 
 /// What the diagnosis looks at.
@@ -125,7 +208,7 @@ pub fn diagnose(run: Evidence<'_>, thresholds: &Thresholds) -> Diagnosis {
         Diagnosis {
             verdict: Verdict::Good,
             evidence,
-            suggestions: vec!["nothing to fix by the lecture's criteria".to_string()],
+            suggestions: vec![Remedy::Nothing],
             warnings: Vec::new(),
         }
     }
@@ -136,35 +219,25 @@ fn optimization(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
     let mlp = run.config.network.mlp();
     let mut suggestions = Vec::new();
     let saturating = mlp.is_some_and(|mlp| mlp.activation.iter().any(|a| a.function().saturates()));
-    if saturating {
-        suggestions.push(
-            "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout (--activation relu)"
-                .to_string(),
-        );
+    suggestions.push(if saturating {
+        Remedy::NonSaturatingActivation
     } else {
-        suggestions.push(
-            "try another activation from the ReLU family or maxout (--activation maxout --pieces 2)"
-                .to_string(),
-        );
-    }
+        Remedy::OtherActivation
+    });
     if let Some(mlp) = mlp
         && mlp.initializer != recipe_models::InitConfig::Auto
     {
-        suggestions.push(format!(
-            "use the initializer the activation wants (--init auto), not {}",
-            mlp.initializer
-        ));
+        suggestions.push(Remedy::AutoInit {
+            current: mlp.initializer.to_string(),
+        });
     }
     if matches!(config.optimizer, OptimizerConfig::Sgd { .. }) {
-        suggestions.push(
-            "use an adaptive optimizer (--optimizer adam --lr 1e-3) or add momentum (--momentum 0.9)"
-                .to_string(),
-        );
+        suggestions.push(Remedy::AdaptiveOptimizer);
     }
-    suggestions.push(format!(
-        "train longer or with a tuned learning rate (now {} epochs at lr {})",
-        config.epochs, config.learning_rate
-    ));
+    suggestions.push(Remedy::TrainLonger {
+        epochs: config.epochs,
+        learning_rate: config.learning_rate,
+    });
     let mut warnings = vec![
         "do not reach for dropout, L1/L2 or early stopping: they fight overfitting and make an optimization problem worse"
             .to_string(),
@@ -197,21 +270,18 @@ fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
     let mlp = run.config.network.mlp();
     let mut suggestions = Vec::new();
     if config.early_stopping.is_none() {
-        suggestions.push(
-            "early stopping on validation loss, keeping the best epoch (--early-stopping --patience 3 --restore-best)"
-                .to_string(),
-        );
+        suggestions.push(Remedy::EarlyStopping);
     }
     if config.regularizer.is_none() {
-        suggestions.push("an L2 or L1 penalty (--l2 1e-4, --l1 1e-5)".to_string());
+        suggestions.push(Remedy::Penalty);
     }
     if mlp.is_some_and(|mlp| mlp.dropout == 0.0 && mlp.alpha_dropout == 0.0) {
-        suggestions.push("dropout (--dropout 0.5 --input-dropout 0.2)".to_string());
+        suggestions.push(Remedy::Dropout);
     }
     if config.max_norm.is_none() {
-        suggestions.push("a max-norm constraint, best with dropout (--max-norm 1)".to_string());
+        suggestions.push(Remedy::MaxNorm);
     }
-    suggestions.push("more training data, if there is any (--train-limit)".to_string());
+    suggestions.push(Remedy::MoreData);
     Diagnosis {
         verdict: Verdict::Overfitting,
         evidence,
@@ -220,22 +290,30 @@ fn overfitting(run: Evidence<'_>, evidence: Vec<String>) -> Diagnosis {
     }
 }
 
-impl fmt::Display for Diagnosis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "diagnosis: {}", self.verdict)?;
+impl Diagnosis {
+    /// The verdict, the evidence, the remedies (each as `remedy` words
+    /// it) and the warnings, one per line.
+    pub fn render(&self, remedy: impl Fn(&Remedy) -> String) -> String {
+        let mut text = format!("diagnosis: {}\n", self.verdict);
         for line in &self.evidence {
-            writeln!(f, "  - {line}")?;
+            text.push_str(&format!("  - {line}\n"));
         }
         if !self.suggestions.is_empty() {
-            writeln!(f, "try:")?;
-            for line in &self.suggestions {
-                writeln!(f, "  - {line}")?;
+            text.push_str("try:\n");
+            for suggestion in &self.suggestions {
+                text.push_str(&format!("  - {}\n", remedy(suggestion)));
             }
         }
         for line in &self.warnings {
-            writeln!(f, "warning: {line}")?;
+            text.push_str(&format!("warning: {line}\n"));
         }
-        Ok(())
+        text
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Remedy::to_string))
     }
 }
 
@@ -323,8 +401,8 @@ mod tests {
         let run = summary(0.11, 0.11);
         let diagnosis = verdict_of(&config, &run, &history);
         assert_eq!(diagnosis.verdict, Verdict::Optimization);
-        assert!(diagnosis.suggestions[0].contains("--activation relu"));
-        assert!(diagnosis.suggestions.iter().any(|s| s.contains("adam")));
+        assert_eq!(diagnosis.suggestions[0], Remedy::NonSaturatingActivation);
+        assert!(diagnosis.suggestions.contains(&Remedy::AdaptiveOptimizer));
         assert!(
             diagnosis
                 .warnings
@@ -364,7 +442,11 @@ mod tests {
         let run = summary(1.0, 0.95);
         let diagnosis = verdict_of(&config, &run, &history);
         assert_eq!(diagnosis.verdict, Verdict::Overfitting);
-        assert!(diagnosis.suggestions[0].contains("--early-stopping"));
+        assert_eq!(diagnosis.suggestions[0], Remedy::EarlyStopping);
+        assert!(
+            !diagnosis.to_string().contains("--"),
+            "no CLI flags: {diagnosis}"
+        );
         assert!(
             diagnosis
                 .evidence

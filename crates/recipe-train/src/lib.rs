@@ -86,7 +86,7 @@ pub use checkpoint::{
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constraint::{Constraint, WeightConstraint};
-pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
+pub use diagnosis::{Diagnosis, Evidence, Remedy, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use epoch_logger::EpochCsvLogger;
