@@ -15,6 +15,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::param::gradient_squares;
 
 /// How gradients are clipped before each optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -101,24 +102,11 @@ impl FromStr for GradientClipping {
 /// The L2 norm of all of `module`'s gradients in `grads` together (`None`
 /// when no parameter has a gradient).
 pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
-    struct SumOfSquares<'a> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for SumOfSquares<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(grad) = self.grads.get::<D>(param.id) {
-                let squares = grad.square().sum();
-                self.total = Some(match self.total.take() {
-                    Some(total) => total + squares,
-                    None => squares,
-                });
-            }
-        }
-    }
-    let mut visitor = SumOfSquares { grads, total: None };
-    module.visit(&mut visitor);
-    visitor.total.map(Tensor::sqrt)
+    gradient_squares(module, grads)
+        .into_iter()
+        .map(|squares| squares.sum)
+        .reduce(|total, sum| total + sum)
+        .map(Tensor::sqrt)
 }
 
 enum Change {

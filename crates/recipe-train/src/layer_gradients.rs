@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::param::PathStack;
+use crate::param::gradient_squares;
 use crate::{TrainError, write_atomic};
 
 /// One weight tensor's gradient over one epoch.
@@ -129,12 +129,15 @@ impl LayerGradients {
 
     /// Adds one step: the norm of each weight's gradient in `grads`.
     pub fn record_step<M: Module>(&self, module: &M, grads: &GradientsParams) {
-        let norms = weight_gradient_norms(module, grads);
+        // Read back before taking the lock: a read waits for the device.
+        let norms: Vec<(String, f64)> = weight_gradient_norms(module, grads)
+            .into_iter()
+            .map(|(parameter, norm)| (parameter, norm.into_scalar::<f64>()))
+            .collect();
         let epoch = self.epoch.load(Ordering::SeqCst);
         let mut inner = self.lock();
         let running = inner.running.entry(epoch).or_default();
         for (parameter, norm) in norms {
-            let norm = norm.into_scalar::<f64>();
             match running.iter_mut().find(|(name, _)| *name == parameter) {
                 Some((_, stats)) => {
                     stats.sum += norm;
@@ -189,35 +192,11 @@ pub fn weight_gradient_norms<M: Module>(
     module: &M,
     grads: &GradientsParams,
 ) -> Vec<(String, Tensor<1>)> {
-    struct Norms<'a> {
-        grads: &'a GradientsParams,
-        stack: PathStack,
-        found: Vec<(String, Tensor<1>)>,
-    }
-    impl ModuleVisitor for Norms<'_> {
-        fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.stack.enter(name, container_type);
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.stack.exit();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if D < 2 {
-                return;
-            }
-            if let Some(grad) = self.grads.get::<D>(param.id) {
-                let path = self.stack.info(Vec::new()).path;
-                self.found.push((path, grad.square().sum().sqrt()));
-            }
-        }
-    }
-    let mut norms = Norms {
-        grads,
-        stack: PathStack::default(),
-        found: Vec::new(),
-    };
-    module.visit(&mut norms);
-    norms.found
+    gradient_squares(module, grads)
+        .into_iter()
+        .filter(|squares| squares.rank >= 2)
+        .map(|squares| (squares.path, squares.sum.sqrt()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! in the network, its shape, and its values grouped by unit.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 /// Where a parameter sits in a network and what shape it has.
@@ -160,6 +161,53 @@ impl PathStack {
             shape,
         }
     }
+}
+
+/// The sum of the squared entries of one parameter's gradient.
+pub(crate) struct GradientSquares {
+    /// The parameter's dotted path.
+    pub(crate) path: String,
+    /// The parameter's rank (2 or more for a weight).
+    pub(crate) rank: usize,
+    /// Shape `[1]`, on the gradient's device, not read back.
+    pub(crate) sum: Tensor<1>,
+}
+
+/// The squared-gradient sum of every float parameter of `module` that has a
+/// gradient in `grads`, in the module's order.
+pub(crate) fn gradient_squares<M: Module>(
+    module: &M,
+    grads: &GradientsParams,
+) -> Vec<GradientSquares> {
+    struct Visitor<'a> {
+        grads: &'a GradientsParams,
+        stack: PathStack,
+        found: Vec<GradientSquares>,
+    }
+    impl ModuleVisitor for Visitor<'_> {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.stack.enter(name, container_type);
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.stack.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.grads.get::<D>(param.id) {
+                self.found.push(GradientSquares {
+                    path: self.stack.info(Vec::new()).path,
+                    rank: D,
+                    sum: grad.square().sum(),
+                });
+            }
+        }
+    }
+    let mut visitor = Visitor {
+        grads,
+        stack: PathStack::default(),
+        found: Vec::new(),
+    };
+    module.visit(&mut visitor);
+    visitor.found
 }
 
 /// Calls `visit` with every float parameter of `module` that `select`

@@ -73,11 +73,6 @@ impl RunFolderLock {
         })
     }
 
-    /// The locked folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Prepares the locked folder for a new run: refuses a folder that holds
     /// the files of a run (`config.json`, `history.csv`, `summary.json`,
     /// weights or checkpoints) unless `overwrite`, in which case it removes
