@@ -335,7 +335,13 @@ fn the_cli_trains_an_mlp_on_a_csv_table() {
     assert_eq!(config["data"]["dataset"]["label"], "species");
     assert_eq!(config["network"]["mlp"]["d_input"], 4);
     assert!((config["fit"]["label_smoothing"].as_f64().unwrap() - 0.1).abs() < 1e-6);
-    assert!(dir.join("history.csv").is_file() && dir.join("model.safetensors").is_file());
+    assert!(dir.join("model.safetensors").is_file());
+    let history = fs::read_to_string(dir.join("history.csv")).unwrap();
+    let first_epoch = history.lines().nth(1).unwrap();
+    assert!(
+        first_epoch.ends_with(",cross-entropy (training: cross-entropy with label smoothing 0.1)"),
+        "history.csv names the loss on every line: {history}"
+    );
     fs::remove_dir_all(dir).unwrap();
 
     let refused = common::recipe()

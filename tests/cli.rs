@@ -50,6 +50,9 @@ fn help_explains_every_train_option() {
         "--constraint",
         "--clip",
         "--overwrite",
+        "--lr-schedule",
+        "--reduce-lr-on-plateau",
+        "--keep-checkpoints",
     ] {
         assert!(help.contains(option), "train --help lacks {option}");
     }
@@ -227,6 +230,9 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// With `--keep-checkpoints top_k=2,last=true`, `checkpoints/` keeps the two
+/// epochs of lowest validation loss and the last, listed best first; the
+/// best one's weights are the restored model's.
 #[test]
 fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
     let (output, dir) = train_into(
@@ -246,6 +252,8 @@ fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
             "--patience",
             "3",
             "--restore-best",
+            "--keep-checkpoints",
+            "top_k=2,last=true",
         ],
     );
     common::assert_success(&output);
@@ -264,6 +272,50 @@ fn early_stopping_keeps_the_epoch_with_the_lowest_validation_loss() {
     assert!(
         (saved - minimum).abs() <= 1e-9 * minimum,
         "{saved} vs {minimum}"
+    );
+    let mut by_loss: Vec<(f64, usize)> = valid_losses.iter().copied().zip(1..).collect();
+    by_loss.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let kept = std::fs::read_to_string(dir.join("checkpoints/checkpoints.csv")).unwrap();
+    let kept: Vec<Vec<String>> = kept
+        .lines()
+        .map(|line| line.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(kept.len(), 4, "{kept:?}");
+    let (best, second, last) = (by_loss[0].1, by_loss[1].1, valid_losses.len());
+    let files: Vec<(&str, &str, String)> = kept[1..]
+        .iter()
+        .map(|row| (row[0].as_str(), row[1].as_str(), row[2].clone()))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            (
+                format!("epoch-{best}.bpk").as_str(),
+                "top-1",
+                best.to_string()
+            ),
+            (
+                format!("epoch-{second}.bpk").as_str(),
+                "top-2",
+                second.to_string()
+            ),
+            ("last.bpk", "last", last.to_string()),
+        ]
+    );
+    let weights = |path: &str| common::tensors(&dir.join(path));
+    assert_eq!(
+        weights(&format!("checkpoints/epoch-{best}.safetensors")),
+        weights("model.safetensors"),
+        "the best epoch's kept weights are the restored model's"
+    );
+    assert_ne!(
+        weights("checkpoints/last.safetensors"),
+        weights("model.safetensors")
+    );
+    assert!(dir.join("checkpoints/last.bpk").is_file());
+    assert!(
+        !dir.join("checkpoint").exists(),
+        "the resume points are gone"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -444,7 +496,7 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     assert_eq!(config["fit"]["gradient_clipping"]["global_norm"], 5.0);
     let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
     assert!(
-        history.starts_with("epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds\n"),
+        history.starts_with("epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds,loss\n"),
         "{history}"
     );
     let tensors = common::tensors(&dir.join("model.safetensors"));

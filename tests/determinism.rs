@@ -5,7 +5,7 @@
 //! thread would draw from it too.
 
 mod common;
-use common::{device, quiet};
+use common::{csv_without_seconds, device, quiet};
 use recipe::models::MlpConfig;
 use recipe::train::{OptimizerConfig, TrainConfig, train_mlp};
 
@@ -25,15 +25,9 @@ fn same_seed_same_history_and_weights() {
     let options = quiet();
     let first = train_mlp(&config, &device, &options).unwrap();
     let second = train_mlp(&config, &device, &options).unwrap();
-    // history.csv without its wall-clock column.
-    let without_seconds = |csv: String| -> Vec<String> {
-        csv.lines()
-            .map(|line| line.rsplit_once(',').unwrap().0.to_string())
-            .collect()
-    };
     assert_eq!(
-        without_seconds(first.history.to_csv()),
-        without_seconds(second.history.to_csv())
+        csv_without_seconds(&first.history.to_csv()),
+        csv_without_seconds(&second.history.to_csv())
     );
     let weights = |trained: &recipe::train::TrainedModel<recipe::models::Mlp>| {
         trained.net.output.weight.val().into_data()

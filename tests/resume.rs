@@ -152,7 +152,12 @@ fn resume_refuses_other_options_and_missing_runs() {
 /// resumed Learner numbers its epochs from the checkpoint on, and early
 /// stopping must find those epochs' metrics (Burn's in-memory store alone
 /// would not: it would stop the resumed run at once, "not recorded"), keep
-/// the best epoch's checkpoint across the kill, and restore it.
+/// the best epoch's checkpoint across the kill, and restore it. A
+/// ReduceLROnPlateau rule on the same metric lowers the rate at the end of
+/// every epoch after the first and restarts early stopping's patience: the
+/// resumed run must replay both to the same rates and decisions. The two
+/// best epochs by validation loss and the last are kept in `checkpoints/`:
+/// the ranking must continue across the kill.
 #[test]
 fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
     let run: Vec<&str> = [
@@ -172,11 +177,20 @@ fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
             "--patience",
             "20",
             "--restore-best",
+            "--reduce-lr-on-plateau",
+            "monitor=valid_accuracy,mode=min,factor=0.5,patience=1,reset_early_stopping=true",
+            "--keep-checkpoints",
+            "top_k=2,last=true",
         ],
     ]
     .concat();
     let alone = run_dir("es-alone");
-    assert_success(&run_to_end_with(&run, &alone));
+    let stdout = assert_success(&run_to_end_with(&run, &alone));
+    assert_eq!(
+        stdout.matches("plateau: learning rate lowered").count(),
+        5,
+        "{stdout}"
+    );
     let killed = run_dir("es-killed");
     let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 2);
     assert!(done < 6, "the kill came too late ({done} epochs done)");
@@ -205,6 +219,29 @@ fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
         tensors(&alone.join("model.safetensors")) == tensors(&killed.join("model.safetensors")),
         "the resumed run's restored weights differ"
     );
+    let kept = |dir: &Path| fs::read_to_string(dir.join("checkpoints/checkpoints.csv")).unwrap();
+    assert_eq!(kept(&alone).lines().count(), 4, "{}", kept(&alone));
+    let kept_files = |csv: String| -> Vec<String> {
+        csv.lines()
+            .map(|line| line.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(kept_files(kept(&alone)), kept_files(kept(&killed)));
+    if on_cpu() {
+        assert_eq!(kept(&alone), kept(&killed));
+        for line in kept(&alone).lines().skip(1) {
+            let stem = line
+                .split(',')
+                .next()
+                .unwrap()
+                .replace(".bpk", ".safetensors");
+            let file = format!("checkpoints/{stem}");
+            assert!(
+                tensors(&alone.join(&file)) == tensors(&killed.join(&file)),
+                "{file} differs"
+            );
+        }
+    }
     fs::remove_dir_all(alone).unwrap();
     fs::remove_dir_all(killed).unwrap();
 }

@@ -295,22 +295,3 @@ fn layer_gradients_show_the_vanishing_gradient() {
         "relu: first / last hidden = {relu}"
     );
 }
-
-/// A step schedule halving the rate every epoch: `history.csv` records the
-/// rate of each epoch's first step (0.1, 0.05, 0.025), and the run differs
-/// from the constant-rate run from its second epoch on (not before).
-#[test]
-fn learning_rate_schedule_is_applied_and_recorded() {
-    let device = device();
-    let mut config = small_run(ActivationConfig::relu());
-    config.fit.optimizer = OptimizerConfig::default();
-    config.fit.learning_rate = 0.1;
-    config.fit.epochs = 3;
-    let constant = train_mlp(&config, &device, &quiet()).unwrap().history;
-    config.fit.lr_schedule = "step:1:0.5".parse().unwrap();
-    let stepped = train_mlp(&config, &device, &quiet()).unwrap().history;
-    let rates: Vec<f64> = stepped.epochs.iter().map(|e| e.learning_rate).collect();
-    assert_eq!(rates, [0.1, 0.05, 0.025]);
-    assert_eq!(constant.epochs[0].train_loss, stepped.epochs[0].train_loss);
-    assert_ne!(constant.epochs[1].train_loss, stepped.epochs[1].train_loss);
-}

@@ -7,9 +7,9 @@ use clap::Args;
 use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
-    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, LrSchedule,
-    MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, Regularizer, TrainConfig,
-    WeightConstraint, WeightPenalty,
+    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, KeepCheckpoints,
+    LrSchedule, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, ReduceLrOnPlateau,
+    Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -132,6 +132,22 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SCHEDULE")]
     #[serde(default, deserialize_with = "text::option")]
     pub lr_schedule: Option<LrSchedule>,
+    /// Lower the learning rate (the schedule's peak) when a metric stops
+    /// improving, with Keras' ReduceLROnPlateau rules: KEY=VALUE pairs of
+    /// monitor, mode, factor, patience, min_delta, cooldown, min_lr,
+    /// reset_early_stopping; keys not given keep Keras' defaults (valid_loss,
+    /// factor 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0);
+    /// `keras`: all defaults
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+    /// Keep the weights of the best epochs in DIR/checkpoints/ (listed with
+    /// their metrics in checkpoints.csv), as Lightning's save_top_k and
+    /// save_last: KEY=VALUE pairs of top_k (1), monitor (valid_loss), mode,
+    /// last (false); `best`: the best epoch by validation loss
+    #[arg(long, value_name = "KEY=VALUE,...")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub keep_checkpoints: Option<KeepCheckpoints>,
     /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
     #[arg(long)]
     #[serde(default)]
@@ -222,6 +238,8 @@ impl TrainArgs {
                 label_smoothing,
                 clip,
                 lr_schedule,
+                reduce_lr_on_plateau,
+                keep_checkpoints,
                 hidden,
                 activation,
                 pieces,
@@ -344,6 +362,8 @@ impl TrainArgs {
         config.gradient_clipping = self.clip;
         config.record_layer_gradients = self.record_layers;
         config.lr_schedule = self.lr_schedule.unwrap_or_default();
+        config.reduce_lr_on_plateau = self.reduce_lr_on_plateau.clone();
+        config.keep_checkpoints = self.keep_checkpoints.clone();
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),
@@ -432,7 +452,8 @@ mod tests {
         let path = dir.join("run.toml");
         std::fs::write(
             &path,
-            "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n",
+            "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
+             reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n",
         )
         .unwrap();
         let args = TrainArgs {
@@ -448,6 +469,8 @@ mod tests {
             config.mlp().unwrap().activation,
             vec![ActivationConfig::maxout(3)]
         );
+        let plateau = config.fit.reduce_lr_on_plateau.unwrap();
+        assert_eq!((plateau.factor, plateau.patience), (0.5, 2));
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();
@@ -460,6 +483,7 @@ mod tests {
             ("activation = [\"relux\"]\n", "relux"),
             ("optimizer = \"adamm\"\n", "adamm"),
             ("monitor = \"valid_los\"\n", "valid_los"),
+            ("reduce-lr-on-plateau = \"factr=0.5\"\n", "factr"),
         ] {
             std::fs::write(&path, text).unwrap();
             let err = format!("{:#}", TrainArgs::from_toml_file(&path).unwrap_err());

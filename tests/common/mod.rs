@@ -101,12 +101,24 @@ pub fn epochs_in_history(dir: &Path) -> usize {
     fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
 }
 
-/// `dir/history.csv` without its last column (wall-clock seconds).
+/// `dir/history.csv` without its `seconds` column (wall-clock time).
 pub fn history_without_seconds(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("history.csv"))
-        .unwrap()
-        .lines()
-        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+    csv_without_seconds(&fs::read_to_string(dir.join("history.csv")).unwrap())
+}
+
+/// The lines of a `history.csv` text without its `seconds` column.
+pub fn csv_without_seconds(csv: &str) -> Vec<String> {
+    let header = csv.lines().next().unwrap_or_default();
+    let seconds = header
+        .split(',')
+        .position(|column| column == "seconds")
+        .unwrap_or_else(|| panic!("no seconds column in `{header}`"));
+    csv.lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            fields.remove(seconds);
+            fields.join(",")
+        })
         .collect()
 }
 

@@ -101,8 +101,10 @@ where
     X: BatchInputs + Send + Clone + fmt::Debug + 'static,
 {
     /// Your own data: three datasets, a batcher, a name and the class count.
-    /// The input shape is read from the first training batch (batched on
-    /// `device`) and every split is checked ([`ClassData::check`]).
+    /// The input shape is read from the first training item (batched on
+    /// `device`) and every item of every split is checked
+    /// ([`ClassData::check_every_item`]), so that a ragged item is named
+    /// here rather than breaking a batch in the middle of training.
     pub fn new(
         name: impl Into<String>,
         [train, valid, test]: [Arc<dyn Dataset<I>>; 3],
@@ -128,6 +130,7 @@ where
         let first = data.first_batch(&data.train, "train", device)?;
         data.info.input_shape = first.inputs.batch_shape()[1..].to_vec();
         data.check(device)?;
+        data.check_every_item(device)?;
         Ok(data)
     }
 
@@ -161,6 +164,77 @@ where
             check_targets(&batch.targets, self.info.classes, &self.info.name, split)?;
         }
         Ok(())
+    }
+
+    /// Checks every item of every split, each batched alone on `device` (so
+    /// that items of different shapes cannot break the batcher): its input
+    /// shape is [`DataInfo::input_shape`] and its target is in
+    /// `0..classes`. The error names the split and the item's index. This
+    /// reads the whole data once; recipe's own providers check their values
+    /// as they build them and skip it.
+    pub fn check_every_item(&self, device: &Device) -> Result<(), DataError> {
+        const TARGETS_PER_READ: usize = 1024;
+        for (set, split) in self.splits().into_iter().zip(SPLITS) {
+            let mut targets = Vec::with_capacity(TARGETS_PER_READ);
+            for index in 0..set.len() {
+                let item = set.get(index).map_err(|e| {
+                    DataError::invalid(
+                        format!("{} {split} item {index}", self.info.name),
+                        "a readable item",
+                        e,
+                    )
+                })?;
+                let batch = self.batcher.batch(vec![item], device);
+                let shape = batch.inputs.batch_shape();
+                if shape.first() != Some(&1) || shape[1..] != self.info.input_shape[..] {
+                    return Err(DataError::invalid(
+                        format!("{} {split} item {index}", self.info.name),
+                        format!(
+                            "inputs of the shape {:?} (the first training item's)",
+                            self.info.input_shape
+                        ),
+                        format!("{:?}", shape.get(1..).unwrap_or_default()),
+                    ));
+                }
+                targets.push(batch.targets);
+                if targets.len() == TARGETS_PER_READ || index + 1 == set.len() {
+                    let first = index + 1 - targets.len();
+                    let chunk = Tensor::cat(std::mem::take(&mut targets), 0);
+                    if first_bad_target(&chunk, self.info.classes).is_some() {
+                        return Err(self.bad_target(set, split, first, device));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The error for the first item from `first` on whose target is not a
+    /// class index.
+    fn bad_target(
+        &self,
+        set: &Arc<dyn Dataset<I>>,
+        split: &str,
+        first: usize,
+        device: &Device,
+    ) -> DataError {
+        let classes = self.info.classes;
+        for index in first..set.len() {
+            let Ok(item) = set.get(index) else { break };
+            let target = self.batcher.batch(vec![item], device).targets;
+            if let Some(bad) = first_bad_target(&target, classes) {
+                return DataError::invalid(
+                    format!("{} {split} item {index}", self.info.name),
+                    format!("a class index in 0..{classes}"),
+                    bad,
+                );
+            }
+        }
+        DataError::invalid(
+            format!("{} {split} labels", self.info.name),
+            format!("class indices in 0..{classes}"),
+            "one outside",
+        )
     }
 
     /// A batch of the first few training examples (at most 16), on `device`.
@@ -218,13 +292,7 @@ fn check_targets(
     name: &str,
     split: &str,
 ) -> Result<(), DataError> {
-    let values = targets
-        .clone()
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .unwrap_or_default();
-    match values.iter().find(|&&t| t < 0 || t as usize >= classes) {
+    match first_bad_target(targets, classes) {
         Some(bad) => Err(DataError::invalid(
             format!("{name} {split} labels"),
             format!("class indices in 0..{classes}"),
@@ -234,11 +302,102 @@ fn check_targets(
     }
 }
 
+/// The first of `targets` that is not a class index in `0..classes`.
+fn first_bad_target(targets: &Tensor<1, Int>, classes: usize) -> Option<i64> {
+    let values = targets
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default();
+    values.into_iter().find(|&t| t < 0 || t as usize >= classes)
+}
+
 /// Burn's loader wants a batcher it owns; this one shares the data's.
 struct Shared<I, X>(SharedBatcher<I, X>);
 
 impl<I, X> Batcher<I, ClassBatch<X>> for Shared<I, X> {
     fn batch(&self, items: Vec<I>, device: &Device) -> ClassBatch<X> {
         self.0.batch(items, device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::data::dataset::InMemDataset;
+    use burn::tensor::TensorData;
+
+    use super::*;
+
+    /// A user's own item: a row of any length and a label.
+    #[derive(Debug, Clone)]
+    struct Row {
+        values: Vec<f32>,
+        label: i64,
+    }
+
+    /// A user's own batcher, written the usual way: one tensor per item,
+    /// concatenated (which breaks on rows of different lengths).
+    struct RowBatcher;
+
+    impl Batcher<Row, ClassBatch<Tensor<2>>> for RowBatcher {
+        fn batch(&self, items: Vec<Row>, device: &Device) -> ClassBatch<Tensor<2>> {
+            let rows = items
+                .iter()
+                .map(|row| Tensor::<1>::from_floats(row.values.as_slice(), device).unsqueeze())
+                .collect();
+            let labels: Vec<i64> = items.iter().map(|row| row.label).collect();
+            ClassBatch {
+                inputs: Tensor::cat(rows, 0),
+                targets: Tensor::from_data(TensorData::new(labels.clone(), [labels.len()]), device),
+            }
+        }
+    }
+
+    fn rows(count: usize) -> Vec<Row> {
+        (0..count)
+            .map(|i| Row {
+                values: vec![i as f32, 1.0, -1.0],
+                label: (i % 3) as i64,
+            })
+            .collect()
+    }
+
+    fn data(train: Vec<Row>) -> Result<ClassData<Row, Tensor<2>>, DataError> {
+        let set = |rows: Vec<Row>| Arc::new(InMemDataset::new(rows)) as Arc<dyn Dataset<Row>>;
+        ClassData::new(
+            "rows",
+            [set(train), set(rows(20)), set(rows(20))],
+            Arc::new(RowBatcher),
+            3,
+            &Device::flex(),
+        )
+    }
+
+    #[test]
+    fn own_datasets_and_batcher_give_the_shape_and_sizes() {
+        let data = data(rows(2000)).unwrap();
+        assert_eq!(data.info.input_shape, [3]);
+        assert_eq!(data.info.split_sizes, [2000, 20, 20]);
+    }
+
+    /// The ragged row is far past the first batch: without the item check
+    /// it would surface as a panic in the batcher during training.
+    #[test]
+    fn a_ragged_item_anywhere_is_named_by_split_and_index() {
+        let mut train = rows(2000);
+        train[1234].values.push(5.0);
+        let error = data(train).unwrap_err().to_string();
+        assert!(error.contains("rows train item 1234"), "{error}");
+        assert!(error.contains("[3]") && error.contains("[4]"), "{error}");
+    }
+
+    #[test]
+    fn a_label_outside_the_classes_is_named_by_item() {
+        let mut train = rows(2000);
+        train[1500].label = 7;
+        let error = data(train).unwrap_err().to_string();
+        assert!(error.contains("rows train item 1500"), "{error}");
+        assert!(error.contains("0..3") && error.contains('7'), "{error}");
     }
 }

@@ -1,7 +1,10 @@
 //! A CSV table as a provider: numeric feature columns and a label column.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,40 @@ pub struct CsvSource {
     /// Standardize each feature with the training rows' mean and standard
     /// deviation (a constant column is only centred).
     pub standardize: bool,
+    /// The last [`CsvSource::load`], shared by clones, so that a caller
+    /// that loads to learn the data's shape and a trainer that loads to
+    /// train read the file once.
+    #[serde(skip)]
+    loaded: LoadedTable,
+}
+
+/// What the table files were when they were read: a file changed since
+/// (size or modification time) is read again.
+type FileStamps = Vec<Option<(u64, SystemTime)>>;
+
+/// One [`CsvSource::load`]: the settings and file stamps it was loaded
+/// with, and the data.
+struct Loaded {
+    settings: CsvSource,
+    stamps: FileStamps,
+    data: ClassData<FeatureItem, Tensor<2>>,
+}
+
+/// The memo of the last load, shared by clones.
+#[derive(Clone, Default)]
+struct LoadedTable(Arc<Mutex<Option<Loaded>>>);
+
+impl fmt::Debug for LoadedTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LoadedTable")
+    }
+}
+
+/// The memo is not part of what a source is.
+impl PartialEq for LoadedTable {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl CsvSource {
@@ -50,6 +87,7 @@ impl CsvSource {
             valid_fraction: 0.2,
             shuffle_seed: 0,
             standardize: true,
+            loaded: LoadedTable::default(),
         }
     }
 
@@ -62,8 +100,46 @@ impl CsvSource {
     }
 
     /// Reads the table(s), splits, standardizes, and hands out
-    /// `[batch, features]` batches.
+    /// `[batch, features]` batches. A second load with the same settings
+    /// (by this source or a clone) of unchanged files returns the first
+    /// one's data without reading again.
     pub fn load(&self) -> Result<ClassData<FeatureItem, Tensor<2>>, DataError> {
+        let stamps = self.file_stamps();
+        let mut memo = self.loaded.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(loaded) = memo.as_ref()
+            && loaded.settings == *self
+            && loaded.stamps == stamps
+        {
+            return Ok(loaded.data.clone());
+        }
+        let data = self.read()?;
+        // The memo keeps the settings without itself (no cycle of Arcs).
+        let settings = Self {
+            loaded: LoadedTable::default(),
+            ..self.clone()
+        };
+        *memo = Some(Loaded {
+            settings,
+            stamps,
+            data: data.clone(),
+        });
+        Ok(data)
+    }
+
+    /// The size and modification time of the table files, as far as the
+    /// filesystem tells them.
+    fn file_stamps(&self) -> FileStamps {
+        [Some(&self.path), self.test_path.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|path| {
+                let meta = std::fs::metadata(path).ok()?;
+                Some((meta.len(), meta.modified().ok()?))
+            })
+            .collect()
+    }
+
+    fn read(&self) -> Result<ClassData<FeatureItem, Tensor<2>>, DataError> {
         self.check()?;
         let table = CsvTable::read(&self.path, &self.label)?;
         let test_table = match &self.test_path {
@@ -483,6 +559,26 @@ mod tests {
         let first = data.test.get(0).unwrap();
         assert_eq!(first.label, 2);
         assert!(((100.0 - m) / s - first.values[0] as f64).abs() < 1e-4);
+    }
+
+    /// A clone loads what the first load read; other settings or a
+    /// rewritten file read again.
+    #[test]
+    fn a_second_load_reads_again_only_what_changed() {
+        let path = table(
+            "memo.csv",
+            "a,label\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n7,0\n8,1\n",
+        );
+        let source = CsvSource::new(&path, "label");
+        let first = source.load().unwrap();
+        let same = source.clone().load().unwrap();
+        assert!(Arc::ptr_eq(&first.train, &same.train), "read once");
+        let mut other = source.clone();
+        other.standardize = false;
+        assert!(!Arc::ptr_eq(&first.train, &other.load().unwrap().train));
+        std::fs::write(&path, "a,b,label\n1,1,0\n2,2,1\n3,3,0\n4,4,1\n5,5,0\n").unwrap();
+        // A length change is seen even where the clock is too coarse.
+        assert_eq!(source.load().unwrap().info.input_shape, [2]);
     }
 
     #[test]

@@ -86,6 +86,12 @@ impl RunArtifacts {
         self.dir.join("model.safetensors")
     }
 
+    /// `checkpoints/`: the weights of the epochs a run keeps
+    /// ([`KeepCheckpoints`](crate::KeepCheckpoints)) and their listing.
+    pub fn kept_checkpoints(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+
     /// Writes `value` as pretty JSON.
     pub fn write_json(&self, path: &Path, value: &impl Serialize) -> Result<(), TrainError> {
         let json = serde_json::to_string_pretty(value).map_err(|e| TrainError::io(path, e))?;
@@ -94,22 +100,47 @@ impl RunArtifacts {
 
     /// Saves the weights in both formats.
     pub fn write_model<M: Module + ModuleSnapshot>(&self, model: &M) -> Result<(), TrainError> {
-        let record = self.model_record();
-        let bytes = model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| TrainError::io(&record, format!("{e:?}")))?;
-        write_atomic(&record, &bytes)?;
-
-        let path = self.model_safetensors();
-        let mut store = SafetensorsStore::from_bytes(None);
-        model
-            .save_into(&mut store)
-            .map_err(|e| TrainError::io(&path, e))?;
-        let bytes = store.get_bytes().map_err(|e| TrainError::io(&path, e))?;
-        write_atomic(&path, &bytes)
+        write_weights(model, &self.model_record(), &self.model_safetensors())
     }
+
+    /// Saves a kept epoch's weights as `checkpoints/<stem>.bpk` and
+    /// `.safetensors`, in the formats of `model.bpk` and `model.safetensors`.
+    pub fn write_kept_model<M: Module + ModuleSnapshot>(
+        &self,
+        model: &M,
+        stem: &str,
+    ) -> Result<(), TrainError> {
+        let folder = self.kept_checkpoints();
+        write_weights(
+            model,
+            &folder.join(format!("{stem}.bpk")),
+            &folder.join(format!("{stem}.safetensors")),
+        )
+    }
+}
+
+/// The weights in Burn's record format at `record` and as safetensors at
+/// `safetensors`, each written atomically.
+fn write_weights<M: Module + ModuleSnapshot>(
+    model: &M,
+    record: &Path,
+    safetensors: &Path,
+) -> Result<(), TrainError> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| TrainError::io(record, format!("{e:?}")))?;
+    write_atomic(record, &bytes)?;
+
+    let mut store = SafetensorsStore::from_bytes(None);
+    model
+        .save_into(&mut store)
+        .map_err(|e| TrainError::io(safetensors, e))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|e| TrainError::io(safetensors, e))?;
+    write_atomic(safetensors, &bytes)
 }
 
 #[cfg(test)]

@@ -22,7 +22,8 @@ use burn::lr_scheduler::LrSchedulerRecord;
 use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
 
-use crate::{TrainError, write_atomic};
+use crate::metric_early_stopping::burn_metric;
+use crate::{History, KeepCheckpoints, TrainError, write_atomic};
 
 /// The three records a checkpoint is made of, by file-name prefix.
 pub(crate) const RECORDS: [&str; 3] = ["model", "optim", "scheduler"];
@@ -136,11 +137,13 @@ impl<R: Checkpoint> Checkpointer<R> for AtomicFileCheckpointer {
 
 /// Which checkpoints to keep: the last `keep_last` epochs whose losses were
 /// finite (a resume point even when the newest files were being written at the
-/// moment of a kill) and, for restore-best, the best epoch so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// moment of a kill), for restore-best the best epoch so far, and with
+/// [`KeepCheckpoints`] the best `top_k` by its monitor.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Retention {
     keep_last: usize,
     saved: Vec<usize>,
+    top_k: Option<(KeepCheckpoints, Vec<(usize, f64)>)>,
 }
 
 impl Retention {
@@ -150,7 +153,15 @@ impl Retention {
         Self {
             keep_last: 2,
             saved: already_saved,
+            top_k: None,
         }
+    }
+
+    /// Also keeps the best `keep.top_k` epochs, ranked by `scores` (epoch,
+    /// monitored value) so far and those [`Retention::plan`] is given.
+    pub(crate) fn keeping(mut self, keep: KeepCheckpoints, scores: Vec<(usize, f64)>) -> Self {
+        self.top_k = Some((keep, scores));
+        self
     }
 
     /// The actions for `epoch`: save it unless its loss was not finite (the
@@ -161,6 +172,7 @@ impl Retention {
         epoch: usize,
         finite: bool,
         best: Option<usize>,
+        score: Option<f64>,
     ) -> Vec<CheckpointingAction> {
         if !finite {
             return Vec::new();
@@ -170,8 +182,16 @@ impl Retention {
         self.saved.push(epoch);
         let recent_from = self.saved.len().saturating_sub(self.keep_last);
         let recent: Vec<usize> = self.saved[recent_from..].to_vec();
+        let top: Vec<usize> = match &mut self.top_k {
+            Some((keep, scores)) => {
+                scores.retain(|&(e, _)| e != epoch);
+                scores.push((epoch, score.unwrap_or(f64::NAN)));
+                keep.rank(scores)
+            }
+            None => Vec::new(),
+        };
         self.saved.retain(|&e| {
-            let keep = recent.contains(&e) || Some(e) == best;
+            let keep = recent.contains(&e) || Some(e) == best || top.contains(&e);
             if !keep {
                 actions.push(CheckpointingAction::Delete(e));
             }
@@ -207,6 +227,8 @@ pub struct RetainCheckpoints {
     best_epoch: Option<Arc<AtomicUsize>>,
     epochs_done: usize,
     loss_name: String,
+    /// Where the store keeps the metric that ranks the top-k epochs.
+    ranking: Option<(&'static str, Split, f64)>,
 }
 
 impl RetainCheckpoints {
@@ -223,7 +245,25 @@ impl RetainCheckpoints {
             best_epoch,
             epochs_done,
             loss_name: LossMetric::new().name().to_string(),
+            ranking: None,
         }
+    }
+
+    /// Also keeps the checkpoints of the best `keep.top_k` epochs by
+    /// `keep.monitor` (read from Burn's metric store: `Loss` or `Accuracy`
+    /// on its split), ranking the epochs of `earlier` (a resumed run's) by
+    /// their recorded values. Copy them out with
+    /// [`KeepCheckpoints::select`] when the run ends.
+    pub fn keeping(mut self, keep: KeepCheckpoints, earlier: &History) -> Self {
+        let scores = earlier
+            .epochs
+            .iter()
+            .filter(|record| self.retention.saved.contains(&record.epoch))
+            .map(|record| (record.epoch, keep.monitor.of(record)))
+            .collect();
+        self.ranking = Some(burn_metric(keep.monitor));
+        self.retention = self.retention.keeping(keep, scores);
+        self
     }
 }
 
@@ -248,7 +288,12 @@ impl CheckpointingStrategy for RetainCheckpoints {
             .as_ref()
             .map(|best| best.load(Ordering::SeqCst))
             .filter(|&best| best > 0);
-        self.retention.plan(epoch, finite, best)
+        let score = self.ranking.as_ref().and_then(|(name, split, divisor)| {
+            store
+                .find_metric(name, epoch - self.epochs_done, Aggregate::Mean, split)
+                .map(|value| value / divisor)
+        });
+        self.retention.plan(epoch, finite, best, score)
     }
 }
 
@@ -273,23 +318,41 @@ mod tests {
     #[test]
     fn keeps_the_two_latest_and_the_best() {
         let mut retention = Retention::new(Vec::new());
-        assert!(deleted(&retention.plan(1, true, None)).is_empty());
-        assert!(deleted(&retention.plan(2, true, Some(1))).is_empty());
+        assert!(deleted(&retention.plan(1, true, None, None)).is_empty());
+        assert!(deleted(&retention.plan(2, true, Some(1), None)).is_empty());
         // Epoch 1 is the best: it stays although it is no longer recent.
-        assert!(deleted(&retention.plan(3, true, Some(1))).is_empty());
-        assert_eq!(deleted(&retention.plan(4, true, Some(1))), vec![2]);
+        assert!(deleted(&retention.plan(3, true, Some(1), None)).is_empty());
+        assert_eq!(deleted(&retention.plan(4, true, Some(1), None)), vec![2]);
         // The best moves to 4: 1 goes.
-        assert_eq!(deleted(&retention.plan(5, true, Some(4))), vec![1, 3]);
+        assert_eq!(deleted(&retention.plan(5, true, Some(4), None)), vec![1, 3]);
         assert_eq!(retention.saved, vec![4, 5]);
+    }
+
+    /// Top 2 by validation loss besides the two latest: an epoch leaves
+    /// when two better ones and two later ones exist.
+    #[test]
+    fn keeps_the_top_k_by_their_scores() {
+        let keep: KeepCheckpoints = "top_k=2".parse().unwrap();
+        let mut retention = Retention::new(vec![1]).keeping(keep, vec![(1, 0.9)]);
+        let losses = [(2, 0.5), (3, 0.7), (4, 0.6), (5, 0.4), (6, 0.8)];
+        let deletions: Vec<Vec<usize>> = losses
+            .iter()
+            .map(|&(epoch, loss)| deleted(&retention.plan(epoch, true, None, Some(loss))))
+            .collect();
+        // 3: 1 goes (0.9: 0.5 and 0.7 are better; 2 and 3 are recent).
+        // 4: 3 stays (recent), 2 is top. 5: 3 goes (0.7; top is 5 and 2).
+        // 6: 4 goes (0.6; not top, 5 and 6 recent).
+        assert_eq!(deletions, [vec![], vec![1], vec![], vec![3], vec![4]]);
+        assert_eq!(retention.saved, vec![2, 5, 6]);
     }
 
     #[test]
     fn a_diverged_epoch_is_not_saved_and_deletes_nothing() {
         let mut retention = Retention::new(vec![1, 2]);
-        let actions = retention.plan(3, false, None);
+        let actions = retention.plan(3, false, None, None);
         assert!(actions.is_empty(), "{actions:?}");
         assert_eq!(retention.saved, vec![1, 2]);
-        let actions = retention.plan(4, true, None);
+        let actions = retention.plan(4, true, None, None);
         assert!(saves(&actions));
         assert_eq!(deleted(&actions), vec![1]);
     }

@@ -41,8 +41,8 @@ pub trait Classify: Module + ModuleDisplay + core::fmt::Display + 'static {
             .forward(logits, targets)
     }
 
-    /// What [`Classify::loss`] computes, for `summary.json`; name yours when
-    /// you supply your own loss.
+    /// What [`Classify::loss`] computes, for `summary.json` and
+    /// `history.csv`; name yours when you supply your own loss.
     fn loss_name(&self) -> String {
         "cross-entropy".to_string()
     }

@@ -373,6 +373,7 @@ mod tests {
                     grad_norm: None,
                 })
                 .collect(),
+            loss: "cross-entropy".to_string(),
         }
     }
 

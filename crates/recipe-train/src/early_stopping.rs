@@ -195,6 +195,7 @@ pub struct EarlyStopping {
     config: EarlyStoppingConfig,
     best: Option<(usize, f64)>,
     wait: usize,
+    restart_at: Option<usize>,
 }
 
 impl EarlyStopping {
@@ -204,7 +205,15 @@ impl EarlyStopping {
             config,
             best: None,
             wait: 0,
+            restart_at: None,
         }
+    }
+
+    /// Restarts the patience once `epoch` is counted (the best value is
+    /// kept): the epochs after it get the full patience again. A learning
+    /// rate lowered at the end of `epoch` asks for this.
+    pub fn restart_patience_at(&mut self, epoch: usize) {
+        self.restart_at = Some(epoch);
     }
 
     /// The settings.
@@ -261,6 +270,9 @@ impl EarlyStopping {
             if beats_baseline {
                 self.wait = 0;
             }
+        }
+        if self.restart_at == Some(epoch) {
+            self.wait = 0;
         }
         if let Some(threshold) = self.config.stopping_threshold
             && (self.better(value, threshold, 0.0) || value == threshold)

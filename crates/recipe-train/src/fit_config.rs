@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig,
-    ParamSelector, Regularizer, StepHooks, TrainError, WeightConstraint, WeightPenalty,
+    EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrSchedule, MaxNormConfig,
+    OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks, TrainError,
+    WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -67,6 +68,15 @@ pub struct FitConfig {
     /// peak); `history.csv` records the rate of each epoch's first step.
     #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
     pub lr_schedule: LrSchedule,
+    /// Lower the learning rate (or the schedule's peak) when a metric stops
+    /// improving, with Keras' `ReduceLROnPlateau` rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+    /// Keep the weights of the best epochs (and the last) in `checkpoints/`
+    /// when the run ends, listed in `checkpoints/checkpoints.csv`; needs an
+    /// output folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_checkpoints: Option<KeepCheckpoints>,
 }
 
 impl Default for FitConfig {
@@ -92,6 +102,8 @@ impl Default for FitConfig {
             gradient_clipping: None,
             record_layer_gradients: false,
             lr_schedule: LrSchedule::Constant,
+            reduce_lr_on_plateau: None,
+            keep_checkpoints: None,
         }
     }
 }
@@ -182,6 +194,19 @@ impl FitConfig {
             clipping.validate()?;
         }
         self.lr_schedule.validate(self.learning_rate, self.epochs)?;
+        if let Some(keep) = &self.keep_checkpoints {
+            keep.validate()?;
+        }
+        if let Some(plateau) = &self.reduce_lr_on_plateau {
+            plateau.validate(self.learning_rate)?;
+            if plateau.reset_early_stopping && self.early_stopping.is_none() {
+                return Err(TrainError::invalid(
+                    "reduce_lr_on_plateau.reset_early_stopping",
+                    "false in a run without early stopping (there is no patience to reset)",
+                    true,
+                ));
+            }
+        }
         if let Some(early_stopping) = &self.early_stopping {
             early_stopping.validate()?;
         }

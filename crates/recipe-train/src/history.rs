@@ -40,20 +40,36 @@ pub struct GradNorm {
     pub max: f64,
 }
 
-/// All epochs of a run, in order.
+/// All epochs of a run, in order, and the loss they measure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// The epochs, first to last.
     pub epochs: Vec<EpochRecord>,
+    /// The loss that `train_loss` and `valid_loss` measure (as
+    /// `summary.json`'s `loss`; empty when unknown, e.g. a history written
+    /// before recipe recorded it).
+    #[serde(default)]
+    pub loss: String,
 }
 
-const HEADER: &str =
-    "epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,learning_rate,seconds";
+/// The columns every history has, in order.
+const BASE_COLUMNS: [&str; 7] = [
+    "epoch",
+    "train_loss",
+    "train_penalty",
+    "train_accuracy",
+    "valid_loss",
+    "valid_accuracy",
+    "learning_rate",
+];
 
-/// The header of a run that clips gradients: the gradient norm's columns
-/// come before `seconds`, which stays last.
-const HEADER_WITH_GRAD_NORM: &str = "epoch,train_loss,train_penalty,train_accuracy,valid_loss,\
-    valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds";
+/// The columns of a run that clips gradients, between the base columns and
+/// `seconds`.
+const GRAD_NORM_COLUMNS: [&str; 2] = ["grad_norm_mean", "grad_norm_max"];
+
+/// `seconds`, then the loss's name (the one text column, last so that a
+/// name with commas in it is still one field).
+const TAIL_COLUMNS: [&str; 2] = ["seconds", "loss"];
 
 impl History {
     /// The epoch with the lowest validation loss (the first, on ties).
@@ -70,16 +86,24 @@ impl History {
             .min_by(|a, b| loss(a).total_cmp(&loss(b)))
     }
 
+    /// The column names [`History::to_csv`] writes: the gradient-norm
+    /// columns only when an epoch recorded them.
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = BASE_COLUMNS.to_vec();
+        if self.epochs.iter().any(|r| r.grad_norm.is_some()) {
+            columns.extend(GRAD_NORM_COLUMNS);
+        }
+        columns.extend(TAIL_COLUMNS);
+        columns
+    }
+
     /// The history as CSV, with a header line; the gradient-norm columns
-    /// appear when an epoch recorded them.
+    /// appear when an epoch recorded them, and every line names the loss.
     pub fn to_csv(&self) -> String {
-        let with_norm = self.epochs.iter().any(|r| r.grad_norm.is_some());
-        let header = if with_norm {
-            HEADER_WITH_GRAD_NORM
-        } else {
-            HEADER
-        };
-        let mut csv = format!("{header}\n");
+        let columns = self.columns();
+        let with_norm = columns.contains(&GRAD_NORM_COLUMNS[0]);
+        let loss = csv_text(&self.loss);
+        let mut csv = format!("{}\n", columns.join(","));
         for r in &self.epochs {
             csv.push_str(&format!(
                 "{},{},{},{},{},{},{},",
@@ -97,61 +121,127 @@ impl History {
                     .map_or((f64::NAN, f64::NAN), |n| (n.mean, n.max));
                 csv.push_str(&format!("{},{},", norm.0, norm.1));
             }
-            csv.push_str(&format!("{:.3}\n", r.seconds));
+            csv.push_str(&format!("{:.3},{loss}\n", r.seconds));
         }
         csv
     }
 
-    /// Parses what [`History::to_csv`] wrote.
+    /// Parses what [`History::to_csv`] wrote, by column name (a history
+    /// without the `loss` column, as recipe wrote before it named the loss,
+    /// reads with an empty [`History::loss`]).
     pub fn from_csv(text: &str) -> Result<Self, TrainError> {
         let mut lines = text.lines();
-        let with_norm = match lines.next() {
-            Some(HEADER) => false,
-            Some(HEADER_WITH_GRAD_NORM) => true,
-            _ => {
-                return Err(TrainError::invalid(
-                    "history.csv",
-                    format!("the header `{HEADER}` or `{HEADER_WITH_GRAD_NORM}`"),
-                    "another header",
-                ));
-            }
-        };
-        let columns = if with_norm { 10 } else { 8 };
-        let mut epochs = Vec::new();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+        let layout = Layout::of(&header)?;
+        let mut history = History::default();
         for (index, line) in lines.enumerate() {
-            let fields: Vec<&str> = line.split(',').collect();
-            let bad = || {
-                TrainError::invalid(
-                    format!("history.csv line {}", index + 2),
-                    format!("{columns} numbers"),
-                    line,
-                )
+            let bad = |expected: String| {
+                TrainError::invalid(format!("history.csv line {}", index + 2), expected, line)
             };
-            if fields.len() != columns {
-                return Err(bad());
+            // The loss's name is last and may itself hold commas.
+            let fields: Vec<&str> = line.splitn(header.len(), ',').collect();
+            if fields.len() != header.len() {
+                return Err(bad(format!("{} fields", header.len())));
             }
-            let number = |i: usize| fields[i].parse::<f64>().map_err(|_| bad());
-            let grad_norm = if with_norm {
+            let number = |name: &str| {
+                let field = fields[layout.index(name)];
+                field
+                    .parse::<f64>()
+                    .map_err(|_| bad(format!("a number in column `{name}`, not `{field}`")))
+            };
+            let grad_norm = if layout.has(GRAD_NORM_COLUMNS[0]) {
                 Some(GradNorm {
-                    mean: number(7)?,
-                    max: number(8)?,
+                    mean: number("grad_norm_mean")?,
+                    max: number("grad_norm_max")?,
                 })
             } else {
                 None
             };
-            epochs.push(EpochRecord {
-                epoch: fields[0].parse().map_err(|_| bad())?,
-                train_loss: number(1)?,
-                train_penalty: number(2)?,
-                train_accuracy: number(3)?,
-                valid_loss: number(4)?,
-                valid_accuracy: number(5)?,
-                learning_rate: number(6)?,
+            let epoch = fields[0];
+            history.epochs.push(EpochRecord {
+                epoch: epoch
+                    .parse()
+                    .map_err(|_| bad(format!("an epoch number, not `{epoch}`")))?,
+                train_loss: number("train_loss")?,
+                train_penalty: number("train_penalty")?,
+                train_accuracy: number("train_accuracy")?,
+                valid_loss: number("valid_loss")?,
+                valid_accuracy: number("valid_accuracy")?,
+                learning_rate: number("learning_rate")?,
                 grad_norm,
-                seconds: number(columns - 1)?,
+                seconds: number("seconds")?,
             });
+            if layout.has("loss") {
+                history.loss = csv_unquote(fields[layout.index("loss")]);
+            }
         }
-        Ok(Self { epochs })
+        Ok(history)
+    }
+}
+
+/// Where each column of a `history.csv` is.
+struct Layout<'a> {
+    header: &'a [&'a str],
+}
+
+impl<'a> Layout<'a> {
+    /// Checks that `header` is one [`History::to_csv`] writes: the base
+    /// columns first, then the optional groups, then `seconds` (and `loss`).
+    fn of(header: &'a [&'a str]) -> Result<Self, TrainError> {
+        let known: Vec<Vec<&str>> = [
+            (&[][..], &["seconds"][..]),
+            (&[][..], &TAIL_COLUMNS[..]),
+            (&GRAD_NORM_COLUMNS[..], &["seconds"][..]),
+            (&GRAD_NORM_COLUMNS[..], &TAIL_COLUMNS[..]),
+        ]
+        .iter()
+        .map(|(middle, tail)| [&BASE_COLUMNS[..], middle, tail].concat())
+        .collect();
+        if !known.iter().any(|columns| columns[..] == header[..]) {
+            return Err(TrainError::invalid(
+                "history.csv",
+                format!(
+                    "a header with the columns {}, then optionally {}, then {}",
+                    BASE_COLUMNS.join(","),
+                    GRAD_NORM_COLUMNS.join(","),
+                    TAIL_COLUMNS.join(",")
+                ),
+                header.join(","),
+            ));
+        }
+        Ok(Self { header })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.header.contains(&name)
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|column| *column == name)
+            .expect("Layout::of checked the columns")
+    }
+}
+
+/// `text` as one CSV field on one line: line breaks become spaces, and it is
+/// quoted when it holds a comma or a quote.
+fn csv_text(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!(
+            "\"{}\"",
+            text.replace('"', "\"\"").replace(['\n', '\r'], " ")
+        )
+    } else {
+        text.to_string()
+    }
+}
+
+/// The text of a field [`csv_text`] wrote.
+fn csv_unquote(field: &str) -> String {
+    match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => field.to_string(),
     }
 }
 
@@ -182,27 +272,77 @@ mod tests {
                 record(3, 0.3),
                 record(4, 0.35),
             ],
+            loss: "cross-entropy".to_string(),
         };
         let csv = history.to_csv();
-        assert!(csv.starts_with("epoch,train_loss,"));
+        assert!(
+            csv.starts_with(
+                "epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,\
+                 learning_rate,seconds,loss\n1,0.5,0,0.9,0.4,0.8,0.1,1.250,cross-entropy\n"
+            ),
+            "{csv}"
+        );
         assert_eq!(History::from_csv(&csv).unwrap(), history);
         assert_eq!(history.best_epoch().unwrap().epoch, 2);
         assert!(History::from_csv("nonsense\n1,2").is_err());
     }
 
     #[test]
+    fn a_loss_name_with_commas_and_quotes_round_trips() {
+        let history = History {
+            epochs: vec![record(1, 0.4)],
+            loss: r#"focal(gamma=2, alpha="0.25")"#.to_string(),
+        };
+        let csv = history.to_csv();
+        assert!(
+            csv.ends_with(",\"focal(gamma=2, alpha=\"\"0.25\"\")\"\n"),
+            "{csv}"
+        );
+        assert_eq!(History::from_csv(&csv).unwrap(), history);
+    }
+
+    #[test]
+    fn a_history_written_before_the_loss_column_still_reads() {
+        let old = "epoch,train_loss,train_penalty,train_accuracy,valid_loss,valid_accuracy,\
+                   learning_rate,seconds\n1,0.5,0,0.9,0.4,0.8,0.1,1.250\n";
+        let read = History::from_csv(old).unwrap();
+        assert_eq!(read.epochs, vec![record(1, 0.4)]);
+        assert_eq!(read.loss, "");
+    }
+
+    #[test]
+    fn a_bad_cell_is_named_by_line_and_column() {
+        let csv = History {
+            epochs: vec![record(1, 0.4), record(2, 0.3)],
+            loss: "cross-entropy".to_string(),
+        }
+        .to_csv()
+        .replace("\n2,0.5,0,0.9,0.3,", "\n2,0.5,0,0.9,oops,");
+        let error = History::from_csv(&csv).unwrap_err().to_string();
+        assert!(error.contains("history.csv line 3"), "{error}");
+        assert!(error.contains("column `valid_loss`, not `oops`"), "{error}");
+    }
+
+    #[test]
     fn gradient_norm_columns_round_trip_before_seconds() {
         let mut history = History {
             epochs: vec![record(1, 0.4), record(2, 0.3)],
+            loss: "cross-entropy".to_string(),
         };
         history.epochs[1].grad_norm = Some(GradNorm {
             mean: 2.5,
             max: 7.0,
         });
         let csv = history.to_csv();
-        assert!(csv.starts_with(HEADER_WITH_GRAD_NORM), "{csv}");
         assert!(
-            csv.contains("\n2,0.5,0,0.9,0.3,0.8,0.1,2.5,7,1.250\n"),
+            csv.starts_with(
+                "epoch,train_loss,train_penalty,train_accuracy,valid_loss,\
+                valid_accuracy,learning_rate,grad_norm_mean,grad_norm_max,seconds,loss\n"
+            ),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\n2,0.5,0,0.9,0.3,0.8,0.1,2.5,7,1.250,cross-entropy\n"),
             "{csv}"
         );
         let read = History::from_csv(&csv).unwrap();

@@ -13,8 +13,8 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
-    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, ScheduledLr,
-    TrainError, write_atomic,
+    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, Plateau,
+    ScheduledLr, TrainError, write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -53,6 +53,7 @@ pub struct HistoryLogger {
     accuracy: String,
     layer_gradients: Option<LayerGradients>,
     rates: Option<ScheduledLr>,
+    plateau: Option<Plateau>,
 }
 
 /// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
@@ -97,6 +98,7 @@ impl HistoryLogger {
             accuracy: AccuracyMetric::new().name().to_string(),
             layer_gradients: None,
             rates: None,
+            plateau: None,
         }
     }
 
@@ -119,6 +121,14 @@ impl HistoryLogger {
     /// epoch's first step) instead of the fixed rate.
     pub fn with_schedule(mut self, schedule: ScheduledLr) -> Self {
         self.rates = Some(schedule);
+        self
+    }
+
+    /// Feeds each epoch's record to `plateau` once it is recorded (the rate
+    /// recorded is the one the epoch trained at), so the next epoch trains
+    /// at the rate the rule chose.
+    pub fn with_plateau(mut self, plateau: Plateau) -> Self {
+        self.plateau = Some(plateau);
         self
     }
 
@@ -259,6 +269,10 @@ impl MetricLogger for HistoryLogger {
         let record = self.record(epoch);
         if let Some(total_epochs) = self.print {
             self.print(&record, total_epochs);
+        }
+        let lowered = self.plateau.as_ref().and_then(|p| p.end_record(&record));
+        if let (Some(rate), Some(_)) = (lowered, self.print) {
+            println!("          plateau: learning rate lowered to {rate:.3e}");
         }
         self.append(record);
     }

@@ -52,6 +52,7 @@ mod gradient_clipping;
 mod group_lasso;
 mod history;
 mod history_logger;
+mod keep_checkpoints;
 mod layer_gradients;
 mod lr_find;
 mod lr_schedule;
@@ -65,6 +66,7 @@ mod output_check;
 mod param;
 mod penalty;
 mod penalty_metric;
+mod plateau;
 mod progress;
 mod registry;
 mod regularizer;
@@ -97,6 +99,7 @@ pub use gradient_clipping::{GradientClipping, global_norm};
 pub use group_lasso::GroupLasso;
 pub use history::{EpochRecord, GradNorm, History};
 pub use history_logger::{HistoryHandle, HistoryLogger};
+pub use keep_checkpoints::{KeepCheckpoints, KeptEpoch};
 pub use layer_gradients::{LayerGradient, LayerGradients, weight_gradient_norms};
 pub use lr_find::{LrFindConfig, LrFindPoint, LrFindResult, lr_find, steepest_descent};
 pub use lr_schedule::{LrSchedule, ScheduledLr};
@@ -112,6 +115,7 @@ pub use penalty::{Penalty, WeightPenalty};
 pub use penalty_metric::{
     GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric,
 };
+pub use plateau::{Plateau, PlateauState, ReduceLrOnPlateau};
 pub use progress::QuietRenderer;
 pub use recipe_core::InvalidSetting;
 pub use registry::{

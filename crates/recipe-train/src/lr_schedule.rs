@@ -10,7 +10,7 @@ use burn::optim::LearningRate;
 use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{Plateau, TrainError};
 
 /// How the learning rate changes over a run; `learning_rate` in the
 /// [`FitConfig`](crate::FitConfig) is its peak (its start, but for warm-up
@@ -168,7 +168,8 @@ impl FromStr for LrSchedule {
 }
 
 /// A [`LrSchedule`] as Burn's scheduler: one `step` per optimizer step; its
-/// record is the number of steps taken.
+/// record is the number of steps taken. With a [`Plateau`], the peak is the
+/// plateau rule's current rate (a constant schedule: that rate itself).
 #[derive(Debug, Clone)]
 pub struct ScheduledLr {
     schedule: LrSchedule,
@@ -176,6 +177,7 @@ pub struct ScheduledLr {
     steps_per_epoch: usize,
     epochs: usize,
     steps: usize,
+    plateau: Option<Plateau>,
 }
 
 impl ScheduledLr {
@@ -188,15 +190,30 @@ impl ScheduledLr {
             steps_per_epoch,
             epochs,
             steps: 0,
+            plateau: None,
         }
     }
 
+    /// Takes its peak from `plateau`, which lowers it when the monitored
+    /// metric stops improving.
+    pub fn with_plateau(mut self, plateau: Plateau) -> Self {
+        self.plateau = Some(plateau);
+        self
+    }
+
+    fn peak(&self) -> f64 {
+        self.plateau
+            .as_ref()
+            .map_or(self.peak, Plateau::learning_rate)
+    }
+
     /// The rate of the first step of `epoch` (1-based), as `history.csv`
-    /// records it.
+    /// records it (with a plateau rule: at the peak in effect now, so ask
+    /// during the epoch or at its end, before the rule sees it).
     pub fn rate_of_epoch(&self, epoch: usize) -> f64 {
         let step = epoch.saturating_sub(1) * self.steps_per_epoch;
         self.schedule
-            .rate(self.peak, step, self.steps_per_epoch, self.epochs)
+            .rate(self.peak(), step, self.steps_per_epoch, self.epochs)
     }
 }
 
@@ -204,7 +221,7 @@ impl LrScheduler for ScheduledLr {
     fn step(&mut self) -> LearningRate {
         let rate = self
             .schedule
-            .rate(self.peak, self.steps, self.steps_per_epoch, self.epochs);
+            .rate(self.peak(), self.steps, self.steps_per_epoch, self.epochs);
         self.steps += 1;
         rate
     }

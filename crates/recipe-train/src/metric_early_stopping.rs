@@ -10,7 +10,8 @@ use burn::train::EarlyStoppingStrategy;
 use burn::train::metric::store::{Aggregate, EventStoreClient, Split};
 
 use crate::{
-    Decision, EarlyStopping, EarlyStoppingConfig, History, Metric, TrainError, checkpoint_file,
+    Decision, EarlyStopping, EarlyStoppingConfig, History, Metric, Plateau, TrainError,
+    checkpoint_file,
 };
 
 /// [`EarlyStopping`]'s rule (Keras' `min_delta`, `patience`,
@@ -39,6 +40,8 @@ pub struct MetricEarlyStopping {
     label: String,
     best_epoch: Arc<AtomicUsize>,
     reason: Arc<Mutex<Option<String>>>,
+    /// Restarts the patience at the epochs where it lowered the rate.
+    plateau: Option<Plateau>,
 }
 
 impl MetricEarlyStopping {
@@ -60,6 +63,7 @@ impl MetricEarlyStopping {
             divisor: 1.0,
             best_epoch: Arc::new(AtomicUsize::new(0)),
             reason: Arc::new(Mutex::new(None)),
+            plateau: None,
         })
     }
 
@@ -69,12 +73,7 @@ impl MetricEarlyStopping {
     /// from the metric when it is `None`. This is what recipe's own trainer
     /// uses.
     pub fn on_history_metric(config: EarlyStoppingConfig) -> Result<Self, TrainError> {
-        let (metric, split, divisor) = match config.monitor {
-            Metric::ValidLoss => ("Loss", Split::Valid, 1.0),
-            Metric::TrainLoss => ("Loss", Split::Train, 1.0),
-            Metric::ValidAccuracy => ("Accuracy", Split::Valid, 100.0),
-            Metric::TrainAccuracy => ("Accuracy", Split::Train, 100.0),
-        };
+        let (metric, split, divisor) = burn_metric(config.monitor);
         let label = config.monitor.to_string();
         let mut config = config;
         config.mode = Some(config.mode());
@@ -83,6 +82,29 @@ impl MetricEarlyStopping {
             label,
             ..Self::new(config, metric, split)?
         })
+    }
+
+    /// Restarts the patience (keeping the best value) at every epoch whose
+    /// end `plateau` lowered the learning rate at, so the lower rate gets
+    /// the full patience. `plateau` must see each epoch first (recipe's
+    /// [`HistoryLogger`](crate::HistoryLogger) feeds it when the epoch's
+    /// validation ends, before Burn asks this strategy).
+    pub fn restarting_on(mut self, plateau: Plateau) -> Self {
+        self.plateau = Some(plateau);
+        self
+    }
+
+    /// The rule's decision for `epoch`, after a restart if the plateau rule
+    /// lowered the rate at its end.
+    fn decide(&self, state: &mut EarlyStopping, epoch: usize, value: f64) -> Decision {
+        if self
+            .plateau
+            .as_ref()
+            .is_some_and(|plateau| plateau.reduced_at(epoch))
+        {
+            state.restart_patience_at(epoch);
+        }
+        state.update_value(epoch, value, &self.label)
     }
 
     /// Feeds the epochs a resumed run already did, as [`History`] recorded
@@ -94,7 +116,7 @@ impl MetricEarlyStopping {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let monitor = state.config().monitor;
         for record in &history.epochs {
-            let decision = state.update_value(record.epoch, monitor.of(record), &self.label);
+            let decision = self.decide(&mut state, record.epoch, monitor.of(record));
             if let Some((best, _)) = state.best() {
                 self.best_epoch.store(best, Ordering::SeqCst);
             }
@@ -144,6 +166,18 @@ impl MetricEarlyStopping {
     }
 }
 
+/// Where Burn's metric store keeps one of the [`History`]'s metrics: the
+/// metric's name, its split, and what divides the stored value (Burn
+/// records accuracy in percent, the history a fraction).
+pub(crate) fn burn_metric(metric: Metric) -> (&'static str, Split, f64) {
+    match metric {
+        Metric::ValidLoss => ("Loss", Split::Valid, 1.0),
+        Metric::TrainLoss => ("Loss", Split::Train, 1.0),
+        Metric::ValidAccuracy => ("Accuracy", Split::Valid, 100.0),
+        Metric::TrainAccuracy => ("Accuracy", Split::Train, 100.0),
+    }
+}
+
 impl EarlyStoppingStrategy for MetricEarlyStopping {
     fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
         let Some(value) = store.find_metric(&self.metric, epoch, Aggregate::Mean, &self.split)
@@ -155,7 +189,7 @@ impl EarlyStoppingStrategy for MetricEarlyStopping {
             ));
         };
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let decision = state.update_value(epoch, value / self.divisor, &self.label);
+        let decision = self.decide(&mut state, epoch, value / self.divisor);
         if let Some((best, _)) = state.best() {
             self.best_epoch.store(best, Ordering::SeqCst);
         }

@@ -22,9 +22,9 @@ use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
     Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
-    LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, RunArtifacts, RunFolderLock,
-    ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions,
-    TrainedModel, evaluate,
+    KeepCheckpoints, LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, Plateau,
+    RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig,
+    TrainError, TrainOptions, TrainedModel, evaluate,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -59,6 +59,13 @@ where
     let config = &config.fit;
     config.validate()?;
     config.check_hooks(&net)?;
+    if config.keep_checkpoints.is_some() && options.out_dir.is_none() {
+        return Err(TrainError::invalid(
+            "keep_checkpoints",
+            "a run with an output folder (TrainOptions::out_dir, --out) to keep them in",
+            "no output folder",
+        ));
+    }
     let device = autodiff(device);
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
@@ -73,7 +80,15 @@ where
         }
         _ => None,
     };
-    let setup = LearnerSetup::new(config, artifacts.as_ref(), options, &device, resume_from)?;
+    let loss = loss_description(&net, config);
+    let setup = LearnerSetup::new(
+        config,
+        artifacts.as_ref(),
+        options,
+        &device,
+        resume_from,
+        loss,
+    )?;
     let output_check = OutputCheck::new(
         data.data.info.classes,
         &data.data.info.name,
@@ -97,6 +112,9 @@ where
         setup.start_epoch,
     )?;
     if let Some(artifacts) = &artifacts {
+        if let Some(keep) = &config.keep_checkpoints {
+            write_kept_checkpoints(artifacts, keep, &concluded)?;
+        }
         save(artifacts, &net, &summary, setup.checkpointing)?;
     }
     Ok(TrainedModel {
@@ -193,15 +211,21 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             train_seconds: concluded.train_seconds,
             resumed_after_epoch: (start_epoch > 0).then_some(start_epoch),
             parameters: Module::num_params(net),
-            loss: match config.label_smoothing {
-                Some(alpha) => format!(
-                    "{} (training: cross-entropy with label smoothing {alpha})",
-                    net.loss_name()
-                ),
-                None => net.loss_name(),
-            },
+            loss: concluded.history.loss.clone(),
             data: self.data.info.clone(),
         })
+    }
+}
+
+/// The loss a run's `*_loss` figures measure, for `summary.json` and
+/// `history.csv`: the network's own, and the label smoothing in training.
+fn loss_description<N: Classify>(net: &N, config: &FitConfig) -> String {
+    match config.label_smoothing {
+        Some(alpha) => format!(
+            "{} (training: cross-entropy with label smoothing {alpha})",
+            net.loss_name()
+        ),
+        None => net.loss_name(),
     }
 }
 
@@ -228,6 +252,8 @@ struct LearnerSetup {
     restore_best: bool,
     /// Per-layer gradient norms, when the run records them.
     layer_gradients: Option<LayerGradients>,
+    /// The ReduceLROnPlateau rule, when the run has one.
+    plateau: Option<Plateau>,
 }
 
 /// What launching the Learner gave back.
@@ -254,21 +280,32 @@ impl LearnerSetup {
         options: &TrainOptions,
         device: &Device,
         resume_from: Option<ResumePoint>,
+        loss: String,
     ) -> Result<Self, TrainError> {
         let start_epoch = resume_from.as_ref().map_or(0, |point| point.epoch);
         let restore_best = config
             .early_stopping
             .as_ref()
             .is_some_and(|e| e.restore_best_weights);
-        let early_stopping = config
+        let mut earlier = resume_from
+            .as_ref()
+            .map(|point| point.history.clone())
+            .unwrap_or_default();
+        earlier.loss = loss;
+        // Replayed over the earlier epochs first: early stopping's replay
+        // asks it where it lowered the rate.
+        let plateau = config
+            .reduce_lr_on_plateau
+            .clone()
+            .map(|rule| Plateau::new(rule, config.learning_rate, &earlier));
+        let mut early_stopping = config
             .early_stopping
             .clone()
             .map(MetricEarlyStopping::on_history_metric)
             .transpose()?;
-        let earlier = resume_from
-            .as_ref()
-            .map(|point| point.history.clone())
-            .unwrap_or_default();
+        if let Some(plateau) = plateau.as_ref().filter(|p| p.resets_early_stopping()) {
+            early_stopping = early_stopping.map(|e| e.restarting_on(plateau.clone()));
+        }
         let already_stopped = early_stopping
             .as_ref()
             .and_then(|early_stopping| early_stopping.replay(&earlier));
@@ -283,9 +320,12 @@ impl LearnerSetup {
             start_epoch,
             resume_from,
             already_stopped,
-            checkpointing: restore_best || (options.checkpoints && artifacts.is_some()),
+            checkpointing: restore_best
+                || ((options.checkpoints || config.keep_checkpoints.is_some())
+                    && artifacts.is_some()),
             restore_best,
             layer_gradients: Self::layer_gradients(config, artifacts, start_epoch)?,
+            plateau,
         })
     }
 
@@ -307,23 +347,27 @@ impl LearnerSetup {
         LayerGradients::new(earlier).write_csv(path).map(Some)
     }
 
-    /// Burn's scheduler for `config`'s learning-rate schedule (`None` for a
-    /// constant rate, which Burn takes as a number).
+    /// Burn's scheduler for `config`'s learning-rate schedule and plateau
+    /// rule (`None` for a constant rate, which Burn takes as a number).
     fn schedule<I: DataItem, X>(
         &self,
         config: &FitConfig,
         data: &RunData<'_, I, X>,
     ) -> Option<ScheduledLr> {
-        if config.lr_schedule.is_constant() {
+        if config.lr_schedule.is_constant() && self.plateau.is_none() {
             return None;
         }
         let steps_per_epoch = data.data.train.len().div_ceil(config.batch_size);
-        Some(ScheduledLr::new(
+        let schedule = ScheduledLr::new(
             config.lr_schedule,
             config.learning_rate,
             steps_per_epoch,
             config.epochs,
-        ))
+        );
+        Some(match &self.plateau {
+            Some(plateau) => schedule.with_plateau(plateau.clone()),
+            None => schedule,
+        })
     }
 
     /// The history logger: it continues a resumed run's history, stops the
@@ -339,6 +383,9 @@ impl LearnerSetup {
             .stop_on_write_error(interrupter.clone());
         if let Some(schedule) = schedule {
             logger = logger.with_schedule(schedule);
+        }
+        if let Some(plateau) = &self.plateau {
+            logger = logger.with_plateau(plateau.clone());
         }
         if let Some(path) = &self.history_path {
             logger = logger.write_csv(path)?;
@@ -403,7 +450,7 @@ impl LearnerSetup {
             training = training.metric_train_numeric(PenaltyMetric::grad_norm());
         }
         if self.checkpointing {
-            training = self.with_checkpoints(training)?;
+            training = self.with_checkpoints(config, training)?;
         }
         let learner = match schedule {
             Some(schedule) => Learner::new(model, config.optimizer.init(), schedule),
@@ -438,6 +485,7 @@ impl LearnerSetup {
     /// restore-best, and the resumed epoch's records loaded first.
     fn with_checkpoints<N: Classify>(
         &self,
+        config: &FitConfig,
         training: SupervisedTraining<Classifier<N>>,
     ) -> Result<SupervisedTraining<Classifier<N>>, TrainError> {
         let dir = self.learner_dir.path();
@@ -457,17 +505,28 @@ impl LearnerSetup {
                 AtomicFileCheckpointer::new(dir, "optim"),
                 AtomicFileCheckpointer::new(dir, "scheduler"),
             )
-            .with_checkpointing_strategy(RetainCheckpoints::new(
-                saved,
-                best_epoch,
-                self.start_epoch,
-            ));
+            .with_checkpointing_strategy(self.retention(config, saved, best_epoch));
         if self.start_epoch == 0 {
             return Ok(training);
         }
         // Burn's loader panics on a bad file: read the three records first.
         AtomicFileCheckpointer::check(dir, self.start_epoch)?;
         Ok(training.checkpoint(self.start_epoch))
+    }
+
+    /// Which checkpoints Burn keeps: the two latest, the best for
+    /// restore-best, and the best k that `config.keep_checkpoints` asks for.
+    fn retention(
+        &self,
+        config: &FitConfig,
+        saved: Vec<usize>,
+        best_epoch: Option<Arc<AtomicUsize>>,
+    ) -> RetainCheckpoints {
+        let retain = RetainCheckpoints::new(saved, best_epoch, self.start_epoch);
+        match &config.keep_checkpoints {
+            Some(keep) => retain.keeping(keep.clone(), &self.earlier),
+            None => retain,
+        }
     }
 
     /// Why the run ended (a divergence is an error naming the last good
@@ -531,6 +590,27 @@ impl LearnerSetup {
             train_seconds: outcome.train_seconds,
         })
     }
+}
+
+/// Copies the weights of the epochs `keep` selects out of the run's
+/// checkpoints into `checkpoints/` (as `model.bpk` is written: the network
+/// alone, in both formats), then lists them in `checkpoints.csv`.
+fn write_kept_checkpoints<N: Classify>(
+    artifacts: &RunArtifacts,
+    keep: &KeepCheckpoints,
+    concluded: &Concluded<N>,
+) -> Result<(), TrainError> {
+    let kept = keep.select(&concluded.history);
+    for entry in &kept {
+        let path = checkpoint_file(&artifacts.dir, "model", entry.epoch);
+        let model =
+            concluded.model.clone().try_load_file(&path).map_err(|e| {
+                TrainError::io(&path, format!("keeping epoch {}: {e:?}", entry.epoch))
+            })?;
+        artifacts.write_kept_model(&model.net.valid(), &entry.stem())?;
+    }
+    keep.write_listing(&artifacts.kept_checkpoints(), &kept, &concluded.history)?;
+    Ok(())
 }
 
 /// Writes the weights and `summary.json`, then removes the checkpoints of a

@@ -120,6 +120,8 @@ fn run_files(dir: &Path) -> Vec<PathBuf> {
         artifacts.summary(),
         artifacts.model_record(),
         artifacts.model_safetensors(),
+        artifacts.layers(),
+        artifacts.kept_checkpoints(),
         checkpoint_dir(dir),
     ]
     .into_iter()

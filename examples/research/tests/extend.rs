@@ -118,11 +118,20 @@ fn epochs_in_history(dir: &Path) -> usize {
     fs::read_to_string(dir.join("history.csv")).map_or(0, |text| text.lines().count() - 1)
 }
 
+/// `dir/history.csv` without its `seconds` column (wall-clock time).
 fn history_without_seconds(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("history.csv"))
-        .unwrap()
+    let csv = fs::read_to_string(dir.join("history.csv")).unwrap();
+    let seconds = csv
         .lines()
-        .map(|line| line.rsplit_once(',').unwrap().0.to_string())
+        .next()
+        .and_then(|header| header.split(',').position(|column| column == "seconds"))
+        .expect("a seconds column");
+    csv.lines()
+        .map(|line| {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            fields.remove(seconds);
+            fields.join(",")
+        })
         .collect()
 }
 
