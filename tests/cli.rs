@@ -53,6 +53,8 @@ fn help_explains_every_train_option() {
         "--lr-schedule",
         "--reduce-lr-on-plateau",
         "--keep-checkpoints",
+        "--average-weights",
+        "--use-averaged",
     ] {
         assert!(help.contains(option), "train --help lacks {option}");
     }
@@ -102,6 +104,40 @@ fn impossible_settings_exit_2_naming_the_option() {
         "a number in (0, 1]",
     );
     assert_clean_failure(&recipe(&["train", "--lr-schedule", "linear"]), "one-cycle");
+    assert_clean_failure(
+        &recipe(&[
+            "train",
+            "--lr",
+            "0.1",
+            "--reduce-lr-on-plateau",
+            "min_lr=0.5",
+        ]),
+        "`reduce_lr_on_plateau.min_lr` must be at least 0 and below the learning rate (0.1)",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--reduce-lr-on-plateau", "monitor=valid_acc"]),
+        "valid_loss, valid_accuracy, train_loss or train_accuracy",
+    );
+    assert_clean_failure(
+        &recipe(&[
+            "train",
+            "--reduce-lr-on-plateau",
+            "reset_early_stopping=true",
+        ]),
+        "`reduce_lr_on_plateau.reset_early_stopping` must be false in a run without early stopping",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--keep-checkpoints", "top_k=0"]),
+        "`keep_checkpoints.top_k`",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--use-averaged"]),
+        "`use_averaged_weights`",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--epochs", "3", "--average-weights", "swa:4"]),
+        "`weight_averaging.swa.start_epoch` must be an epoch of the run, 1 to 3",
+    );
     assert_clean_failure(
         &recipe(&[
             "train",

@@ -10,10 +10,14 @@ use std::process::Output;
 /// Adam (moment estimates in the optimizer state), a cosine learning-rate
 /// schedule with warm-up (its position in Burn's scheduler record), dropout
 /// (random masks), shuffled batches, per-layer gradient norms (`layers.csv`,
-/// continued on resume), and epochs long enough to be killed in the middle.
+/// continued on resume), an exponential moving average of the weights
+/// (saved beside each checkpoint, its validation figures in `history.csv`),
+/// and epochs long enough to be killed in the middle.
 const RUN: &[&str] = &[
     "train",
     "--record-layers",
+    "--average-weights",
+    "ema:0.9",
     "--lr-schedule",
     "cosine:1:0.0001",
     "--hidden",
@@ -129,6 +133,12 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
     assert!(
         !on_cpu() || weights == tensors(&killed.join("model.safetensors")),
         "the resumed run's weights differ"
+    );
+    let averaged = tensors(&alone.join("averaged.safetensors"));
+    assert_ne!(averaged, weights, "the average is not the last weights");
+    assert!(
+        !on_cpu() || averaged == tensors(&killed.join("averaged.safetensors")),
+        "the resumed run's average differs"
     );
     // A finished run keeps no checkpoints, and cannot be resumed again.
     assert!(!killed.join("checkpoint").exists());

@@ -9,7 +9,7 @@ use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
 use recipe::train::{
     DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, KeepCheckpoints,
     LrSchedule, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, ReduceLrOnPlateau,
-    Regularizer, TrainConfig, WeightConstraint, WeightPenalty,
+    Regularizer, TrainConfig, WeightAveraging, WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -148,6 +148,18 @@ pub struct TrainArgs {
     #[arg(long, value_name = "KEY=VALUE,...")]
     #[serde(default, deserialize_with = "text::option")]
     pub keep_checkpoints: Option<KeepCheckpoints>,
+    /// Average the weights as they train: ema:DECAY (after every step,
+    /// average = DECAY * average + (1 - DECAY) * weights) or swa:START (the
+    /// mean of the end-of-epoch weights from epoch START on); history.csv
+    /// records the average's validation loss and accuracy every epoch, and
+    /// the average is saved as averaged.bpk (or as the model with --use-averaged)
+    #[arg(long, value_name = "ema:DECAY|swa:START")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub average_weights: Option<WeightAveraging>,
+    /// Evaluate and save the averaged weights (--average-weights) as the model
+    #[arg(long)]
+    #[serde(default)]
+    pub use_averaged: bool,
     /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
     #[arg(long)]
     #[serde(default)]
@@ -240,6 +252,7 @@ impl TrainArgs {
                 lr_schedule,
                 reduce_lr_on_plateau,
                 keep_checkpoints,
+                average_weights,
                 hidden,
                 activation,
                 pieces,
@@ -275,6 +288,7 @@ impl TrainArgs {
         self.standardize |= file.standardize;
         self.overwrite |= file.overwrite;
         self.record_layers |= file.record_layers;
+        self.use_averaged |= file.use_averaged;
         self.regularize_bias |= file.regularize_bias;
         self.early_stopping |= file.early_stopping;
         self.restore_best |= file.restore_best;
@@ -364,6 +378,8 @@ impl TrainArgs {
         config.lr_schedule = self.lr_schedule.unwrap_or_default();
         config.reduce_lr_on_plateau = self.reduce_lr_on_plateau.clone();
         config.keep_checkpoints = self.keep_checkpoints.clone();
+        config.weight_averaging = self.average_weights;
+        config.use_averaged_weights = self.use_averaged;
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),
@@ -453,7 +469,8 @@ mod tests {
         std::fs::write(
             &path,
             "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
-             reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n",
+             reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n\
+             average-weights = \"ema:0.99\"\nuse-averaged = true\n",
         )
         .unwrap();
         let args = TrainArgs {
@@ -471,6 +488,11 @@ mod tests {
         );
         let plateau = config.fit.reduce_lr_on_plateau.unwrap();
         assert_eq!((plateau.factor, plateau.patience), (0.5, 2));
+        assert_eq!(
+            config.fit.weight_averaging,
+            Some(WeightAveraging::Ema { decay: 0.99 })
+        );
+        assert!(config.fit.use_averaged_weights);
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();
@@ -484,6 +506,7 @@ mod tests {
             ("optimizer = \"adamm\"\n", "adamm"),
             ("monitor = \"valid_los\"\n", "valid_los"),
             ("reduce-lr-on-plateau = \"factr=0.5\"\n", "factr"),
+            ("average-weights = \"sma:3\"\n", "sma:3"),
         ] {
             std::fs::write(&path, text).unwrap();
             let err = format!("{:#}", TrainArgs::from_toml_file(&path).unwrap_err());

@@ -103,6 +103,19 @@ impl RunArtifacts {
         write_weights(model, &self.model_record(), &self.model_safetensors())
     }
 
+    /// `averaged.bpk` and `averaged.safetensors`: a run's averaged weights
+    /// when they are not its model.
+    pub fn write_averaged_model<M: Module + ModuleSnapshot>(
+        &self,
+        model: &M,
+    ) -> Result<(), TrainError> {
+        write_weights(
+            model,
+            &self.dir.join("averaged.bpk"),
+            &self.dir.join("averaged.safetensors"),
+        )
+    }
+
     /// Saves a kept epoch's weights as `checkpoints/<stem>.bpk` and
     /// `.safetensors`, in the formats of `model.bpk` and `model.safetensors`.
     pub fn write_kept_model<M: Module + ModuleSnapshot>(

@@ -12,7 +12,8 @@ use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
 use crate::{
-    GradientClipping, LayerGradients, OutputCheck, PenalizedOutput, WeightConstraint, WeightPenalty,
+    GradientClipping, LayerGradients, OutputCheck, PenalizedOutput, WeightAverager,
+    WeightConstraint, WeightPenalty,
 };
 
 /// A network that maps a batch of inputs to class logits.
@@ -81,6 +82,9 @@ pub struct StepHooks {
     pub gradient_clipping: Option<GradientClipping>,
     /// Records each weight's gradient norm (before clipping) per step.
     pub layer_gradients: Option<LayerGradients>,
+    /// Averages the weights after each step, and evaluates the average in
+    /// validation steps.
+    pub averager: Option<WeightAverager>,
 }
 
 impl StepHooks {
@@ -93,6 +97,7 @@ impl StepHooks {
             label_smoothing: None,
             gradient_clipping: None,
             layer_gradients: None,
+            averager: None,
         }
     }
 
@@ -209,13 +214,18 @@ impl<N: Classify> TrainStep for Classifier<N> {
         grads: GradientsParams,
     ) -> Self {
         let stepped = optim.step(lr, self, grads);
-        if stepped.hooks.constraints.is_empty() {
-            return stepped;
+        let stepped = if stepped.hooks.constraints.is_empty() {
+            stepped
+        } else {
+            Self {
+                net: stepped.hooks.constrain(stepped.net),
+                hooks: stepped.hooks,
+            }
+        };
+        if let Some(averager) = &stepped.hooks.averager {
+            averager.after_step(&stepped.net);
         }
-        Self {
-            net: stepped.hooks.constrain(stepped.net),
-            hooks: stepped.hooks,
-        }
+        stepped
     }
 }
 
@@ -224,6 +234,9 @@ impl<N: Classify> InferenceStep for Classifier<N> {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ClassBatch<N::Input>) -> ClassificationOutput {
+        if let Some(averager) = &self.hooks.averager {
+            averager.on_validation_batch(&self.net, batch.inputs.clone(), batch.targets.clone());
+        }
         self.forward_classification(batch)
     }
 }

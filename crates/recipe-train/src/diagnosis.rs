@@ -344,6 +344,7 @@ mod tests {
             resumed_after_epoch: None,
             parameters: 1,
             loss: "cross-entropy".into(),
+            weight_averaging: None,
             data: recipe_data::DataInfo {
                 name: "MNIST".into(),
                 input_shape: vec![784],
@@ -371,6 +372,7 @@ mod tests {
                     learning_rate: 0.1,
                     seconds: 1.0,
                     grad_norm: None,
+                    averaged: None,
                 })
                 .collect(),
             loss: "cross-entropy".to_string(),

@@ -313,6 +313,7 @@ mod tests {
             learning_rate: 0.1,
             seconds: 1.0,
             grad_norm: None,
+            averaged: None,
         }
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrSchedule, MaxNormConfig,
     OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks, TrainError,
-    WeightConstraint, WeightPenalty,
+    WeightAveraging, WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -77,6 +77,14 @@ pub struct FitConfig {
     /// output folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_checkpoints: Option<KeepCheckpoints>,
+    /// Average the weights as they train (EMA or SWA); the average's
+    /// validation figures are recorded every epoch in `history.csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_averaging: Option<WeightAveraging>,
+    /// Evaluate and save the averaged weights as the run's model (else they
+    /// are saved beside it as `averaged.bpk`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub use_averaged_weights: bool,
 }
 
 impl Default for FitConfig {
@@ -104,6 +112,8 @@ impl Default for FitConfig {
             lr_schedule: LrSchedule::Constant,
             reduce_lr_on_plateau: None,
             keep_checkpoints: None,
+            weight_averaging: None,
+            use_averaged_weights: false,
         }
     }
 }
@@ -196,6 +206,30 @@ impl FitConfig {
         self.lr_schedule.validate(self.learning_rate, self.epochs)?;
         if let Some(keep) = &self.keep_checkpoints {
             keep.validate()?;
+        }
+        if let Some(averaging) = &self.weight_averaging {
+            averaging.validate(self.epochs)?;
+        }
+        if self.use_averaged_weights {
+            if self.weight_averaging.is_none() {
+                return Err(TrainError::invalid(
+                    "use_averaged_weights",
+                    "false in a run without weight_averaging (there is no average to use)",
+                    true,
+                ));
+            }
+            if self
+                .early_stopping
+                .as_ref()
+                .is_some_and(|e| e.restore_best_weights)
+            {
+                return Err(TrainError::invalid(
+                    "use_averaged_weights",
+                    "false with early_stopping.restore_best_weights (the model is either \
+                     the best epoch's weights or the average, not both)",
+                    true,
+                ));
+            }
         }
         if let Some(plateau) = &self.reduce_lr_on_plateau {
             plateau.validate(self.learning_rate)?;

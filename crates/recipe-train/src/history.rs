@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::{AveragedFigures, TrainError};
 
 /// One epoch's numbers. Train figures are averaged over the epoch's batches
 /// (with dropout on, as the model trained); validation figures are the model
@@ -29,6 +29,10 @@ pub struct EpochRecord {
     /// (`None` when the run does not clip gradients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_norm: Option<GradNorm>,
+    /// The averaged weights' validation figures at the end of the epoch
+    /// (`None` without weight averaging, or before the average starts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged: Option<AveragedFigures>,
 }
 
 /// The global gradient norm of an epoch's steps, before clipping.
@@ -67,6 +71,9 @@ const BASE_COLUMNS: [&str; 7] = [
 /// `seconds`.
 const GRAD_NORM_COLUMNS: [&str; 2] = ["grad_norm_mean", "grad_norm_max"];
 
+/// The columns of a run that averages its weights, after the gradient norm's.
+const AVERAGED_COLUMNS: [&str; 2] = ["averaged_valid_loss", "averaged_valid_accuracy"];
+
 /// `seconds`, then the loss's name (the one text column, last so that a
 /// name with commas in it is still one field).
 const TAIL_COLUMNS: [&str; 2] = ["seconds", "loss"];
@@ -93,15 +100,20 @@ impl History {
         if self.epochs.iter().any(|r| r.grad_norm.is_some()) {
             columns.extend(GRAD_NORM_COLUMNS);
         }
+        if self.epochs.iter().any(|r| r.averaged.is_some()) {
+            columns.extend(AVERAGED_COLUMNS);
+        }
         columns.extend(TAIL_COLUMNS);
         columns
     }
 
-    /// The history as CSV, with a header line; the gradient-norm columns
-    /// appear when an epoch recorded them, and every line names the loss.
+    /// The history as CSV, with a header line; the gradient-norm and the
+    /// averaged weights' columns appear when an epoch recorded them (`NaN`
+    /// in the epochs that did not), and every line names the loss.
     pub fn to_csv(&self) -> String {
         let columns = self.columns();
         let with_norm = columns.contains(&GRAD_NORM_COLUMNS[0]);
+        let with_averaged = columns.contains(&AVERAGED_COLUMNS[0]);
         let loss = csv_text(&self.loss);
         let mut csv = format!("{}\n", columns.join(","));
         for r in &self.epochs {
@@ -120,6 +132,12 @@ impl History {
                     .grad_norm
                     .map_or((f64::NAN, f64::NAN), |n| (n.mean, n.max));
                 csv.push_str(&format!("{},{},", norm.0, norm.1));
+            }
+            if with_averaged {
+                let averaged = r
+                    .averaged
+                    .map_or((f64::NAN, f64::NAN), |a| (a.valid_loss, a.valid_accuracy));
+                csv.push_str(&format!("{},{},", averaged.0, averaged.1));
             }
             csv.push_str(&format!("{:.3},{loss}\n", r.seconds));
         }
@@ -157,6 +175,15 @@ impl History {
             } else {
                 None
             };
+            let averaged = if layout.has(AVERAGED_COLUMNS[0]) {
+                Some(AveragedFigures {
+                    valid_loss: number(AVERAGED_COLUMNS[0])?,
+                    valid_accuracy: number(AVERAGED_COLUMNS[1])?,
+                })
+                .filter(|a| !a.valid_loss.is_nan())
+            } else {
+                None
+            };
             let epoch = fields[0];
             history.epochs.push(EpochRecord {
                 epoch: epoch
@@ -169,6 +196,7 @@ impl History {
                 valid_accuracy: number("valid_accuracy")?,
                 learning_rate: number("learning_rate")?,
                 grad_norm,
+                averaged,
                 seconds: number("seconds")?,
             });
             if layout.has("loss") {
@@ -186,24 +214,27 @@ struct Layout<'a> {
 
 impl<'a> Layout<'a> {
     /// Checks that `header` is one [`History::to_csv`] writes: the base
-    /// columns first, then the optional groups, then `seconds` (and `loss`).
+    /// columns first, then the optional groups in order, then `seconds`
+    /// (and `loss`, which histories before it lack).
     fn of(header: &'a [&'a str]) -> Result<Self, TrainError> {
-        let known: Vec<Vec<&str>> = [
-            (&[][..], &["seconds"][..]),
-            (&[][..], &TAIL_COLUMNS[..]),
-            (&GRAD_NORM_COLUMNS[..], &["seconds"][..]),
-            (&GRAD_NORM_COLUMNS[..], &TAIL_COLUMNS[..]),
-        ]
-        .iter()
-        .map(|(middle, tail)| [&BASE_COLUMNS[..], middle, tail].concat())
-        .collect();
+        let none: &[&str] = &[];
+        let mut known = Vec::new();
+        for norm in [none, &GRAD_NORM_COLUMNS[..]] {
+            for averaged in [none, &AVERAGED_COLUMNS[..]] {
+                for tail in [&TAIL_COLUMNS[..1], &TAIL_COLUMNS[..]] {
+                    known.push([&BASE_COLUMNS[..], norm, averaged, tail].concat());
+                }
+            }
+        }
         if !known.iter().any(|columns| columns[..] == header[..]) {
             return Err(TrainError::invalid(
                 "history.csv",
                 format!(
-                    "a header with the columns {}, then optionally {}, then {}",
+                    "a header with the columns {}, then optionally {}, then optionally {}, \
+                     then {}",
                     BASE_COLUMNS.join(","),
                     GRAD_NORM_COLUMNS.join(","),
+                    AVERAGED_COLUMNS.join(","),
                     TAIL_COLUMNS.join(",")
                 ),
                 header.join(","),
@@ -260,6 +291,7 @@ mod tests {
             learning_rate: 0.1,
             seconds: 1.25,
             grad_norm: None,
+            averaged: None,
         }
     }
 
@@ -321,6 +353,30 @@ mod tests {
         let error = History::from_csv(&csv).unwrap_err().to_string();
         assert!(error.contains("history.csv line 3"), "{error}");
         assert!(error.contains("column `valid_loss`, not `oops`"), "{error}");
+    }
+
+    #[test]
+    fn averaged_columns_round_trip_with_nan_before_the_average() {
+        let mut history = History {
+            epochs: vec![record(1, 0.4), record(2, 0.3)],
+            loss: "cross-entropy".to_string(),
+        };
+        history.epochs[1].averaged = Some(AveragedFigures {
+            valid_loss: 0.25,
+            valid_accuracy: 0.875,
+        });
+        let csv = history.to_csv();
+        assert!(
+            csv.contains(
+                "learning_rate,averaged_valid_loss,averaged_valid_accuracy,seconds,loss\n"
+            ),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\n1,0.5,0,0.9,0.4,0.8,0.1,NaN,NaN,1.250,"),
+            "{csv}"
+        );
+        assert_eq!(History::from_csv(&csv).unwrap(), history);
     }
 
     #[test]

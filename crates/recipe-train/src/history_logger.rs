@@ -14,7 +14,7 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
     EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, Plateau,
-    ScheduledLr, TrainError, write_atomic,
+    ScheduledLr, TrainError, WeightAverager, write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -54,6 +54,7 @@ pub struct HistoryLogger {
     layer_gradients: Option<LayerGradients>,
     rates: Option<ScheduledLr>,
     plateau: Option<Plateau>,
+    averager: Option<(WeightAverager, Option<PathBuf>)>,
 }
 
 /// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
@@ -99,6 +100,7 @@ impl HistoryLogger {
             layer_gradients: None,
             rates: None,
             plateau: None,
+            averager: None,
         }
     }
 
@@ -129,6 +131,15 @@ impl HistoryLogger {
     /// at the rate the rule chose.
     pub fn with_plateau(mut self, plateau: Plateau) -> Self {
         self.plateau = Some(plateau);
+        self
+    }
+
+    /// Records the averaged weights' validation figures of each epoch from
+    /// `averager`, and, with a `run_dir`, saves the average into its
+    /// checkpoint folder after each epoch (before Burn checkpoints the
+    /// epoch, so every checkpoint has its average for a resume).
+    pub fn with_averager(mut self, averager: WeightAverager, run_dir: Option<PathBuf>) -> Self {
+        self.averager = Some((averager, run_dir));
         self
     }
 
@@ -179,6 +190,10 @@ impl HistoryLogger {
                 .map(|entry| entry.current())
                 .fold(f64::NEG_INFINITY, f64::max),
         });
+        let averaged = self
+            .averager
+            .as_ref()
+            .and_then(|(averager, _)| averager.finish_validation());
         let now = Instant::now();
         let seconds = (now - self.epoch_started).as_secs_f64();
         self.epoch_started = now;
@@ -195,6 +210,7 @@ impl HistoryLogger {
                 .map_or(self.learning_rate, |rates| rates.rate_of_epoch(epoch)),
             seconds,
             grad_norm,
+            averaged,
         }
     }
 
@@ -207,8 +223,14 @@ impl HistoryLogger {
         let norm = record.grad_norm.map_or(String::new(), |norm| {
             format!("  grad norm {:.3} (max {:.3})", norm.mean, norm.max)
         });
+        let averaged = record.averaged.map_or(String::new(), |a| {
+            format!(
+                "  averaged: valid loss {:.4} acc {:.4}",
+                a.valid_loss, a.valid_accuracy
+            )
+        });
         println!(
-            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}{norm}  {:.1}s",
+            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}{norm}{averaged}  {:.1}s",
             record.epoch,
             record.train_loss,
             record.train_accuracy,
@@ -232,7 +254,11 @@ impl HistoryLogger {
             Some(path) => write_atomic(path, shared.history.to_csv().as_bytes()),
             None => Ok(()),
         };
-        if let Err(error) = layers.and(written) {
+        let average = match &self.averager {
+            Some((averager, Some(run_dir))) => averager.save(run_dir, epoch),
+            _ => Ok(()),
+        };
+        if let Err(error) = layers.and(written).and(average) {
             if let Some(interrupter) = &self.interrupter {
                 interrupter.stop(Some(&error.to_string()));
             }

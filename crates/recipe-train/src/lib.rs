@@ -78,6 +78,7 @@ mod session_memory;
 mod summary;
 mod trainer;
 mod unit_norm;
+mod weight_averaging;
 
 pub use any_stop::StopOnAny;
 pub use artifacts::{RunArtifacts, write_atomic};
@@ -130,3 +131,4 @@ pub use session_memory::SessionMemory;
 pub use summary::Summary;
 pub use trainer::{TrainOptions, TrainedModel, lr_find_mlp, resume, resume_mlp, train, train_mlp};
 pub use unit_norm::UnitNorm;
+pub use weight_averaging::{AveragedFigures, WeightAverager, WeightAveraging};

@@ -399,6 +399,7 @@ mod tests {
                     learning_rate: 0.0,
                     seconds: 0.0,
                     grad_norm: None,
+                    averaged: None,
                 })
                 .collect(),
             loss: String::new(),

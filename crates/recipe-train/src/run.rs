@@ -24,7 +24,7 @@ use crate::{
     Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
     KeepCheckpoints, LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, Plateau,
     RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig,
-    TrainError, TrainOptions, TrainedModel, evaluate,
+    TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -96,13 +96,19 @@ where
     );
     let mut hooks = config.step_hooks().with_output_check(output_check.clone());
     hooks.layer_gradients = setup.layer_gradients.clone();
+    hooks.averager = setup.averager.clone();
     let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options);
     if let Some(error) = output_check.take_error() {
         return Err(error);
     }
     let outcome = outcome?;
     let concluded = setup.conclude(config, options, outcome)?;
-    let net = concluded.model.net.valid();
+    let trained = concluded.model.net.valid();
+    let averaged = setup.averager.as_ref().map(|a| a.apply(trained.clone()));
+    let net = match averaged.clone() {
+        Some(averaged) if config.use_averaged_weights => averaged,
+        _ => trained,
+    };
     let summary = data.summarize(
         &net,
         config,
@@ -114,6 +120,9 @@ where
     if let Some(artifacts) = &artifacts {
         if let Some(keep) = &config.keep_checkpoints {
             write_kept_checkpoints(artifacts, keep, &concluded)?;
+        }
+        if let Some(averaged) = averaged.filter(|_| !config.use_averaged_weights) {
+            artifacts.write_averaged_model(&averaged)?;
         }
         save(artifacts, &net, &summary, setup.checkpointing)?;
     }
@@ -212,6 +221,13 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             resumed_after_epoch: (start_epoch > 0).then_some(start_epoch),
             parameters: Module::num_params(net),
             loss: concluded.history.loss.clone(),
+            weight_averaging: config.weight_averaging.map(|method| {
+                if config.use_averaged_weights {
+                    format!("{method} (the averaged weights are the model)")
+                } else {
+                    format!("{method} (the averaged weights are in averaged.bpk)")
+                }
+            }),
             data: self.data.info.clone(),
         })
     }
@@ -254,6 +270,8 @@ struct LearnerSetup {
     layer_gradients: Option<LayerGradients>,
     /// The ReduceLROnPlateau rule, when the run has one.
     plateau: Option<Plateau>,
+    /// The weight average, when the run keeps one.
+    averager: Option<WeightAverager>,
 }
 
 /// What launching the Learner gave back.
@@ -326,7 +344,26 @@ impl LearnerSetup {
             restore_best,
             layer_gradients: Self::layer_gradients(config, artifacts, start_epoch)?,
             plateau,
+            averager: Self::averager(config, artifacts, device, start_epoch)?,
         })
+    }
+
+    /// The weight averager `config` asks for, holding a resumed run's
+    /// average as it was after `start_epoch`.
+    fn averager(
+        config: &FitConfig,
+        artifacts: Option<&RunArtifacts>,
+        device: &Device,
+        start_epoch: usize,
+    ) -> Result<Option<WeightAverager>, TrainError> {
+        let Some(method) = config.weight_averaging else {
+            return Ok(None);
+        };
+        let averager = WeightAverager::new(method);
+        if let Some(artifacts) = artifacts.filter(|_| start_epoch > 0) {
+            averager.load(&artifacts.dir, start_epoch, &device.clone().inner())?;
+        }
+        Ok(Some(averager))
     }
 
     /// The per-layer gradient recorder, continuing a resumed run's
@@ -386,6 +423,11 @@ impl LearnerSetup {
         }
         if let Some(plateau) = &self.plateau {
             logger = logger.with_plateau(plateau.clone());
+        }
+        if let Some(averager) = &self.averager {
+            let run_dir = (self.checkpointing && !self.learner_dir.temporary)
+                .then(|| self.learner_dir.path().to_path_buf());
+            logger = logger.with_averager(averager.clone(), run_dir);
         }
         if let Some(path) = &self.history_path {
             logger = logger.write_csv(path)?;

@@ -121,6 +121,8 @@ fn run_files(dir: &Path) -> Vec<PathBuf> {
         artifacts.model_record(),
         artifacts.model_safetensors(),
         artifacts.layers(),
+        dir.join("averaged.bpk"),
+        dir.join("averaged.safetensors"),
         artifacts.kept_checkpoints(),
         checkpoint_dir(dir),
     ]

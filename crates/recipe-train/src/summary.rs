@@ -49,6 +49,10 @@ pub struct Summary {
     /// one was asked.
     #[serde(default)]
     pub loss: String,
+    /// The run's weight averaging (`ema:DECAY` or `swa:START`) and whether
+    /// the figures above are the averaged weights'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_averaging: Option<String>,
     /// What the data was, as its provider reports it: name, input shape,
     /// class count (and names), split sizes, and how raw values became
     /// inputs (needed to use the saved weights).

@@ -1,0 +1,492 @@
+//! Weight averaging: an exponential moving average of the weights (Keras'
+//! `use_ema`, Lightning's `WeightAveraging` with an EMA) or stochastic
+//! weight averaging from a given epoch (Izmailov et al. 2018, Lightning's
+//! `StochasticWeightAveraging`), evaluated on the validation split every
+//! epoch beside the trained weights.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use burn::module::Module;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::checkpoint_dir;
+use crate::{Classify, TrainError, map_params, visit_params, write_atomic};
+
+/// How the averaged weights are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WeightAveraging {
+    /// After every optimizer step, `average = decay * average + (1 - decay)
+    /// * weights`; the first step's weights start it (as PyTorch's
+    /// `AveragedModel`, which Lightning uses).
+    Ema {
+        /// The weight of the past, in (0, 1) (Keras' `ema_momentum`, 0.99
+        /// by default there).
+        decay: f64,
+    },
+    /// The plain mean of the weights at the end of every epoch from
+    /// `start_epoch` on (Lightning's `swa_epoch_start`, counted from 1).
+    Swa {
+        /// The first epoch whose end-of-epoch weights enter the mean.
+        start_epoch: usize,
+    },
+}
+
+impl WeightAveraging {
+    /// Fails, naming the setting, when it cannot average anything in a run
+    /// of `epochs` epochs.
+    pub fn validate(&self, epochs: usize) -> Result<(), TrainError> {
+        match *self {
+            Self::Ema { decay } if !(decay > 0.0 && decay < 1.0) => Err(TrainError::invalid(
+                "weight_averaging.ema.decay",
+                "a number in (0, 1)",
+                decay,
+            )),
+            Self::Swa { start_epoch } if start_epoch == 0 || start_epoch > epochs => {
+                Err(TrainError::invalid(
+                    "weight_averaging.swa.start_epoch",
+                    format!("an epoch of the run, 1 to {epochs}"),
+                    start_epoch,
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for WeightAveraging {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ema { decay } => write!(f, "ema:{decay}"),
+            Self::Swa { start_epoch } => write!(f, "swa:{start_epoch}"),
+        }
+    }
+}
+
+impl FromStr for WeightAveraging {
+    type Err = TrainError;
+
+    /// `ema:DECAY` or `swa:START_EPOCH`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || TrainError::invalid("weight averaging", "ema:DECAY or swa:START_EPOCH", text);
+        match text.trim().split_once(':') {
+            Some(("ema", decay)) => Ok(Self::Ema {
+                decay: decay.trim().parse().map_err(|_| bad())?,
+            }),
+            Some(("swa", start)) => Ok(Self::Swa {
+                start_epoch: start.trim().parse().map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The averaged weights' validation figures for one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AveragedFigures {
+    /// Mean loss of the averaged weights on the validation split.
+    pub valid_loss: f64,
+    /// Their accuracy on the validation split, in [0, 1].
+    pub valid_accuracy: f64,
+}
+
+/// What the averager holds between steps.
+#[derive(Debug, Default)]
+struct State {
+    /// Each parameter's average by path, in the [`ParamTensor`](crate::ParamTensor)
+    /// matrix layout, outside the autodiff graph.
+    averages: Vec<(String, Tensor<2>)>,
+    /// How many weight sets the averages hold.
+    count: usize,
+    /// Training steps since the last validation began.
+    steps_since_validation: usize,
+    /// Epochs whose validation has begun.
+    epochs: usize,
+    /// The current validation's loss sum (per example), correct count and
+    /// example count.
+    valid: (f64, usize, usize),
+}
+
+/// Keeps the average of a network's weights as it trains; recipe's trainer
+/// feeds it from the training step ([`WeightAverager::after_step`]) and the
+/// validation step ([`WeightAverager::on_validation_batch`]). Clones share
+/// the state.
+#[derive(Debug, Clone)]
+pub struct WeightAverager {
+    method: WeightAveraging,
+    state: Arc<Mutex<State>>,
+}
+
+/// The magic line of an averager file.
+const FILE_MAGIC: &str = "recipe weight average 1";
+
+impl WeightAverager {
+    /// An empty average formed by `method`.
+    pub fn new(method: WeightAveraging) -> Self {
+        Self {
+            method,
+            state: Arc::new(Mutex::new(State::default())),
+        }
+    }
+
+    /// How it averages.
+    pub fn method(&self) -> WeightAveraging {
+        self.method
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many weight sets the average holds (0: none yet).
+    pub fn count(&self) -> usize {
+        self.lock().count
+    }
+
+    /// After an optimizer step: counts it, and with an EMA folds `net`'s
+    /// weights into the average.
+    pub fn after_step<M: Module>(&self, net: &M) {
+        let mut state = self.lock();
+        state.steps_since_validation += 1;
+        if let WeightAveraging::Ema { decay } = self.method {
+            fold(&mut state, net, |average, weights| {
+                average * decay + weights * (1.0 - decay)
+            });
+        }
+    }
+
+    /// A validation batch: at the first batch after training steps (the
+    /// start of an epoch's validation) SWA folds `net`'s weights, the
+    /// epoch's last, into its mean; then the averaged weights are evaluated
+    /// on the batch and added to the epoch's figures.
+    pub fn on_validation_batch<N: Classify>(
+        &self,
+        net: &N,
+        inputs: N::Input,
+        targets: Tensor<1, Int>,
+    ) {
+        let mut state = self.lock();
+        if state.steps_since_validation > 0 {
+            state.steps_since_validation = 0;
+            state.epochs += 1;
+            if let WeightAveraging::Swa { start_epoch } = self.method
+                && state.epochs >= start_epoch
+            {
+                let n = state.count as f64;
+                fold(&mut state, net, |average, weights| {
+                    (average * n + weights) / (n + 1.0)
+                });
+            }
+        }
+        if state.count == 0 {
+            return;
+        }
+        let averaged = apply(&state, net.clone());
+        let logits = averaged.logits(inputs);
+        let examples = targets.dims()[0];
+        let loss = averaged.loss(logits.clone(), targets.clone());
+        let correct = logits
+            .argmax(1)
+            .squeeze_dim::<1>(1)
+            .equal(targets)
+            .int()
+            .sum();
+        let loss = loss.into_scalar::<f64>();
+        let correct = correct.into_scalar::<i64>() as usize;
+        state.valid.0 += loss * examples as f64;
+        state.valid.1 += correct;
+        state.valid.2 += examples;
+    }
+
+    /// The averaged weights' figures on the validation batches since the
+    /// last call (`None` before there is an average), and a fresh start.
+    pub fn finish_validation(&self) -> Option<AveragedFigures> {
+        let mut state = self.lock();
+        let (loss, correct, examples) = std::mem::take(&mut state.valid);
+        (examples > 0).then(|| AveragedFigures {
+            valid_loss: loss / examples as f64,
+            valid_accuracy: correct as f64 / examples as f64,
+        })
+    }
+
+    /// `net` with the averaged weights (unchanged while there is no
+    /// average).
+    pub fn apply<M: Module>(&self, net: M) -> M {
+        apply(&self.lock(), net)
+    }
+
+    /// The file that holds the average after `epoch` in `run_dir`'s
+    /// checkpoint folder.
+    pub fn file(run_dir: &Path, epoch: usize) -> PathBuf {
+        checkpoint_dir(run_dir).join(format!("average-{epoch}.bin"))
+    }
+
+    /// Writes the average after `epoch` into `run_dir`'s checkpoint folder
+    /// (atomically), and removes the one of `epoch - 3`: a resume starts
+    /// from one of the two newest epochs.
+    pub fn save(&self, run_dir: &Path, epoch: usize) -> Result<(), TrainError> {
+        let bytes = self.to_bytes();
+        let path = Self::file(run_dir, epoch);
+        write_atomic(&path, &bytes)?;
+        if epoch > 3 {
+            let old = Self::file(run_dir, epoch - 3);
+            if let Err(e) = std::fs::remove_file(&old)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(TrainError::io(old, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the average that [`WeightAverager::save`] wrote after `epoch`
+    /// onto `device`.
+    pub fn load(
+        &self,
+        run_dir: &Path,
+        epoch: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<(), TrainError> {
+        let path = Self::file(run_dir, epoch);
+        let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+        let loaded = from_bytes(&bytes, device).map_err(|why| TrainError::io(&path, why))?;
+        let mut state = self.lock();
+        *state = loaded;
+        state.epochs = epoch;
+        Ok(())
+    }
+
+    /// The state as bytes: a magic line, a JSON line (count, each
+    /// parameter's path and matrix shape), then the values as
+    /// little-endian `f32`.
+    fn to_bytes(&self) -> Vec<u8> {
+        let state = self.lock();
+        let shapes: Vec<(&str, [usize; 2])> = state
+            .averages
+            .iter()
+            .map(|(path, values)| (path.as_str(), values.dims()))
+            .collect();
+        let header = serde_json::json!({ "count": state.count, "params": shapes });
+        let mut bytes = format!("{FILE_MAGIC}\n{header}\n").into_bytes();
+        for (_, values) in &state.averages {
+            let data = values.clone().into_data().convert::<f32>();
+            for value in data.iter::<f32>() {
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        bytes
+    }
+}
+
+/// Folds `net`'s weights into the averages with `combine(average,
+/// weights)`; the first set is copied.
+fn fold<M: Module>(
+    state: &mut State,
+    net: &M,
+    combine: impl Fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+) {
+    let mut weights = Vec::new();
+    visit_params(
+        net,
+        |_| true,
+        |param| weights.push((param.info.path, param.matrix.detach().without_autodiff())),
+    );
+    state.averages = if state.count == 0 {
+        weights
+    } else {
+        std::mem::take(&mut state.averages)
+            .into_iter()
+            .zip(weights)
+            .map(|((path, average), (_, weights))| (path, combine(average, weights)))
+            .collect()
+    };
+    state.count += 1;
+}
+
+fn apply<M: Module>(state: &State, net: M) -> M {
+    if state.count == 0 {
+        return net;
+    }
+    map_params(
+        net,
+        |_| true,
+        |param| {
+            state
+                .averages
+                .iter()
+                .find(|(path, _)| *path == param.info.path)
+                .map_or_else(|| param.matrix.clone(), |(_, average)| average.clone())
+        },
+    )
+}
+
+fn from_bytes(bytes: &[u8], device: &burn::tensor::Device) -> Result<State, String> {
+    let mut lines = bytes.splitn(3, |&b| b == b'\n');
+    if lines.next() != Some(FILE_MAGIC.as_bytes()) {
+        return Err(format!(
+            "not an average recipe wrote (no `{FILE_MAGIC}` line)"
+        ));
+    }
+    let header: serde_json::Value = lines
+        .next()
+        .and_then(|line| serde_json::from_slice(line).ok())
+        .ok_or("no readable header line")?;
+    let mut values = lines.next().unwrap_or_default();
+    let count = header["count"].as_u64().ok_or("no count")? as usize;
+    let params: Vec<(String, [usize; 2])> = serde_json::from_value(header["params"].clone())
+        .map_err(|e| format!("parameter list: {e}"))?;
+    let mut averages = Vec::with_capacity(params.len());
+    for (path, shape) in params {
+        let len = shape[0] * shape[1] * 4;
+        if values.len() < len {
+            return Err(format!("the values of {path} are cut short"));
+        }
+        let (these, rest) = values.split_at(len);
+        values = rest;
+        let floats: Vec<f32> = these
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        averages.push((
+            path,
+            Tensor::from_data(TensorData::new(floats, shape), device),
+        ));
+    }
+    if !values.is_empty() {
+        return Err(format!("{} bytes after the last parameter", values.len()));
+    }
+    Ok(State {
+        averages,
+        count,
+        ..State::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::Device;
+
+    use super::*;
+
+    /// A 1x1 linear layer whose weight and bias are `value`.
+    fn layer(value: f32, device: &Device) -> Linear {
+        let layer = LinearConfig::new(1, 1).init(device);
+        map_params(
+            layer,
+            |_| true,
+            |param| param.matrix.ones_like().mul_scalar(value),
+        )
+    }
+
+    fn weight(layer: &Linear) -> f32 {
+        layer.weight.val().into_scalar::<f32>()
+    }
+
+    /// By hand, decay 0.5 over weights 1, 2, 3: 1 (copied), 1.5, 2.25.
+    #[test]
+    fn ema_follows_its_recurrence() {
+        let device = Device::flex();
+        let averager = WeightAverager::new(WeightAveraging::Ema { decay: 0.5 });
+        let mut seen = Vec::new();
+        for value in [1.0, 2.0, 3.0] {
+            averager.after_step(&layer(value, &device));
+            seen.push(weight(&averager.apply(layer(0.0, &device))));
+        }
+        assert_eq!(seen, [1.0, 1.5, 2.25]);
+        assert_eq!(averager.count(), 3);
+    }
+
+    /// SWA from epoch 2 averages the end-of-epoch weights of epochs 2 to
+    /// 4 (3, 5, 10: mean 6), taken at each epoch's first validation batch
+    /// only.
+    #[test]
+    fn swa_means_the_end_of_epoch_weights_from_its_start() {
+        let device = Device::flex();
+        let averager = WeightAverager::new(WeightAveraging::Swa { start_epoch: 2 });
+        let net = |value: f32| ClassifyLinear {
+            linear: layer(value, &device),
+        };
+        let epoch = |averager: &WeightAverager, value: f32| {
+            averager.after_step(&net(value));
+            for _ in 0..2 {
+                let inputs = Tensor::<2>::ones([3, 1], &device);
+                let targets = Tensor::<1, Int>::zeros([3], &device);
+                averager.on_validation_batch(&net(value), inputs, targets);
+            }
+        };
+        epoch(&averager, 1.0);
+        assert_eq!(averager.count(), 0, "epoch 1 is before the start");
+        assert!(averager.finish_validation().is_none());
+        for value in [3.0, 5.0, 10.0] {
+            epoch(&averager, value);
+        }
+        assert_eq!(averager.count(), 3);
+        assert_eq!(weight(&averager.apply(net(0.0)).linear), 6.0);
+        // One class: every prediction right, over 2 batches of 3.
+        let figures = averager.finish_validation().unwrap();
+        assert_eq!(figures.valid_accuracy, 1.0);
+        assert!(averager.finish_validation().is_none(), "taken");
+    }
+
+    #[test]
+    fn saved_averages_load_back_and_bad_files_are_named() {
+        let device = Device::flex();
+        let dir = std::env::temp_dir().join(format!("recipe-average-{}", std::process::id()));
+        let averager = WeightAverager::new(WeightAveraging::Ema { decay: 0.9 });
+        averager.after_step(&layer(4.0, &device));
+        averager.save(&dir, 1).unwrap();
+        let loaded = WeightAverager::new(WeightAveraging::Ema { decay: 0.9 });
+        loaded.load(&dir, 1, &device).unwrap();
+        assert_eq!(loaded.count(), 1);
+        assert_eq!(weight(&loaded.apply(layer(0.0, &device))), 4.0);
+        let path = WeightAverager::file(&dir, 1);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
+        let error = loaded.load(&dir, 1, &device).unwrap_err().to_string();
+        assert!(
+            error.contains("average-1.bin") && error.contains("cut short"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn text_forms_and_impossible_settings() {
+        for text in ["ema:0.999", "swa:3"] {
+            assert_eq!(text.parse::<WeightAveraging>().unwrap().to_string(), text);
+        }
+        assert!("mean:3".parse::<WeightAveraging>().is_err());
+        for (text, field) in [
+            ("ema:1", "decay"),
+            ("swa:0", "start_epoch"),
+            ("swa:9", "start_epoch"),
+        ] {
+            let error = text
+                .parse::<WeightAveraging>()
+                .unwrap()
+                .validate(5)
+                .unwrap_err();
+            assert!(error.to_string().contains(field), "{text}: {error}");
+        }
+    }
+
+    /// A linear layer as a classifier, for the validation path.
+    #[derive(Module, Debug)]
+    struct ClassifyLinear {
+        linear: Linear,
+    }
+
+    impl Classify for ClassifyLinear {
+        type Input = Tensor<2>;
+
+        fn logits(&self, inputs: Tensor<2>) -> Tensor<2> {
+            self.linear.forward(inputs)
+        }
+    }
+}
