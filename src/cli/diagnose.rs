@@ -98,7 +98,7 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
     );
     print!("\n{}", diagnosis.render(with_flags));
     if args.apply && diagnosis.verdict != Verdict::Good {
-        let variants = remedies(diagnosis.verdict, &config)?;
+        let variants = remedies(&diagnosis, &config)?;
         println!("applying {} remedies", variants.len() - 1);
         let rows = compare(&variants, &device, None)?;
         println!("\n{}", markdown_table(&rows));

@@ -333,6 +333,9 @@ fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
     sweep
         .gradient_chart(&rows)
         .write(&context.out.join("vanishing-gradient").join("gradients"))?;
+    sweep
+        .movement_chart(&rows)
+        .write(&context.out.join("vanishing-gradient").join("movement"))?;
     Ok(vanishing_gradient_claims(&rows))
 }
 

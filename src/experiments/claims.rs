@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::experiments::{DepthSweepRow, VariantRow};
+use crate::experiments::{DepthSweepRow, VariantKey, VariantRow};
 
 /// One claim of the lecture and whether a run reproduced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,8 +18,8 @@ pub struct Claim {
     pub reproduced: Option<bool>,
 }
 
-fn find<'a>(rows: &'a [VariantRow], name: &str) -> Option<&'a VariantRow> {
-    rows.iter().find(|r| r.name == name)
+fn find(rows: &[VariantRow], key: VariantKey) -> Option<&VariantRow> {
+    rows.iter().find(|r| r.name == key.label())
 }
 
 fn missing(claim: &str, criterion: &str) -> Claim {
@@ -130,7 +130,44 @@ fn gradient_claims(rows: &[DepthSweepRow]) -> Vec<Claim> {
     } else {
         missing(claim, criterion)
     });
+    claims.push(movement_claim(rows));
     claims
+}
+
+/// The lecture's "the first layers learn almost nothing and stay nearly
+/// random", measured as how far the weights moved from their initial
+/// values by the end of training.
+fn movement_claim(rows: &[DepthSweepRow]) -> Claim {
+    let claim = "sigmoid: the first layers stay nearly random while the last ones learn";
+    let criterion = "in the deepest sigmoid net, the first hidden layer's weights move (relative distance from their initial values after the last epoch) at most a tenth as far as the last hidden layer's";
+    let deepest = |activation: &str| {
+        rows.iter()
+            .filter(|r| r.activation == activation)
+            .max_by_key(|r| r.depth)
+            .and_then(|r| Some((r.depth, r.first_to_last_hidden_movement()?, r)))
+    };
+    let Some((depth, ratio, sigmoid)) = deepest("sigmoid") else {
+        return missing(claim, criterion);
+    };
+    let movements = sigmoid.final_movements();
+    let hidden: Vec<f64> = movements
+        .iter()
+        .filter(|(name, _)| name.starts_with("layers."))
+        .map(|(_, m)| *m)
+        .collect();
+    let relu = deepest("relu")
+        .map(|(_, ratio, _)| format!("; relu at the same depth: {ratio:.2}"))
+        .unwrap_or_default();
+    Claim {
+        claim: claim.into(),
+        criterion: criterion.into(),
+        evidence: format!(
+            "depth {depth}: first hidden moved {:.2e}, last hidden {:.2e} (ratio {ratio:.2e}){relu}",
+            hidden.first().copied().unwrap_or(f64::NAN),
+            hidden.last().copied().unwrap_or(f64::NAN),
+        ),
+        reproduced: Some(ratio <= 0.1),
+    }
 }
 
 /// Every ReLU variant and Maxout fits the training data of a 3-layer net.
@@ -203,8 +240,8 @@ pub fn early_stopping_claims(rows: &[VariantRow]) -> Vec<Claim> {
     let claim = "stopping when the validation loss stops going down beats training on";
     let criterion = "early stopping on validation loss ends with a lower test loss than the whole budget, in fewer epochs";
     vec![match (
-        find(rows, "whole budget"),
-        find(rows, "early stopping on valid loss, patience 3"),
+        find(rows, VariantKey::WholeBudget),
+        find(rows, VariantKey::EarlyStoppingOnLoss),
     ) {
         (Some(all), Some(stopped)) => Claim {
             claim: claim.into(),
@@ -227,11 +264,11 @@ pub fn early_stopping_claims(rows: &[VariantRow]) -> Vec<Claim> {
 
 /// L2 shrinks weights; L1 makes them sparse.
 pub fn regularization_claims(rows: &[VariantRow]) -> Vec<Claim> {
-    let none = find(rows, "none");
+    let none = find(rows, VariantKey::NoPenalty);
     let mut claims = Vec::new();
     let claim = "L2 keeps the weights small";
     let criterion = "mean |w| with L2 1e-4 is below that without regularization";
-    claims.push(match (none, find(rows, "L2 1e-4")) {
+    claims.push(match (none, find(rows, VariantKey::L2)) {
         (Some(none), Some(l2)) => Claim {
             claim: claim.into(),
             criterion: criterion.into(),
@@ -242,7 +279,7 @@ pub fn regularization_claims(rows: &[VariantRow]) -> Vec<Claim> {
     });
     let claim = "L1 makes the weights sparse";
     let criterion = "the share of weights below 1e-3 with L1 1e-5 is at least twice that without regularization";
-    claims.push(match (none, find(rows, "L1 1e-5")) {
+    claims.push(match (none, find(rows, VariantKey::L1)) {
         (Some(none), Some(l1)) => Claim {
             claim: claim.into(),
             criterion: criterion.into(),
@@ -266,8 +303,8 @@ pub fn dropout_claims(overfitting: &[VariantRow], underfitting: &[VariantRow]) -
         "on the overfitting net, dropout lowers the training accuracy and the test loss";
     claims.push(
         match (
-            find(overfitting, "overfitting net, no dropout"),
-            find(overfitting, "overfitting net, dropout 0.2 in / 0.5 hidden"),
+            find(overfitting, VariantKey::OverfittingNoDropout),
+            find(overfitting, VariantKey::OverfittingDropout),
         ) {
             (Some(plain), Some(dropout)) => Claim {
                 claim: claim.into(),
@@ -294,8 +331,8 @@ pub fn dropout_claims(overfitting: &[VariantRow], underfitting: &[VariantRow]) -
     let criterion = "on the under-fitting sigmoid net, dropout lowers the training accuracy";
     claims.push(
         match (
-            find(underfitting, "sigmoid net, no dropout"),
-            find(underfitting, "sigmoid net, dropout 0.2 in / 0.5 hidden"),
+            find(underfitting, VariantKey::UnderfittingNoDropout),
+            find(underfitting, VariantKey::UnderfittingDropout),
         ) {
             (Some(plain), Some(dropout)) => Claim {
                 claim: claim.into(),
@@ -365,6 +402,7 @@ mod tests {
                 },
                 grad_norm_first_step: norm,
                 grad_norm_mean: norm,
+                weight_movement: norm,
             })
             .collect();
         row
@@ -389,6 +427,14 @@ mod tests {
             claims[3].evidence
         );
         assert_eq!(claims[4].reproduced, Some(false), "{:?}", claims[4]);
+        // The helper records movement = gradient: sigmoid's first / last
+        // hidden 2e-5 (a tenth or less: holds), 1.0 / 1.2 for relu.
+        assert_eq!(claims[5].reproduced, Some(true), "{:?}", claims[5]);
+        assert!(
+            claims[5].evidence.contains("relu at the same depth: 0.83"),
+            "{:?}",
+            claims[5]
+        );
         let mut fixed = rows.clone();
         fixed[2] = with_gradients(depth("maxout:2", 9, 0.99), &[0.3, 0.2, 0.25, 1.0]);
         assert_eq!(vanishing_gradient_claims(&fixed)[4].reproduced, Some(true));
@@ -421,7 +467,7 @@ mod tests {
         let claims = vanishing_gradient_claims(&rows);
         assert_eq!(
             claims.iter().map(|c| c.reproduced).collect::<Vec<_>>(),
-            vec![Some(true), Some(true), Some(false), None, None]
+            vec![Some(true), Some(true), Some(false), None, None, None]
         );
         assert_eq!(vanishing_gradient_claims(&[])[0].reproduced, None);
     }
@@ -443,43 +489,31 @@ mod tests {
     #[test]
     fn overfitting_verdicts_follow_the_criteria() {
         let es = [
-            variant("whole budget", 1.0, 0.95, 0.23, 40),
-            variant(
-                "early stopping on valid loss, patience 3",
-                1.0,
-                0.95,
-                0.18,
-                10,
-            ),
+            variant(VariantKey::WholeBudget.label(), 1.0, 0.95, 0.23, 40),
+            variant(VariantKey::EarlyStoppingOnLoss.label(), 1.0, 0.95, 0.18, 10),
         ];
         assert_eq!(early_stopping_claims(&es)[0].reproduced, Some(true));
         let over = [
-            variant("overfitting net, no dropout", 1.0, 0.95, 0.2, 40),
-            variant(
-                "overfitting net, dropout 0.2 in / 0.5 hidden",
-                0.99,
-                0.96,
-                0.18,
-                40,
-            ),
+            variant(VariantKey::OverfittingNoDropout.label(), 1.0, 0.95, 0.2, 40),
+            variant(VariantKey::OverfittingDropout.label(), 0.99, 0.96, 0.18, 40),
         ];
         let under = [
-            variant("sigmoid net, no dropout", 0.85, 0.85, 0.5, 5),
             variant(
-                "sigmoid net, dropout 0.2 in / 0.5 hidden",
-                0.88,
-                0.88,
+                VariantKey::UnderfittingNoDropout.label(),
+                0.85,
+                0.85,
                 0.5,
                 5,
             ),
+            variant(VariantKey::UnderfittingDropout.label(), 0.88, 0.88, 0.5, 5),
         ];
         let claims = dropout_claims(&over, &under);
         assert_eq!(claims[0].reproduced, Some(true));
         assert_eq!(claims[1].reproduced, Some(false));
         assert!(claims_table(&claims).contains("| NOT reproduced |"));
         let regularization = regularization_claims(&[
-            variant("none", 1.0, 0.95, 0.2, 40),
-            variant("L2 1e-4", 1.0, 0.95, 0.2, 40),
+            variant(VariantKey::NoPenalty.label(), 1.0, 0.95, 0.2, 40),
+            variant(VariantKey::L2.label(), 1.0, 0.95, 0.2, 40),
         ]);
         let table = claims_table(&regularization);
         assert!(table.contains("mean \\|w\\| with L2"), "{table}");

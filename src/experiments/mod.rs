@@ -12,6 +12,7 @@ mod maxout_response;
 mod overfitting;
 mod remedies;
 mod vanishing_gradient;
+mod variant_key;
 
 pub use claims::{
     Claim, activation_claims, claims_table, dropout_claims, early_stopping_claims, maxout_claims,
@@ -25,6 +26,7 @@ pub use overfitting::{
 };
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};
+pub use variant_key::VariantKey;
 
 /// The splits of the last data settings asked for, so that experiments load
 /// the data once per setting rather than once per run.

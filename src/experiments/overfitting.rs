@@ -12,7 +12,7 @@ use recipe_train::{
 
 use crate::plots::{LineChart, Series};
 
-use super::{SplitCache, train_seeded};
+use super::{SplitCache, VariantKey, train_seeded};
 use serde::{Deserialize, Serialize};
 
 /// A setting that overfits: a 784-1024-1024-10 ReLU net on the first 5,000
@@ -47,13 +47,10 @@ pub fn early_stopping_variants(base: &TrainConfig) -> Vec<Variant> {
         })
     };
     vec![
-        Variant::new("whole budget", base.clone()),
-        Variant::new(
-            "early stopping on valid loss, patience 3",
-            stopping(Metric::ValidLoss),
-        ),
-        Variant::new(
-            "early stopping on valid accuracy, patience 3",
+        Variant::keyed(VariantKey::WholeBudget, base.clone()),
+        Variant::keyed(VariantKey::EarlyStoppingOnLoss, stopping(Metric::ValidLoss)),
+        Variant::keyed(
+            VariantKey::EarlyStoppingOnAccuracy,
             stopping(Metric::ValidAccuracy),
         ),
     ]
@@ -64,18 +61,18 @@ pub fn regularization_variants(base: &TrainConfig) -> Result<Vec<Variant>, Train
     let with = |regularizer: Regularizer| refit(base, |fit| fit.regularizer = Some(regularizer));
     let max_norm = MaxNormConfig::new(1.0)?;
     Ok(vec![
-        Variant::new("none", base.clone()),
-        Variant::new("L2 1e-4", with(Regularizer::L2 { lambda: 1e-4 })),
-        Variant::new("L1 1e-5", with(Regularizer::L1 { lambda: 1e-5 })),
-        Variant::new(
-            "L1 1e-5 + L2 1e-4",
+        Variant::keyed(VariantKey::NoPenalty, base.clone()),
+        Variant::keyed(VariantKey::L2, with(Regularizer::L2 { lambda: 1e-4 })),
+        Variant::keyed(VariantKey::L1, with(Regularizer::L1 { lambda: 1e-5 })),
+        Variant::keyed(
+            VariantKey::L1L2,
             with(Regularizer::L1L2 { l1: 1e-5, l2: 1e-4 }),
         ),
         // Srivastava et al. use c = 3 to 4 with larger learning rates; with
         // Adam at 1e-3 this net's unit norms stay below 3 (the bound never
         // bound in a run here), so recipe uses c = 1.
-        Variant::new(
-            "max-norm 1",
+        Variant::keyed(
+            VariantKey::MaxNorm,
             refit(base, |fit| fit.max_norm = Some(max_norm)),
         ),
     ])
@@ -95,13 +92,10 @@ pub fn dropout_variants(base: &TrainConfig) -> Result<Vec<Variant>, TrainError> 
     let dropout = with_dropout(base)?;
     let max_norm = MaxNormConfig::new(1.0)?;
     Ok(vec![
-        Variant::new("overfitting net, no dropout", base.clone()),
-        Variant::new(
-            "overfitting net, dropout 0.2 in / 0.5 hidden",
-            dropout.clone(),
-        ),
-        Variant::new(
-            "overfitting net, dropout + max-norm 1",
+        Variant::keyed(VariantKey::OverfittingNoDropout, base.clone()),
+        Variant::keyed(VariantKey::OverfittingDropout, dropout.clone()),
+        Variant::keyed(
+            VariantKey::OverfittingDropoutMaxNorm,
             refit(&dropout, |fit| fit.max_norm = Some(max_norm)),
         ),
     ])
@@ -119,11 +113,8 @@ pub fn underfitting_dropout_variants(epochs: usize) -> Result<Vec<Variant>, Trai
     underfit.fit.optimizer = OptimizerConfig::sgd(0.0);
     underfit.fit.epochs = epochs;
     Ok(vec![
-        Variant::new("sigmoid net, no dropout", underfit.clone()),
-        Variant::new(
-            "sigmoid net, dropout 0.2 in / 0.5 hidden",
-            with_dropout(&underfit)?,
-        ),
+        Variant::keyed(VariantKey::UnderfittingNoDropout, underfit.clone()),
+        Variant::keyed(VariantKey::UnderfittingDropout, with_dropout(&underfit)?),
     ])
 }
 
@@ -137,6 +128,11 @@ pub struct Variant {
 }
 
 impl Variant {
+    /// A variant the report's claims read, named by its key.
+    pub fn keyed(key: VariantKey, config: TrainConfig) -> Self {
+        Self::new(key.label(), config)
+    }
+
     /// A variant named `name`.
     pub fn new(name: impl Into<String>, config: TrainConfig) -> Self {
         Self {
@@ -314,6 +310,27 @@ pub fn markdown_table(rows: &[VariantRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key a claim reads names a variant the experiments train, once.
+    #[test]
+    fn every_variant_key_is_trained() -> Result<(), TrainError> {
+        let base = overfitting_setting(2);
+        let names: Vec<String> = [
+            early_stopping_variants(&base),
+            regularization_variants(&base)?,
+            dropout_variants(&base)?,
+            underfitting_dropout_variants(2)?,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|variant| variant.name)
+        .collect();
+        for key in VariantKey::ALL {
+            let count = names.iter().filter(|name| *name == key.label()).count();
+            assert_eq!(count, 1, "{key:?} in {names:?}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn variant_names_make_folder_names() {

@@ -1,80 +1,22 @@
-//! What `recipe diagnose --apply` tries: the remedies the flowchart suggests
-//! for a verdict, as variants of the diagnosed run.
+//! What `recipe diagnose --apply` tries: the remedies the diagnosis
+//! suggests, each applied to the diagnosed run ([`Remedy::apply`]).
 
-use recipe_models::{ActivationConfig, InitConfig, MlpConfig};
-use recipe_train::{
-    EarlyStoppingConfig, FitConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig,
-    TrainError, Verdict,
-};
+use recipe_train::{Diagnosis, TrainConfig, TrainError};
 
-use crate::experiments::{Variant, with_dropout};
+use crate::experiments::Variant;
 
-/// The diagnosed run itself, then one variant per remedy for `verdict`.
-/// Only for recipe's MLP (an error naming `network` otherwise): the remedies
-/// change its activation and dropout.
-pub fn remedies(verdict: Verdict, run: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
-    let diagnosed = run.mlp()?;
+/// The diagnosed run itself, then one variant per run that the diagnosis'
+/// suggestions make of it (a suggestion may give two runs, e.g. ReLU and
+/// Maxout for a saturating activation, or none, e.g. more data). A variant
+/// two suggestions make alike is tried once.
+pub fn remedies(diagnosis: &Diagnosis, run: &TrainConfig) -> Result<Vec<Variant>, TrainError> {
     let mut variants = vec![Variant::new("as diagnosed", run.clone())];
-    let with = |change: &dyn Fn(&mut MlpConfig, &mut FitConfig)| {
-        let mut config = run.clone();
-        let mut mlp = diagnosed.clone();
-        change(&mut mlp, &mut config.fit);
-        config.network = mlp.into();
-        config
-    };
-    match verdict {
-        Verdict::Optimization => {
-            // Undo any overfitting fix first: it can only hurt here.
-            let undo_overfitting_fixes = |m: &mut MlpConfig, f: &mut FitConfig| {
-                m.dropout = 0.0;
-                m.input_dropout = 0.0;
-                m.alpha_dropout = 0.0;
-                m.dropconnect = 0.0;
-                f.regularizer = None;
-                f.max_norm = None;
-                f.early_stopping = None;
-            };
-            let relu = with(&|m, f| {
-                undo_overfitting_fixes(m, f);
-                m.activation = vec![ActivationConfig::relu()];
-                m.initializer = InitConfig::Auto;
-            });
-            let maxout = with(&|m, f| {
-                undo_overfitting_fixes(m, f);
-                m.activation = vec![ActivationConfig::maxout(2)];
-                m.initializer = InitConfig::Auto;
-            });
-            let adam = with(&|m, f| {
-                undo_overfitting_fixes(m, f);
-                f.optimizer = OptimizerConfig::adam();
-                f.learning_rate = f.optimizer.default_learning_rate();
-            });
-            variants.push(Variant::new("relu, init auto", relu));
-            variants.push(Variant::new("maxout:2, init auto", maxout));
-            variants.push(Variant::new("adam lr 1e-3", adam));
+    for remedy in &diagnosis.suggestions {
+        for (name, config) in remedy.apply(run)? {
+            if !variants.iter().any(|v| v.name == name) {
+                variants.push(Variant::new(name, config));
+            }
         }
-        Verdict::Overfitting => {
-            variants.push(Variant::new(
-                "early stopping, patience 3, restore best",
-                with(&|_, f| {
-                    f.early_stopping = Some(EarlyStoppingConfig {
-                        patience: 3,
-                        restore_best_weights: true,
-                        ..EarlyStoppingConfig::default()
-                    })
-                }),
-            ));
-            variants.push(Variant::new(
-                "L2 1e-4",
-                with(&|_, f| f.regularizer = Some(Regularizer::L2 { lambda: 1e-4 })),
-            ));
-            let dropout = with_dropout(&with(&|m, _| m.alpha_dropout = 0.0))?;
-            let mut max_norm = dropout.clone();
-            max_norm.fit.max_norm = Some(MaxNormConfig::new(1.0)?);
-            variants.push(Variant::new("dropout 0.2 in / 0.5 hidden", dropout));
-            variants.push(Variant::new("dropout + max-norm 1", max_norm));
-        }
-        Verdict::Good => {}
     }
     Ok(variants)
 }
@@ -97,6 +39,9 @@ pub fn shallow_baseline(run: &TrainConfig) -> Option<TrainConfig> {
 
 #[cfg(test)]
 mod tests {
+    use recipe_models::{ActivationConfig, MlpConfig};
+    use recipe_train::{Regularizer, Remedy, Verdict};
+
     use super::*;
 
     fn run() -> TrainConfig {
@@ -109,27 +54,42 @@ mod tests {
         config
     }
 
-    #[test]
-    fn optimization_remedies_drop_overfitting_fixes() {
-        let variants = remedies(Verdict::Optimization, &run()).unwrap();
-        assert_eq!(variants[0].name, "as diagnosed");
-        for variant in &variants[1..] {
-            let mlp = variant.config.mlp().unwrap();
-            assert_eq!(mlp.dropout, 0.0, "{}", variant.name);
-            assert!(variant.config.fit.regularizer.is_none(), "{}", variant.name);
+    fn diagnosis(verdict: Verdict, suggestions: Vec<Remedy>) -> Diagnosis {
+        Diagnosis {
+            verdict,
+            evidence: Vec::new(),
+            suggestions,
+            warnings: Vec::new(),
         }
-        assert_eq!(
-            variants[1].config.mlp().unwrap().activation,
-            vec![ActivationConfig::relu()]
-        );
     }
 
+    /// Each suggestion becomes its runs, in the diagnosis' order, once.
     #[test]
-    fn overfitting_remedies_add_one_fix_each() {
-        let variants = remedies(Verdict::Overfitting, &run()).unwrap();
-        assert_eq!(variants.len(), 5);
-        assert!(variants[1].config.fit.early_stopping.is_some());
-        assert!(remedies(Verdict::Good, &run()).unwrap().len() == 1);
+    fn the_suggestions_become_the_variants() {
+        let found = diagnosis(
+            Verdict::Optimization,
+            vec![
+                Remedy::NonSaturatingActivation,
+                Remedy::OtherActivation,
+                Remedy::AdaptiveOptimizer,
+            ],
+        );
+        let names: Vec<String> = remedies(&found, &run())
+            .unwrap()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "as diagnosed",
+                "relu, init auto",
+                "maxout:2, init auto",
+                "adam lr 1e-3"
+            ]
+        );
+        let good = diagnosis(Verdict::Good, vec![Remedy::Nothing]);
+        assert_eq!(remedies(&good, &run()).unwrap().len(), 1);
     }
 
     #[test]

@@ -59,19 +59,42 @@ impl DepthSweepRow {
             .collect()
     }
 
+    /// How far each weight moved from its initial values by the end of the
+    /// run (`||W - W0|| / ||W0||` at the last epoch's last step), first
+    /// layer to output (empty when not recorded).
+    pub fn final_movements(&self) -> Vec<(&str, f64)> {
+        let last = self.layer_gradients.iter().map(|r| r.epoch).max();
+        self.layer_gradients
+            .iter()
+            .filter(|r| Some(r.epoch) == last)
+            .map(|r| (r.parameter.as_str(), r.weight_movement))
+            .collect()
+    }
+
+    /// The first hidden layer's final movement over the last hidden
+    /// layer's (the output layer left out).
+    pub fn first_to_last_hidden_movement(&self) -> Option<f64> {
+        hidden_ratio(self.final_movements())
+    }
+
     /// The first-step gradient norm of the first hidden layer's weights
     /// over the last hidden layer's (the output layer left out).
     pub fn first_to_last_hidden_ratio(&self) -> Option<f64> {
-        let hidden: Vec<f64> = self
-            .first_step_gradients()
-            .into_iter()
-            .filter(|(name, _)| name.starts_with("layers."))
-            .map(|(_, norm)| norm)
-            .collect();
-        match (hidden.first(), hidden.last()) {
-            (Some(first), Some(last)) if hidden.len() >= 2 && *last > 0.0 => Some(first / last),
-            _ => None,
-        }
+        hidden_ratio(self.first_step_gradients())
+    }
+}
+
+/// The first hidden layer's value over the last hidden layer's, of values
+/// by parameter in the network's order (`layers.*` are the hidden layers).
+fn hidden_ratio(values: Vec<(&str, f64)>) -> Option<f64> {
+    let hidden: Vec<f64> = values
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("layers."))
+        .map(|(_, value)| value)
+        .collect();
+    match (hidden.first(), hidden.last()) {
+        (Some(first), Some(last)) if hidden.len() >= 2 && *last > 0.0 => Some(first / last),
+        _ => None,
     }
 }
 
@@ -237,6 +260,38 @@ impl DepthSweep {
                 .enumerate()
                 .filter(|(_, (_, norm))| *norm > 0.0)
                 .map(|(layer, (_, norm))| ((layer + 1) as f64, norm.log10()))
+                .collect();
+            chart = chart.with(Series::new(name, points).colored(index));
+        }
+        chart
+    }
+
+    /// How far each layer's weights moved from their initial values by the
+    /// end of training (log10 of `||W - W0|| / ||W0||`), first hidden layer
+    /// to output, one line per activation at the greatest depth: the first
+    /// layers of the sigmoid net stay nearly where they started.
+    pub fn movement_chart(&self, rows: &[DepthSweepRow]) -> crate::plots::LineChart {
+        use crate::plots::{LineChart, Series};
+        let depth = self.depths.iter().copied().max().unwrap_or(0);
+        let mut chart = LineChart::new(
+            format!("Weight movement by layer after training, {depth} hidden layers"),
+            "layer (1: first hidden, last: output)",
+            "log10(||W - W0|| / ||W0||)",
+        );
+        for (index, activation) in self.activations.iter().enumerate() {
+            let name = activation.to_string();
+            let Some(row) = rows
+                .iter()
+                .find(|r| r.activation == name && r.depth == depth)
+            else {
+                continue;
+            };
+            let points = row
+                .final_movements()
+                .into_iter()
+                .enumerate()
+                .filter(|(_, (_, movement))| *movement > 0.0)
+                .map(|(layer, (_, movement))| ((layer + 1) as f64, movement.log10()))
                 .collect();
             chart = chart.with(Series::new(name, points).colored(index));
         }

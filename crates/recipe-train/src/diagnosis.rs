@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{History, OptimizerConfig, Summary, TrainConfig};
+use crate::{History, OptimizerConfig, Remedy, Summary, TrainConfig};
 
 /// The thresholds the diagnosis applies; every one is printed with the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -64,89 +64,6 @@ pub struct Diagnosis {
     pub suggestions: Vec<Remedy>,
     /// Things not to do (or to undo).
     pub warnings: Vec<String>,
-}
-
-/// A remedy the diagnosis suggests. Its `Display` says it in words; a
-/// front end adds how to ask for it there (the CLI adds its flags, see
-/// [`Diagnosis::render`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Remedy {
-    /// Replace a saturating activation (sigmoid, tanh) by one of the ReLU
-    /// family or Maxout.
-    NonSaturatingActivation,
-    /// Another activation of the ReLU family, or Maxout.
-    OtherActivation,
-    /// The initializer the activation wants (`auto`) instead of `current`.
-    AutoInit {
-        /// The initializer the run used.
-        current: String,
-    },
-    /// An adaptive optimizer (Adam at 1e-3), or momentum 0.9 for SGD.
-    AdaptiveOptimizer,
-    /// More epochs, or a tuned learning rate.
-    TrainLonger {
-        /// Epochs the run had.
-        epochs: usize,
-        /// Its learning rate.
-        learning_rate: f64,
-    },
-    /// Early stopping on the validation loss, keeping the best epoch.
-    EarlyStopping,
-    /// An L2 (1e-4) or L1 (1e-5) penalty.
-    Penalty,
-    /// Dropout (0.5 hidden, 0.2 on the inputs).
-    Dropout,
-    /// A max-norm constraint (1), best with dropout.
-    MaxNorm,
-    /// More training data.
-    MoreData,
-    /// Nothing to fix by the lecture's criteria.
-    Nothing,
-}
-
-impl fmt::Display for Remedy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NonSaturatingActivation => write!(
-                f,
-                "change the activation: sigmoid/tanh gradients vanish in deep nets; try relu, leaky-relu, elu or maxout"
-            ),
-            Self::OtherActivation => {
-                write!(f, "try another activation from the ReLU family or maxout")
-            }
-            Self::AutoInit { current } => {
-                write!(
-                    f,
-                    "use the initializer the activation wants (auto), not {current}"
-                )
-            }
-            Self::AdaptiveOptimizer => {
-                write!(
-                    f,
-                    "use an adaptive optimizer (Adam at 1e-3) or add momentum (0.9)"
-                )
-            }
-            Self::TrainLonger {
-                epochs,
-                learning_rate,
-            } => write!(
-                f,
-                "train longer or with a tuned learning rate (now {epochs} epochs at lr {learning_rate})"
-            ),
-            Self::EarlyStopping => {
-                write!(
-                    f,
-                    "early stopping on validation loss, keeping the best epoch"
-                )
-            }
-            Self::Penalty => write!(f, "an L2 or L1 penalty"),
-            Self::Dropout => write!(f, "dropout"),
-            Self::MaxNorm => write!(f, "a max-norm constraint, best with dropout"),
-            Self::MoreData => write!(f, "more training data, if there is any"),
-            Self::Nothing => write!(f, "nothing to fix by the lecture's criteria"),
-        }
-    }
 }
 
 /// What the diagnosis looks at.

@@ -4,9 +4,11 @@
 //!
 //! Every weight tensor (rank 2 or more, so biases and per-unit scalars are
 //! left out) gets, per epoch, the L2 norm of its gradient at the epoch's
-//! first step and the mean of that norm over the epoch's steps; both are
-//! taken before any clipping. They go to `layers.csv` in the run folder:
-//! `epoch,parameter,grad_norm_first_step,grad_norm_mean`.
+//! first step and the mean of that norm over the epoch's steps, both taken
+//! before any clipping, and how far the weights have moved from their
+//! initial values: `||W - W0|| / ||W0||` (Frobenius norms) at the epoch's
+//! last step (before its update). They go to `layers.csv` in the run
+//! folder: `epoch,parameter,grad_norm_first_step,grad_norm_mean,weight_movement`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +20,10 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::checkpoint_dir;
 use crate::param::gradient_squares;
-use crate::{TrainError, write_atomic};
+use crate::param_file::ParamFile;
+use crate::{TrainError, visit_params, write_atomic};
 
 /// One weight tensor's gradient over one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,15 +36,28 @@ pub struct LayerGradient {
     pub grad_norm_first_step: f64,
     /// The mean of that norm over the epoch's steps.
     pub grad_norm_mean: f64,
+    /// `||W - W0|| / ||W0||`: how far the weights moved from their initial
+    /// values, at the epoch's last step (`NaN` in a `layers.csv` written
+    /// before recipe measured it).
+    #[serde(default = "not_measured")]
+    pub weight_movement: f64,
 }
 
-const HEADER: &str = "epoch,parameter,grad_norm_first_step,grad_norm_mean";
+fn not_measured() -> f64 {
+    f64::NAN
+}
+
+const HEADER: &str = "epoch,parameter,grad_norm_first_step,grad_norm_mean,weight_movement";
+
+/// The header before the weight movement was recorded.
+const OLD_HEADER: &str = "epoch,parameter,grad_norm_first_step,grad_norm_mean";
 
 #[derive(Debug, Default)]
 struct Running {
     first: f64,
     sum: f64,
     steps: usize,
+    movement: f64,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +66,12 @@ struct Inner {
     /// Per epoch, per parameter in the network's order.
     running: BTreeMap<usize, Vec<(String, Running)>>,
     path: Option<PathBuf>,
+    /// Each weight's initial values (as a `[1, n]` row) and their norm,
+    /// taken at the first step.
+    initial: Vec<(String, Tensor<2>, f64)>,
+    /// Where the initial weights are kept for a resume, and whether they
+    /// are written there yet.
+    initial_file: Option<(PathBuf, bool)>,
 }
 
 /// Records the per-layer gradient norms of a run. Clones share one record.
@@ -79,7 +102,8 @@ impl LayerGradients {
             Err(e) => return Err(TrainError::io(path, e)),
         };
         let mut lines = text.lines();
-        if lines.next() != Some(HEADER) {
+        let header = lines.next();
+        if header != Some(HEADER) && header != Some(OLD_HEADER) {
             return Err(TrainError::io(
                 path,
                 format!("expected the header `{HEADER}`"),
@@ -88,8 +112,11 @@ impl LayerGradients {
         let mut rows = Vec::new();
         for (index, line) in lines.enumerate() {
             let bad = || TrainError::io(path, format!("line {}: `{line}`", index + 2));
-            let fields: Vec<&str> = line.split(',').collect();
-            let [epoch, parameter, first, mean] = fields[..] else {
+            let mut fields: Vec<&str> = line.split(',').collect();
+            if header == Some(OLD_HEADER) {
+                fields.push("NaN");
+            }
+            let [epoch, parameter, first, mean, movement] = fields[..] else {
                 return Err(bad());
             };
             let row = LayerGradient {
@@ -97,6 +124,7 @@ impl LayerGradients {
                 parameter: parameter.to_string(),
                 grad_norm_first_step: first.parse().map_err(|_| bad())?,
                 grad_norm_mean: mean.parse().map_err(|_| bad())?,
+                weight_movement: movement.parse().map_err(|_| bad())?,
             };
             if row.epoch <= epochs {
                 rows.push(row);
@@ -113,6 +141,38 @@ impl LayerGradients {
         Ok(self)
     }
 
+    /// Keeps the initial weights in `run_dir`'s checkpoint folder, so that a
+    /// resumed run measures the movement from the same start; a resumed
+    /// run (`resumed`) reads them from there onto `device`.
+    pub fn keeping_initial_weights(
+        self,
+        run_dir: &Path,
+        resumed: bool,
+        device: &burn::tensor::Device,
+    ) -> Result<Self, TrainError> {
+        let path = Self::initial_file(run_dir);
+        let mut inner = self.lock();
+        if resumed {
+            let file = ParamFile::read(&path, device)?;
+            inner.initial = file
+                .params
+                .into_iter()
+                .map(|(name, values)| {
+                    let norm = values.clone().square().sum().sqrt().into_scalar::<f64>();
+                    (name, values, norm)
+                })
+                .collect();
+        }
+        inner.initial_file = Some((path, resumed));
+        drop(inner);
+        Ok(self)
+    }
+
+    /// Where [`LayerGradients::keeping_initial_weights`] keeps them.
+    pub fn initial_file(run_dir: &Path) -> PathBuf {
+        checkpoint_dir(run_dir).join("initial-weights.bin")
+    }
+
     /// The counter naming the epoch that training steps belong to.
     pub fn epoch_counter(&self) -> Arc<AtomicUsize> {
         self.epoch.clone()
@@ -127,8 +187,22 @@ impl LayerGradients {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds one step: the norm of each weight's gradient in `grads`.
+    /// Adds one step: the norm of each weight's gradient in `grads`, and
+    /// how far `module`'s weights (before the step's update) are from the
+    /// initial ones, which the first step takes.
     pub fn record_step<M: Module>(&self, module: &M, grads: &GradientsParams) {
+        let weights = weight_rows(module);
+        if self.lock().initial.is_empty() {
+            let initial = weights
+                .iter()
+                .map(|(name, values)| {
+                    let norm = values.clone().square().sum().sqrt().into_scalar::<f64>();
+                    (name.clone(), values.clone(), norm)
+                })
+                .collect();
+            self.lock().initial = initial;
+        }
+        let movements = self.movements(weights);
         // Read back before taking the lock: a read waits for the device.
         let norms: Vec<(String, f64)> = weight_gradient_norms(module, grads)
             .into_iter()
@@ -138,10 +212,15 @@ impl LayerGradients {
         let mut inner = self.lock();
         let running = inner.running.entry(epoch).or_default();
         for (parameter, norm) in norms {
+            let movement = movements
+                .iter()
+                .find(|(name, _)| *name == parameter)
+                .map_or(f64::NAN, |(_, m)| *m);
             match running.iter_mut().find(|(name, _)| *name == parameter) {
                 Some((_, stats)) => {
                     stats.sum += norm;
                     stats.steps += 1;
+                    stats.movement = movement;
                 }
                 None => running.push((
                     parameter,
@@ -149,13 +228,32 @@ impl LayerGradients {
                         first: norm,
                         sum: norm,
                         steps: 1,
+                        movement,
                     },
                 )),
             }
         }
     }
 
-    /// Closes `epoch`: its rows join the record, and the CSV is rewritten.
+    /// `||W - W0|| / ||W0||` of each of `weights` that has initial values.
+    fn movements(&self, weights: Vec<(String, Tensor<2>)>) -> Vec<(String, f64)> {
+        let initial: Vec<(String, Tensor<2>, f64)> = self.lock().initial.clone();
+        weights
+            .into_iter()
+            .filter_map(|(name, values)| {
+                let (_, start, norm) = initial.iter().find(|(n, _, _)| *n == name)?;
+                let distance = (values - start.clone())
+                    .square()
+                    .sum()
+                    .sqrt()
+                    .into_scalar::<f64>();
+                Some((name, distance / norm))
+            })
+            .collect()
+    }
+
+    /// Closes `epoch`: its rows join the record, and the CSV is rewritten
+    /// (and, after the first epoch, the initial weights kept for a resume).
     pub fn finish_epoch(&self, epoch: usize) -> Result<(), TrainError> {
         let mut inner = self.lock();
         let running = inner.running.remove(&epoch).unwrap_or_default();
@@ -166,7 +264,22 @@ impl LayerGradients {
                 parameter,
                 grad_norm_first_step: stats.first,
                 grad_norm_mean: stats.sum / stats.steps as f64,
+                weight_movement: stats.movement,
             }));
+        if let Some((path, false)) = inner.initial_file.clone()
+            && !inner.initial.is_empty()
+        {
+            ParamFile {
+                count: 0,
+                params: inner
+                    .initial
+                    .iter()
+                    .map(|(name, values, _)| (name.clone(), values.clone()))
+                    .collect(),
+            }
+            .write(&path)?;
+            inner.initial_file = Some((path, true));
+        }
         let Some(path) = inner.path.clone() else {
             return Ok(());
         };
@@ -178,12 +291,31 @@ impl LayerGradients {
         let mut csv = format!("{HEADER}\n");
         for row in &self.lock().done {
             csv.push_str(&format!(
-                "{},{},{},{}\n",
-                row.epoch, row.parameter, row.grad_norm_first_step, row.grad_norm_mean
+                "{},{},{},{},{}\n",
+                row.epoch,
+                row.parameter,
+                row.grad_norm_first_step,
+                row.grad_norm_mean,
+                row.weight_movement
             ));
         }
         csv
     }
+}
+
+/// Every weight (a float parameter of rank 2 or more) of `module` as a
+/// `[1, n]` row, detached, by dotted path.
+fn weight_rows<M: Module>(module: &M) -> Vec<(String, Tensor<2>)> {
+    let mut rows = Vec::new();
+    visit_params(
+        module,
+        |info| info.rank() >= 2,
+        |param| {
+            let row = param.matrix.detach().without_autodiff().reshape([1, -1]);
+            rows.push((param.info.path, row));
+        },
+    );
+    rows
 }
 
 /// The L2 norm of the gradient of every weight (a float parameter of rank
@@ -270,12 +402,14 @@ mod tests {
                 parameter: "a.weight".into(),
                 grad_norm_first_step: 0.5,
                 grad_norm_mean: 0.25,
+                weight_movement: 0.0,
             },
             LayerGradient {
                 epoch: 2,
                 parameter: "a.weight".into(),
                 grad_norm_first_step: 0.125,
                 grad_norm_mean: 0.0625,
+                weight_movement: 0.5,
             },
         ];
         LayerGradients::new(rows.clone()).write_csv(&path).unwrap();
@@ -284,6 +418,60 @@ mod tests {
         std::fs::write(&path, "epoch,parameter\n").unwrap();
         let error = LayerGradients::read(&path, 1).unwrap_err().to_string();
         assert!(error.contains("layers.csv"), "{error}");
+        // A file from before the movement column reads with NaN there.
+        std::fs::write(&path, format!("{OLD_HEADER}\n1,a.weight,0.5,0.25\n")).unwrap();
+        let old = LayerGradients::read(&path, 1).unwrap();
+        assert!(old[0].weight_movement.is_nan() && old[0].grad_norm_mean == 0.25);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The first step takes the initial weights: movement 0. Weights
+    /// doubled have moved by their own norm (1); the epoch keeps its last
+    /// step's value. A resumed recorder reads the kept initial weights.
+    #[test]
+    fn movement_is_the_relative_distance_from_the_first_step() {
+        let device = Device::flex();
+        let net = Two {
+            first: LinearConfig::new(2, 1).init(&device),
+            second: LinearConfig::new(1, 1).init(&device),
+        };
+        let doubled =
+            crate::map_params(net.clone(), |_| true, |p| p.matrix.clone().mul_scalar(2.0));
+        let dir = std::env::temp_dir().join(format!("recipe-movement-{}", std::process::id()));
+        let recorder = LayerGradients::new(Vec::new())
+            .keeping_initial_weights(&dir, false, &device)
+            .unwrap();
+        let mut grads = GradientsParams::new();
+        grads.register::<2>(net.first.weight.id, Tensor::zeros([2, 1], &device));
+        grads.register::<2>(net.second.weight.id, Tensor::zeros([1, 1], &device));
+        recorder.epoch_counter().store(1, Ordering::SeqCst);
+        recorder.record_step(&net, &grads);
+        recorder.finish_epoch(1).unwrap();
+        recorder.epoch_counter().store(2, Ordering::SeqCst);
+        recorder.record_step(&net, &grads);
+        recorder.record_step(&doubled, &grads);
+        recorder.finish_epoch(2).unwrap();
+        let moved = |rows: &[LayerGradient], epoch: usize| -> Vec<f64> {
+            rows.iter()
+                .filter(|r| r.epoch == epoch)
+                .map(|r| r.weight_movement)
+                .collect()
+        };
+        let rows = recorder.records();
+        assert_eq!(moved(&rows, 1), [0.0, 0.0]);
+        for movement in moved(&rows, 2) {
+            assert!((movement - 1.0).abs() < 1e-6, "{rows:?}");
+        }
+        let resumed = LayerGradients::new(Vec::new())
+            .keeping_initial_weights(&dir, true, &device)
+            .unwrap();
+        assert_eq!(resumed.movements(weight_rows(&doubled)).len(), 2);
+        for (_, movement) in resumed.movements(weight_rows(&doubled)) {
+            assert!((movement - 1.0).abs() < 1e-6, "{movement}");
+        }
+        for (_, movement) in resumed.movements(weight_rows(&net)) {
+            assert_eq!(movement, 0.0);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -64,12 +64,14 @@ mod optimizer;
 mod optimizer_kernels;
 mod output_check;
 mod param;
+mod param_file;
 mod penalty;
 mod penalty_metric;
 mod plateau;
 mod progress;
 mod registry;
 mod regularizer;
+mod remedy;
 mod resume;
 mod run;
 mod run_folder;
@@ -89,7 +91,7 @@ pub use checkpoint::{
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constraint::{Constraint, WeightConstraint};
-pub use diagnosis::{Diagnosis, Evidence, Remedy, Thresholds, Verdict, diagnose};
+pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
 pub use epoch_logger::EpochCsvLogger;
@@ -123,6 +125,7 @@ pub use registry::{
     Settings, constraint_names, penalty_names, register_constraint, register_penalty,
 };
 pub use regularizer::Regularizer;
+pub use remedy::Remedy;
 pub use resume::{epoch_seed, read_run_config};
 pub use run::DataItem;
 pub use run_folder::{LOCK_FILE, RunFolderLock};

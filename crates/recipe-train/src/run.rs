@@ -327,6 +327,8 @@ impl LearnerSetup {
         let already_stopped = early_stopping
             .as_ref()
             .and_then(|early_stopping| early_stopping.replay(&earlier));
+        let checkpointing = restore_best
+            || ((options.checkpoints || config.keep_checkpoints.is_some()) && artifacts.is_some());
         Ok(Self {
             interrupter: Interrupter::new(),
             earlier,
@@ -338,11 +340,15 @@ impl LearnerSetup {
             start_epoch,
             resume_from,
             already_stopped,
-            checkpointing: restore_best
-                || ((options.checkpoints || config.keep_checkpoints.is_some())
-                    && artifacts.is_some()),
+            checkpointing,
             restore_best,
-            layer_gradients: Self::layer_gradients(config, artifacts, start_epoch)?,
+            layer_gradients: Self::layer_gradients(
+                config,
+                artifacts,
+                checkpointing,
+                start_epoch,
+                device,
+            )?,
             plateau,
             averager: Self::averager(config, artifacts, device, start_epoch)?,
         })
@@ -366,12 +372,16 @@ impl LearnerSetup {
         Ok(Some(averager))
     }
 
-    /// The per-layer gradient recorder, continuing a resumed run's
-    /// `layers.csv`, when `config` asks for one.
+    /// The per-layer gradient recorder, when `config` asks for one; with
+    /// `artifacts` it writes `layers.csv` and continues a resumed run's
+    /// record, and in a run that checkpoints it keeps the initial weights
+    /// beside the checkpoints (the resumed run's movement starts there).
     fn layer_gradients(
         config: &FitConfig,
         artifacts: Option<&RunArtifacts>,
+        checkpointing: bool,
         start_epoch: usize,
+        device: &Device,
     ) -> Result<Option<LayerGradients>, TrainError> {
         if !config.record_layer_gradients {
             return Ok(None);
@@ -381,7 +391,15 @@ impl LearnerSetup {
         };
         let path = artifacts.layers();
         let earlier = LayerGradients::read(&path, start_epoch)?;
-        LayerGradients::new(earlier).write_csv(path).map(Some)
+        let mut recorder = LayerGradients::new(earlier);
+        if checkpointing {
+            recorder = recorder.keeping_initial_weights(
+                &artifacts.dir,
+                start_epoch > 0,
+                &device.clone().inner(),
+            )?;
+        }
+        recorder.write_csv(path).map(Some)
     }
 
     /// Burn's scheduler for `config`'s learning-rate schedule and plateau

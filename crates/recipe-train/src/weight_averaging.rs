@@ -10,11 +10,12 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::module::Module;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::checkpoint_dir;
-use crate::{Classify, TrainError, map_params, visit_params, write_atomic};
+use crate::param_file::ParamFile;
+use crate::{Classify, TrainError, map_params, visit_params};
 
 /// How the averaged weights are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -122,9 +123,6 @@ pub struct WeightAverager {
     state: Arc<Mutex<State>>,
 }
 
-/// The magic line of an averager file.
-const FILE_MAGIC: &str = "recipe weight average 1";
-
 impl WeightAverager {
     /// An empty average formed by `method`.
     pub fn new(method: WeightAveraging) -> Self {
@@ -230,9 +228,13 @@ impl WeightAverager {
     /// (atomically), and removes the one of `epoch - 3`: a resume starts
     /// from one of the two newest epochs.
     pub fn save(&self, run_dir: &Path, epoch: usize) -> Result<(), TrainError> {
-        let bytes = self.to_bytes();
-        let path = Self::file(run_dir, epoch);
-        write_atomic(&path, &bytes)?;
+        let state = self.lock();
+        ParamFile {
+            count: state.count,
+            params: state.averages.clone(),
+        }
+        .write(&Self::file(run_dir, epoch))?;
+        drop(state);
         if epoch > 3 {
             let old = Self::file(run_dir, epoch - 3);
             if let Err(e) = std::fs::remove_file(&old)
@@ -246,40 +248,16 @@ impl WeightAverager {
 
     /// Reads the average that [`WeightAverager::save`] wrote after `epoch`
     /// onto `device`.
-    pub fn load(
-        &self,
-        run_dir: &Path,
-        epoch: usize,
-        device: &burn::tensor::Device,
-    ) -> Result<(), TrainError> {
-        let path = Self::file(run_dir, epoch);
-        let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
-        let loaded = from_bytes(&bytes, device).map_err(|why| TrainError::io(&path, why))?;
+    pub fn load(&self, run_dir: &Path, epoch: usize, device: &Device) -> Result<(), TrainError> {
+        let file = ParamFile::read(&Self::file(run_dir, epoch), device)?;
         let mut state = self.lock();
-        *state = loaded;
-        state.epochs = epoch;
+        *state = State {
+            averages: file.params,
+            count: file.count,
+            epochs: epoch,
+            ..State::default()
+        };
         Ok(())
-    }
-
-    /// The state as bytes: a magic line, a JSON line (count, each
-    /// parameter's path and matrix shape), then the values as
-    /// little-endian `f32`.
-    fn to_bytes(&self) -> Vec<u8> {
-        let state = self.lock();
-        let shapes: Vec<(&str, [usize; 2])> = state
-            .averages
-            .iter()
-            .map(|(path, values)| (path.as_str(), values.dims()))
-            .collect();
-        let header = serde_json::json!({ "count": state.count, "params": shapes });
-        let mut bytes = format!("{FILE_MAGIC}\n{header}\n").into_bytes();
-        for (_, values) in &state.averages {
-            let data = values.clone().into_data().convert::<f32>();
-            for value in data.iter::<f32>() {
-                bytes.extend_from_slice(&value.to_le_bytes());
-            }
-        }
-        bytes
     }
 }
 
@@ -323,48 +301,6 @@ fn apply<M: Module>(state: &State, net: M) -> M {
                 .map_or_else(|| param.matrix.clone(), |(_, average)| average.clone())
         },
     )
-}
-
-fn from_bytes(bytes: &[u8], device: &burn::tensor::Device) -> Result<State, String> {
-    let mut lines = bytes.splitn(3, |&b| b == b'\n');
-    if lines.next() != Some(FILE_MAGIC.as_bytes()) {
-        return Err(format!(
-            "not an average recipe wrote (no `{FILE_MAGIC}` line)"
-        ));
-    }
-    let header: serde_json::Value = lines
-        .next()
-        .and_then(|line| serde_json::from_slice(line).ok())
-        .ok_or("no readable header line")?;
-    let mut values = lines.next().unwrap_or_default();
-    let count = header["count"].as_u64().ok_or("no count")? as usize;
-    let params: Vec<(String, [usize; 2])> = serde_json::from_value(header["params"].clone())
-        .map_err(|e| format!("parameter list: {e}"))?;
-    let mut averages = Vec::with_capacity(params.len());
-    for (path, shape) in params {
-        let len = shape[0] * shape[1] * 4;
-        if values.len() < len {
-            return Err(format!("the values of {path} are cut short"));
-        }
-        let (these, rest) = values.split_at(len);
-        values = rest;
-        let floats: Vec<f32> = these
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        averages.push((
-            path,
-            Tensor::from_data(TensorData::new(floats, shape), device),
-        ));
-    }
-    if !values.is_empty() {
-        return Err(format!("{} bytes after the last parameter", values.len()));
-    }
-    Ok(State {
-        averages,
-        count,
-        ..State::default()
-    })
 }
 
 #[cfg(test)]
