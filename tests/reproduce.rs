@@ -37,10 +37,11 @@ fn reproduce_all_writes_results_and_a_report() {
         .lines()
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
-    assert_eq!(verdicts, 12, "{report}");
+    assert_eq!(verdicts, 13, "{report}");
     for chart in [
         "vanishing-gradient/depth",
         "vanishing-gradient/gradients",
+        "vanishing-gradient/movement",
         "maxout/units",
         "maxout/curves",
         "activations/curves",
@@ -64,5 +65,23 @@ fn reproduce_all_writes_results_and_a_report() {
         out.join("early-stopping/whole-budget/history.csv")
             .is_file()
     );
+    // Judged again from the results alone: the same verdicts and evidence,
+    // and a report that says so.
+    let table = |report: &str| -> Vec<String> {
+        report
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .map(str::to_string)
+            .collect()
+    };
+    let judged = common::recipe()
+        .args(["reproduce", "all", "--from-results", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    common::assert_success(&judged);
+    let again = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(table(&again), table(&report));
+    assert!(again.contains("judged again"), "{again}");
     std::fs::remove_dir_all(out).unwrap();
 }

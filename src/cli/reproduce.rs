@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
@@ -74,6 +74,10 @@ pub struct ReproduceArgs {
     /// Override the profile's number of epochs (for a smoke run)
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Train nothing: judge the claims again from the results.json files an
+    /// earlier `reproduce all` left in --out, and rewrite its report.md
+    #[arg(long)]
+    pub from_results: bool,
 }
 
 impl Default for ReproduceArgs {
@@ -87,6 +91,7 @@ impl Default for ReproduceArgs {
             out: PathBuf::from("runs/reproduce"),
             train_limit: None,
             epochs: None,
+            from_results: false,
         }
     }
 }
@@ -219,6 +224,17 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         train_limit: args.train_limit,
         epochs: args.epochs,
     };
+    if args.from_results {
+        if args.experiment != Experiment::All {
+            bail!("--from-results judges every claim: give `all` (the default) as the experiment");
+        }
+        let claims = judge_results(&context.out)?;
+        let earlier = Context {
+            dataset: dataset_of_results(&context.out)?,
+            ..context
+        };
+        return write_report(&earlier, &claims, true);
+    }
     let selected = |e: Experiment| args.experiment == e || args.experiment == Experiment::All;
     let mut claims: Vec<Claim> = Vec::new();
     if selected(Experiment::VanishingGradient) {
@@ -315,7 +331,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         claims.extend(dropout_claims(&over, &under));
     }
     if args.experiment == Experiment::All {
-        write_report(&context, &claims)?;
+        write_report(&context, &claims, false)?;
     }
     Ok(())
 }
@@ -370,12 +386,67 @@ fn maxout_response_plot(context: &Context) -> Result<()> {
     Ok(())
 }
 
-fn write_report(context: &Context, claims: &[Claim]) -> Result<()> {
+/// The image set an earlier `reproduce all` in `out` trained on, as its
+/// first depth-sweep run recorded it.
+fn dataset_of_results(out: &Path) -> Result<DatasetKind> {
+    let sweep = out.join("vanishing-gradient");
+    let entries =
+        std::fs::read_dir(&sweep).with_context(|| format!("reading {}", sweep.display()))?;
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| path.join("config.json").is_file())
+        .collect();
+    runs.sort();
+    let Some(run) = runs.first() else {
+        bail!("{} holds no run with a config.json", sweep.display());
+    };
+    Ok(recipe::train::read_run_config(run)?.image_set()?)
+}
+
+/// The claims judged from the `results.json` of each experiment in `out`.
+fn judge_results(out: &Path) -> Result<Vec<Claim>> {
+    fn rows<T: serde::de::DeserializeOwned>(out: &Path, experiment: &str) -> Result<Vec<T>> {
+        let path = out.join(experiment).join("results.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {} (run `recipe reproduce all --out {}` first)",
+                path.display(),
+                out.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+    let depth: Vec<DepthSweepRow> = rows(out, "vanishing-gradient")?;
+    let activations: Vec<DepthSweepRow> = rows(out, "activations")?;
+    let maxout: Vec<DepthSweepRow> = rows(out, "maxout")?;
+    let stopping: Vec<VariantRow> = rows(out, "early-stopping")?;
+    let regularization: Vec<VariantRow> = rows(out, "regularization")?;
+    // The dropout experiment's file holds both nets; the claims find each
+    // variant by its key.
+    let dropout: Vec<VariantRow> = rows(out, "dropout")?;
+    let mut claims = vanishing_gradient_claims(&depth);
+    claims.extend(activation_claims(&activations));
+    claims.extend(maxout_claims(&maxout));
+    claims.extend(early_stopping_claims(&stopping));
+    claims.extend(regularization_claims(&regularization));
+    claims.extend(dropout_claims(&dropout, &dropout));
+    Ok(claims)
+}
+
+/// Writes `report.md`; `judged_again`: the claims come from the results of
+/// an earlier run (`--from-results`), which the report says.
+fn write_report(context: &Context, claims: &[Claim], judged_again: bool) -> Result<()> {
     let reproduced = claims.iter().filter(|c| c.reproduced == Some(true)).count();
+    let judged_again = if judged_again {
+        " The claims were judged again from the results.json files an earlier run left in this folder; \
+         the runs themselves were not repeated."
+    } else {
+        ""
+    };
     let report = format!(
         "# Recipe of Deep Learning: the lecture's claims, measured\n\n\
          Produced by `{}` on {}. {reproduced} of {} claims reproduced; each verdict \
-         applies the printed criterion to the numbers in the experiment's `results.md`.\n\n{}",
+         applies the printed criterion to the numbers in the experiment's `results.md`.{judged_again}\n\n{}",
         context.command,
         context.dataset,
         claims.len(),
