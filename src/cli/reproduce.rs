@@ -9,11 +9,12 @@ use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, VariantRow, activation_claims, claims_table, compare,
-    dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
-    first_layer_responses, history_chart, learning_curves, markdown_table, maxout_claims,
-    overfitting_setting, regularization_claims, regularization_variants, response_chart,
-    underfitting_dropout_variants, vanishing_gradient_claims, weight_histograms,
+    Claim, DepthSweep, DepthSweepRow, PenaltyTrace, PenaltyTraceConfig, VariantRow,
+    activation_claims, claims_table, compare, dropout_claims, dropout_variants,
+    early_stopping_claims, early_stopping_variants, first_layer_responses, history_chart,
+    learning_curves, markdown_table, maxout_claims, overfitting_setting, regularization_claims,
+    regularization_variants, response_chart, trace_penalties, underfitting_dropout_variants,
+    vanishing_gradient_claims, weight_histograms,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -31,6 +32,8 @@ pub enum Experiment {
     EarlyStopping,
     /// None / L2 / L1 / L1+L2 / max-norm on a net that overfits.
     Regularization,
+    /// L2 and L1 step by step: a weight with no data gradient under plain SGD.
+    Penalties,
     /// Dropout on a net that overfits, and on one that under-fits.
     Dropout,
     /// Every experiment, then report.md with each claim and its verdict.
@@ -297,6 +300,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         )?;
         claims.extend(regularization_claims(&rows));
     }
+    if selected(Experiment::Penalties) {
+        claims.extend(penalties(&context)?);
+    }
     if selected(Experiment::Dropout) {
         let dir = context.out.join("dropout");
         let over = compare(
@@ -334,6 +340,40 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         write_report(&context, &claims, false)?;
     }
     Ok(())
+}
+
+/// Traces weights step by step under no penalty, L2 and L1.
+fn penalties(context: &Context) -> Result<Vec<Claim>> {
+    let base = TrainConfig::new(recipe::models::MlpConfig::new(784, vec![100], 10));
+    let mut trace = PenaltyTraceConfig::lecture(base)?;
+    trace.base = context.on_dataset(trace.base);
+    println!(
+        "penalties on {}: {} SGD steps at lr {} with no penalty, L2 {}, L1 {}",
+        trace.base.data.dataset, trace.steps, trace.learning_rate, trace.l2, trace.l1
+    );
+    let measured = trace_penalties(&trace, &context.device)?;
+    let dir = context.out.join("penalties");
+    measured.chart().write(&dir.join("trace"))?;
+    let body = format!(
+        "784-100-10 ReLU, {} training images, batch {}, {} steps of plain SGD at lr {}; \
+         L2 λ = {} (penalty λ/2 Σw²), L1 λ = {} (penalty λ Σ|w|), the same initial weights \
+         for all three. The watched weights go from an input pixel to the first four \
+         hidden units.\n\n{}\n![trace](trace.png)\n",
+        trace
+            .base
+            .data
+            .split
+            .train_limit
+            .map_or("50000".to_string(), |n| n.to_string()),
+        trace.base.fit.batch_size,
+        trace.steps,
+        trace.learning_rate,
+        trace.l2,
+        trace.l1,
+        measured.markdown_table()
+    );
+    context.write("penalties", "L2 and L1 step by step", &body, &measured)?;
+    Ok(measured.claims())
 }
 
 fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
@@ -421,6 +461,12 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
     let maxout: Vec<DepthSweepRow> = rows(out, "maxout")?;
     let stopping: Vec<VariantRow> = rows(out, "early-stopping")?;
     let regularization: Vec<VariantRow> = rows(out, "regularization")?;
+    let trace: PenaltyTrace = {
+        let path = out.join("penalties").join("results.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+    };
     // The dropout experiment's file holds both nets; the claims find each
     // variant by its key.
     let dropout: Vec<VariantRow> = rows(out, "dropout")?;
@@ -429,6 +475,7 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
     claims.extend(maxout_claims(&maxout));
     claims.extend(early_stopping_claims(&stopping));
     claims.extend(regularization_claims(&regularization));
+    claims.extend(trace.claims());
     claims.extend(dropout_claims(&dropout, &dropout));
     Ok(claims)
 }

@@ -10,6 +10,7 @@ use recipe_train::{TrainConfig, TrainError, TrainOptions, TrainedModel, train};
 mod claims;
 mod maxout_response;
 mod overfitting;
+mod penalty_trace;
 mod remedies;
 mod vanishing_gradient;
 mod variant_key;
@@ -24,6 +25,7 @@ pub use overfitting::{
     learning_curves, markdown_table, overfitting_setting, regularization_variants,
     underfitting_dropout_variants, weight_histograms, with_dropout,
 };
+pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};
 pub use variant_key::VariantKey;
