@@ -165,12 +165,7 @@ impl Context {
         let body = format!(
             "{} training images, {} epochs, {} lr {}, batch {}, width {}, init auto. \
              Each cell: training accuracy / test accuracy.\n\n{}",
-            sweep
-                .base
-                .data
-                .split
-                .train_limit
-                .map_or("50000".to_string(), |n| n.to_string()),
+            training_images(&sweep.base),
             sweep.base.fit.epochs,
             sweep.base.fit.optimizer,
             sweep.base.fit.learning_rate,
@@ -342,6 +337,15 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
+/// How many training images `config` uses, in words for a results page.
+fn training_images(config: &TrainConfig) -> String {
+    config
+        .data
+        .split
+        .train_limit
+        .map_or("50000".to_string(), |n| n.to_string())
+}
+
 /// Traces weights step by step under no penalty, L2 and L1.
 fn penalties(context: &Context) -> Result<Vec<Claim>> {
     let base = TrainConfig::new(recipe::models::MlpConfig::new(784, vec![100], 10));
@@ -359,12 +363,7 @@ fn penalties(context: &Context) -> Result<Vec<Claim>> {
          L2 λ = {} (penalty λ/2 Σw²), L1 λ = {} (penalty λ Σ|w|), the same initial weights \
          for all three. The watched weights go from an input pixel to the first four \
          hidden units.\n\n{}\n![trace](trace.png)\n",
-        trace
-            .base
-            .data
-            .split
-            .train_limit
-            .map_or("50000".to_string(), |n| n.to_string()),
+        training_images(&trace.base),
         trace.base.fit.batch_size,
         trace.steps,
         trace.learning_rate,

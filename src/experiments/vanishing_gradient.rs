@@ -239,31 +239,12 @@ impl DepthSweep {
     /// (log10), first hidden layer to output, one line per activation at
     /// the greatest depth: the vanishing gradient itself.
     pub fn gradient_chart(&self, rows: &[DepthSweepRow]) -> crate::plots::LineChart {
-        use crate::plots::{LineChart, Series};
-        let depth = self.depths.iter().copied().max().unwrap_or(0);
-        let mut chart = LineChart::new(
-            format!("Gradient by layer at the first step, {depth} hidden layers"),
-            "layer (1: first hidden, last: output)",
+        self.by_layer_chart(
+            rows,
+            "Gradient by layer at the first step",
             "log10(gradient norm of the weights)",
-        );
-        for (index, activation) in self.activations.iter().enumerate() {
-            let name = activation.to_string();
-            let Some(row) = rows
-                .iter()
-                .find(|r| r.activation == name && r.depth == depth)
-            else {
-                continue;
-            };
-            let points = row
-                .first_step_gradients()
-                .into_iter()
-                .enumerate()
-                .filter(|(_, (_, norm))| *norm > 0.0)
-                .map(|(layer, (_, norm))| ((layer + 1) as f64, norm.log10()))
-                .collect();
-            chart = chart.with(Series::new(name, points).colored(index));
-        }
-        chart
+            DepthSweepRow::first_step_gradients,
+        )
     }
 
     /// How far each layer's weights moved from their initial values by the
@@ -271,12 +252,29 @@ impl DepthSweep {
     /// to output, one line per activation at the greatest depth: the first
     /// layers of the sigmoid net stay nearly where they started.
     pub fn movement_chart(&self, rows: &[DepthSweepRow]) -> crate::plots::LineChart {
+        self.by_layer_chart(
+            rows,
+            "Weight movement by layer after training",
+            "log10(||W - W0|| / ||W0||)",
+            DepthSweepRow::final_movements,
+        )
+    }
+
+    /// One line per activation at the greatest depth: log10 of a per-layer
+    /// value (`per_layer`, first hidden layer to output) against the layer.
+    fn by_layer_chart(
+        &self,
+        rows: &[DepthSweepRow],
+        title: &str,
+        y_label: &str,
+        per_layer: fn(&DepthSweepRow) -> Vec<(&str, f64)>,
+    ) -> crate::plots::LineChart {
         use crate::plots::{LineChart, Series};
         let depth = self.depths.iter().copied().max().unwrap_or(0);
         let mut chart = LineChart::new(
-            format!("Weight movement by layer after training, {depth} hidden layers"),
+            format!("{title}, {depth} hidden layers"),
             "layer (1: first hidden, last: output)",
-            "log10(||W - W0|| / ||W0||)",
+            y_label,
         );
         for (index, activation) in self.activations.iter().enumerate() {
             let name = activation.to_string();
@@ -286,12 +284,11 @@ impl DepthSweep {
             else {
                 continue;
             };
-            let points = row
-                .final_movements()
+            let points = per_layer(row)
                 .into_iter()
                 .enumerate()
-                .filter(|(_, (_, movement))| *movement > 0.0)
-                .map(|(layer, (_, movement))| ((layer + 1) as f64, movement.log10()))
+                .filter(|(_, (_, value))| *value > 0.0)
+                .map(|(layer, (_, value))| ((layer + 1) as f64, value.log10()))
                 .collect();
             chart = chart.with(Series::new(name, points).colored(index));
         }

@@ -303,18 +303,7 @@ mod tests {
     use super::*;
 
     fn record(epoch: usize, valid_loss: f64) -> EpochRecord {
-        EpochRecord {
-            epoch,
-            train_loss: 0.1,
-            train_penalty: 0.0,
-            train_accuracy: 0.9,
-            valid_loss,
-            valid_accuracy: 1.0 - valid_loss,
-            learning_rate: 0.1,
-            seconds: 1.0,
-            grad_norm: None,
-            averaged: None,
-        }
+        EpochRecord::for_tests(epoch, valid_loss)
     }
 
     /// Runs the state machine over losses (epochs 1, 2, ...); returns the

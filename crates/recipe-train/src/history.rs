@@ -56,6 +56,43 @@ pub struct History {
     pub loss: String,
 }
 
+#[cfg(test)]
+impl EpochRecord {
+    /// A record for tests: the epoch and validation loss given, validation
+    /// accuracy `1 - valid_loss`, training loss 0.1 and accuracy 0.9,
+    /// learning rate 0.1, one second.
+    pub(crate) fn for_tests(epoch: usize, valid_loss: f64) -> Self {
+        Self {
+            epoch,
+            train_loss: 0.1,
+            train_penalty: 0.0,
+            train_accuracy: 0.9,
+            valid_loss,
+            valid_accuracy: 1.0 - valid_loss,
+            learning_rate: 0.1,
+            seconds: 1.0,
+            grad_norm: None,
+            averaged: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl History {
+    /// A cross-entropy history of [`EpochRecord::for_tests`] records whose
+    /// validation losses are `valid_losses` (epochs 1, 2, ...).
+    pub(crate) fn for_tests(valid_losses: &[f64]) -> Self {
+        Self {
+            epochs: valid_losses
+                .iter()
+                .enumerate()
+                .map(|(i, &loss)| EpochRecord::for_tests(i + 1, loss))
+                .collect(),
+            loss: "cross-entropy".to_string(),
+        }
+    }
+}
+
 /// The columns every history has, in order.
 const BASE_COLUMNS: [&str; 7] = [
     "epoch",

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::key_values::key_values;
 use crate::{EpochRecord, History, Metric, Mode, TrainError, write_atomic};
 
 /// Which epochs' weights a run keeps in `checkpoints/` when it ends, with
@@ -187,38 +188,14 @@ impl FromStr for KeepCheckpoints {
     /// empty text: the best epoch by validation loss).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut keep = Self::default();
-        let text = text.trim();
-        if text.is_empty() || text == "best" {
-            return Ok(keep);
-        }
-        for pair in text.split(',') {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(TrainError::invalid(
-                    "keep-checkpoints",
-                    "KEY=VALUE pairs separated by commas, e.g. top_k=3,last=true",
-                    pair,
-                ));
-            };
-            let (key, value) = (key.trim(), value.trim());
-            match key {
-                "top_k" => {
-                    keep.top_k = value
-                        .parse()
-                        .map_err(|_| TrainError::invalid(key, "a whole number", value))?
-                }
-                "monitor" => keep.monitor = value.parse()?,
-                "mode" => keep.mode = Some(value.parse()?),
-                "last" => {
-                    keep.last = value
-                        .parse()
-                        .map_err(|_| TrainError::invalid(key, "true or false", value))?
-                }
+        for pair in key_values(text, "keep-checkpoints", "best", "top_k=3,last=true")? {
+            match pair.key {
+                "top_k" => keep.top_k = pair.parse("a whole number")?,
+                "monitor" => keep.monitor = pair.value.parse()?,
+                "mode" => keep.mode = Some(pair.value.parse()?),
+                "last" => keep.last = pair.parse("true or false")?,
                 _ => {
-                    return Err(TrainError::invalid(
-                        "keep-checkpoints key",
-                        "top_k, monitor, mode or last",
-                        key,
-                    ));
+                    return Err(pair.unknown("keep-checkpoints", "top_k, monitor, mode or last"));
                 }
             }
         }
@@ -231,25 +208,7 @@ mod tests {
     use super::*;
 
     fn history(valid_losses: &[f64]) -> History {
-        History {
-            epochs: valid_losses
-                .iter()
-                .enumerate()
-                .map(|(i, &valid_loss)| EpochRecord {
-                    epoch: i + 1,
-                    train_loss: 0.5,
-                    train_penalty: 0.0,
-                    train_accuracy: 0.8,
-                    valid_loss,
-                    valid_accuracy: 1.0 - valid_loss,
-                    learning_rate: 0.1,
-                    seconds: 1.0,
-                    grad_norm: None,
-                    averaged: None,
-                })
-                .collect(),
-            loss: "cross-entropy".to_string(),
-        }
+        History::for_tests(valid_losses)
     }
 
     /// Ties go to the earlier epoch, NaN ranks last, `last` comes after.
@@ -279,9 +238,9 @@ mod tests {
         assert_eq!(lines.len(), 5);
         assert_eq!(
             lines[1],
-            "epoch-5.bpk,top-1,5,valid_loss,0.2,0.5,0.8,0.2,0.8"
+            "epoch-5.bpk,top-1,5,valid_loss,0.2,0.1,0.9,0.2,0.8"
         );
-        assert_eq!(lines[4], "last.bpk,last,6,valid_loss,0.4,0.5,0.8,0.4,0.6");
+        assert_eq!(lines[4], "last.bpk,last,6,valid_loss,0.4,0.1,0.9,0.4,0.6");
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod group_lasso;
 mod history;
 mod history_logger;
 mod keep_checkpoints;
+mod key_values;
 mod layer_gradients;
 mod lr_find;
 mod lr_schedule;

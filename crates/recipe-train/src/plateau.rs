@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::key_values::key_values;
 use crate::{EpochRecord, History, Metric, Mode, TrainError};
 
 /// When and how far to lower the learning rate, with Keras' rules and
@@ -131,39 +132,28 @@ impl FromStr for ReduceLrOnPlateau {
     /// an empty text: all defaults).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut plateau = Self::default();
-        let text = text.trim();
-        if text.is_empty() || text == "keras" {
-            return Ok(plateau);
-        }
-        for pair in text.split(',') {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(TrainError::invalid(
-                    "reduce-lr-on-plateau",
-                    "KEY=VALUE pairs separated by commas, e.g. factor=0.5,patience=2",
-                    pair,
-                ));
-            };
-            let (key, value) = (key.trim(), value.trim());
-            let bad = |expected: &str| TrainError::invalid(key, expected, value);
-            let number = || value.parse::<f64>().map_err(|_| bad("a number"));
-            let count = || value.parse::<usize>().map_err(|_| bad("a whole number"));
-            match key {
-                "monitor" => plateau.monitor = value.parse()?,
-                "mode" => plateau.mode = Some(value.parse()?),
-                "factor" => plateau.factor = number()?,
-                "patience" => plateau.patience = count()?,
-                "min_delta" => plateau.min_delta = number()?,
-                "cooldown" => plateau.cooldown = count()?,
-                "min_lr" => plateau.min_lr = number()?,
+        let pairs = key_values(
+            text,
+            "reduce-lr-on-plateau",
+            "keras",
+            "factor=0.5,patience=2",
+        )?;
+        for pair in pairs {
+            match pair.key {
+                "monitor" => plateau.monitor = pair.value.parse()?,
+                "mode" => plateau.mode = Some(pair.value.parse()?),
+                "factor" => plateau.factor = pair.parse("a number")?,
+                "patience" => plateau.patience = pair.parse("a whole number")?,
+                "min_delta" => plateau.min_delta = pair.parse("a number")?,
+                "cooldown" => plateau.cooldown = pair.parse("a whole number")?,
+                "min_lr" => plateau.min_lr = pair.parse("a number")?,
                 "reset_early_stopping" => {
-                    plateau.reset_early_stopping =
-                        value.parse().map_err(|_| bad("true or false"))?
+                    plateau.reset_early_stopping = pair.parse("true or false")?
                 }
                 _ => {
-                    return Err(TrainError::invalid(
-                        "reduce-lr-on-plateau key",
+                    return Err(pair.unknown(
+                        "reduce-lr-on-plateau",
                         "monitor, mode, factor, patience, min_delta, cooldown, min_lr or reset_early_stopping",
-                        key,
                     ));
                 }
             }
@@ -385,25 +375,7 @@ mod tests {
             ..ReduceLrOnPlateau::default()
         };
         let values = [0.9, 0.8, 0.85, 0.86, 0.7, 0.75];
-        let history = History {
-            epochs: values
-                .iter()
-                .enumerate()
-                .map(|(i, &valid_loss)| EpochRecord {
-                    epoch: i + 1,
-                    train_loss: 0.0,
-                    train_penalty: 0.0,
-                    train_accuracy: 0.0,
-                    valid_loss,
-                    valid_accuracy: 0.0,
-                    learning_rate: 0.0,
-                    seconds: 0.0,
-                    grad_norm: None,
-                    averaged: None,
-                })
-                .collect(),
-            loss: String::new(),
-        };
+        let history = History::for_tests(&values);
         let mut unbroken = PlateauState::new(config.clone(), 0.1);
         history.epochs.iter().for_each(|r| {
             unbroken.end_record(r);
