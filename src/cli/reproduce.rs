@@ -4,17 +4,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, PenaltyTrace, PenaltyTraceConfig, VariantRow,
+    Claim, DepthSweep, DepthSweepRow, PenaltyTrace, PenaltyTraceConfig, ReluRegions, VariantRow,
     activation_claims, claims_table, compare, dropout_claims, dropout_variants,
     early_stopping_claims, early_stopping_variants, first_layer_responses, history_chart,
     learning_curves, markdown_table, maxout_claims, overfitting_setting, regularization_claims,
-    regularization_variants, response_chart, trace_penalties, underfitting_dropout_variants,
-    vanishing_gradient_claims, weight_histograms,
+    regularization_variants, relu_regions, response_chart, trace_penalties,
+    underfitting_dropout_variants, vanishing_gradient_claims, weight_histograms,
 };
 use recipe::train::{TrainConfig, write_atomic};
 use serde::Serialize;
@@ -242,6 +242,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         let sweep = DepthSweep::activations(context.sweep_epochs(3), context.sweep_limit());
         let rows = context.sweep("activations", "Activations at depth 3 (Adam 1e-3)", sweep)?;
         claims.extend(activation_claims(&rows));
+        claims.extend(relu_region_claims(&context)?);
     }
     if selected(Experiment::Maxout) {
         let sweep = DepthSweep::maxout_pieces(context.sweep_epochs(3), context.sweep_limit());
@@ -394,25 +395,61 @@ fn vanishing_gradient(context: &Context) -> Result<Vec<Claim>> {
     Ok(vanishing_gradient_claims(&rows))
 }
 
-/// Plots what three units of the first layer of the 3-piece Maxout net learned.
-fn maxout_response_plot(context: &Context) -> Result<()> {
-    let run = context.out.join("maxout").join("maxout-3-3");
+/// The trained network and data of the run in `run`, and its first
+/// `count` test images as `[count, pixels]` inputs in `[0, 1]`.
+fn run_with_test_images(
+    context: &Context,
+    run: &Path,
+    count: usize,
+) -> Result<(recipe::models::Mlp, Vec<Vec<f32>>)> {
     let config: TrainConfig = serde_json::from_str(
         &std::fs::read_to_string(run.join("config.json"))
             .with_context(|| format!("reading {}", run.join("config.json").display()))?,
     )?;
-    let device = context.device.clone();
     let mlp = config
         .mlp()?
-        .init(&device)?
+        .init(&context.device)?
         .try_load_file(run.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", run.join("model.bpk").display()))?;
     let kind = config.image_set()?;
     let files = locate(kind, config.data.data_dir.as_deref())?;
     let test = load_images(&files.test_images, &files.test_labels, kind.classes())?;
-    let image =
-        |i: usize| -> Vec<f32> { test.image(i).iter().map(|&p| p as f32 / 255.0).collect() };
-    let responses = first_layer_responses(&mlp, &image(0), &image(1), &[0, 1, 2], 121, &device)?;
+    let images = (0..count.min(test.labels.len()))
+        .map(|i| test.image(i).iter().map(|&p| p as f32 / 255.0).collect())
+        .collect();
+    Ok((mlp, images))
+}
+
+/// The activations experiment's 3-layer ReLU net on 1,000 test images:
+/// one linear function per region, a different one per image.
+fn relu_region_claims(context: &Context) -> Result<Vec<Claim>> {
+    let dir = context.out.join("activations");
+    let (mlp, images) = run_with_test_images(context, &dir.join("relu-3"), 1000)?;
+    let features = images.first().map_or(0, Vec::len);
+    let inputs = Tensor::<2>::from_data(
+        TensorData::new(images.concat(), [images.len(), features]),
+        &context.device,
+    );
+    let regions = relu_regions(&mlp, inputs, &context.device);
+    write_atomic(
+        &dir.join("regions.json"),
+        serde_json::to_string_pretty(&regions)?.as_bytes(),
+    )?;
+    println!(
+        "relu-3 on {} test images: {} distinct activation patterns, median miss of a neighbour's linear map {:.0}%",
+        regions.inputs,
+        regions.distinct_patterns,
+        100.0 * regions.median_miss()
+    );
+    Ok(regions.claims())
+}
+
+/// Plots what three units of the first layer of the 3-piece Maxout net learned.
+fn maxout_response_plot(context: &Context) -> Result<()> {
+    let run = context.out.join("maxout").join("maxout-3-3");
+    let (mlp, images) = run_with_test_images(context, &run, 2)?;
+    let [a, b] = [0, 1].map(|i| images.get(i).cloned().unwrap_or_default());
+    let responses = first_layer_responses(&mlp, &a, &b, &[0, 1, 2], 121, &context.device)?;
     response_chart(
         "Three Maxout units (3 pieces) of the first layer: piecewise linear",
         &responses,
@@ -457,6 +494,12 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
     }
     let depth: Vec<DepthSweepRow> = rows(out, "vanishing-gradient")?;
     let activations: Vec<DepthSweepRow> = rows(out, "activations")?;
+    let regions: ReluRegions = {
+        let path = out.join("activations").join("regions.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
+    };
     let maxout: Vec<DepthSweepRow> = rows(out, "maxout")?;
     let stopping: Vec<VariantRow> = rows(out, "early-stopping")?;
     let regularization: Vec<VariantRow> = rows(out, "regularization")?;
@@ -471,6 +514,7 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
     let dropout: Vec<VariantRow> = rows(out, "dropout")?;
     let mut claims = vanishing_gradient_claims(&depth);
     claims.extend(activation_claims(&activations));
+    claims.extend(regions.claims());
     claims.extend(maxout_claims(&maxout));
     claims.extend(early_stopping_claims(&stopping));
     claims.extend(regularization_claims(&regularization));

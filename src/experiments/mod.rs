@@ -11,6 +11,7 @@ mod claims;
 mod maxout_response;
 mod overfitting;
 mod penalty_trace;
+mod relu_regions;
 mod remedies;
 mod vanishing_gradient;
 mod variant_key;
@@ -26,6 +27,7 @@ pub use overfitting::{
     underfitting_dropout_variants, weight_histograms, with_dropout,
 };
 pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
+pub use relu_regions::{ReluRegions, relu_regions};
 pub use remedies::{remedies, shallow_baseline};
 pub use vanishing_gradient::{DepthSweep, DepthSweepRow};
 pub use variant_key::VariantKey;
