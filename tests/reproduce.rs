@@ -39,7 +39,7 @@ fn reproduce_all_writes_results_and_a_report() {
         .lines()
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
-    assert_eq!(verdicts, 16, "{report}");
+    assert_eq!(verdicts, 17, "{report}");
     for chart in [
         "vanishing-gradient/depth",
         "vanishing-gradient/gradients",
@@ -51,6 +51,7 @@ fn reproduce_all_writes_results_and_a_report() {
         "regularization/weights",
         "penalties/trace",
         "dropout/curves",
+        "dropout/ensemble",
     ] {
         let png = std::fs::read(out.join(format!("{chart}.png"))).unwrap();
         assert_eq!(&png[1..4], b"PNG", "{chart}");

@@ -7,16 +7,16 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
-use recipe::data::{DatasetKind, load_images, locate};
+use recipe::data::{DatasetKind, load_images, load_splits, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, PenaltyTrace, PenaltyTraceConfig, ReluRegions, VariantRow,
-    activation_claims, claims_table, compare, dropout_claims, dropout_variants,
-    early_stopping_claims, early_stopping_variants, first_layer_responses, history_chart,
-    learning_curves, markdown_table, maxout_claims, overfitting_setting, regularization_claims,
-    regularization_variants, relu_regions, response_chart, trace_penalties,
-    underfitting_dropout_variants, vanishing_gradient_claims, weight_histograms,
+    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, PenaltyTrace, PenaltyTraceConfig,
+    ReluRegions, VariantKey, VariantRow, activation_claims, claims_table, compare, dropout_claims,
+    dropout_variants, early_stopping_claims, early_stopping_variants, first_layer_responses,
+    history_chart, learning_curves, markdown_table, maxout_claims, overfitting_setting,
+    regularization_claims, regularization_variants, relu_regions, response_chart, trace_penalties,
+    underfitting_dropout_variants, vanishing_gradient_claims, variant_folder, weight_histograms,
 };
-use recipe::train::{TrainConfig, write_atomic};
+use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, write_atomic};
 use serde::Serialize;
 
 /// Which claim to reproduce.
@@ -331,6 +331,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             &rows,
         )?;
         claims.extend(dropout_claims(&over, &under));
+        claims.extend(dropout_ensemble(&context)?);
     }
     if args.experiment == Experiment::All {
         write_report(&context, &claims, false)?;
@@ -444,6 +445,62 @@ fn relu_region_claims(context: &Context) -> Result<Vec<Claim>> {
     Ok(regions.claims())
 }
 
+/// The dropout experiment's net trained with dropout, evaluated on test
+/// images both as the weight-scaled net and as averages of sampled thinned
+/// nets (2,000 images in the quick profile, all 10,000 in the full one).
+fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
+    let dir = context.out.join("dropout");
+    let run = variant_folder(&dir, VariantKey::OverfittingDropout);
+    let config = recipe::train::read_run_config(&run)?;
+    let mut data = load_splits(
+        config.image_set()?,
+        config.data.data_dir.as_deref(),
+        &config.data.split,
+    )?;
+    if context.profile == Profile::Quick {
+        data.test = data.test.slice(0..data.test.len().min(2_000));
+    }
+    let data = data.flat_data(config.data.standardize)?;
+    let plain = context.device.clone();
+    let net = config
+        .mlp()?
+        .init(&plain)?
+        .try_load_file(run.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", run.join("model.bpk").display()))?;
+    let weight_scaled = evaluate(
+        &net,
+        &data.loader(&data.test, 500, None, Some(plain.clone())),
+    )?;
+    let sampling = plain.autodiff();
+    sampling.seed(config.fit.seed);
+    let thinned = net.fork(&sampling);
+    let monte_carlo = evaluate_monte_carlo(
+        &thinned,
+        &data.loader(&data.test, 500, None, Some(sampling.clone())),
+        &[1, 2, 5, 10, 20, 50, 100],
+    )?;
+    let ensemble = DropoutEnsemble {
+        weight_scaled,
+        monte_carlo,
+    };
+    ensemble.chart().write(&dir.join("ensemble"))?;
+    write_atomic(
+        &dir.join("ensemble.json"),
+        serde_json::to_string_pretty(&ensemble)?.as_bytes(),
+    )?;
+    println!(
+        "dropout as an ensemble: weight-scaled accuracy {:.4}; averages of thinned nets {}",
+        ensemble.weight_scaled.accuracy,
+        ensemble
+            .monte_carlo
+            .iter()
+            .map(|mc| format!("{}: {:.4}", mc.samples, mc.accuracy))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(ensemble.claims())
+}
+
 /// Plots what three units of the first layer of the 3-piece Maxout net learned.
 fn maxout_response_plot(context: &Context) -> Result<()> {
     let run = context.out.join("maxout").join("maxout-3-3");
@@ -481,8 +538,8 @@ fn dataset_of_results(out: &Path) -> Result<DatasetKind> {
 
 /// The claims judged from the `results.json` of each experiment in `out`.
 fn judge_results(out: &Path) -> Result<Vec<Claim>> {
-    fn rows<T: serde::de::DeserializeOwned>(out: &Path, experiment: &str) -> Result<Vec<T>> {
-        let path = out.join(experiment).join("results.json");
+    fn json<T: serde::de::DeserializeOwned>(out: &Path, file: &str) -> Result<T> {
+        let path = out.join(file);
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
                 "reading {} (run `recipe reproduce all --out {}` first)",
@@ -492,26 +549,17 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
         })?;
         serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
     }
-    let depth: Vec<DepthSweepRow> = rows(out, "vanishing-gradient")?;
-    let activations: Vec<DepthSweepRow> = rows(out, "activations")?;
-    let regions: ReluRegions = {
-        let path = out.join("activations").join("regions.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
-    };
-    let maxout: Vec<DepthSweepRow> = rows(out, "maxout")?;
-    let stopping: Vec<VariantRow> = rows(out, "early-stopping")?;
-    let regularization: Vec<VariantRow> = rows(out, "regularization")?;
-    let trace: PenaltyTrace = {
-        let path = out.join("penalties").join("results.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?
-    };
+    let depth: Vec<DepthSweepRow> = json(out, "vanishing-gradient/results.json")?;
+    let activations: Vec<DepthSweepRow> = json(out, "activations/results.json")?;
+    let regions: ReluRegions = json(out, "activations/regions.json")?;
+    let maxout: Vec<DepthSweepRow> = json(out, "maxout/results.json")?;
+    let stopping: Vec<VariantRow> = json(out, "early-stopping/results.json")?;
+    let regularization: Vec<VariantRow> = json(out, "regularization/results.json")?;
+    let trace: PenaltyTrace = json(out, "penalties/results.json")?;
     // The dropout experiment's file holds both nets; the claims find each
     // variant by its key.
-    let dropout: Vec<VariantRow> = rows(out, "dropout")?;
+    let dropout: Vec<VariantRow> = json(out, "dropout/results.json")?;
+    let ensemble: DropoutEnsemble = json(out, "dropout/ensemble.json")?;
     let mut claims = vanishing_gradient_claims(&depth);
     claims.extend(activation_claims(&activations));
     claims.extend(regions.claims());
@@ -520,6 +568,7 @@ fn judge_results(out: &Path) -> Result<Vec<Claim>> {
     claims.extend(regularization_claims(&regularization));
     claims.extend(trace.claims());
     claims.extend(dropout_claims(&dropout, &dropout));
+    claims.extend(ensemble.claims());
     Ok(claims)
 }
 

@@ -8,6 +8,7 @@ use recipe_models::Mlp;
 use recipe_train::{TrainConfig, TrainError, TrainOptions, TrainedModel, train};
 
 mod claims;
+mod dropout_ensemble;
 mod maxout_response;
 mod overfitting;
 mod penalty_trace;
@@ -20,11 +21,12 @@ pub use claims::{
     Claim, activation_claims, claims_table, dropout_claims, early_stopping_claims, maxout_claims,
     regularization_claims, vanishing_gradient_claims,
 };
+pub use dropout_ensemble::DropoutEnsemble;
 pub use maxout_response::{UnitResponse, first_layer_responses, response_chart};
 pub use overfitting::{
     Variant, VariantRow, compare, dropout_variants, early_stopping_variants, history_chart,
     learning_curves, markdown_table, overfitting_setting, regularization_variants,
-    underfitting_dropout_variants, weight_histograms, with_dropout,
+    underfitting_dropout_variants, variant_folder, weight_histograms, with_dropout,
 };
 pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
 pub use relu_regions::{ReluRegions, relu_regions};

@@ -271,6 +271,11 @@ pub fn weight_histograms(title: &str, rows: &[VariantRow]) -> LineChart {
     )
 }
 
+/// The folder in which [`compare`] keeps the runs of `variant` under `dir`.
+pub fn variant_folder(dir: &Path, variant: VariantKey) -> std::path::PathBuf {
+    dir.join(slug(variant.label()))
+}
+
 /// A folder name for a variant: lowercase letters, digits, '.' and '-'.
 fn slug(name: &str) -> String {
     let mut slug = String::new();
