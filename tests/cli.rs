@@ -88,6 +88,14 @@ fn impossible_settings_exit_2_naming_the_option() {
     );
     assert_clean_failure(&recipe(&["train", "--group-lasso", "-1"]), "`group_lasso`");
     assert_clean_failure(
+        &recipe(&["train", "--dropout-inference", "monte-carlo:0"]),
+        "monte-carlo:K",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--dropout-form", "scaled"]),
+        "inverted, lecture",
+    );
+    assert_clean_failure(
         &recipe(&["train", "--clip", "norm:0"]),
         "`gradient_clipping.global_norm` must be a finite number > 0",
     );
@@ -222,10 +230,11 @@ fn train_writes_its_artifacts() {
 
 #[test]
 fn diagnose_tells_an_optimization_problem_from_overfitting() {
+    // Five sigmoid layers: two would not vanish (first / last 0.15).
     let output = recipe(&[
         "diagnose",
         "--hidden",
-        "64,64",
+        "64,64,64,64,64",
         "--activation",
         "sigmoid",
         "--train-limit",
@@ -241,6 +250,30 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
         "{stdout}"
     );
     assert!(stdout.contains("--activation relu"), "{stdout}");
+    // The mechanism, not only the symptom: the first layer's gradient, named.
+    assert!(stdout.contains("gradient ratio [FOUND]"), "{stdout}");
+    assert!(
+        stdout.contains("vanishing gradient: layers.0.linear.weight gets"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("loss at initialization [ok]"), "{stdout}");
+
+    // A learning rate that makes the loss NaN is diagnosed, not only refused.
+    let output = recipe(&[
+        "diagnose",
+        "--hidden",
+        "64",
+        "--lr",
+        "1e8",
+        "--train-limit",
+        "1000",
+        "--epochs",
+        "2",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("divergence [FOUND]"), "{stdout}");
+    assert!(stdout.contains("(--lr 10000000)"), "{stdout}");
 
     // A wide net on few images for many epochs fits its training data and overfits.
     let (output, dir) = train_into(
@@ -259,10 +292,58 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
         ],
     );
     common::assert_success(&output);
+    let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(summary.contains("\"initial_loss\""), "{summary}");
+    assert!(summary.contains("\"dead_share\""), "{summary}");
     let output = recipe(&["diagnose", "--run", dir.to_str().unwrap(), "--no-baseline"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("diagnosis: overfitting"), "{stdout}");
     assert!(stdout.contains("--early-stopping"), "{stdout}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `--dropout-inference monte-carlo:K` evaluates the final net as the
+/// average of K thinned nets and keeps the weight-scaled test figures
+/// beside them; `--dropout-form lecture` trains the lecture's form and
+/// records it.
+#[test]
+fn dropout_inference_and_form_are_chosen_and_recorded() {
+    let (output, dir) = train_into(
+        "monte-carlo",
+        &[
+            "--hidden",
+            "64",
+            "--dropout",
+            "0.5",
+            "--dropout-form",
+            "lecture",
+            "--dropout-inference",
+            "monte-carlo:4",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+        ],
+    );
+    common::assert_success(&output);
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    let summary = read("summary.json");
+    let monte_carlo = &summary["monte_carlo"];
+    assert_eq!(monte_carlo["samples"], 4, "{summary}");
+    let sampled = summary["test_loss"].as_f64().unwrap();
+    let scaled = monte_carlo["weight_scaled_test_loss"].as_f64().unwrap();
+    assert!((sampled - scaled).abs() > 1e-6, "{sampled} vs {scaled}");
+    let config = read("config.json");
+    assert_eq!(
+        config["network"]["mlp"]["dropout_form"], "lecture",
+        "{config}"
+    );
+    assert_eq!(
+        config["fit"]["dropout_inference"]["monte_carlo"]["samples"], 4,
+        "{config}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

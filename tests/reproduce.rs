@@ -39,7 +39,7 @@ fn reproduce_all_writes_results_and_a_report() {
         .lines()
         .filter(|l| l.ends_with("| reproduced |") || l.ends_with("| NOT reproduced |"))
         .count();
-    assert_eq!(verdicts, 17, "{report}");
+    assert_eq!(verdicts, 18, "{report}");
     for chart in [
         "vanishing-gradient/depth",
         "vanishing-gradient/gradients",

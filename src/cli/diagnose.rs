@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use clap::Args;
 use recipe::backend::select_device;
 use recipe::experiments::{compare, markdown_table, remedies, shallow_baseline};
-use recipe::models::Mlp;
 use recipe::train::{
-    Evidence, History, Remedy, Summary, Thresholds, TrainConfig, TrainOptions, TrainedModel,
-    Verdict, diagnose, train_mlp,
+    CheckThresholds, Diagnosis, Evidence, History, LayerGradient, LayerGradients, Remedy, Summary,
+    Thresholds, TrainConfig, TrainError, TrainOptions, diagnose, tenth_of, train_mlp,
 };
 
 use crate::cli::train::TrainArgs;
@@ -40,7 +40,15 @@ pub struct DiagnoseArgs {
     pub train: TrainArgs,
 }
 
-fn read_run(dir: &Path) -> Result<(TrainConfig, Summary, History)> {
+/// A run as the diagnosis reads it.
+struct RunFiles {
+    config: TrainConfig,
+    summary: Summary,
+    history: History,
+    layers: Vec<LayerGradient>,
+}
+
+fn read_run(dir: &Path) -> Result<RunFiles> {
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
@@ -49,8 +57,20 @@ fn read_run(dir: &Path) -> Result<(TrainConfig, Summary, History)> {
         .with_context(|| format!("{}", dir.join("config.json").display()))?;
     let summary: Summary = serde_json::from_str(&read("summary.json")?)
         .with_context(|| format!("{}", dir.join("summary.json").display()))?;
-    let history = History::from_csv(&read("history.csv")?)?;
-    Ok((config, summary, history))
+    let history = History::from_csv(&read("history.csv")?)
+        .with_context(|| format!("{}", dir.join("history.csv").display()))?;
+    let layers_file = dir.join("layers.csv");
+    let layers = if layers_file.exists() {
+        LayerGradients::read(&layers_file, history.epochs.len())?
+    } else {
+        Vec::new()
+    };
+    Ok(RunFiles {
+        config,
+        summary,
+        history,
+        layers,
+    })
 }
 
 /// Runs the diagnosis and, with `--apply`, the remedies.
@@ -59,51 +79,89 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         good_train_accuracy: args.good_train_accuracy,
         baseline_margin: args.baseline_margin,
         max_generalization_gap: args.max_gap,
+        checks: CheckThresholds::default(),
     };
     let train_args = args.train.clone().merged()?;
     let device = select_device(train_args.device_name())?;
-    let options = TrainOptions::default();
-    let (config, summary, history) = match &args.run {
-        Some(dir) => read_run(dir)?,
+    let (config, diagnosis, ran) = match &args.run {
+        Some(dir) => {
+            let run = read_run(dir)?;
+            let diagnosis = diagnose_run(&run, &args, &thresholds, &device)?;
+            (run.config, diagnosis, true)
+        }
         None => {
-            let config = train_args.to_config()?;
+            let mut config = train_args.to_config()?;
+            // The gradient-ratio check reads the per-layer gradients.
+            config.fit.record_layer_gradients = true;
             println!(
                 "training the run to diagnose: {}",
                 config.network.describe()
             );
-            let TrainedModel {
-                summary, history, ..
-            }: TrainedModel<Mlp> = train_mlp(&config, &device, &options)?;
-            (config, summary, history)
+            match train_mlp(&config, &device, &TrainOptions::default()) {
+                Ok(trained) => {
+                    let run = RunFiles {
+                        config,
+                        summary: trained.summary,
+                        history: trained.history,
+                        layers: trained.layer_gradients,
+                    };
+                    let diagnosis = diagnose_run(&run, &args, &thresholds, &device)?;
+                    (run.config, diagnosis, true)
+                }
+                Err(TrainError::Diverged { epoch, loss, .. }) => {
+                    let diagnosis = Diagnosis::diverged(&config, epoch, loss);
+                    (config, diagnosis, false)
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     };
-    let baseline = match (args.no_baseline, shallow_baseline(&config)) {
+    print!("\n{}", diagnosis.render(with_flags));
+    if args.apply {
+        let mut variants = remedies(&diagnosis, &config)?;
+        if !ran {
+            // The run as diagnosed diverges: nothing to compare it by.
+            variants.remove(0);
+        }
+        if variants.iter().all(|v| v.name == "as diagnosed") {
+            println!("no remedy to apply: none of them is a change of settings");
+            return Ok(());
+        }
+        println!("applying {} remedies", variants.len() - usize::from(ran));
+        let rows = compare(&variants, &device, None)?;
+        println!("\n{}", markdown_table(&rows));
+    }
+    Ok(())
+}
+
+/// The checks and the flowchart on a finished run, with its shallow
+/// baseline trained unless `--no-baseline`.
+fn diagnose_run(
+    run: &RunFiles,
+    args: &DiagnoseArgs,
+    thresholds: &Thresholds,
+    device: &Device,
+) -> Result<Diagnosis> {
+    let baseline = match (args.no_baseline, shallow_baseline(&run.config)) {
         (false, Some(baseline)) => {
             println!(
                 "training the shallow baseline: {}",
                 baseline.network.describe()
             );
-            Some(train_mlp(&baseline, &device, &options)?.summary)
+            Some(train_mlp(&baseline, device, &TrainOptions::default())?.summary)
         }
         _ => None,
     };
-    let diagnosis = diagnose(
+    Ok(diagnose(
         Evidence {
-            config: &config,
-            summary: &summary,
-            history: &history,
+            config: &run.config,
+            summary: &run.summary,
+            history: &run.history,
             baseline: baseline.as_ref(),
+            layers: &run.layers,
         },
-        &thresholds,
-    );
-    print!("\n{}", diagnosis.render(with_flags));
-    if args.apply && diagnosis.verdict != Verdict::Good {
-        let variants = remedies(&diagnosis, &config)?;
-        println!("applying {} remedies", variants.len() - 1);
-        let rows = compare(&variants, &device, None)?;
-        println!("\n{}", markdown_table(&rows));
-    }
-    Ok(())
+        thresholds,
+    ))
 }
 
 /// A remedy as the command line asks for it: the library's words with the
@@ -123,6 +181,12 @@ fn with_flags(remedy: &Remedy) -> String {
         Remedy::Dropout => format!("{remedy} (--dropout 0.5 --input-dropout 0.2)"),
         Remedy::MaxNorm => format!("{remedy} (--max-norm 1)"),
         Remedy::MoreData => format!("{remedy} (--train-limit)"),
+        Remedy::CheckSetup => format!("{remedy} (--standardize scales raw inputs)"),
+        Remedy::LowerLearningRate { learning_rate } => {
+            format!("{remedy} (--lr {})", tenth_of(*learning_rate))
+        }
+        Remedy::GradientClipping => format!("{remedy} (--clip norm:1)"),
+        Remedy::LeakyActivation => format!("{remedy} (--activation leaky-relu:0.01)"),
         _ => remedy.to_string(),
     }
 }

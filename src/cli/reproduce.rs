@@ -9,12 +9,13 @@ use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, load_splits, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, PenaltyTrace, PenaltyTraceConfig,
-    ReluRegions, VariantKey, VariantRow, activation_claims, claims_table, compare, dropout_claims,
-    dropout_variants, early_stopping_claims, early_stopping_variants, first_layer_responses,
-    history_chart, learning_curves, markdown_table, maxout_claims, overfitting_setting,
-    regularization_claims, regularization_variants, relu_regions, response_chart, trace_penalties,
-    underfitting_dropout_variants, vanishing_gradient_claims, variant_folder, weight_histograms,
+    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, FormAgreement, PenaltyTrace,
+    PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims, claims_table,
+    compare, dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
+    first_layer_responses, history_chart, learning_curves, markdown_table, maxout_claims,
+    overfitting_setting, regularization_claims, regularization_variants, relu_regions,
+    response_chart, trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims,
+    variant_folder, weight_histograms,
 };
 use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, write_atomic};
 use serde::Serialize;
@@ -471,6 +472,10 @@ fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
         &net,
         &data.loader(&data.test, 500, None, Some(plain.clone())),
     )?;
+    let lecture_form = FormAgreement::measure(
+        &net,
+        &data.loader(&data.test, 500, None, Some(plain.clone())),
+    )?;
     let sampling = plain.autodiff();
     sampling.seed(config.fit.seed);
     let thinned = net.fork(&sampling);
@@ -482,6 +487,7 @@ fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
     let ensemble = DropoutEnsemble {
         weight_scaled,
         monte_carlo,
+        lecture_form: Some(lecture_form),
     };
     ensemble.chart().write(&dir.join("ensemble"))?;
     write_atomic(

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use recipe::data::{CsvSource, DataSource, DatasetKind};
-use recipe::models::{ActivationConfig, InitConfig, MlpConfig};
+use recipe::models::{ActivationConfig, DropoutForm, InitConfig, MlpConfig};
 use recipe::train::{
-    DataConfig, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso, KeepCheckpoints,
-    LrSchedule, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, ReduceLrOnPlateau,
-    Regularizer, TrainConfig, WeightAveraging, WeightConstraint, WeightPenalty,
+    DataConfig, DropoutInference, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso,
+    KeepCheckpoints, LrSchedule, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector,
+    ReduceLrOnPlateau, Regularizer, TrainConfig, WeightAveraging, WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -89,6 +89,18 @@ pub struct TrainArgs {
     /// Alpha dropout after each hidden layer (for SELU nets; instead of --dropout)
     #[arg(long, allow_negative_numbers = true)]
     pub alpha_dropout: Option<f64>,
+    /// Where dropout puts its 1 - p: inverted (kept units scaled up while
+    /// training; the default) or lecture (no scaling in training, outputs
+    /// times 1 - p at test time, the same as scaling the next weights)
+    #[arg(long, value_name = "inverted|lecture")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub dropout_form: Option<DropoutForm>,
+    /// How the final evaluation treats dropout: weight-scaling (one
+    /// deterministic pass; the default) or monte-carlo:K (the average of K
+    /// sampled thinned nets, K passes over every split)
+    #[arg(long, value_name = "weight-scaling|monte-carlo:K")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub dropout_inference: Option<DropoutInference>,
     /// Probability of dropping each hidden-layer weight while training (DropConnect)
     #[arg(long, allow_negative_numbers = true)]
     pub dropconnect: Option<f64>,
@@ -268,6 +280,8 @@ impl TrainArgs {
                 dropout,
                 input_dropout,
                 alpha_dropout,
+                dropout_form,
+                dropout_inference,
                 dropconnect,
                 l1,
                 l2,
@@ -380,6 +394,7 @@ impl TrainArgs {
         config.keep_checkpoints = self.keep_checkpoints.clone();
         config.weight_averaging = self.average_weights;
         config.use_averaged_weights = self.use_averaged;
+        config.dropout_inference = self.dropout_inference.unwrap_or_default();
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),
@@ -436,7 +451,8 @@ impl TrainArgs {
             .with_dropout(self.dropout.unwrap_or(0.0))
             .with_input_dropout(self.input_dropout.unwrap_or(0.0))
             .with_alpha_dropout(self.alpha_dropout.unwrap_or(0.0))
-            .with_dropconnect(self.dropconnect.unwrap_or(0.0));
+            .with_dropconnect(self.dropconnect.unwrap_or(0.0))
+            .with_dropout_form(self.dropout_form.unwrap_or_default());
         if let Some(init) = self.init {
             model = model.with_initializer(init);
         }

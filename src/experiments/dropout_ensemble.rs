@@ -2,6 +2,11 @@
 //! the average of the 2^M thinned nets. Measured by averaging sampled
 //! thinned nets (Monte Carlo dropout) against the weight-scaled pass.
 
+use std::sync::Arc;
+
+use burn::data::dataloader::DataLoader;
+use recipe_data::ClassBatch;
+use recipe_models::{DropoutForm, Mlp};
 use recipe_train::{Evaluation, MonteCarloEvaluation};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +21,74 @@ pub struct DropoutEnsemble {
     pub weight_scaled: Evaluation,
     /// The average of `samples` thinned nets, for each count measured.
     pub monte_carlo: Vec<MonteCarloEvaluation>,
+    /// The same net converted to the lecture's dropout form, against the
+    /// trained one (absent in results written before it was measured).
+    #[serde(default)]
+    pub lecture_form: Option<FormAgreement>,
+}
+
+/// A net trained with inverted dropout against itself converted to the
+/// lecture's form (weights fed by dropout divided by `1 - p`, outputs of
+/// dropout times `1 - p` at test time), on the same images.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FormAgreement {
+    /// Images compared.
+    pub examples: usize,
+    /// Images on which both forms predict the same class.
+    pub same_class: usize,
+    /// The largest difference between their logits.
+    pub max_logit_difference: f64,
+    /// The largest logit magnitude, for scale.
+    pub max_logit: f64,
+}
+
+impl FormAgreement {
+    /// Compares `net` (inverted dropout, evaluated as trained) with its
+    /// conversion to the lecture's form on every batch of `loader`, on a
+    /// device without autodiff (dropout off).
+    pub fn measure(
+        net: &Mlp,
+        loader: &Arc<dyn DataLoader<ClassBatch<burn::tensor::Tensor<2>>>>,
+    ) -> anyhow::Result<Self> {
+        let lecture = net.clone().with_dropout_form(DropoutForm::Lecture);
+        let mut agreement = Self {
+            examples: 0,
+            same_class: 0,
+            max_logit_difference: 0.0,
+            max_logit: 0.0,
+        };
+        for batch in loader.iter() {
+            let batch = batch.map_err(|e| anyhow::anyhow!("reading a test batch: {e}"))?;
+            let trained = net.forward(batch.inputs.clone());
+            let converted = lecture.forward(batch.inputs);
+            let same = trained
+                .clone()
+                .argmax(1)
+                .equal(converted.clone().argmax(1))
+                .int()
+                .sum()
+                .into_scalar::<i64>();
+            let difference = (trained.clone() - converted)
+                .abs()
+                .max()
+                .into_scalar::<f64>();
+            agreement.examples += batch.targets.dims()[0];
+            agreement.same_class += same as usize;
+            agreement.max_logit_difference = agreement.max_logit_difference.max(difference);
+            agreement.max_logit = agreement
+                .max_logit
+                .max(trained.abs().max().into_scalar::<f64>());
+        }
+        Ok(agreement)
+    }
+
+    /// Whether the two forms are one net up to float rounding: the same
+    /// class everywhere and logits within 1e-4 of their scale.
+    fn same_net(&self) -> bool {
+        self.examples > 0
+            && self.same_class == self.examples
+            && self.max_logit_difference <= 1e-4 * self.max_logit.max(1.0)
+    }
 }
 
 impl DropoutEnsemble {
@@ -60,23 +133,50 @@ impl DropoutEnsemble {
         )
     }
 
-    /// The lecture's claim, with its criterion.
+    /// The lecture's claims, with their criteria: the ensemble, and the
+    /// two dropout forms as one net.
     pub fn claims(&self) -> Vec<Claim> {
+        vec![self.ensemble_claim(), self.form_claim()]
+    }
+
+    fn form_claim(&self) -> Claim {
+        let claim = "the lecture's dropout (no scaling in training, weights times 1 - p at test) and recipe's inverted dropout are the same net";
+        let criterion = "the dropout net converted to the lecture's form (weights fed by dropout divided by 1 - p) predicts the same class on every test image, its logits within 1e-4 of the largest logit";
+        let Some(form) = self.lecture_form else {
+            return Claim {
+                claim: claim.into(),
+                criterion: criterion.into(),
+                evidence: "not measured".into(),
+                reproduced: None,
+            };
+        };
+        Claim {
+            claim: claim.into(),
+            criterion: criterion.into(),
+            evidence: format!(
+                "same class on {} of {} test images; largest logit difference {:.1e} (largest logit {:.1})",
+                form.same_class, form.examples, form.max_logit_difference, form.max_logit
+            ),
+            reproduced: Some(form.same_net()),
+        }
+    }
+
+    fn ensemble_claim(&self) -> Claim {
         let claim = "dropout trains an ensemble of thinned nets, and the weight-scaled net approximates their average";
         let criterion = "on the test images, the weight-scaled net's accuracy is within 0.005 of the average of the most thinned nets sampled (at least 50), and one thinned net alone is less accurate than both";
         let (Some(one), Some(most)) = (
             self.monte_carlo.iter().find(|mc| mc.samples == 1),
             self.monte_carlo.iter().max_by_key(|mc| mc.samples),
         ) else {
-            return vec![Claim {
+            return Claim {
                 claim: claim.into(),
                 criterion: criterion.into(),
                 evidence: "not measured".into(),
                 reproduced: None,
-            }];
+            };
         };
         let scaled = &self.weight_scaled;
-        vec![Claim {
+        Claim {
             claim: claim.into(),
             criterion: criterion.into(),
             evidence: format!(
@@ -95,7 +195,7 @@ impl DropoutEnsemble {
                     && (scaled.accuracy - most.accuracy).abs() <= 0.005
                     && one.accuracy < scaled.accuracy.min(most.accuracy),
             ),
-        }]
+        }
     }
 }
 
@@ -116,6 +216,7 @@ mod tests {
                 examples: 100,
             },
             monte_carlo: vec![mc(1, one), mc(100, hundred)],
+            lecture_form: None,
         }
     }
 
@@ -141,5 +242,23 @@ mod tests {
             loss: 0.2,
         });
         assert_eq!(few.claims()[0].reproduced, Some(false), "fewer than 50");
+    }
+
+    #[test]
+    fn the_forms_agree_only_up_to_rounding() {
+        let mut run = ensemble(0.95, 0.93, 0.952);
+        assert_eq!(run.claims()[1].reproduced, None, "not measured");
+        let agreement = |same_class, max_logit_difference| FormAgreement {
+            examples: 100,
+            same_class,
+            max_logit_difference,
+            max_logit: 20.0,
+        };
+        run.lecture_form = Some(agreement(100, 1e-5));
+        assert_eq!(run.claims()[1].reproduced, Some(true));
+        run.lecture_form = Some(agreement(100, 0.01));
+        assert_eq!(run.claims()[1].reproduced, Some(false), "beyond rounding");
+        run.lecture_form = Some(agreement(99, 1e-5));
+        assert_eq!(run.claims()[1].reproduced, Some(false), "one class differs");
     }
 }

@@ -21,7 +21,7 @@ pub use claims::{
     Claim, activation_claims, claims_table, dropout_claims, early_stopping_claims, maxout_claims,
     regularization_claims, vanishing_gradient_claims,
 };
-pub use dropout_ensemble::DropoutEnsemble;
+pub use dropout_ensemble::{DropoutEnsemble, FormAgreement};
 pub use maxout_response::{UnitResponse, first_layer_responses, response_chart};
 pub use overfitting::{
     Variant, VariantRow, compare, dropout_variants, early_stopping_variants, history_chart,

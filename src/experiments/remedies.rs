@@ -58,6 +58,7 @@ mod tests {
         Diagnosis {
             verdict,
             evidence: Vec::new(),
+            checks: Vec::new(),
             suggestions,
             warnings: Vec::new(),
         }

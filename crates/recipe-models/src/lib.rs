@@ -28,6 +28,7 @@
 pub mod activation;
 mod alpha_dropout;
 mod dropconnect;
+mod dropout_form;
 mod error;
 mod init;
 mod maxout;
@@ -40,6 +41,7 @@ pub use activation::{
 };
 pub use alpha_dropout::{AlphaDropout, AlphaDropoutConfig};
 pub use dropconnect::{DropConnect, DropConnectConfig};
+pub use dropout_form::DropoutForm;
 pub use error::ModelError;
 pub use init::InitConfig;
 pub use maxout::{Maxout, MaxoutConfig, MaxoutFn, max_over_pieces};

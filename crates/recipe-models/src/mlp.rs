@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::{
     Activation, ActivationConfig, AlphaDropout, AlphaDropoutConfig, DropConnect, DropConnectConfig,
-    InitConfig, ModelError,
+    DropoutForm, InitConfig, ModelError,
 };
 
 /// Configuration of an [`Mlp`].
@@ -41,6 +41,11 @@ pub struct MlpConfig {
     /// Whether the linear maps have biases.
     #[config(default = true)]
     pub bias: bool,
+    /// Where `dropout` and `input_dropout` put their `1 - p`: `inverted`
+    /// (on the kept units while training) or `lecture` (on the outputs at
+    /// test time, the same as scaling the next layer's weights).
+    #[config(default = "DropoutForm::Inverted")]
+    pub dropout_form: DropoutForm,
 }
 
 /// One hidden layer of an [`Mlp`]: a linear map, then an [`Activation`]
@@ -83,8 +88,10 @@ impl HiddenLayer {
 /// producing logits.
 ///
 /// Dropout is inverted dropout (kept values are scaled by `1 / (1 - p)`)
-/// and runs only while training: on a model from `.valid()`, or on a device
-/// without autodiff, it is the identity.
+/// unless [`MlpConfig::dropout_form`] asks for the lecture's form, and
+/// samples only while training: on a model from `.valid()`, or on a device
+/// without autodiff, it is the identity (inverted) or a scaling by `1 - p`
+/// (lecture).
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// Hidden layers, input side first.
@@ -99,6 +106,9 @@ pub struct Mlp {
     pub dropconnect: DropConnect,
     /// The output layer, `[last hidden width, d_output]`; no activation.
     pub output: Linear,
+    /// Where dropout puts its `1 - p`.
+    #[module(skip)]
+    pub dropout_form: DropoutForm,
 }
 
 impl MlpConfig {
@@ -222,6 +232,7 @@ impl MlpConfig {
             alpha_dropout: AlphaDropoutConfig::new(self.alpha_dropout).init()?,
             dropconnect: DropConnectConfig::new(self.dropconnect).init()?,
             output,
+            dropout_form: self.dropout_form,
         })
     }
 
@@ -258,12 +269,41 @@ impl Mlp {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, d_output]` (logits, no softmax)
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let mut x = self.input_dropout.forward(input);
+        let form = self.dropout_form;
+        let mut x = form.forward(&self.input_dropout, input);
         for layer in &self.layers {
             x = layer.forward_dropconnect(x, &self.dropconnect);
-            x = self.alpha_dropout.forward(self.dropout.forward(x));
+            x = self.alpha_dropout.forward(form.forward(&self.dropout, x));
         }
         self.output.forward(x)
+    }
+
+    /// The same net with its dropout in `form`: every weight matrix fed by
+    /// a dropout layer is rescaled (see
+    /// [`DropoutForm::convert_weights_factor`]) so that the converted net
+    /// computes the same function, with the same masks while training and
+    /// at test time, up to float rounding.
+    pub fn with_dropout_form(mut self, form: DropoutForm) -> Self {
+        let from = self.dropout_form;
+        let scale = |linear: Linear, p: f64| {
+            let factor = from.convert_weights_factor(form, p);
+            if factor == 1.0 {
+                return linear;
+            }
+            Linear {
+                weight: linear.weight.map(|w| w * factor),
+                ..linear
+            }
+        };
+        let mut feeding = self.input_dropout.prob;
+        for layer in &mut self.layers {
+            let linear = layer.linear.clone();
+            layer.linear = scale(linear, feeding);
+            feeding = self.dropout.prob;
+        }
+        self.output = scale(self.output, feeding);
+        self.dropout_form = form;
+        self
     }
 }
 

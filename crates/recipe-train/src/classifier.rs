@@ -12,8 +12,8 @@ use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
 use crate::{
-    GradientClipping, LayerGradients, OutputCheck, PenalizedOutput, WeightAverager,
-    WeightConstraint, WeightPenalty,
+    GradientClipping, InitialLoss, LayerGradients, LayerUnits, OutputCheck, PenalizedOutput,
+    WeightAverager, WeightConstraint, WeightPenalty, mlp_unit_health,
 };
 
 /// A network that maps a batch of inputs to class logits.
@@ -47,6 +47,16 @@ pub trait Classify: Module + ModuleDisplay + core::fmt::Display + 'static {
     fn loss_name(&self) -> String {
         "cross-entropy".to_string()
     }
+
+    /// The health of the hidden units on a batch of inputs, per hidden
+    /// layer (dead and saturated shares, for the diagnosis; recorded in
+    /// `summary.json` after training). None measured unless the network
+    /// supplies it: build each layer's entry with [`LayerUnits::measure`]
+    /// from its linear output, its output and its activation.
+    fn unit_health(&self, inputs: Self::Input) -> Vec<LayerUnits> {
+        let _ = inputs;
+        Vec::new()
+    }
 }
 
 /// Mean cross-entropy against smoothed targets: `1 - alpha` on the target
@@ -63,6 +73,10 @@ impl Classify for Mlp {
 
     fn logits(&self, inputs: Tensor<2>) -> Tensor<2> {
         self.forward(inputs)
+    }
+
+    fn unit_health(&self, inputs: Tensor<2>) -> Vec<LayerUnits> {
+        mlp_unit_health(self, inputs)
     }
 }
 
@@ -85,6 +99,8 @@ pub struct StepHooks {
     /// Averages the weights after each step, and evaluates the average in
     /// validation steps.
     pub averager: Option<WeightAverager>,
+    /// Records the first training step's data loss.
+    pub initial_loss: Option<InitialLoss>,
 }
 
 impl StepHooks {
@@ -98,6 +114,7 @@ impl StepHooks {
             gradient_clipping: None,
             layer_gradients: None,
             averager: None,
+            initial_loss: None,
         }
     }
 
@@ -184,6 +201,9 @@ impl<N: Classify> TrainStep for Classifier<N> {
 
     fn step(&self, batch: ClassBatch<N::Input>) -> TrainOutput<PenalizedOutput> {
         let classification = self.forward_with(batch, true);
+        if let Some(recorder) = &self.hooks.initial_loss {
+            recorder.record_first(&classification.loss);
+        }
         // The metrics see the data loss and the penalty apart; the gradient
         // comes from their sum.
         let penalty = self.penalty();

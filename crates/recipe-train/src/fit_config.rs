@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrSchedule, MaxNormConfig,
-    OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks, TrainError,
-    WeightAveraging, WeightConstraint, WeightPenalty,
+    DropoutInference, EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrSchedule,
+    MaxNormConfig, OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks,
+    TrainError, WeightAveraging, WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -85,6 +85,10 @@ pub struct FitConfig {
     /// are saved beside it as `averaged.bpk`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub use_averaged_weights: bool,
+    /// How the final evaluation treats dropout: the weight-scaled pass, or
+    /// the average of K sampled thinned nets (K passes over every split).
+    #[serde(default, skip_serializing_if = "DropoutInference::is_weight_scaling")]
+    pub dropout_inference: DropoutInference,
 }
 
 impl Default for FitConfig {
@@ -114,6 +118,7 @@ impl Default for FitConfig {
             keep_checkpoints: None,
             weight_averaging: None,
             use_averaged_weights: false,
+            dropout_inference: DropoutInference::WeightScaling,
         }
     }
 }
@@ -210,6 +215,7 @@ impl FitConfig {
         if let Some(averaging) = &self.weight_averaging {
             averaging.validate(self.epochs)?;
         }
+        self.dropout_inference.validate()?;
         if self.use_averaged_weights {
             if self.weight_averaging.is_none() {
                 return Err(TrainError::invalid(

@@ -117,8 +117,9 @@ mod tests {
 
     /// Without autodiff dropout is off: every sample is the deterministic
     /// net, so the average is too. With autodiff the masks are drawn, and a
-    /// thinned net's loss differs from the deterministic net's (by 2.8e-3
-    /// in one run of this toy net; rounding alone would be below 1e-6).
+    /// thinned net's loss differs from the deterministic net's (by 1.5e-2
+    /// to 2.8e-3 in runs of this toy net; rounding alone would be below
+    /// 1e-6).
     #[test]
     fn samples_thinned_nets_only_where_dropout_runs() {
         let plain = Device::flex();
@@ -140,9 +141,12 @@ mod tests {
         let sampled = evaluate_monte_carlo(&net, &loader(&autodiff), &[1, 50]).unwrap();
         let gap = |mc: &MonteCarloEvaluation| (mc.loss - deterministic.loss).abs();
         assert!(gap(&sampled[0]) > 1e-3, "{sampled:?} {deterministic:?}");
+        // The average of 50 is not the first thinned net alone. (Whether it
+        // lands nearer the deterministic net than one sample does is chance:
+        // it approaches the ensemble, not the weight-scaled net.)
         assert!(
-            gap(&sampled[1]) < gap(&sampled[0]),
-            "{sampled:?} {deterministic:?}"
+            (sampled[1].loss - sampled[0].loss).abs() > 1e-4,
+            "{sampled:?}"
         );
         assert!(evaluate_monte_carlo(&net, &loader(&autodiff), &[]).is_err());
     }

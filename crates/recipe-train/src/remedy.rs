@@ -7,8 +7,8 @@ use recipe_models::{ActivationConfig, InitConfig, MlpConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    EarlyStoppingConfig, FitConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig,
-    TrainError,
+    EarlyStoppingConfig, FitConfig, GradientClipping, MaxNormConfig, OptimizerConfig, Regularizer,
+    TrainConfig, TrainError,
 };
 
 /// A remedy the diagnosis suggests. Its `Display` says it in words; a
@@ -46,6 +46,18 @@ pub enum Remedy {
     MaxNorm,
     /// More training data.
     MoreData,
+    /// Check the labels, the output layer, the loss and the input scaling:
+    /// a start far from ln(classes) is a bug, not a recipe problem.
+    CheckSetup,
+    /// A learning rate ten times lower than `learning_rate`.
+    LowerLearningRate {
+        /// The run's learning rate.
+        learning_rate: f64,
+    },
+    /// Gradient clipping by global norm (1.0).
+    GradientClipping,
+    /// A ReLU variant whose units cannot die (leaky ReLU), with its init.
+    LeakyActivation,
     /// Nothing to fix by the lecture's criteria.
     Nothing,
 }
@@ -89,6 +101,20 @@ impl fmt::Display for Remedy {
             Self::Dropout => write!(f, "dropout"),
             Self::MaxNorm => write!(f, "a max-norm constraint, best with dropout"),
             Self::MoreData => write!(f, "more training data, if there is any"),
+            Self::CheckSetup => write!(
+                f,
+                "check the labels, the output layer, the loss and the input scaling (a bug, not a recipe problem)"
+            ),
+            Self::LowerLearningRate { learning_rate } => write!(
+                f,
+                "lower the learning rate (now {learning_rate}; try {})",
+                tenth_of(*learning_rate)
+            ),
+            Self::GradientClipping => write!(f, "clip the gradient's global norm (at 1)"),
+            Self::LeakyActivation => write!(
+                f,
+                "use an activation whose units cannot die (leaky-relu, elu)"
+            ),
             Self::Nothing => write!(f, "nothing to fix by the lecture's criteria"),
         }
     }
@@ -182,9 +208,29 @@ impl Remedy {
                 config.fit.max_norm = Some(MaxNormConfig::new(1.0)?);
                 Ok(())
             })?],
-            Self::MoreData | Self::Nothing => Vec::new(),
+            Self::LowerLearningRate { learning_rate } => {
+                let lower = tenth_of(*learning_rate);
+                vec![optimization(&format!("lr {lower}"), &|_, f| {
+                    f.learning_rate = lower;
+                })?]
+            }
+            Self::GradientClipping => vec![optimization("clip norm 1", &|_, f| {
+                f.gradient_clipping = Some(GradientClipping::GlobalNorm(1.0));
+            })?],
+            Self::LeakyActivation => vec![optimization("leaky-relu:0.01, init auto", &|m, _| {
+                m.activation = vec![ActivationConfig::leaky_relu(0.01)];
+                m.initializer = InitConfig::Auto;
+            })?],
+            Self::MoreData | Self::Nothing | Self::CheckSetup => Vec::new(),
         })
     }
+}
+
+/// A tenth of a learning rate, as it would be typed (0.11, not
+/// 0.11000000000000001).
+pub fn tenth_of(learning_rate: f64) -> f64 {
+    let tenth = learning_rate / 10.0;
+    format!("{tenth:.9e}").parse().unwrap_or(tenth)
 }
 
 /// Removes what fights overfitting: dropout of every kind, penalties,
@@ -239,6 +285,10 @@ mod tests {
             learning_rate: 0.1,
         };
         assert_eq!(longer.apply(&run()).unwrap()[0].1.fit.epochs, 10);
+        let lower = Remedy::LowerLearningRate { learning_rate: 1.1 };
+        let (name, config) = lower.apply(&run()).unwrap().remove(0);
+        assert_eq!((name.as_str(), config.fit.learning_rate), ("lr 0.11", 0.11));
+        assert!(lower.to_string().contains("try 0.11)"), "{lower}");
     }
 
     #[test]

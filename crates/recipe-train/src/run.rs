@@ -21,10 +21,11 @@ use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, Divergence, Evaluation, FitConfig, History, HistoryHandle, HistoryLogger,
-    KeepCheckpoints, LayerGradients, MetricEarlyStopping, OutputCheck, PenaltyMetric, Plateau,
-    RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig,
-    TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
+    Classifier, Classify, Divergence, DropoutInference, Evaluation, FitConfig, History,
+    HistoryHandle, HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients,
+    MetricEarlyStopping, MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts,
+    RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError,
+    TrainOptions, TrainedModel, WeightAverager, evaluate, evaluate_monte_carlo,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -80,6 +81,8 @@ where
         }
         _ => None,
     };
+    // A resumed run's first step is not the start.
+    let initial_loss = resume_from.is_none().then(InitialLoss::new);
     let loss = loss_description(&net, config);
     let setup = LearnerSetup::new(
         config,
@@ -97,6 +100,7 @@ where
     let mut hooks = config.step_hooks().with_output_check(output_check.clone());
     hooks.layer_gradients = setup.layer_gradients.clone();
     hooks.averager = setup.averager.clone();
+    hooks.initial_loss = initial_loss.clone();
     let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options);
     if let Some(error) = output_check.take_error() {
         return Err(error);
@@ -109,7 +113,7 @@ where
         Some(averaged) if config.use_averaged_weights => averaged,
         _ => trained,
     };
-    let summary = data.summarize(
+    let mut summary = data.summarize(
         &net,
         config,
         options,
@@ -117,6 +121,8 @@ where
         &concluded,
         setup.start_epoch,
     )?;
+    summary.initial_loss = initial_loss.and_then(|recorder| recorder.value());
+    summary.units = data.unit_health(&net, config, &device)?;
     if let Some(artifacts) = &artifacts {
         if let Some(keep) = &config.keep_checkpoints {
             write_kept_checkpoints(artifacts, keep, &concluded)?;
@@ -169,6 +175,38 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             .loader(&self.data.valid, config.eval_batch_size, None, None)
     }
 
+    /// The first validation batch, on the device without autodiff.
+    fn first_valid_batch(
+        &self,
+        config: &FitConfig,
+        device: &Device,
+    ) -> Result<Option<ClassBatch<X>>, TrainError> {
+        let loader = self.data.loader(
+            &self.data.valid,
+            config.eval_batch_size,
+            None,
+            Some(device.clone().inner()),
+        );
+        loader
+            .iter()
+            .next()
+            .transpose()
+            .map_err(|e| TrainError::Learner(format!("reading a validation batch: {e}")))
+    }
+
+    /// The trained network's hidden units on the first validation batch.
+    fn unit_health<N: Classify<Input = X>>(
+        &self,
+        net: &N,
+        config: &FitConfig,
+        device: &Device,
+    ) -> Result<Vec<crate::LayerUnits>, TrainError> {
+        Ok(self
+            .first_valid_batch(config, device)?
+            .map(|batch| net.unit_health(batch.inputs))
+            .unwrap_or_default())
+    }
+
     /// The final network on the training, validation and test splits.
     fn evaluate_all<N: Classify<Input = X>>(
         &self,
@@ -197,7 +235,20 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
         concluded: &Concluded<N>,
         start_epoch: usize,
     ) -> Result<Summary, TrainError> {
-        let [on_train, on_valid, on_test] = self.evaluate_all(net, config, device)?;
+        let [mut on_train, mut on_valid, mut on_test] = self.evaluate_all(net, config, device)?;
+        let monte_carlo = match config.dropout_inference {
+            DropoutInference::MonteCarlo { samples } => {
+                let figures = MonteCarloFigures {
+                    samples,
+                    weight_scaled_test_accuracy: on_test.accuracy,
+                    weight_scaled_test_loss: on_test.loss,
+                };
+                [on_train, on_valid, on_test] =
+                    self.evaluate_sampled(net, config, device, samples)?;
+                Some(figures)
+            }
+            _ => None,
+        };
         let epochs_run = concluded.history.epochs.len();
         Ok(Summary {
             dataset: self.data.info.name.clone(),
@@ -228,8 +279,42 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
                     format!("{method} (the averaged weights are in averaged.bpk)")
                 }
             }),
+            monte_carlo,
+            // Filled in by the run, which measures them on its own batches.
+            initial_loss: None,
+            units: Vec::new(),
             data: self.data.info.clone(),
         })
+    }
+
+    /// The final network on the three splits as the average of `samples`
+    /// thinned nets (dropout on, a new mask per pass, seeded by the run's
+    /// seed).
+    fn evaluate_sampled<N: Classify<Input = X>>(
+        &self,
+        net: &N,
+        config: &FitConfig,
+        device: &Device,
+        samples: usize,
+    ) -> Result<[Evaluation; 3], TrainError> {
+        device.seed(config.seed);
+        let thinned = net.clone().fork(device).train();
+        let split = |set| -> Result<Evaluation, TrainError> {
+            let loader = self
+                .data
+                .loader(set, config.eval_batch_size, None, Some(device.clone()));
+            let sampled = evaluate_monte_carlo(&thinned, &loader, &[samples])?;
+            Ok(Evaluation {
+                loss: sampled[0].loss,
+                accuracy: sampled[0].accuracy,
+                examples: set.len(),
+            })
+        };
+        Ok([
+            split(&self.data.train)?,
+            split(&self.data.valid)?,
+            split(&self.data.test)?,
+        ])
     }
 }
 

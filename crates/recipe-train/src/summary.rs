@@ -4,7 +4,9 @@ use recipe_data::DataInfo;
 use serde::{Deserialize, Serialize};
 
 /// What a run achieved. Train, validation and test figures are the final
-/// model evaluated without dropout on each whole split.
+/// model evaluated on each whole split without dropout, or, with
+/// [`DropoutInference::MonteCarlo`](crate::DropoutInference), as the average
+/// of sampled thinned nets (see `monte_carlo`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Dataset name.
@@ -53,6 +55,20 @@ pub struct Summary {
     /// the figures above are the averaged weights'.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_averaging: Option<String>,
+    /// Present when the figures above average sampled thinned nets
+    /// (`dropout_inference: monte_carlo`), with the deterministic pass's
+    /// test figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monte_carlo: Option<crate::MonteCarloFigures>,
+    /// The loss of the first training step, before any update (absent for
+    /// a resumed run): about ln(classes) for a sound start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_loss: Option<f64>,
+    /// The final network's hidden units on the first validation batch, per
+    /// layer (empty when the network does not measure them, see
+    /// [`Classify::unit_health`](crate::Classify::unit_health)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<crate::LayerUnits>,
     /// What the data was, as its provider reports it: name, input shape,
     /// class count (and names), split sizes, and how raw values became
     /// inputs (needed to use the saved weights).
