@@ -150,6 +150,11 @@ fn train(args: TrainArgs) -> Result<()> {
     let options = TrainOptions {
         out_dir: Some(out.clone()),
         overwrite: args.overwrite,
+        devices: args
+            .device_names()
+            .iter()
+            .map(|name| select_device(name))
+            .collect::<Result<_, _>>()?,
         ..TrainOptions::default()
     };
     let trained = train_mlp(&config, &device, &options)?;
@@ -159,18 +164,28 @@ fn train(args: TrainArgs) -> Result<()> {
 
 fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
     let device_name = args.device_name().to_string();
+    let devices = args
+        .device_names()
+        .iter()
+        .map(|name| select_device(name))
+        .collect::<Result<_, _>>()?;
     let others = TrainArgs {
         device: None,
+        devices: None,
         ..args
     };
     if others != TrainArgs::default() {
         bail!(
-            "--resume continues the run with the settings of {}; give no other option but --device",
+            "--resume continues the run with the settings of {}; give no other option but --device or --devices",
             dir.join("config.json").display()
         );
     }
     let device = select_device(&device_name)?;
-    let trained = resume_mlp(dir, &device, &TrainOptions::default())?;
+    let options = TrainOptions {
+        devices,
+        ..TrainOptions::default()
+    };
+    let trained = resume_mlp(dir, &device, &options)?;
     print_final(&trained.summary, dir);
     Ok(())
 }

@@ -255,3 +255,36 @@ fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
     fs::remove_dir_all(alone).unwrap();
     fs::remove_dir_all(killed).unwrap();
 }
+
+/// A data-parallel run on two devices (the CPU twice) killed and resumed
+/// with the same `--devices` ends as the same run left alone. Without
+/// dropout: two devices draw their masks from one generator in whichever
+/// order their threads run.
+#[test]
+fn a_data_parallel_run_resumes_on_its_devices() {
+    let run: Vec<&str> = RUN
+        .iter()
+        .copied()
+        .filter(|a| !["--dropout", "0.3", "--input-dropout", "0.1"].contains(a))
+        .chain(["--devices", "cpu,cpu"])
+        .collect();
+    let alone = run_dir("parallel-alone");
+    assert_success(&run_to_end_with(&run, &alone));
+    let config = fs::read_to_string(alone.join("config.json")).unwrap();
+    assert!(config.contains("\"devices\": 2"), "{config}");
+
+    let killed = run_dir("parallel-killed");
+    let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 3);
+    assert!(done < 10, "the kill came too late ({done} epochs done)");
+    assert_refused(&resume(&killed, &[]), "`devices`");
+    let resumed = resume(&killed, &["--devices", "cpu,cpu"]);
+    let stdout = assert_success(&resumed);
+    assert_resumed_history(&alone, &killed, resumed_after(&stdout));
+    assert_eq!(
+        tensors(&alone.join("model.safetensors")),
+        tensors(&killed.join("model.safetensors")),
+        "the resumed run's weights differ"
+    );
+    fs::remove_dir_all(alone).unwrap();
+    fs::remove_dir_all(killed).unwrap();
+}

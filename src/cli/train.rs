@@ -41,6 +41,13 @@ pub struct TrainArgs {
     /// Backend: cpu, flex, ndarray, wgpu, vulkan or cuda (those compiled in)
     #[arg(long, env = "RECIPE_DEVICE")]
     pub device: Option<String>,
+    /// Train data-parallel on these devices, e.g. cpu,cpu or wgpu,wgpu
+    /// (instead of --device): each takes its own batches of --batch-size
+    /// from its share of the training images, and a step averages their
+    /// gradients, so it sees devices x batch-size images
+    #[arg(long, value_delimiter = ',', value_name = "DEVICE,DEVICE,...")]
+    #[serde(default)]
+    pub devices: Option<Vec<String>>,
     /// Hidden layer widths, input side first, e.g. 500,500,500
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -259,6 +266,7 @@ impl TrainArgs {
                 label,
                 test_csv,
                 device,
+                devices,
                 label_smoothing,
                 clip,
                 lr_schedule,
@@ -350,7 +358,15 @@ impl TrainArgs {
 
     /// The device name, `cpu` by default.
     pub fn device_name(&self) -> &str {
-        self.device.as_deref().unwrap_or("cpu")
+        match &self.devices {
+            Some(devices) if !devices.is_empty() => &devices[0],
+            _ => self.device.as_deref().unwrap_or("cpu"),
+        }
+    }
+
+    /// The data-parallel devices' names (`--devices`), none without it.
+    pub fn device_names(&self) -> &[String] {
+        self.devices.as_deref().unwrap_or_default()
     }
 
     /// The data these settings name, with the input size and class count
@@ -395,6 +411,7 @@ impl TrainArgs {
         config.weight_averaging = self.average_weights;
         config.use_averaged_weights = self.use_averaged;
         config.dropout_inference = self.dropout_inference.unwrap_or_default();
+        config.devices = self.device_names().len().max(1);
         let selector = ParamSelector {
             include_bias: self.regularize_bias,
             layers: self.regularize_layers.clone().unwrap_or_default(),

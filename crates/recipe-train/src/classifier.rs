@@ -101,6 +101,10 @@ pub struct StepHooks {
     pub averager: Option<WeightAverager>,
     /// Records the first training step's data loss.
     pub initial_loss: Option<InitialLoss>,
+    /// Multiplies the loss before `backward` (not in the metrics): `1 / K`
+    /// on K data-parallel devices, whose gradients Burn sums, so that a
+    /// step takes their mean.
+    pub gradient_scale: Option<f32>,
 }
 
 impl StepHooks {
@@ -115,6 +119,7 @@ impl StepHooks {
             layer_gradients: None,
             averager: None,
             initial_loss: None,
+            gradient_scale: None,
         }
     }
 
@@ -211,9 +216,17 @@ impl<N: Classify> TrainStep for Classifier<N> {
             Some(penalty) => classification.loss.clone() + penalty.clone(),
             None => classification.loss.clone(),
         };
+        let loss = match self.hooks.gradient_scale {
+            Some(scale) => loss * scale,
+            None => loss,
+        };
         let grads = GradientsParams::from_grads(loss.backward(), self);
         if let Some(recorder) = &self.hooks.layer_gradients {
-            recorder.record_step(&self.net, &grads);
+            let unscaled = self
+                .hooks
+                .gradient_scale
+                .map_or(1.0, |s| 1.0 / f64::from(s));
+            recorder.record_step_scaled(&self.net, &grads, unscaled);
         }
         let (grads, grad_norm) = match &self.hooks.gradient_clipping {
             Some(clipping) => clipping.clip(self, grads),

@@ -89,6 +89,22 @@ pub struct FitConfig {
     /// the average of K sampled thinned nets (K passes over every split).
     #[serde(default, skip_serializing_if = "DropoutInference::is_weight_scaling")]
     pub dropout_inference: DropoutInference,
+    /// Devices the training is split over (data parallel, Burn's
+    /// multi-device strategy): each takes its own batches of `batch_size`
+    /// from its share of the training split, and one optimizer step uses
+    /// the mean of their gradients, so it sees `devices * batch_size`
+    /// examples at `learning_rate`. The devices themselves are given at run
+    /// time ([`TrainOptions::devices`](crate::TrainOptions::devices)).
+    #[serde(default = "one_device", skip_serializing_if = "is_one_device")]
+    pub devices: usize,
+}
+
+fn one_device() -> usize {
+    1
+}
+
+fn is_one_device(devices: &usize) -> bool {
+    *devices == 1
 }
 
 impl Default for FitConfig {
@@ -119,6 +135,7 @@ impl Default for FitConfig {
             weight_averaging: None,
             use_averaged_weights: false,
             dropout_inference: DropoutInference::WeightScaling,
+            devices: 1,
         }
     }
 }
@@ -184,6 +201,7 @@ impl FitConfig {
             ));
         }
         for (field, value) in [
+            ("devices", self.devices),
             ("batch_size", self.batch_size),
             ("eval_batch_size", self.eval_batch_size),
             ("epochs", self.epochs),

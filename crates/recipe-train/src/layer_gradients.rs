@@ -191,6 +191,13 @@ impl LayerGradients {
     /// how far `module`'s weights (before the step's update) are from the
     /// initial ones, which the first step takes.
     pub fn record_step<M: Module>(&self, module: &M, grads: &GradientsParams) {
+        self.record_step_scaled(module, grads, 1.0);
+    }
+
+    /// [`LayerGradients::record_step`] for gradients that are `1 / factor`
+    /// of the step's own (a data-parallel device's share, its loss scaled
+    /// by `1 / K`): the norms are recorded times `factor`.
+    pub fn record_step_scaled<M: Module>(&self, module: &M, grads: &GradientsParams, factor: f64) {
         let weights = weight_rows(module);
         if self.lock().initial.is_empty() {
             let initial = weights
@@ -206,7 +213,7 @@ impl LayerGradients {
         // Read back before taking the lock: a read waits for the device.
         let norms: Vec<(String, f64)> = weight_gradient_norms(module, grads)
             .into_iter()
-            .map(|(parameter, norm)| (parameter, norm.into_scalar::<f64>()))
+            .map(|(parameter, norm)| (parameter, norm.into_scalar::<f64>() * factor))
             .collect();
         let epoch = self.epoch.load(Ordering::SeqCst);
         let mut inner = self.lock();
@@ -242,7 +249,8 @@ impl LayerGradients {
             .into_iter()
             .filter_map(|(name, values)| {
                 let (_, start, norm) = initial.iter().find(|(n, _, _)| *n == name)?;
-                let distance = (values - start.clone())
+                // A data-parallel device's weights live on that device.
+                let distance = (values.to_device(&start.device()) - start.clone())
                     .square()
                     .sum()
                     .sqrt()

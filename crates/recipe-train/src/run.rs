@@ -11,7 +11,7 @@ use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Interrupter, Learner, SupervisedTraining};
+use burn::train::{ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining};
 use recipe_data::{BatchInputs, ClassBatch, ClassData};
 
 use crate::checkpoint::{
@@ -67,6 +67,7 @@ where
             "no output folder",
         ));
     }
+    let devices = data_parallel_devices(config, options, device)?;
     let device = autodiff(device);
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
@@ -101,7 +102,16 @@ where
     hooks.layer_gradients = setup.layer_gradients.clone();
     hooks.averager = setup.averager.clone();
     hooks.initial_loss = initial_loss.clone();
-    let outcome = setup.launch(config, &data, Classifier::with_hooks(net, hooks), options);
+    if devices.len() > 1 {
+        hooks.gradient_scale = Some(1.0 / devices.len() as f32);
+    }
+    let outcome = setup.launch(
+        config,
+        &data,
+        Classifier::with_hooks(net, hooks),
+        options,
+        devices,
+    );
     if let Some(error) = output_check.take_error() {
         return Err(error);
     }
@@ -142,6 +152,38 @@ where
             .map(LayerGradients::records)
             .unwrap_or_default(),
     })
+}
+
+/// The devices a run trains on: `device` alone, or the data-parallel
+/// devices of `options`, which must be as many as `config.devices` and
+/// start with `device`.
+fn data_parallel_devices(
+    config: &FitConfig,
+    options: &TrainOptions,
+    device: &Device,
+) -> Result<Vec<Device>, TrainError> {
+    let given = &options.devices;
+    if config.devices == 1 && given.len() <= 1 {
+        return Ok(vec![device.clone()]);
+    }
+    if given.len() != config.devices {
+        return Err(TrainError::invalid(
+            "devices",
+            format!(
+                "as many devices (TrainOptions::devices) as the run's {} (FitConfig::devices)",
+                config.devices
+            ),
+            format!("{} devices", given.len()),
+        ));
+    }
+    if given[0].clone().inner() != device.clone().inner() {
+        return Err(TrainError::invalid(
+            "devices",
+            format!("the run's device ({device:?}) first"),
+            format!("{:?} first", given[0]),
+        ));
+    }
+    Ok(given.clone())
 }
 
 /// The data side of a run: loaders over the three splits of the data.
@@ -560,6 +602,7 @@ impl LearnerSetup {
         data: &RunData<'_, I, N::Input>,
         model: Classifier<N>,
         options: &TrainOptions,
+        devices: Vec<Device>,
     ) -> Result<Outcome<N>, TrainError> {
         let start_epoch = self.start_epoch;
         let epochs = if self.already_stopped.is_some() {
@@ -593,6 +636,11 @@ impl LearnerSetup {
         .num_epochs(epochs);
         if config.gradient_clipping.is_some() {
             training = training.metric_train_numeric(PenaltyMetric::grad_norm());
+        }
+        if devices.len() > 1 {
+            // The optimizer steps on the main device, where validation runs.
+            let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
+            training = training.with_training_strategy(strategy.into());
         }
         if self.checkpointing {
             training = self.with_checkpoints(config, training)?;

@@ -34,6 +34,11 @@ pub struct TrainOptions {
     /// run, removing them first (without it such a folder is refused; see
     /// [`RunFolderLock::prepare_new_run`](crate::RunFolderLock::prepare_new_run)).
     pub overwrite: bool,
+    /// The devices of a data-parallel run, as many as
+    /// [`FitConfig::devices`](crate::FitConfig::devices), the first being
+    /// the run's `device` (where the optimizer steps, validation runs and
+    /// the final evaluation happens). Empty for a run on one device.
+    pub devices: Vec<Device>,
 }
 
 impl Default for TrainOptions {
@@ -45,6 +50,7 @@ impl Default for TrainOptions {
             model_name: None,
             checkpoints: true,
             overwrite: false,
+            devices: Vec::new(),
         }
     }
 }
