@@ -19,27 +19,8 @@ use recipe::train::{
 mod common;
 use common::{
     assert_success, device, fresh_dir, history_without_seconds, kill_after_epochs, quiet, tensors,
+    two_classes,
 };
-
-/// Two classes of points in the plane, on either side of the line x = y,
-/// from a fixed linear congruential sequence (no RNG crate needed).
-fn two_classes(count: usize, start: u64) -> FeatureSet {
-    let mut state = start;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as f32 / (1u64 << 31) as f32 * 2.0 - 1.0
-    };
-    let mut values = Vec::with_capacity(count * 2);
-    let mut labels = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (x, y) = (next(), next());
-        values.extend([x, y]);
-        labels.push(usize::from(x > y));
-    }
-    FeatureSet::new(values, &[2], labels).unwrap()
-}
 
 fn point_data() -> recipe::data::ClassData<recipe::data::FeatureItem, burn::tensor::Tensor<2>> {
     FeatureSet::class_data::<2>(

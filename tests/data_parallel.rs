@@ -9,32 +9,13 @@ use recipe::models::{ActivationConfig, Mlp, MlpConfig};
 use recipe::train::{DataConfig, OptimizerConfig, TrainConfig, TrainOptions, train};
 
 mod common;
-use common::{device, quiet};
-
-/// `count` points of two classes split by x = y, from a fixed sequence.
-fn points(count: usize, start: u64) -> FeatureSet {
-    let mut state = start;
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as f32 / (1u64 << 31) as f32 * 2.0 - 1.0
-    };
-    let mut values = Vec::with_capacity(count * 2);
-    let mut labels = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (x, y) = (next(), next());
-        values.extend([x, y]);
-        labels.push(usize::from(x > y));
-    }
-    FeatureSet::new(values, &[2], labels).unwrap()
-}
+use common::{device, mlp_weights, quiet, two_classes};
 
 /// 100 training points: one batch of 100, or two devices' batches of 50.
 fn data() -> ClassData<FeatureItem, Tensor<2>> {
     FeatureSet::class_data::<2>(
         "points",
-        [points(100, 1), points(40, 2), points(40, 3)],
+        [two_classes(100, 1), two_classes(40, 2), two_classes(40, 3)],
         2,
         Vec::new(),
         serde_json::Value::Null,
@@ -56,22 +37,7 @@ fn config(batch_size: usize, devices: usize) -> TrainConfig {
 }
 
 fn weights(net: &Mlp) -> Vec<f32> {
-    let mut all: Vec<f32> = net.layers[0]
-        .linear
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec()
-        .unwrap();
-    all.extend(
-        net.output
-            .weight
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-    );
-    all
+    mlp_weights(net, true)
 }
 
 /// Burn sums the devices' gradients; recipe scales each device's loss by

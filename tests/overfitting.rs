@@ -28,19 +28,7 @@ fn run(config: &TrainConfig, options: &TrainOptions) -> TrainedModel<Mlp> {
 }
 
 fn weights(mlp: &Mlp) -> Vec<f32> {
-    let mut all = Vec::new();
-    for layer in &mlp.layers {
-        all.extend(
-            layer
-                .linear()
-                .weight
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap(),
-        );
-    }
-    all
+    common::mlp_weights(mlp, false)
 }
 
 #[test]

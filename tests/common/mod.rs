@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use recipe::backend::device_from_env;
+use recipe::data::FeatureSet;
+use recipe::models::Mlp;
 use recipe::train::TrainOptions;
 
 /// The device named by `RECIPE_DEVICE`, or the CPU.
@@ -207,4 +209,36 @@ pub fn kill_after_epochs(run: &mut Command, dir: &Path, epochs: usize) -> usize 
         "the run finished before the kill"
     );
     epochs_in_history(dir)
+}
+
+/// `count` points of two classes in the plane, on either side of the line
+/// x = y, from a fixed linear congruential sequence starting at `start` (no
+/// RNG crate needed).
+pub fn two_classes(count: usize, start: u64) -> FeatureSet {
+    let mut state = start;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as f32 / (1u64 << 31) as f32 * 2.0 - 1.0
+    };
+    let mut values = Vec::with_capacity(count * 2);
+    let mut labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (x, y) = (next(), next());
+        values.extend([x, y]);
+        labels.push(usize::from(x > y));
+    }
+    FeatureSet::new(values, &[2], labels).unwrap()
+}
+
+/// Every weight of `mlp`'s hidden layers, then of its output layer if
+/// `with_output`, in order.
+pub fn mlp_weights(mlp: &Mlp, with_output: bool) -> Vec<f32> {
+    let hidden = mlp.layers.iter().map(|layer| &layer.linear.weight);
+    let output = with_output.then_some(&mlp.output.weight);
+    hidden
+        .chain(output)
+        .flat_map(|weight| weight.val().into_data().try_to_vec::<f32>().unwrap())
+        .collect()
 }

@@ -2,8 +2,10 @@
 //!
 //! The library crates (`recipe-models`, `recipe-train`, `recipe-data`) name
 //! no backend. This crate does: [`FusedAdam`] and [`FusedAdamW`] run Burn's
-//! Adam and AdamW as one in-place loop over Flex's host memory, bit for bit
-//! the same numbers (and Burn's own optimizer for tensors elsewhere).
+//! Adam and AdamW, and [`FusedSgd`] its SGD with or without (Nesterov)
+//! momentum, as one in-place loop over Flex's host memory, bit for bit the
+//! same numbers (and the same arithmetic as tensor operations for tensors
+//! elsewhere).
 //! [`install`] makes `recipe_train::OptimizerConfig::init` build them, so a
 //! program opts in with one call (the `recipe` binary does when its `flex`
 //! feature is on):
@@ -16,13 +18,16 @@
 #![warn(missing_docs)]
 
 mod fused_adam;
+mod fused_sgd;
 
 use burn::optim::ModuleOptimizer;
 use recipe_train::{OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
 
 pub use fused_adam::{FusedAdam, FusedAdamW};
+pub use fused_sgd::{FusedSgd, FusedSgdState};
 
-/// Builds [`FusedAdam`] and [`FusedAdamW`] for recipe's Adam and AdamW.
+/// Builds [`FusedAdam`], [`FusedAdamW`] and [`FusedSgd`] for recipe's Adam,
+/// AdamW and SGD (recipe's SGD momentum is undampened, as PyTorch's).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlexKernels;
 
@@ -40,6 +45,10 @@ impl OptimizerKernels for FlexKernels {
                 epsilon,
                 weight_decay,
             } => Some(FusedAdamW::new(beta1, beta2, epsilon, weight_decay).into()),
+            OptimizerConfig::Sgd { momentum, nesterov } if momentum > 0.0 => {
+                Some(FusedSgd::with_momentum(momentum, 0.0, nesterov).into())
+            }
+            OptimizerConfig::Sgd { .. } => Some(FusedSgd::plain().into()),
             _ => None,
         }
     }

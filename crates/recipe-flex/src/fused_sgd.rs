@@ -1,0 +1,429 @@
+//! SGD, with momentum or Nesterov momentum, as one in-place pass over
+//! memory on the CPU.
+//!
+//! Burn's SGD with momentum updates a parameter with five tensor operations
+//! (scale the gradient, scale the velocity, add them, scale by the learning
+//! rate, subtract), each reading and writing every element and allocating
+//! its result. [`FusedSgd`] does the same arithmetic, in the same order, in
+//! one loop over the parameter, its gradient and its velocity, in place (the
+//! first step's velocity is the gradient's own buffer). The results are bit
+//! for bit Burn's (tests below check it), and its state is recorded under
+//! the names Burn's `SgdState` uses (`momentum.velocity`), so checkpoints are
+//! interchangeable with Burn's SGD.
+//!
+//! The loop runs where the tensors live in Flex's host memory as `f32`;
+//! everywhere else (a GPU, other float types) each step runs the same
+//! arithmetic as tensor operations, as Burn's SGD does.
+
+use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// SGD's momentum settings, as Burn's `Momentum` holds them.
+#[derive(Debug, Clone, Copy)]
+struct MomentumRule {
+    /// The velocity's decay, `momentum` in f32 (Burn converts it once).
+    momentum: f32,
+    /// `1 - dampening`, the gradient's weight in the velocity (Burn scales
+    /// by it in f64, converted to the element type).
+    gradient_weight: f32,
+    /// Nesterov's look-ahead: the step is `momentum * velocity + gradient`.
+    nesterov: bool,
+}
+
+/// SGD whose update runs as one fused, in-place loop on the CPU; see the
+/// module documentation. Turn it into a `ModuleOptimizer` with `.into()`.
+#[derive(Debug, Clone)]
+pub struct FusedSgd {
+    momentum: Option<MomentumRule>,
+}
+
+impl FusedSgd {
+    /// Plain SGD: `w -= lr * g`.
+    pub fn plain() -> Self {
+        Self { momentum: None }
+    }
+
+    /// SGD with `momentum` (`v = (1 - dampening) * g + momentum * v`, the
+    /// first velocity being the gradient), as Burn's `MomentumConfig`.
+    pub fn with_momentum(momentum: f64, dampening: f64, nesterov: bool) -> Self {
+        Self {
+            momentum: Some(MomentumRule {
+                momentum: momentum as f32,
+                gradient_weight: (1.0 - dampening) as f32,
+                nesterov,
+            }),
+        }
+    }
+}
+
+/// The velocity of one parameter, if the optimizer has momentum.
+#[derive(Debug, Clone)]
+pub struct FusedSgdState<const D: usize> {
+    /// `None` without momentum.
+    pub velocity: Option<Tensor<D>>,
+}
+
+/// The same names as Burn's `SgdState { momentum: Option<MomentumState {
+/// velocity } > }`.
+impl<const D: usize> RecordState for FusedSgdState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        if let Some(velocity) = &self.velocity {
+            out.push_tensor(
+                &join_path(prefix, "momentum"),
+                "velocity",
+                velocity.to_data(),
+            );
+        }
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let velocity = src
+            .take_tensor(&join_path(prefix, "momentum"), "velocity")
+            .map(|data| Tensor::from_data(data, device));
+        Some(Self { velocity })
+    }
+}
+
+impl Optimizer for FusedSgd {
+    type State<const D: usize> = FusedSgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let velocity = state.and_then(|s| s.velocity);
+        let (tensor, velocity) = match host::try_step(self.momentum, lr, tensor, grad, velocity) {
+            Ok(done) => done,
+            Err(untouched) => {
+                let (tensor, grad, velocity) = *untouched;
+                tensor_step(self.momentum, lr, tensor, grad, velocity)
+            }
+        };
+        (tensor, Some(FusedSgdState { velocity }))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        FusedSgdState {
+            velocity: state.velocity.map(|v| v.to_device(device)),
+        }
+    }
+}
+
+/// The step as Burn's SGD writes it, in tensor operations (for tensors the
+/// loop cannot take).
+fn tensor_step<const D: usize>(
+    momentum: Option<MomentumRule>,
+    lr: LearningRate,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    velocity: Option<Tensor<D>>,
+) -> (Tensor<D>, Option<Tensor<D>>) {
+    let Some(rule) = momentum else {
+        return (tensor - grad.mul_scalar(lr), None);
+    };
+    let velocity = match velocity {
+        Some(velocity) => grad
+            .clone()
+            .mul_scalar(rule.gradient_weight)
+            .add(velocity.mul_scalar(rule.momentum)),
+        None => grad.clone(),
+    };
+    let step = if rule.nesterov {
+        velocity.clone().mul_scalar(rule.momentum).add(grad)
+    } else {
+        velocity.clone()
+    };
+    (tensor - step.mul_scalar(lr), Some(velocity))
+}
+
+/// The fused loop over tensors in Flex's host memory.
+mod host {
+    use super::*;
+
+    /// Below this many elements a parameter is updated on one thread.
+    const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
+
+    /// The arguments handed back untouched (boxed: three tensors make a
+    /// large `Err`).
+    pub(super) type Untouched<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<Tensor<D>>)>;
+
+    /// One stretch of a parameter: the weights, the gradient, and the
+    /// velocity (`None` without momentum, or on the first step, when the
+    /// gradient's buffer becomes the velocity).
+    struct Stretch<'a> {
+        param: &'a mut [f32],
+        grad: &'a mut [f32],
+        velocity: Option<&'a mut [f32]>,
+    }
+
+    /// One update of `s`, with Burn's operations in Burn's order (Rust
+    /// never contracts `a * b + c` into an FMA, so the bits are Burn's).
+    #[inline(always)]
+    fn update(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+        let weights_and_grads = s.param.iter_mut().zip(s.grad.iter());
+        match (rule, s.velocity) {
+            (None, _) => {
+                for (w, &g) in weights_and_grads {
+                    *w -= g * lr;
+                }
+            }
+            // The first step: the velocity is the gradient, kept in place.
+            (Some(rule), None) => {
+                for (w, &g) in weights_and_grads {
+                    let step = if rule.nesterov {
+                        g * rule.momentum + g
+                    } else {
+                        g
+                    };
+                    *w -= step * lr;
+                }
+            }
+            (Some(rule), Some(velocity)) => {
+                for ((w, &g), v) in weights_and_grads.zip(velocity.iter_mut()) {
+                    *v = g * rule.gradient_weight + *v * rule.momentum;
+                    let step = if rule.nesterov {
+                        *v * rule.momentum + g
+                    } else {
+                        *v
+                    };
+                    *w -= step * lr;
+                }
+            }
+        }
+    }
+
+    /// [`update`], also compiled for AVX2 and picked at run time where the
+    /// CPU has it.
+    fn update_dispatch(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            #[target_feature(enable = "avx2")]
+            fn update_avx2(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+                update(rule, lr, s)
+            }
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { update_avx2(rule, lr, s) };
+        }
+        update(rule, lr, s)
+    }
+
+    /// The update of a whole parameter, split across the thread pool when
+    /// it is large.
+    fn update_all(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+        let n = s.param.len();
+        if n < PARALLEL_MIN_ELEMENTS {
+            return update_dispatch(rule, lr, s);
+        }
+        let chunk = n.div_ceil(rayon::current_num_threads()).max(4096);
+        let (mut param, mut grad, mut velocity) = (s.param, s.grad, s.velocity);
+        let mut stretches = Vec::with_capacity(n.div_ceil(chunk));
+        while !param.is_empty() {
+            let take = chunk.min(param.len());
+            let (param_here, param_rest) = param.split_at_mut(take);
+            let (grad_here, grad_rest) = grad.split_at_mut(take);
+            let (velocity_here, velocity_rest) = match velocity {
+                Some(v) => {
+                    let (here, rest) = v.split_at_mut(take);
+                    (Some(here), Some(rest))
+                }
+                None => (None, None),
+            };
+            stretches.push(Stretch {
+                param: param_here,
+                grad: grad_here,
+                velocity: velocity_here,
+            });
+            (param, grad, velocity) = (param_rest, grad_rest, velocity_rest);
+        }
+        stretches
+            .into_par_iter()
+            .for_each(|stretch| update_dispatch(rule, lr, stretch));
+    }
+
+    /// The fused step, or the arguments back, untouched, when it does not
+    /// apply (another device, another element type).
+    pub(super) fn try_step<const D: usize>(
+        rule: Option<MomentumRule>,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        velocity: Option<Tensor<D>>,
+    ) -> Result<(Tensor<D>, Option<Tensor<D>>), Untouched<D>> {
+        let device = tensor.device();
+        let shape = tensor.shape();
+        let all_f32 = tensor.dtype() == DType::F32
+            && grad.dtype() == DType::F32
+            && velocity.as_ref().is_none_or(|v| v.dtype() == DType::F32);
+        let same_shape =
+            grad.shape() == shape && velocity.as_ref().is_none_or(|v| v.shape() == shape);
+        if !all_f32 || !same_shape || device.clone().inner() != Device::flex() {
+            return Err(Box::new((tensor, grad, velocity)));
+        }
+        // Zero-copy where Flex holds the only reference, a copy otherwise.
+        let mut param = tensor.into_data();
+        let mut grad_data = grad.into_data();
+        let mut velocity_data = velocity.map(Tensor::into_data);
+        let applied = match (
+            param.as_mut_slice::<f32>(),
+            grad_data.as_mut_slice::<f32>(),
+            velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()),
+        ) {
+            (Ok(param), Ok(grad), velocity) if grad.len() == param.len() => {
+                let velocity = match velocity {
+                    Some(Ok(velocity)) if velocity.len() == param.len() => Some(Some(velocity)),
+                    Some(_) => None,
+                    None => Some(None),
+                };
+                match velocity {
+                    Some(velocity) => {
+                        let stretch = Stretch {
+                            param,
+                            grad,
+                            velocity,
+                        };
+                        update_all(rule, lr as f32, stretch);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        };
+        let rebuild = |data: TensorData| Tensor::<D>::from_data(data, (&device, DType::F32));
+        if !applied {
+            // Nothing was written: the tensor code gets the values as they were.
+            return Err(Box::new((
+                rebuild(param),
+                rebuild(grad_data),
+                velocity_data.map(rebuild),
+            )));
+        }
+        let velocity = match (rule, velocity_data) {
+            (None, _) => None,
+            (Some(_), Some(velocity)) => Some(rebuild(velocity)),
+            // The first step's velocity is the gradient, untouched by the loop.
+            (Some(_), None) => Some(rebuild(grad_data)),
+        };
+        Ok((rebuild(param), velocity))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::optim::momentum::MomentumConfig;
+    use burn::optim::{SgdConfig, SgdState};
+    use burn::tensor::Distribution;
+
+    fn bits(tensor: &Tensor<2>) -> Vec<u32> {
+        tensor
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f32::to_bits)
+            .collect()
+    }
+
+    fn burn_sgd(momentum: Option<(f64, bool)>) -> burn::optim::Sgd {
+        SgdConfig::new()
+            .with_momentum(momentum.map(|(m, nesterov)| {
+                MomentumConfig::new()
+                    .with_momentum(m)
+                    .with_dampening(0.0)
+                    .with_nesterov(nesterov)
+            }))
+            .build()
+    }
+
+    /// Five steps of the fused loop, of the tensor code and of Burn's SGD
+    /// from the same weights and gradients (a small tensor on one thread, a
+    /// large one split across threads, a zero gradient in one step) end in
+    /// the same bits, weights and velocity alike.
+    #[test]
+    fn matches_burns_sgd_bit_for_bit() {
+        let device = Device::flex();
+        let cases = [None, Some((0.9, false)), Some((0.9, true))];
+        for momentum in cases {
+            let fused = match momentum {
+                None => FusedSgd::plain(),
+                Some((m, nesterov)) => FusedSgd::with_momentum(m, 0.0, nesterov),
+            };
+            let burn = burn_sgd(momentum);
+            for shape in [[3, 5], [300, 512]] {
+                let start = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let (mut a, mut b, mut c) =
+                    (start.clone(), start.clone() + 0.0, start.clone() + 0.0);
+                let (mut sa, mut sb, mut sc): (Option<FusedSgdState<2>>, Option<SgdState<2>>, _) =
+                    (None, None, None);
+                for step in 0..5 {
+                    let mut grad =
+                        Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                    if step == 1 {
+                        grad = grad.mul_scalar(0.0);
+                    }
+                    (a, sa) = fused.step(0.05, a, grad.clone() + 0.0, sa);
+                    (b, sb) = burn.step(0.05, b, grad.clone() + 0.0, sb);
+                    let (next, velocity) = tensor_step(fused.momentum, 0.05, c, grad + 0.0, sc);
+                    (c, sc) = (next, velocity);
+                    let what = format!("{momentum:?}, shape {shape:?}, step {step}");
+                    assert_eq!(bits(&a), bits(&b), "fused vs Burn: {what}");
+                    assert_eq!(bits(&c), bits(&b), "tensor code vs Burn: {what}");
+                }
+                assert_ne!(bits(&a), bits(&start), "the weights moved");
+                // The velocity, recorded under Burn's names, is Burn's.
+                let (mut ours, mut burns) = (StateSink::default(), StateSink::default());
+                sa.unwrap().state_flatten("p", &mut ours);
+                sb.unwrap().state_flatten("p", &mut burns);
+                assert_eq!(ours.tensors.len(), usize::from(momentum.is_some()));
+                let names =
+                    |s: &StateSink| s.tensors.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+                assert_eq!(names(&ours), names(&burns));
+                for ((_, x), (_, y)) in ours.tensors.iter().zip(&burns.tensors) {
+                    assert_eq!(x, y, "velocity, {momentum:?}");
+                }
+            }
+        }
+    }
+
+    /// A recorded velocity reads back into the state it came from.
+    #[test]
+    fn the_state_round_trips_through_its_record() {
+        let device = Device::flex();
+        let velocity = Tensor::<2>::from_floats([[1.0, -2.0], [0.5, 0.0]], &device);
+        let state = FusedSgdState {
+            velocity: Some(velocity.clone()),
+        };
+        let mut sink = StateSink::default();
+        state.state_flatten("layer", &mut sink);
+        let mut source = StateSource::new(Default::default());
+        for (name, data) in sink.tensors {
+            source.insert_tensor(name, data);
+        }
+        let back = FusedSgdState::<2>::state_unflatten("layer", &mut source, &device).unwrap();
+        assert_eq!(bits(&back.velocity.unwrap()), bits(&velocity));
+    }
+
+    /// A parameter of another element type takes the tensor code.
+    #[test]
+    fn other_float_types_take_the_tensor_code() {
+        let device = Device::flex();
+        let fused = FusedSgd::with_momentum(0.9, 0.0, false);
+        let param = Tensor::<1>::from_data(
+            TensorData::new(vec![1.0f64, -2.0], [2]),
+            (&device, DType::F64),
+        );
+        let grad = param.clone().mul_scalar(0.5);
+        let (stepped, state) = fused.step(0.1, param, grad, None);
+        assert!(state.unwrap().velocity.is_some());
+        let values = stepped.to_data().try_to_vec::<f64>().unwrap();
+        assert!(
+            (values[0] - 0.95).abs() < 1e-12 && (values[1] + 1.9).abs() < 1e-12,
+            "{values:?}"
+        );
+    }
+}
