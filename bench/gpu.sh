@@ -2,7 +2,8 @@
 # The GPU half of BENCHMARKS.md, prepared for one short run on a machine with
 # an NVIDIA GPU (the session `device` tool: one command of at most 10 minutes,
 # 15 minutes of device time in all, no network): the three cases on wgpu and
-# on that machine's CPU, and the same cases in the PyTorch it has, on CUDA.
+# on that machine's CPU, the same cases in the PyTorch it has, on CUDA, and
+# a data-parallel run on the GPU named twice (and on two GPUs if it has two).
 # Writes JSON lines and logs to ${OUT:-bench-gpu}/.
 #
 # Building Burn with wgpu takes about 20 minutes on 2 cores, too long for the
@@ -53,6 +54,15 @@ if [ -x "$recipe" ]; then
   stamp "wgpu batch 4096 ended with $?"
   timeout 60 "$recipe" bench --device cpu --json --cases-only --repeats 5 > "$OUT/recipe-cpu.json" 2> "$OUT/recipe-cpu.err"
   stamp "cpu cases ended with $?"
+  # Data parallel (README, "Several devices"): one epoch of MNIST on one GPU
+  # at batch 1024, then the same steps on two devices at 512 each: the GPU
+  # named twice (the strategy's overhead), and two GPUs where there are two.
+  dp() { timeout 120 "$recipe" train --hidden 1024,1024 --epochs 2 --out "$OUT/dp-$1" --overwrite "${@:2}" > "$OUT/dp-$1.txt" 2>&1; stamp "data parallel $1 ended with $?"; }
+  dp one --device wgpu --batch-size 1024
+  dp same-twice --devices wgpu,wgpu --batch-size 512
+  if [ "$(nvidia-smi -L 2>/dev/null | wc -l)" -ge 2 ]; then
+    dp two-gpus --devices wgpu:0,wgpu:1 --batch-size 512
+  fi
 fi
 
 if python3 -c "import torch; assert torch.cuda.is_available()" 2> "$OUT/torch-probe.err"; then

@@ -47,6 +47,20 @@ pub enum BackendError {
         /// The names this build accepts.
         supported: String,
     },
+    /// An index given to a backend with one device.
+    #[error("device `{name}`: the {backend} backend has one device and takes no index")]
+    NoIndex {
+        /// The name given.
+        name: String,
+        /// The backend.
+        backend: &'static str,
+    },
+    /// An index that is not a number.
+    #[error("device `{name}`: expected NAME or NAME:INDEX with INDEX a number, e.g. cuda:1")]
+    BadIndex {
+        /// The name given.
+        name: String,
+    },
     /// The backend is compiled in but found no usable device.
     #[error("device `{name}` is compiled in but not usable here: {reason}")]
     Unavailable {
@@ -108,9 +122,20 @@ impl BackendChoice {
             .join(", ")
     }
 
-    /// The Burn device, without checking that it works.
-    #[allow(deprecated, unreachable_code)] // NdArray is deprecated upstream but still offered.
-    fn device(self) -> Result<Device, BackendError> {
+    /// Whether the backend has several devices to choose from by index
+    /// (`cuda:1`, `wgpu:1`); the CPU backends have one.
+    fn indexed(self) -> bool {
+        matches!(
+            self,
+            BackendChoice::Wgpu | BackendChoice::Vulkan | BackendChoice::Cuda
+        )
+    }
+
+    /// The Burn device, without checking that it works: device `index` of
+    /// the backend (for wgpu and Vulkan the index-th discrete GPU), or its
+    /// default device.
+    #[allow(deprecated, unreachable_code, unused_variables)] // NdArray is deprecated upstream but still offered.
+    fn device(self, index: Option<usize>) -> Result<Device, BackendError> {
         if !self.is_compiled() {
             return Err(BackendError::NotCompiled {
                 name: self.name().to_string(),
@@ -126,11 +151,11 @@ impl BackendChoice {
             #[cfg(feature = "ndarray")]
             BackendChoice::Ndarray => Device::ndarray(),
             #[cfg(feature = "wgpu")]
-            BackendChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            BackendChoice::Wgpu => Device::wgpu(gpu_kind(index)),
             #[cfg(feature = "vulkan")]
-            BackendChoice::Vulkan => Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+            BackendChoice::Vulkan => Device::vulkan(gpu_kind(index)),
             #[cfg(feature = "cuda")]
-            BackendChoice::Cuda => Device::cuda(0),
+            BackendChoice::Cuda => Device::cuda(index.unwrap_or(0)),
             _ => unreachable!("is_compiled() checked the feature"),
         })
     }
@@ -140,9 +165,24 @@ impl BackendChoice {
     /// With the `flex` feature it also installs the fused CPU optimizers
     /// (`recipe_flex::install`), which apply only to tensors in Flex's memory.
     pub fn select(self) -> Result<Device, BackendError> {
+        self.select_at(None)
+    }
+
+    /// [`BackendChoice::select`] for device `index` of the backend.
+    pub fn select_at(self, index: Option<usize>) -> Result<Device, BackendError> {
         #[cfg(feature = "flex")]
         recipe_flex::install();
-        let device = self.device()?;
+        let device = self.device(index)?;
+        let name = match index {
+            Some(index) => format!("{}:{index}", self.name()),
+            None => self.name().to_string(),
+        };
+        let hint = match (self, index) {
+            (BackendChoice::Wgpu | BackendChoice::Vulkan, Some(_)) => {
+                " (the index counts discrete GPUs; the name alone takes the best device wgpu finds)"
+            }
+            _ => "",
+        };
         let probe = device.clone();
         let previous_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
@@ -154,16 +194,17 @@ impl BackendChoice {
         match outcome {
             Ok(3.0) => Ok(device),
             Ok(sum) => Err(BackendError::Unavailable {
-                name: self.name().to_string(),
-                reason: format!("a test sum gave {sum}, expected 3"),
+                name,
+                reason: format!("a test sum gave {sum}, expected 3{hint}"),
             }),
             Err(panic) => Err(BackendError::Unavailable {
-                name: self.name().to_string(),
+                name,
                 reason: panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "the backend panicked".to_string()),
+                    .unwrap_or_else(|| "the backend panicked".to_string())
+                    + hint,
             }),
         }
     }
@@ -190,9 +231,37 @@ impl FromStr for BackendChoice {
     }
 }
 
-/// Parses a `--device` name and returns a working device.
+/// The wgpu device kind for an index: the index-th discrete GPU, or the
+/// best available device.
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn gpu_kind(index: Option<usize>) -> burn::tensor::DeviceKind {
+    match index {
+        Some(index) => burn::tensor::DeviceKind::DiscreteGpu(index),
+        None => burn::tensor::DeviceKind::DefaultDevice,
+    }
+}
+
+/// Parses a `--device` name, `NAME` or `NAME:INDEX` (`cuda:1`; for wgpu and
+/// Vulkan the index-th discrete GPU), and returns a working device.
 pub fn select_device(name: &str) -> Result<Device, BackendError> {
-    name.parse::<BackendChoice>()?.select()
+    let (backend, index) = match name.split_once(':') {
+        Some((backend, index)) => (backend, Some(index)),
+        None => (name, None),
+    };
+    let choice: BackendChoice = backend.parse()?;
+    let index = match index {
+        None => None,
+        Some(_) if !choice.indexed() => {
+            return Err(BackendError::NoIndex {
+                name: name.to_string(),
+                backend: choice.name(),
+            });
+        }
+        Some(index) => Some(index.trim().parse().map_err(|_| BackendError::BadIndex {
+            name: name.to_string(),
+        })?),
+    };
+    choice.select_at(index)
 }
 
 /// The environment variable that names the device wherever no `--device` is
@@ -216,6 +285,20 @@ mod tests {
         let err = select_device("tpu").unwrap_err().to_string();
         assert!(err.contains("unknown device `tpu`"), "{err}");
         assert!(err.contains("cpu"), "{err}");
+    }
+
+    #[test]
+    fn indices_go_to_gpu_backends_only() {
+        let err = select_device("cpu:1").unwrap_err().to_string();
+        assert!(err.contains("has one device and takes no index"), "{err}");
+        let err = select_device("cuda:one").unwrap_err().to_string();
+        assert!(err.contains("NAME:INDEX"), "{err}");
+        let err = select_device("tpu:1").unwrap_err().to_string();
+        assert!(err.contains("unknown device `tpu`"), "{err}");
+        if !BackendChoice::Cuda.is_compiled() {
+            let err = select_device("cuda:1").unwrap_err().to_string();
+            assert!(err.contains("--features cuda"), "{err}");
+        }
     }
 
     #[test]
