@@ -6,7 +6,10 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use recipe::data::{ClassData, FeatureItem, FeatureSet};
 use recipe::models::{ActivationConfig, Mlp, MlpConfig};
-use recipe::train::{DataConfig, OptimizerConfig, TrainConfig, TrainOptions, train};
+use recipe::train::{
+    DataConfig, EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainConfig,
+    TrainOptions, column_norms, train,
+};
 
 mod common;
 use common::{device, mlp_weights, quiet, two_classes};
@@ -80,4 +83,38 @@ fn a_device_count_that_does_not_match_is_named() {
         .to_string();
     assert!(error.contains("`devices`"), "{error}");
     assert!(error.contains("as many devices"), "{error}");
+}
+
+/// The run's other hooks behave as on one device: a penalty in each
+/// device's loss, max-norm after the step, early stopping with the best
+/// epoch's weights restored.
+#[test]
+fn penalties_constraints_and_early_stopping_work_on_two_devices() {
+    let device = device().autodiff();
+    let mut config = config(25, 2);
+    config.fit.epochs = 30;
+    config.fit.optimizer = OptimizerConfig::adam();
+    config.fit.learning_rate = 0.05;
+    config.fit.regularizer = Some(Regularizer::L2 { lambda: 1e-3 });
+    config.fit.max_norm = Some(MaxNormConfig::new(0.5).unwrap());
+    config.fit.early_stopping = Some(EarlyStoppingConfig {
+        patience: 2,
+        restore_best_weights: true,
+        ..EarlyStoppingConfig::default()
+    });
+    let options = TrainOptions {
+        devices: vec![device.clone(), device.clone()],
+        ..quiet()
+    };
+    let net = config.mlp().unwrap().init(&device).unwrap();
+    let trained = train(&config, net, &data(), &device, &options).unwrap();
+    let summary = &trained.summary;
+    assert!(summary.stopped_early, "{summary:?}");
+    assert_eq!(summary.weights_from_epoch, summary.best_epoch);
+    assert!(trained.history.epochs.iter().all(|e| e.train_penalty > 0.0));
+    let norms: Vec<f32> = column_norms(trained.net.layers[0].linear.weight.val())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert!(norms.iter().all(|&n| n <= 0.5 + 1e-5), "{norms:?}");
 }
