@@ -202,10 +202,7 @@ impl Context {
             self.command
         );
         write_atomic(&dir.join("results.md"), markdown.as_bytes())?;
-        write_atomic(
-            &dir.join("results.json"),
-            serde_json::to_string_pretty(rows)?.as_bytes(),
-        )?;
+        write_pretty_json(&dir.join("results.json"), rows)?;
         println!("\n{body}\nwrote {}", dir.join("results.md").display());
         Ok(())
     }
@@ -433,10 +430,7 @@ fn relu_region_claims(context: &Context) -> Result<Vec<Claim>> {
         &context.device,
     );
     let regions = relu_regions(&mlp, inputs, &context.device);
-    write_atomic(
-        &dir.join("regions.json"),
-        serde_json::to_string_pretty(&regions)?.as_bytes(),
-    )?;
+    write_pretty_json(&dir.join("regions.json"), &regions)?;
     println!(
         "relu-3 on {} test images: {} distinct activation patterns, median miss of a neighbour's linear map {:.0}%",
         regions.inputs,
@@ -490,10 +484,7 @@ fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
         lecture_form: Some(lecture_form),
     };
     ensemble.chart().write(&dir.join("ensemble"))?;
-    write_atomic(
-        &dir.join("ensemble.json"),
-        serde_json::to_string_pretty(&ensemble)?.as_bytes(),
-    )?;
+    write_pretty_json(&dir.join("ensemble.json"), &ensemble)?;
     println!(
         "dropout as an ensemble: weight-scaled accuracy {:.4}; averages of thinned nets {}",
         ensemble.weight_scaled.accuracy,
@@ -600,5 +591,11 @@ fn write_report(context: &Context, claims: &[Claim], judged_again: bool) -> Resu
     let path: &Path = &context.out.join("report.md");
     write_atomic(path, report.as_bytes())?;
     println!("\n{}\nreport: {}", claims_table(claims), path.display());
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON, atomically.
+fn write_pretty_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())?;
     Ok(())
 }

@@ -156,7 +156,7 @@ mod host {
     /// gradient's buffer becomes the velocity).
     struct Stretch<'a> {
         param: &'a mut [f32],
-        grad: &'a mut [f32],
+        grad: &'a [f32],
         velocity: Option<&'a mut [f32]>,
     }
 
@@ -224,7 +224,7 @@ mod host {
         while !param.is_empty() {
             let take = chunk.min(param.len());
             let (param_here, param_rest) = param.split_at_mut(take);
-            let (grad_here, grad_rest) = grad.split_at_mut(take);
+            let (grad_here, grad_rest) = grad.split_at(take);
             let (velocity_here, velocity_rest) = match velocity {
                 Some(v) => {
                     let (here, rest) = v.split_at_mut(take);
@@ -265,11 +265,11 @@ mod host {
         }
         // Zero-copy where Flex holds the only reference, a copy otherwise.
         let mut param = tensor.into_data();
-        let mut grad_data = grad.into_data();
+        let grad_data = grad.into_data();
         let mut velocity_data = velocity.map(Tensor::into_data);
         let applied = match (
             param.as_mut_slice::<f32>(),
-            grad_data.as_mut_slice::<f32>(),
+            grad_data.as_slice::<f32>(),
             velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()),
         ) {
             (Ok(param), Ok(grad), velocity) if grad.len() == param.len() => {

@@ -3,7 +3,7 @@
 //! entropy of near-uniform predictions); far from it, the labels, the
 //! output layer, the loss or the input scaling are suspect.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use burn::tensor::Tensor;
 
@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 /// forward pass, so a pass of its own would move every run's weights.
 #[derive(Debug, Clone, Default)]
 pub struct InitialLoss {
-    value: Arc<Mutex<Option<f64>>>,
+    value: Arc<OnceLock<f64>>,
 }
 
 impl InitialLoss {
@@ -26,15 +26,15 @@ impl InitialLoss {
 
     /// Keeps `loss` (a scalar) if no step was recorded yet.
     pub fn record_first(&self, loss: &Tensor<1>) {
-        let mut value = self.value.lock().unwrap_or_else(|p| p.into_inner());
-        if value.is_none() {
-            *value = Some(loss.clone().detach().into_scalar::<f64>());
+        // Every later step sees a set value and reads nothing back.
+        if self.value.get().is_none() {
+            let _ = self.value.set(loss.clone().detach().into_scalar::<f64>());
         }
     }
 
     /// The first step's loss, once a step ran.
     pub fn value(&self) -> Option<f64> {
-        *self.value.lock().unwrap_or_else(|p| p.into_inner())
+        self.value.get().copied()
     }
 }
 
