@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use burn::tensor::{Device, Tensor};
 
+use crate::remote::{RemoteError, WorkerAddress};
+
 /// A backend a run can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -61,6 +63,10 @@ pub enum BackendError {
         /// The name given.
         name: String,
     },
+    /// A worker address (`ws://HOST:PORT/INDEX`) that is malformed, not
+    /// compiled in, or not answering.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// The backend is compiled in but found no usable device.
     #[error("device `{name}` is compiled in but not usable here: {reason}")]
     Unavailable {
@@ -242,8 +248,12 @@ fn gpu_kind(index: Option<usize>) -> burn::tensor::DeviceKind {
 }
 
 /// Parses a `--device` name, `NAME` or `NAME:INDEX` (`cuda:1`; for wgpu and
-/// Vulkan the index-th discrete GPU), and returns a working device.
+/// Vulkan the index-th discrete GPU), or a worker's address
+/// `ws://HOST:PORT/INDEX` (feature `remote`), and returns a working device.
 pub fn select_device(name: &str) -> Result<Device, BackendError> {
+    if WorkerAddress::is_remote(name) {
+        return Ok(remote_device(name.parse()?)?);
+    }
     let (backend, index) = match name.split_once(':') {
         Some((backend, index)) => (backend, Some(index)),
         None => (name, None),
@@ -262,6 +272,18 @@ pub fn select_device(name: &str) -> Result<Device, BackendError> {
         })?),
     };
     choice.select_at(index)
+}
+
+#[cfg(feature = "remote")]
+fn remote_device(worker: WorkerAddress) -> Result<Device, RemoteError> {
+    worker.connect()
+}
+
+#[cfg(not(feature = "remote"))]
+fn remote_device(worker: WorkerAddress) -> Result<Device, RemoteError> {
+    Err(RemoteError::NotCompiled {
+        given: worker.to_string(),
+    })
 }
 
 /// The environment variable that names the device wherever no `--device` is

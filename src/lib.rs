@@ -12,6 +12,7 @@
 //! - [`backend`]: the `--device` names and the backends compiled into this build;
 //! - [`bench`]: throughput measurements behind `recipe bench` and `cargo bench`;
 //! - [`experiments`]: the lecture's claims as runnable experiments;
+//! - [`remote`]: `recipe worker` and devices on other machines (`ws://HOST:PORT/INDEX`);
 //! - [`plots`]: learning curves, depth sweeps and histograms as PNG and SVG.
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod backend;
 pub mod bench;
 pub mod experiments;
 pub mod plots;
+pub mod remote;
 
 pub use recipe_data as data;
 #[cfg(feature = "flex")]

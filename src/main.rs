@@ -20,6 +20,7 @@ use cli::diagnose::{self, DiagnoseArgs};
 use cli::lr_find::{self, LrFindArgs};
 use cli::reproduce::{self, ReproduceArgs};
 use cli::train::TrainArgs;
+use cli::worker::{self, WorkerArgs};
 
 /// Train deep nets the way the lecture "Recipe of Deep Learning" teaches.
 ///
@@ -70,6 +71,8 @@ enum Command {
     Bench(BenchArgs),
     /// Learning-rate range test: train a few steps with a growing learning rate and suggest one
     LrFind(LrFindArgs),
+    /// Serve a device of this machine to `recipe train --devices ws://HOST:PORT/0,...` (feature `remote`)
+    Worker(WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Some(Command::Data(command)) => data::run(&command),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::LrFind(args)) => lr_find::run(args),
+        Some(Command::Worker(args)) => worker::run(&args),
         None => reproduce::run(&ReproduceArgs::default()),
     };
     match outcome {
@@ -157,13 +161,15 @@ fn train(args: TrainArgs) -> Result<()> {
             .collect::<Result<_, _>>()?,
         ..TrainOptions::default()
     };
-    let trained = train_mlp(&config, &device, &options)?;
+    let trained = train_mlp(&config, &device, &options)
+        .map_err(|error| name_silent_workers(error.into(), args.device_names(), &out))?;
     print_final(&trained.summary, &out);
     Ok(())
 }
 
 fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
     let device_name = args.device_name().to_string();
+    let names = args.device_names().to_vec();
     let devices = args
         .device_names()
         .iter()
@@ -185,9 +191,26 @@ fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
         devices,
         ..TrainOptions::default()
     };
-    let trained = resume_mlp(dir, &device, &options)?;
+    let trained = resume_mlp(dir, &device, &options)
+        .map_err(|error| name_silent_workers(error.into(), &names, dir))?;
     print_final(&trained.summary, dir);
     Ok(())
+}
+
+/// When a run on remote workers fails, says which of them stopped answering
+/// and how to continue the run on those still up.
+fn name_silent_workers(error: anyhow::Error, devices: &[String], run_dir: &Path) -> anyhow::Error {
+    let silent = recipe::remote::silent_workers(devices);
+    if silent.is_empty() {
+        return error;
+    }
+    error.context(format!(
+        "worker {} stopped answering; the run's checkpoints are kept in {}: continue it with \
+         `recipe train --resume {} --devices <the devices still up>`",
+        silent.join(", "),
+        run_dir.display(),
+        run_dir.display()
+    ))
 }
 
 fn print_final(s: &Summary, out: &Path) {

@@ -272,11 +272,12 @@ fn a_data_parallel_run_resumes_on_its_devices() {
     assert_success(&run_to_end_with(&run, &alone));
     let config = fs::read_to_string(alone.join("config.json")).unwrap();
     assert!(config.contains("\"devices\": 2"), "{config}");
+    let summary = fs::read_to_string(alone.join("summary.json")).unwrap();
+    assert!(summary.contains("\"devices\": 2"), "{summary}");
 
     let killed = run_dir("parallel-killed");
     let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 3);
     assert!(done < 10, "the kill came too late ({done} epochs done)");
-    assert_refused(&resume(&killed, &[]), "`devices`");
     let resumed = resume(&killed, &["--devices", "cpu,cpu"]);
     let stdout = assert_success(&resumed);
     assert_resumed_history(&alone, &killed, resumed_after(&stdout));

@@ -7,3 +7,4 @@ pub mod lr_find;
 pub mod reproduce;
 mod text;
 pub mod train;
+pub mod worker;

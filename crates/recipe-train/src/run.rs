@@ -154,6 +154,15 @@ where
     })
 }
 
+/// A panic's message, as its payload carries it.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 /// The devices a run trains on: `device` alone, or the data-parallel
 /// devices of `options`, which must be as many as `config.devices` and
 /// start with `device`.
@@ -299,6 +308,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
                 .clone()
                 .unwrap_or_else(|| "unnamed network".to_string()),
             device: format!("{:?}", device.clone().inner()),
+            devices: config.devices,
             train_accuracy: on_train.accuracy,
             train_loss: on_train.loss,
             valid_accuracy: on_valid.accuracy,
@@ -659,7 +669,14 @@ impl LearnerSetup {
         // Later epochs are seeded by the training loader as they start.
         seed_epoch(&self.device, config.seed, start_epoch + 1);
         let started = Instant::now();
-        let result = training.launch(learner);
+        // A device that fails mid-step (a remote worker gone, a GPU out of
+        // memory) panics inside Burn; the run ends with an error, its
+        // checkpoints kept for --resume.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)))
+                .map_err(|panic| {
+                    TrainError::Learner(format!("training failed: {}", panic_text(&*panic)))
+                })?;
         let train_seconds = started.elapsed().as_secs_f64();
         if let Some(error) = history.take_write_error() {
             return Err(error);

@@ -13,8 +13,13 @@ pub struct Summary {
     pub dataset: String,
     /// Short description of the network, e.g. `784-500x3-10 relu`.
     pub model: String,
-    /// Device the run trained on.
+    /// Device the run trained on (the first, for a data-parallel run).
     pub device: String,
+    /// Devices the run's last session trained on, data-parallel when more
+    /// than one; a resumed run may have continued on fewer or more than
+    /// `config.json`'s `devices`.
+    #[serde(default = "one_device", skip_serializing_if = "is_one_device")]
+    pub devices: usize,
     /// Accuracy on the training images used.
     pub train_accuracy: f64,
     /// Mean cross-entropy on the training images used.
@@ -74,4 +79,12 @@ pub struct Summary {
     /// inputs (needed to use the saved weights).
     #[serde(default)]
     pub data: DataInfo,
+}
+
+fn one_device() -> usize {
+    1
+}
+
+fn is_one_device(devices: &usize) -> bool {
+    *devices == 1
 }

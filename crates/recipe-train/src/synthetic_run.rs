@@ -9,6 +9,7 @@ pub(crate) fn summary(train_accuracy: f64, valid_accuracy: f64) -> Summary {
         dataset: "mnist".into(),
         model: "784-500-10 sigmoid".into(),
         device: "cpu".into(),
+        devices: 1,
         train_accuracy,
         train_loss: 0.1,
         valid_accuracy,

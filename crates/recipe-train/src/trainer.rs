@@ -37,7 +37,10 @@ pub struct TrainOptions {
     /// The devices of a data-parallel run, as many as
     /// [`FitConfig::devices`](crate::FitConfig::devices), the first being
     /// the run's `device` (where the optimizer steps, validation runs and
-    /// the final evaluation happens). Empty for a run on one device.
+    /// the final evaluation happens). Empty for a run on one device. A
+    /// resumed run continues on the devices given here, however many the run
+    /// had: each keeps its batch, so a step averages `devices x batch_size`
+    /// images.
     pub devices: Vec<Device>,
 }
 
@@ -87,6 +90,8 @@ pub fn train_mlp(
 /// complete epoch, with the settings of its `config.json`, and finishes it as
 /// if it had never stopped: same `history.csv` (but for the seconds), same
 /// weights. `options.out_dir` is ignored (the run's folder is used).
+/// `options.devices` are the devices it continues on, as many as the run
+/// had or not (none: `device` alone); see [`TrainOptions::devices`].
 pub fn resume_mlp(
     run_dir: &Path,
     device: &Device,
@@ -136,7 +141,26 @@ where
         out_dir: Some(run_dir.to_path_buf()),
         ..options
     };
-    run(config, net, data, device, &options, Some(point))
+    let config = on_devices_given(config, &options);
+    run(&config, net, data, device, &options, Some(point))
+}
+
+/// The run's settings on the devices a resume was given, which may be
+/// fewer or more than the run had (a worker died, another was added): each
+/// device keeps its batch, so a step then averages `devices x batch_size`
+/// images, as PyTorch's elastic launcher does.
+fn on_devices_given(config: &TrainConfig, options: &TrainOptions) -> TrainConfig {
+    let mut config = config.clone();
+    let devices = options.devices.len().max(1);
+    if devices != config.fit.devices && options.print_epochs {
+        println!(
+            "the run trained on {} devices and continues on {devices}: a step now averages \
+             {devices} x {} images",
+            config.fit.devices, config.fit.batch_size
+        );
+    }
+    config.fit.devices = devices;
+    config
 }
 
 /// A learning-rate range test ([`lr_find`](crate::lr_find)) of the [`Mlp`]
