@@ -89,3 +89,35 @@ fn reproduce_all_writes_results_and_a_report() {
     assert!(again.contains("judged again"), "{again}");
     std::fs::remove_dir_all(out).unwrap();
 }
+
+/// `reproduce paper` at its quick budget: every run of the ladder and the
+/// Maxout record (with its retraining on all the training images) trains,
+/// learns, and stands beside its paper's figure.
+#[test]
+fn reproduce_paper_quick_runs_every_protocol() {
+    let out = common::fresh_dir("reproduce-paper");
+    let output = common::recipe()
+        .args(["reproduce", "paper", "--profile", "quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    common::assert_success(&output);
+    let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), 6, "{json}");
+    for row in &rows {
+        let error = row["test_error"].as_f64().unwrap();
+        assert!(error > 0.0 && error < 50.0, "{row}");
+    }
+    let maxout = rows.last().unwrap();
+    assert!(maxout["retrain_epochs"].as_u64().unwrap() >= 1, "{maxout}");
+    assert!(
+        out.join("paper/maxout-dropout-max-norm-seed1/retrain/summary.json")
+            .exists()
+    );
+    let results = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
+    for figure in ["| 1.05% |", "| 0.94% |", "Goodfellow et al. 2013"] {
+        assert!(results.contains(figure), "{figure}: {results}");
+    }
+    std::fs::remove_dir_all(out).unwrap();
+}

@@ -9,13 +9,13 @@ use clap::{Args, ValueEnum};
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, load_splits, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, FormAgreement, PenaltyTrace,
-    PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims, claims_table,
-    compare, dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
-    first_layer_responses, history_chart, learning_curves, markdown_table, maxout_claims,
-    overfitting_setting, regularization_claims, regularization_variants, relu_regions,
-    response_chart, trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims,
-    variant_folder, weight_histograms,
+    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, FormAgreement, PaperBudget, PaperRun,
+    PenaltyTrace, PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims,
+    claims_table, compare, dropout_claims, dropout_variants, early_stopping_claims,
+    early_stopping_variants, first_layer_responses, history_chart, learning_curves, markdown_table,
+    maxout_claims, overfitting_setting, paper_runs, paper_table, regularization_claims,
+    regularization_variants, relu_regions, response_chart, run_paper, trace_penalties,
+    underfitting_dropout_variants, vanishing_gradient_claims, variant_folder, weight_histograms,
 };
 use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, write_atomic};
 use serde::Serialize;
@@ -39,6 +39,9 @@ pub enum Experiment {
     Dropout,
     /// Every experiment, then report.md with each claim and its verdict.
     All,
+    /// The papers' records (Srivastava et al. 2014 Table 9, Goodfellow et al.
+    /// 2013's Maxout) beside recipe's runs; hours at --profile full, not part of `all`.
+    Paper,
 }
 
 /// How much compute to spend.
@@ -78,6 +81,10 @@ pub struct ReproduceArgs {
     /// Override the profile's number of epochs (for a smoke run)
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// `paper` only: train just the runs whose name contains this text
+    /// (`--only maxout`, `--only "max-norm"`)
+    #[arg(long)]
+    pub only: Option<String>,
     /// Train nothing: judge the claims again from the results.json files an
     /// earlier `reproduce all` left in --out, and rewrite its report.md
     #[arg(long)]
@@ -95,6 +102,7 @@ impl Default for ReproduceArgs {
             out: PathBuf::from("runs/reproduce"),
             train_limit: None,
             epochs: None,
+            only: None,
             from_results: false,
         }
     }
@@ -208,6 +216,70 @@ impl Context {
     }
 }
 
+/// `reproduce paper`: the published records beside recipe's runs.
+fn paper(context: &Context, only: Option<&str>) -> Result<()> {
+    let budget = match context.profile {
+        Profile::Quick => PaperBudget::Quick,
+        Profile::Full => PaperBudget::Full,
+    };
+    let runs: Vec<_> = paper_runs(budget)?
+        .into_iter()
+        .filter(|run| {
+            only.is_none_or(|text| run.name.to_lowercase().contains(&text.to_lowercase()))
+        })
+        .map(|mut run| {
+            run.config = context.on_dataset(run.config);
+            run
+        })
+        .collect();
+    if runs.is_empty() {
+        bail!(
+            "--only {}: no run of `paper` has that in its name",
+            only.unwrap_or_default()
+        );
+    }
+    let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
+        println!(
+            "   {} seed {}: test error {:.2}% (paper {:.2}%), best epoch {} of {} ({:.0}s)",
+            row.name,
+            row.seed,
+            row.test_error,
+            row.paper_test_error,
+            row.best_epoch,
+            row.epochs_run,
+            row.seconds
+        );
+    })?;
+    let mut body = format!(
+        "Test error on the 10,000 test images, each run's model chosen on the validation \
+         split (the last 10,000 training images) only. The papers' figures are on MNIST.\n\n{}",
+        paper_table(&rows)
+    );
+    body.push_str("\nWhere each protocol departs from its paper:\n");
+    let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
+    for run in &runs {
+        let same = |(_, other): &&mut (Vec<&str>, &PaperRun)| {
+            other.source == run.source && other.deviations == run.deviations
+        };
+        match protocols.iter_mut().find(same) {
+            Some((names, _)) => names.push(&run.name),
+            None => protocols.push((vec![&run.name], run)),
+        }
+    }
+    for (names, run) in protocols {
+        body.push_str(&format!("\n- {} ({}):\n", names.join(", "), run.source));
+        for deviation in &run.deviations {
+            body.push_str(&format!("  - {deviation}\n"));
+        }
+    }
+    context.write(
+        "paper",
+        "The published permutation-invariant MNIST records",
+        &body,
+        &rows,
+    )
+}
+
 /// Runs the experiment(s); `all` also writes `report.md`.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let context = Context {
@@ -230,6 +302,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             ..context
         };
         return write_report(&earlier, &claims, true);
+    }
+    if args.experiment == Experiment::Paper {
+        return paper(&context, args.only.as_deref());
+    } else if args.only.is_some() {
+        bail!("--only selects runs of `paper`; the other experiments run whole");
     }
     let selected = |e: Experiment| args.experiment == e || args.experiment == Experiment::All;
     let mut claims: Vec<Claim> = Vec::new();

@@ -674,9 +674,7 @@ impl LearnerSetup {
         // checkpoints kept for --resume.
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)))
-                .map_err(|panic| {
-                    TrainError::Learner(format!("training failed: {}", panic_text(&*panic)))
-                })?;
+                .map_err(|panic| TrainError::Learner(panic_text(&*panic)))?;
         let train_seconds = started.elapsed().as_secs_f64();
         if let Some(error) = history.take_write_error() {
             return Err(error);
