@@ -48,7 +48,8 @@ struct TrainCommand {
     #[command(flatten)]
     args: TrainArgs,
     /// Continue the run in DIR (killed or stopped) from its last complete epoch,
-    /// with the settings of DIR/config.json; only --device may be given with it
+    /// with the settings of DIR/config.json; only --device or --devices (the devices
+    /// it continues on, as many as it had or not) may be given with it
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
 }

@@ -95,9 +95,13 @@ fn impossible_settings_exit_2_naming_the_option() {
         &recipe(&["train", "--dropout-form", "scaled"]),
         "inverted, lecture",
     );
-    assert_clean_failure(
-        &recipe(&["train", "--clip", "norm:0"]),
-        "`gradient_clipping.global_norm` must be a finite number > 0",
+    let clip = recipe(&["train", "--clip", "norm:0"]);
+    let said = "`gradient_clipping.global_norm` must be a finite number > 0";
+    assert_clean_failure(&clip, said);
+    // Once: the setting is the error's words, not also its cause.
+    assert_eq!(
+        String::from_utf8_lossy(&clip.stderr).matches(said).count(),
+        1
     );
     assert_clean_failure(
         &recipe(&["train", "--clip", "size:3"]),

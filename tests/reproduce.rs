@@ -119,5 +119,34 @@ fn reproduce_paper_quick_runs_every_protocol() {
     for figure in ["| 1.05% |", "| 0.94% |", "Goodfellow et al. 2013"] {
         assert!(results.contains(figure), "{figure}: {results}");
     }
+
+    // Again into the same folder: every run is read back, not trained again.
+    let again = common::recipe()
+        .args(["reproduce", "paper", "--profile", "quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = common::assert_success(&again);
+    assert_eq!(stdout.matches("(done earlier").count(), 7, "{stdout}");
+    let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
+    let rows_again: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    for (row, again) in rows.iter().zip(&rows_again) {
+        assert_eq!(row["test_error"], again["test_error"]);
+    }
+    // A run of other settings in the folder is neither continued nor overwritten.
+    let other = common::recipe()
+        .args([
+            "reproduce",
+            "paper",
+            "--only",
+            "maxout",
+            "--epochs",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    common::assert_refused(&other, "holds a run of other settings");
     std::fs::remove_dir_all(out).unwrap();
 }

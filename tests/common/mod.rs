@@ -15,11 +15,11 @@ use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use recipe::backend::device_from_env;
-use recipe::data::FeatureSet;
-use recipe::models::Mlp;
-use recipe::train::TrainOptions;
+use recipe::data::{ClassData, FeatureItem, FeatureSet};
+use recipe::models::{ActivationConfig, Mlp, MlpConfig};
+use recipe::train::{DataConfig, OptimizerConfig, TrainConfig, TrainOptions};
 
 /// The device named by `RECIPE_DEVICE`, or the CPU.
 pub fn device() -> Device {
@@ -241,4 +241,52 @@ pub fn mlp_weights(mlp: &Mlp, with_output: bool) -> Vec<f32> {
         .chain(output)
         .flat_map(|weight| weight.val().into_data().try_to_vec::<f32>().unwrap())
         .collect()
+}
+
+/// 100 training points (one batch of 100, or two devices' batches of 50),
+/// 40 validation and 40 test points, for the data-parallel tests.
+pub fn points() -> ClassData<FeatureItem, Tensor<2>> {
+    FeatureSet::class_data::<2>(
+        "points",
+        [two_classes(100, 1), two_classes(40, 2), two_classes(40, 3)],
+        2,
+        Vec::new(),
+        serde_json::Value::Null,
+    )
+    .unwrap()
+}
+
+/// One epoch of plain SGD (learning rate 0.5) of a 2-16-2 ReLU MLP on
+/// [`points`], with batches of `batch_size` on each of `devices` devices.
+pub fn points_config(batch_size: usize, devices: usize) -> TrainConfig {
+    let mut config = TrainConfig::new(
+        MlpConfig::new(2, vec![16], 2).with_activation(vec![ActivationConfig::relu()]),
+    );
+    config.data = DataConfig::provided();
+    config.fit.optimizer = OptimizerConfig::sgd(0.0);
+    config.fit.learning_rate = 0.5;
+    config.fit.batch_size = batch_size;
+    config.fit.epochs = 1;
+    config.fit.devices = devices;
+    config
+}
+
+/// `one` and `two` are `before` after the same step taken two ways (one
+/// device with the whole batch, several with its parts): the step moved
+/// the weights, and both ways agree to 1e-5 (the order of the float sums).
+pub fn assert_same_step(before: &Mlp, one: &Mlp, two: &Mlp) {
+    let (before, one, two) = (
+        mlp_weights(before, true),
+        mlp_weights(one, true),
+        mlp_weights(two, true),
+    );
+    let moved = before
+        .iter()
+        .zip(&one)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "the step changed the weights: {moved}");
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+    }
 }

@@ -100,8 +100,10 @@ pub enum DataError {
         found: String,
     },
     /// An impossible split or batching setting.
+    // Not `#[from]`: that would make the setting the error's `source` as
+    // well, and a report of the chain (anyhow's `{:#}`) would say it twice.
     #[error("invalid data config: {0}")]
-    InvalidConfig(#[from] InvalidSetting),
+    InvalidConfig(InvalidSetting),
 }
 
 impl DataError {
@@ -125,5 +127,11 @@ impl DataError {
         found: impl std::fmt::Display,
     ) -> Self {
         Self::InvalidConfig(InvalidSetting::new(field, expected, found))
+    }
+}
+
+impl From<InvalidSetting> for DataError {
+    fn from(setting: InvalidSetting) -> Self {
+        Self::InvalidConfig(setting)
     }
 }

@@ -5,8 +5,10 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ModelError {
     /// A configuration field holds a value the model cannot be built with.
+    // Not `#[from]`: that would make the setting the error's `source` as
+    // well, and a report of the chain (anyhow's `{:#}`) would say it twice.
     #[error("invalid model config: {0}")]
-    InvalidConfig(#[from] InvalidSetting),
+    InvalidConfig(InvalidSetting),
     /// An activation name that recipe does not know.
     #[error("unknown activation `{name}`; expected one of: {known}")]
     UnknownActivation {
@@ -34,5 +36,11 @@ impl ModelError {
         found: impl std::fmt::Display,
     ) -> Self {
         Self::InvalidConfig(InvalidSetting::new(field, expected, found))
+    }
+}
+
+impl From<InvalidSetting> for ModelError {
+    fn from(setting: InvalidSetting) -> Self {
+        Self::InvalidConfig(setting)
     }
 }

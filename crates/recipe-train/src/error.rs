@@ -9,8 +9,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TrainError {
     /// A training setting holds an impossible value.
+    // Not `#[from]`: that would make the setting the error's `source` as
+    // well, and a report of the chain (anyhow's `{:#}`) would say it twice.
     #[error("invalid training config: {0}")]
-    InvalidConfig(#[from] InvalidSetting),
+    InvalidConfig(InvalidSetting),
     /// The model configuration is impossible.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -92,5 +94,11 @@ impl TrainError {
             path: path.into(),
             source: error.into(),
         }
+    }
+}
+
+impl From<InvalidSetting> for TrainError {
+    fn from(setting: InvalidSetting) -> Self {
+        Self::InvalidConfig(setting)
     }
 }
