@@ -3,22 +3,21 @@
 
 mod common;
 
+/// `recipe reproduce ARGS --out OUT`.
+fn reproduce(args: &[&str], out: &std::path::Path) -> std::process::Output {
+    common::recipe()
+        .arg("reproduce")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn reproduce_all_writes_results_and_a_report() {
     let out = common::fresh_dir("reproduce");
-    let output = common::recipe()
-        .args([
-            "reproduce",
-            "all",
-            "--train-limit",
-            "1000",
-            "--epochs",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = reproduce(&["all", "--train-limit", "1000", "--epochs", "1"], &out);
     common::assert_success(&output);
     for experiment in [
         "vanishing-gradient",
@@ -78,11 +77,7 @@ fn reproduce_all_writes_results_and_a_report() {
             .map(str::to_string)
             .collect()
     };
-    let judged = common::recipe()
-        .args(["reproduce", "all", "--from-results", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let judged = reproduce(&["all", "--from-results"], &out);
     common::assert_success(&judged);
     let again = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(table(&again), table(&report));
@@ -96,11 +91,7 @@ fn reproduce_all_writes_results_and_a_report() {
 #[test]
 fn reproduce_paper_quick_runs_every_protocol() {
     let out = common::fresh_dir("reproduce-paper");
-    let output = common::recipe()
-        .args(["reproduce", "paper", "--profile", "quick", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let output = reproduce(&["paper", "--profile", "quick"], &out);
     common::assert_success(&output);
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
@@ -121,11 +112,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     }
 
     // Again into the same folder: every run is read back, not trained again.
-    let again = common::recipe()
-        .args(["reproduce", "paper", "--profile", "quick", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let again = reproduce(&["paper", "--profile", "quick"], &out);
     let stdout = common::assert_success(&again);
     assert_eq!(stdout.matches("(done earlier").count(), 7, "{stdout}");
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
@@ -134,19 +121,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
         assert_eq!(row["test_error"], again["test_error"]);
     }
     // A run of other settings in the folder is neither continued nor overwritten.
-    let other = common::recipe()
-        .args([
-            "reproduce",
-            "paper",
-            "--only",
-            "maxout",
-            "--epochs",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let other = reproduce(&["paper", "--only", "maxout", "--epochs", "1"], &out);
     common::assert_refused(&other, "holds a run of other settings");
     std::fs::remove_dir_all(out).unwrap();
 }
