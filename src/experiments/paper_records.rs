@@ -291,7 +291,7 @@ pub fn run_paper(
         for &seed in &run.seeds {
             let mut config = run.config.clone();
             config.fit.seed = seed;
-            let splits = cache.get(&config)?.clone();
+            let splits = cache.get(&config)?;
             let folder = out.join(format!("{}-seed{seed}", slug(&run.name)));
             let started = Instant::now();
             let first = match finished(&config, &folder, device)? {
@@ -304,10 +304,10 @@ pub fn run_paper(
                     };
                     resume_mlp(&folder, device, &options)?
                 }
-                None => train_fresh(&config, &splits, device, &run.name, &folder)?,
+                None => train_fresh(&config, splits, device, &run.name, &folder)?,
             };
             let retrained = if run.retrain_on_all {
-                Some(retrain_on_all(&config, &splits, device, &first, &folder)?)
+                Some(retrain_on_all(&config, splits, device, &first, &folder)?)
             } else {
                 None
             };
