@@ -1,7 +1,11 @@
 //! recipe's kernels for Burn's Flex CPU backend.
 //!
 //! The library crates (`recipe-models`, `recipe-train`, `recipe-data`) name
-//! no backend. This crate does: [`FusedAdam`] and [`FusedAdamW`] run Burn's
+//! no backend. This crate does: [`FlexActivations`] runs sigmoid, tanh and
+//! Maxout's max over pieces as vectorized loops with their own backward
+//! passes (a Burn backend extension for Flex and autodiff-on-Flex: the
+//! forward keeps the output or the winning piece, the backward is one
+//! pass); [`FusedAdam`] and [`FusedAdamW`] run Burn's
 //! Adam and AdamW, and [`FusedSgd`] its SGD with or without (Nesterov)
 //! momentum, as one in-place loop over Flex's host memory, bit for bit the
 //! same numbers (and the same arithmetic as tensor operations for tensors
@@ -17,12 +21,17 @@
 //! ```
 #![warn(missing_docs)]
 
+mod activation_ops;
+mod flex_activations;
+mod flex_loops;
 mod fused_adam;
 mod fused_sgd;
+mod vector_math;
 
 use burn::optim::ModuleOptimizer;
 use recipe_train::{OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
 
+pub use flex_activations::FlexActivations;
 pub use fused_adam::{FusedAdam, FusedAdamW};
 pub use fused_sgd::{FusedSgd, FusedSgdState};
 
@@ -54,8 +63,10 @@ impl OptimizerKernels for FlexKernels {
     }
 }
 
-/// Makes [`OptimizerConfig::init`] build the fused optimizers from now on
-/// (in this process; calling it again changes nothing).
+/// Makes [`OptimizerConfig::init`] build the fused optimizers, and
+/// recipe-models' sigmoid, tanh and Maxout run [`FlexActivations`], from now
+/// on (in this process; calling it again changes nothing).
 pub fn install() {
     install_optimizer_kernels(FlexKernels);
+    recipe_models::install_activation_kernels(FlexActivations);
 }

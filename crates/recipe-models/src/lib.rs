@@ -31,6 +31,7 @@ mod dropconnect;
 mod dropout_form;
 mod error;
 mod init;
+pub mod kernels;
 mod maxout;
 mod mlp;
 
@@ -44,6 +45,7 @@ pub use dropconnect::{DropConnect, DropConnectConfig};
 pub use dropout_form::DropoutForm;
 pub use error::ModelError;
 pub use init::InitConfig;
-pub use maxout::{Maxout, MaxoutConfig, MaxoutFn, max_over_pieces};
+pub use kernels::{ActivationKernels, install_activation_kernels, max_over_pieces};
+pub use maxout::{Maxout, MaxoutConfig, MaxoutFn};
 pub use mlp::{HiddenLayer, Mlp, MlpConfig};
 pub use recipe_core::InvalidSetting;

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::max_over_pieces;
 use crate::{ActivationConfig, ActivationFn, InitConfig, ModelError};
 
 /// Maxout as an [`ActivationFn`]: the max over each unit's `pieces`
@@ -27,18 +28,6 @@ impl ActivationFn for MaxoutFn {
     fn forward(&self, x: Tensor<2>, _params: &[Tensor<1>]) -> Tensor<2> {
         max_over_pieces(x, self.pieces)
     }
-}
-
-/// The max over each unit's `pieces` consecutive columns.
-///
-/// # Shapes
-/// - x: `[batch, units * pieces]`
-/// - output: `[batch, units]`
-pub fn max_over_pieces(x: Tensor<2>, pieces: usize) -> Tensor<2> {
-    let [batch, columns] = x.dims();
-    x.reshape([batch, columns / pieces, pieces])
-        .max_dim(2)
-        .squeeze_dim::<2>(2)
 }
 
 /// Configuration of a [`Maxout`] layer.
@@ -116,7 +105,7 @@ impl Maxout {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, d_output]`
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        self.max_over_pieces(self.pieces(input))
+        self.max_of(self.linear.forward(input))
     }
 
     /// The value of every piece before the max.
@@ -129,10 +118,6 @@ impl Maxout {
         self.linear
             .forward(input)
             .reshape([batch, self.d_output, self.pieces])
-    }
-
-    fn max_over_pieces(&self, pieces: Tensor<3>) -> Tensor<2> {
-        pieces.max_dim(2).squeeze_dim::<2>(2)
     }
 
     /// The max over pieces of an output of this layer's linear map (for

@@ -42,11 +42,11 @@ plain_activation!(
 );
 plain_activation!(
     /// `f(x) = 1 / (1 + e^-x)`: the lecture's vanishing-gradient culprit.
-    Sigmoid, "sigmoid", InitFamily::Glorot, true, |x| f::sigmoid(x)
+    Sigmoid, "sigmoid", InitFamily::Glorot, true, |x| crate::kernels::sigmoid(x)
 );
 plain_activation!(
     /// `f(x) = tanh(x)`.
-    Tanh, "tanh", InitFamily::Glorot, true, |x| f::tanh(x)
+    Tanh, "tanh", InitFamily::Glorot, true, |x| crate::kernels::tanh(x)
 );
 plain_activation!(
     /// `f(x) = max(0, x)`.

@@ -1,0 +1,124 @@
+//! Faster implementations of the lecture's activations, supplied by a
+//! backend crate.
+//!
+//! Sigmoid, tanh and Maxout's max over pieces are written here with Burn's
+//! tensor operations, which run on every backend. A backend crate (e.g.
+//! `recipe-flex` for the CPU) can do better with fused kernels: sigmoid that
+//! keeps its output and differentiates in one pass, a max that remembers its
+//! winner. It implements [`ActivationKernels`] and a program installs it with
+//! [`install_activation_kernels`]; every layer of this crate then asks the
+//! installed kernels first and falls back to Burn's tensor code for tensors
+//! they decline (another device, another element type).
+//!
+//! The same entry points ([`sigmoid`], [`tanh`], [`max_over_pieces`]) are
+//! public, so a user's own layer gets the kernels too.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use burn::tensor::Tensor;
+use burn::tensor::activation as f;
+
+/// Fused implementations of some activations for some tensors. Each method
+/// takes the tensor and returns the result, or hands the tensor back
+/// untouched (`Err`) when it does not apply to it; the default methods
+/// decline everything, so a backend crate implements only what it has.
+///
+/// An implementation must compute the same function as Burn's tensor code
+/// (within the rounding of its own arithmetic) and, on an autodiff device,
+/// the same gradient.
+pub trait ActivationKernels: Send + Sync + 'static {
+    /// `1 / (1 + e^-x)`, element-wise, on a tensor of any shape flattened
+    /// to one dimension.
+    fn sigmoid(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+        Err(x)
+    }
+
+    /// `tanh(x)`, element-wise, on a flattened tensor.
+    fn tanh(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+        Err(x)
+    }
+
+    /// The max over each unit's `pieces` consecutive columns:
+    /// `[batch, units * pieces]` to `[batch, units]`; the gradient reaches
+    /// only the winning piece.
+    fn max_over_pieces(&self, x: Tensor<2>, pieces: usize) -> Result<Tensor<2>, Tensor<2>> {
+        let _ = pieces;
+        Err(x)
+    }
+}
+
+fn installed() -> &'static RwLock<Option<Arc<dyn ActivationKernels>>> {
+    static KERNELS: OnceLock<RwLock<Option<Arc<dyn ActivationKernels>>>> = OnceLock::new();
+    KERNELS.get_or_init(|| RwLock::new(None))
+}
+
+/// Makes this crate's layers (and the functions of this module) ask
+/// `kernels` first, in this process, replacing kernels installed before.
+pub fn install_activation_kernels(kernels: impl ActivationKernels) {
+    *installed().write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(kernels));
+}
+
+/// Goes back to Burn's tensor code for every activation, in this process.
+pub fn uninstall_activation_kernels() {
+    *installed().write().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
+fn current() -> Option<Arc<dyn ActivationKernels>> {
+    installed()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// Runs an element-wise kernel on `x` flattened, or `fallback` when no
+/// kernel takes it.
+fn elementwise<const D: usize>(
+    x: Tensor<D>,
+    kernel: impl FnOnce(&dyn ActivationKernels, Tensor<1>) -> Result<Tensor<1>, Tensor<1>>,
+    fallback: impl FnOnce(Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
+    let Some(kernels) = current() else {
+        return fallback(x);
+    };
+    let shape = x.shape();
+    match kernel(kernels.as_ref(), x.flatten::<1>(0, D - 1)) {
+        Ok(y) => y.reshape(shape),
+        Err(x) => fallback(x.reshape(shape)),
+    }
+}
+
+/// `1 / (1 + e^-x)`, element-wise: the installed kernel, or Burn's.
+pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    elementwise(x, |k, x| k.sigmoid(x), f::sigmoid)
+}
+
+/// `tanh(x)`, element-wise: the installed kernel, or Burn's.
+pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    elementwise(x, |k, x| k.tanh(x), f::tanh)
+}
+
+/// The max over each unit's `pieces` consecutive columns (Maxout): the
+/// installed kernel, or Burn's reshape and `max_dim`.
+///
+/// # Shapes
+/// - x: `[batch, units * pieces]`
+/// - output: `[batch, units]`
+pub fn max_over_pieces(x: Tensor<2>, pieces: usize) -> Tensor<2> {
+    let x = match current() {
+        Some(kernels) => match kernels.max_over_pieces(x, pieces) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
+    max_over_pieces_unfused(x, pieces)
+}
+
+/// Burn's tensor code for [`max_over_pieces`], whatever is installed (the
+/// reference the fused kernels are tested against).
+pub fn max_over_pieces_unfused(x: Tensor<2>, pieces: usize) -> Tensor<2> {
+    let [batch, columns] = x.dims();
+    x.reshape([batch, columns / pieces, pieces])
+        .max_dim(2)
+        .squeeze_dim::<2>(2)
+}
