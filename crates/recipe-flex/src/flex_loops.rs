@@ -60,21 +60,31 @@ pub(crate) fn map<F: Fn(f32) -> f32 + Copy + Send + Sync>(mut x: FlexTensor, f: 
 /// when its buffer is its alone.
 pub(crate) fn zip<F: Fn(f32, f32) -> f32 + Copy + Send + Sync>(
     a: FlexTensor,
-    mut b: FlexTensor,
+    b: FlexTensor,
     f: F,
+) -> FlexTensor {
+    update_with(&a, b, |a, b| vector_math::zip_in_place(a, b, f))
+}
+
+/// Runs `update(a, b)` on `a`'s elements and `b`'s buffer (written over
+/// where it is `b`'s alone, a copy otherwise) and returns `b`.
+pub(crate) fn update_with(
+    a: &FlexTensor,
+    mut b: FlexTensor,
+    update: impl FnOnce(&[f32], &mut [f32]),
 ) -> FlexTensor {
     assert_f32(&b);
     assert_eq!(
         a.layout().shape(),
         b.layout().shape(),
-        "fused backward: the gradient has the output's shape"
+        "update of a different shape"
     );
     if let Some(out) = writable(&mut b) {
-        with_values(&a, |a| vector_math::zip_in_place(a, out, f));
+        with_values(a, |a| update(a, out));
         return b;
     }
     let mut out = with_values(&b, <[f32]>::to_vec);
-    with_values(&a, |a| vector_math::zip_in_place(a, &mut out, f));
+    with_values(a, |a| update(a, &mut out));
     from_values(out, b.layout().shape().clone())
 }
 
@@ -191,7 +201,7 @@ fn max_of_unit_blocks<const P: usize>(
 /// larger value wins, and so does a NaN over a number.
 #[inline(always)]
 fn take_if_larger(value: f32, piece: u32, best: &mut f32, best_piece: &mut u32) {
-    let take = !(value <= *best) & !best.is_nan();
+    let take = ((value > *best) | value.is_nan()) & !best.is_nan();
     *best = if take { value } else { *best };
     *best_piece = if take { piece } else { *best_piece };
 }

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod activation_ops;
+mod elastic_net;
 mod flex_activations;
 mod flex_loops;
 mod fused_adam;
@@ -29,6 +30,7 @@ mod fused_sgd;
 mod vector_math;
 
 use burn::optim::ModuleOptimizer;
+use burn::tensor::Tensor;
 use recipe_train::{OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
 
 pub use flex_activations::FlexActivations;
@@ -60,6 +62,17 @@ impl OptimizerKernels for FlexKernels {
             OptimizerConfig::Sgd { .. } => Some(FusedSgd::plain().into()),
             _ => None,
         }
+    }
+
+    fn elastic_net(
+        &self,
+        weights: &Tensor<1>,
+        grad: Tensor<1>,
+        l1: f64,
+        l2: f64,
+        scale: f32,
+    ) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
+        elastic_net::elastic_net(weights, grad, l1, l2, scale)
     }
 }
 

@@ -6,6 +6,8 @@ use burn::module::{Module, ModuleDisplay};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
+
+use crate::penalty_gradient::SplitPenalties;
 use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::{BatchInputs, ClassBatch};
@@ -210,17 +212,24 @@ impl<N: Classify> TrainStep for Classifier<N> {
             recorder.record_first(&classification.loss);
         }
         // The metrics see the data loss and the penalty apart; the gradient
-        // comes from their sum.
-        let penalty = self.penalty();
-        let loss = match &penalty {
+        // is their sum's: through autodiff, or in closed form afterwards.
+        let penalties = SplitPenalties::of(&self.net, &self.hooks.penalties);
+        let loss = match &penalties.graph {
             Some(penalty) => classification.loss.clone() + penalty.clone(),
             None => classification.loss.clone(),
         };
+        let scale = self.hooks.gradient_scale.unwrap_or(1.0);
         let loss = match self.hooks.gradient_scale {
             Some(scale) => loss * scale,
             None => loss,
         };
         let grads = GradientsParams::from_grads(loss.backward(), self);
+        let graph_penalty = penalties.graph.clone();
+        let (grads, closed_form_penalty) = penalties.add_gradients(grads, scale);
+        let penalty = match (graph_penalty, closed_form_penalty) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
         if let Some(recorder) = &self.hooks.layer_gradients {
             let unscaled = self
                 .hooks

@@ -71,6 +71,7 @@ mod output_check;
 mod param;
 mod param_file;
 mod penalty;
+mod penalty_gradient;
 mod penalty_metric;
 mod plateau;
 mod progress;
@@ -127,6 +128,7 @@ pub use optimizer_kernels::{OptimizerKernels, install_optimizer_kernels};
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
+pub use penalty_gradient::PenaltyGradient;
 pub use penalty_metric::{
     GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric,
 };

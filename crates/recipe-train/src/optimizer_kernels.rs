@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use burn::optim::ModuleOptimizer;
+use burn::tensor::Tensor;
 
 use crate::OptimizerConfig;
 
@@ -13,6 +14,25 @@ use crate::OptimizerConfig;
 pub trait OptimizerKernels: Send + Sync + 'static {
     /// The optimizer for `config`, or `None` to let Burn's own be built.
     fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer>;
+
+    /// An elastic-net penalty on one flattened weight tensor in one pass:
+    /// returns its value `l1 Σ|w| + l2/2 Σw²` (shape `[1]`) and
+    /// `grad + scale * (l1 sign(w) + l2 w)`, or hands `grad` back when the
+    /// kernel does not apply (the default: tensor operations run instead).
+    // `grad` comes back untouched, unboxed: an allocation per call would
+    // cost more than moving the tensor handle.
+    #[allow(clippy::result_large_err)]
+    fn elastic_net(
+        &self,
+        weights: &Tensor<1>,
+        grad: Tensor<1>,
+        l1: f64,
+        l2: f64,
+        scale: f32,
+    ) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
+        let _ = (weights, l1, l2, scale);
+        Err(grad)
+    }
 }
 
 fn installed() -> &'static RwLock<Option<Arc<dyn OptimizerKernels>>> {
@@ -33,4 +53,24 @@ pub(crate) fn build_installed(config: &OptimizerConfig) -> Option<ModuleOptimize
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     kernels.and_then(|kernels| kernels.build(config))
+}
+
+/// The installed kernels' [`OptimizerKernels::elastic_net`], or `grad`
+/// back.
+#[allow(clippy::result_large_err)]
+pub(crate) fn installed_elastic_net(
+    weights: &Tensor<1>,
+    grad: Tensor<1>,
+    l1: f64,
+    l2: f64,
+    scale: f32,
+) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
+    let kernels = installed()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    match kernels {
+        Some(kernels) => kernels.elastic_net(weights, grad, l1, l2, scale),
+        None => Err(grad),
+    }
 }

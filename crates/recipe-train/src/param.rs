@@ -83,12 +83,25 @@ impl ParamTensor {
         self.unit_sums(self.matrix.clone().powi_scalar(2)).sqrt()
     }
 
+    /// A tensor shaped like [`ParamTensor::matrix`] (e.g. a gradient)
+    /// brought back to the parameter's own shape, `D` being its rank.
+    pub fn to_param_shape<const D: usize>(&self, matrix: Tensor<2>) -> Tensor<D> {
+        let dims: [usize; D] = std::array::from_fn(|i| self.info.shape[i]);
+        let axis = self.info.unit_axis();
+        if D < 2 || axis == D - 1 || axis == 0 {
+            return matrix.reshape(dims);
+        }
+        let mut moved = dims;
+        moved.swap(0, axis);
+        matrix.reshape(moved).swap_dims(0, axis)
+    }
+
     /// Sums `values` (shaped like the matrix) over each unit's weights.
     pub fn unit_sums(&self, values: Tensor<2>) -> Tensor<2> {
         values.sum_dim(1 - self.unit_dim)
     }
 
-    fn from_param<const D: usize>(info: ParamInfo, values: Tensor<D>) -> Self {
+    pub(crate) fn from_param<const D: usize>(info: ParamInfo, values: Tensor<D>) -> Self {
         let axis = info.unit_axis();
         let dims = values.dims();
         let (matrix, unit_dim) = if D < 2 {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::param::visit_params;
 use crate::registry::{self, Recorded, Settings};
-use crate::{ParamSelector, ParamTensor, TrainError};
+use crate::{ParamSelector, ParamTensor, PenaltyGradient, TrainError};
 
 /// A penalty on one parameter tensor. Implement it to add your own
 /// regularizer, [register](crate::register_penalty) it under its
@@ -28,6 +28,17 @@ pub trait Penalty: Settings + Send + Sync + fmt::Debug {
 
     /// The penalty of one parameter, shape `[1]`, differentiable in `param`'s values.
     fn penalty(&self, param: &ParamTensor) -> Tensor<1>;
+
+    /// The penalty's value and gradient in `param` in closed form, if it
+    /// has one (`None`, the default, builds an autodiff graph from
+    /// [`Penalty::penalty`]). With `Some`, the training step adds the
+    /// gradient to the loss's gradient after `backward`, at the cost of a
+    /// pass over the weights instead of a graph. It must agree with
+    /// [`Penalty::penalty`] and its gradient.
+    fn closed_form(&self, param: &ParamTensor) -> Option<PenaltyGradient> {
+        let _ = param;
+        None
+    }
 }
 
 /// A penalty and the parameters it applies to.
@@ -48,7 +59,8 @@ impl WeightPenalty {
         }
     }
 
-    /// The total penalty of `module`, or `None` when no parameter is selected.
+    /// The total penalty of `module`, or `None` when no parameter is
+    /// selected, through [`Penalty::penalty`] (differentiable).
     pub fn of<M: Module>(&self, module: &M) -> Option<Tensor<1>> {
         let mut total: Option<Tensor<1>> = None;
         visit_params(

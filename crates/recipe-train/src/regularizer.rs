@@ -14,7 +14,7 @@ use std::fmt;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::{ParamTensor, Penalty, TrainError};
+use crate::{ParamTensor, Penalty, PenaltyGradient, TrainError};
 
 /// The built-in penalties.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -88,6 +88,15 @@ impl Penalty for Regularizer {
 
     fn penalty(&self, param: &ParamTensor) -> Tensor<1> {
         self.of_values(param.flat())
+    }
+
+    fn closed_form(&self, _param: &ParamTensor) -> Option<PenaltyGradient> {
+        let (l1, l2) = match *self {
+            Self::L1 { lambda } => (lambda, 0.0),
+            Self::L2 { lambda } => (0.0, lambda),
+            Self::L1L2 { l1, l2 } => (l1, l2),
+        };
+        Some(PenaltyGradient::ElasticNet { l1, l2 })
     }
 }
 

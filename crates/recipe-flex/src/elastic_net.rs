@@ -1,0 +1,200 @@
+//! An L1/L2 (elastic-net) penalty on one weight tensor in one pass: its
+//! value and its gradient added to the loss's, in place.
+//!
+//! The tensor code of `recipe_train::PenaltyGradient::elastic_net_tensors`
+//! reads the weights four times and allocates three tensors; this loop
+//! reads the weights and the gradient once and writes the gradient once.
+//! The gradient is bit for bit the tensor code's (same operations, same
+//! order); the value is summed in `f64`, so it may differ from an `f32`
+//! sum in the last digits.
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::flex_loops;
+
+/// Elements per piece of work on the thread pool.
+const CHUNK: usize = 1 << 15;
+
+#[derive(Debug, Clone, Copy)]
+struct Strengths {
+    l1: f32,
+    l2: f32,
+    scale: f32,
+}
+
+/// `l1 sign(w) + l2 w`, in the tensor code's order, times `scale`.
+#[inline(always)]
+fn penalty_gradient(w: f32, s: Strengths) -> f32 {
+    let mut gradient = 0.0;
+    if s.l1 != 0.0 {
+        let sign = if w > 0.0 {
+            1.0
+        } else if w < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        gradient += sign * s.l1;
+    }
+    if s.l2 != 0.0 {
+        gradient += w * s.l2;
+    }
+    gradient * s.scale
+}
+
+/// Elements summed side by side (independent chains, SIMD lanes).
+const LANES: usize = 8;
+
+/// Adds the penalty's gradient to `grad`; returns `(Σ|w|, Σw²)`, summed in
+/// `LANES` lanes of `f32` within the chunk and in `f64` across chunks.
+fn add_in_place(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
+    let mut abs = [0.0f32; LANES];
+    let mut squares = [0.0f32; LANES];
+    let lanes = weights
+        .chunks_exact(LANES)
+        .zip(grad.chunks_exact_mut(LANES));
+    for (w, g) in lanes {
+        for k in 0..LANES {
+            g[k] += penalty_gradient(w[k], s);
+            abs[k] += w[k].abs();
+            squares[k] += w[k] * w[k];
+        }
+    }
+    let whole = weights.len() / LANES * LANES;
+    for (&w, g) in weights[whole..].iter().zip(&mut grad[whole..]) {
+        *g += penalty_gradient(w, s);
+        abs[0] += w.abs();
+        squares[0] += w * w;
+    }
+    let total = |lanes: [f32; LANES]| lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
+    (total(abs), total(squares))
+}
+
+fn add_in_place_dispatch(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn add_in_place_avx2(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
+            add_in_place(weights, grad, s)
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { add_in_place_avx2(weights, grad, s) };
+    }
+    add_in_place(weights, grad, s)
+}
+
+/// The Flex side: `grad` overwritten in place where Flex holds its only
+/// reference, the weights read where they lie.
+#[backend_extension(Flex)]
+pub trait FusedPenaltyOps: Backend {
+    /// `(grad + scale * (l1 sign(w) + l2 w), [l1 Σ|w| + l2/2 Σw²])`.
+    fn fused_elastic_net(
+        weights: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        l1: f64,
+        l2: f64,
+        scale: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl FusedPenaltyOps for Flex {
+    fn fused_elastic_net(
+        weights: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        l1: f64,
+        l2: f64,
+        scale: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let strengths = Strengths {
+            l1: l1 as f32,
+            l2: l2 as f32,
+            scale,
+        };
+        let mut sums = (0.0, 0.0);
+        let grad = flex_loops::update_with(&weights, grad, |w, g| {
+            sums = w
+                .par_chunks(CHUNK)
+                .zip(g.par_chunks_mut(CHUNK))
+                .map(|(w, g)| add_in_place_dispatch(w, g, strengths))
+                .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+        });
+        let value = l1 * sums.0 + l2 / 2.0 * sums.1;
+        let value = FlexTensor::from_data(TensorData::from([value as f32]));
+        (grad, value)
+    }
+}
+
+/// [`recipe_train::OptimizerKernels::elastic_net`] for `f32` tensors on
+/// Flex; anything else is handed back.
+#[allow(clippy::result_large_err)]
+pub(crate) fn elastic_net(
+    weights: &Tensor<1>,
+    grad: Tensor<1>,
+    l1: f64,
+    l2: f64,
+    scale: f32,
+) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
+    let on_flex = |t: &Tensor<1>| t.dtype() == DType::F32 && t.device().inner() == Device::flex();
+    if !on_flex(weights) || !on_flex(&grad) || weights.dims() != grad.dims() {
+        return Err(grad);
+    }
+    // Without autodiff: the weights are a constant here.
+    let weights = weights.clone().inner().into_dispatch();
+    let (grad, value) = <Dispatch as FusedPenaltyOps>::fused_elastic_net(
+        weights,
+        grad.inner().into_dispatch(),
+        l1,
+        l2,
+        scale,
+    );
+    Ok((Tensor::from_dispatch(value), Tensor::from_dispatch(grad)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use recipe_train::PenaltyGradient;
+
+    fn bits(t: Tensor<1>) -> Vec<u32> {
+        let values = t.into_data().try_to_vec::<f32>().unwrap();
+        values.into_iter().map(f32::to_bits).collect()
+    }
+
+    /// Against the tensor code it replaces: the gradient bit for bit, the
+    /// value to f32 rounding; with zeros among the weights (sign 0), both
+    /// terms, each alone, and a scale (data parallel's 1/K).
+    #[test]
+    fn matches_the_tensor_code() {
+        let device = Device::flex();
+        let n = 3 * CHUNK + 17;
+        let weights = Tensor::<1>::random([n], Distribution::Normal(0.0, 0.1), &device);
+        let weights = weights.slice_assign(0..5, Tensor::zeros([5], &device));
+        let grad = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+        for (l1, l2, scale) in [(1e-4, 1e-3, 1.0), (1e-4, 0.0, 0.5), (0.0, 1e-3, 1.0)] {
+            let (value, fused) = elastic_net(&weights, grad.clone(), l1, l2, scale).unwrap();
+            let matrix = weights.clone().unsqueeze_dim::<2>(0);
+            let (expected_value, gradient) = PenaltyGradient::elastic_net_tensors(matrix, l1, l2);
+            let expected = grad.clone() + gradient.flatten::<1>(0, 1).mul_scalar(scale);
+            assert_eq!(bits(fused), bits(expected), "l1 {l1} l2 {l2}");
+            let (value, expected_value): (f32, f32) =
+                (value.into_scalar(), expected_value.into_scalar());
+            assert!(
+                (value - expected_value).abs() <= 1e-5 * expected_value.abs(),
+                "{value} vs {expected_value}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_element_types_are_handed_back() {
+        let device = Device::flex();
+        let weights = Tensor::<1>::from_data(TensorData::from([1.0f64]), (&device, DType::F64));
+        let grad = Tensor::<1>::from_data(TensorData::from([1.0f64]), (&device, DType::F64));
+        assert!(elastic_net(&weights, grad, 0.1, 0.1, 1.0).is_err());
+    }
+}
