@@ -24,7 +24,7 @@ use crate::data::{
 use crate::models::{ActivationConfig, Mlp, MlpConfig};
 use crate::train::{
     Classifier, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks, TrainConfig,
-    TrainError, TrainOptions, WeightPenalty,
+    TrainError, TrainOptions, WeightPenalty, fold_penalties,
 };
 
 /// One benchmark network and its training setting.
@@ -165,6 +165,8 @@ fn bare_step(
 pub struct TrainSteps {
     net: Option<Classifier<Mlp>>,
     optim: ModuleOptimizer,
+    /// What `optim` was built from (rebuilt when hooks fold penalties in).
+    optimizer: OptimizerConfig,
     loss_fn: CrossEntropyLoss,
     batch: ImageBatch,
     learning_rate: f64,
@@ -191,10 +193,14 @@ impl TrainSteps {
         }
     }
 
-    /// The same step with recipe's `hooks` (penalties, max-norm) on.
+    /// The same step with recipe's `hooks` (penalties, max-norm) on, and
+    /// the optimizer the trainer would build for them (L1/L2 folded into
+    /// the fused optimizer where the installed kernels can).
     pub fn with_hooks(mut self, hooks: StepHooks) -> Self {
         let net = self.net.take().expect("a network").net;
-        self.net = Some(Classifier::with_hooks(net, hooks));
+        let (optim, net) = fold_penalties(&self.optimizer, Classifier::with_hooks(net, hooks));
+        self.optim = optim;
+        self.net = Some(net);
         self
     }
 
@@ -206,6 +212,7 @@ impl TrainSteps {
         Self {
             net: Some(Classifier::new(model)),
             optim: case.optimizer.init(),
+            optimizer: case.optimizer.clone(),
             loss_fn: CrossEntropyLossConfig::new().init(&device),
             batch: ImageBatch {
                 inputs: images,

@@ -289,3 +289,48 @@ fn a_data_parallel_run_resumes_on_its_devices() {
     fs::remove_dir_all(alone).unwrap();
     fs::remove_dir_all(killed).unwrap();
 }
+
+/// L1 + L2 on a run with SGD and momentum: on the CPU the penalty's gradient
+/// is folded into the fused optimizer (a parameter group per penalty in
+/// Burn's optimizer record). Resumed, it ends as if never killed.
+#[test]
+fn a_run_with_penalties_folded_into_the_optimizer_resumes_bit_for_bit() {
+    let run: &[&str] = &[
+        "train",
+        "--hidden",
+        "256,256",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--lr",
+        "0.05",
+        "--l1",
+        "1e-5",
+        "--l2",
+        "1e-3",
+        "--train-limit",
+        "4000",
+        "--valid-size",
+        "1000",
+        "--epochs",
+        "8",
+        "--seed",
+        "13",
+    ];
+    let alone = run_dir("folded-alone");
+    assert_success(&run_to_end_with(run, &alone));
+    let killed = run_dir("folded-killed");
+    let done = kill_after_epochs(recipe().args(run).arg("--out").arg(&killed), &killed, 3);
+    assert!(done < 8, "the kill came too late ({done} epochs done)");
+    let stdout = assert_success(&resume(&killed, &[]));
+    assert_resumed_history(&alone, &killed, resumed_after(&stdout));
+    assert!(
+        !on_cpu()
+            || tensors(&alone.join("model.safetensors"))
+                == tensors(&killed.join("model.safetensors")),
+        "the resumed run's weights differ"
+    );
+    fs::remove_dir_all(alone).unwrap();
+    fs::remove_dir_all(killed).unwrap();
+}

@@ -14,16 +14,67 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use recipe_train::PenaltyGradient;
+
 use crate::flex_loops;
 
 /// Elements per piece of work on the thread pool.
 const CHUNK: usize = 1 << 15;
 
-#[derive(Debug, Clone, Copy)]
-struct Strengths {
+/// The penalty's strengths as the loops use them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Strengths {
     l1: f32,
     l2: f32,
     scale: f32,
+}
+
+impl Strengths {
+    /// `l1` and `l2` as `f32` (as Burn's `mul_scalar` converts them), the
+    /// gradient times `scale`.
+    pub(crate) fn new(l1: f64, l2: f64, scale: f32) -> Self {
+        Self {
+            l1: l1 as f32,
+            l2: l2 as f32,
+            scale,
+        }
+    }
+}
+
+/// `l1 Σ|w| + l2/2 Σw²`, as given and as the loop uses it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Penalty {
+    pub(crate) l1: f64,
+    pub(crate) l2: f64,
+    pub(crate) strengths: Strengths,
+}
+
+impl Penalty {
+    pub(crate) fn new(l1: f64, l2: f64) -> Self {
+        Self {
+            l1,
+            l2,
+            strengths: Strengths::new(l1, l2, 1.0),
+        }
+    }
+
+    /// `grad + l1 sign(w) + l2 w` in tensor operations, the same
+    /// arithmetic as the loops (for tensors they cannot take).
+    pub(crate) fn add_to<const D: usize>(&self, weights: &Tensor<D>, grad: Tensor<D>) -> Tensor<D> {
+        let shape = grad.shape();
+        let matrix = weights.clone().flatten::<1>(0, D - 1).unsqueeze_dim::<2>(0);
+        let (_, gradient) = PenaltyGradient::elastic_net_tensors(matrix, self.l1, self.l2);
+        grad + gradient.reshape(shape)
+    }
+}
+
+/// Adds the penalty's gradient to `grad` (no sums): what a fused optimizer
+/// runs on each block of a parameter just before updating it.
+#[inline(always)]
+pub(crate) fn add_gradient(weights: &[f32], grad: &mut [f32], s: Strengths) {
+    for (&w, g) in weights.iter().zip(grad.iter_mut()) {
+        *g += penalty_gradient(w, s);
+    }
 }
 
 /// `l1 sign(w) + l2 w`, in the tensor code's order, times `scale`.
@@ -46,11 +97,13 @@ fn penalty_gradient(w: f32, s: Strengths) -> f32 {
     gradient * s.scale
 }
 
-/// Elements summed side by side (independent chains, SIMD lanes).
-const LANES: usize = 8;
+/// Elements summed side by side: four AVX registers of independent chains
+/// (one would wait on the latency of each addition).
+const LANES: usize = 32;
 
 /// Adds the penalty's gradient to `grad`; returns `(Σ|w|, Σw²)`, summed in
 /// `LANES` lanes of `f32` within the chunk and in `f64` across chunks.
+#[inline(always)]
 fn add_in_place(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
     let mut abs = [0.0f32; LANES];
     let mut squares = [0.0f32; LANES];
@@ -72,6 +125,39 @@ fn add_in_place(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
     }
     let total = |lanes: [f32; LANES]| lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
     (total(abs), total(squares))
+}
+
+/// `(Σ|w|, Σw²)` alone, in lanes as [`add_in_place`].
+#[inline(always)]
+fn sums(weights: &[f32]) -> (f64, f64) {
+    let mut abs = [0.0f32; LANES];
+    let mut squares = [0.0f32; LANES];
+    for w in weights.chunks_exact(LANES) {
+        for k in 0..LANES {
+            abs[k] += w[k].abs();
+            squares[k] += w[k] * w[k];
+        }
+    }
+    let whole = weights.len() / LANES * LANES;
+    for &w in &weights[whole..] {
+        abs[0] += w.abs();
+        squares[0] += w * w;
+    }
+    let total = |lanes: [f32; LANES]| lanes.iter().map(|&v| f64::from(v)).sum::<f64>();
+    (total(abs), total(squares))
+}
+
+fn sums_dispatch(weights: &[f32]) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn sums_avx2(weights: &[f32]) -> (f64, f64) {
+            sums(weights)
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { sums_avx2(weights) };
+    }
+    sums(weights)
 }
 
 fn add_in_place_dispatch(weights: &[f32], grad: &mut [f32], s: Strengths) -> (f64, f64) {
@@ -99,6 +185,10 @@ pub trait FusedPenaltyOps: Backend {
         l2: f64,
         scale: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `[l1 Σ|w| + l2/2 Σw²]` alone (for a penalty whose gradient an
+    /// optimizer adds).
+    fn fused_elastic_net_value(weights: FloatTensor<Self>, l1: f64, l2: f64) -> FloatTensor<Self>;
 }
 
 impl FusedPenaltyOps for Flex {
@@ -109,11 +199,7 @@ impl FusedPenaltyOps for Flex {
         l2: f64,
         scale: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let strengths = Strengths {
-            l1: l1 as f32,
-            l2: l2 as f32,
-            scale,
-        };
+        let strengths = Strengths::new(l1, l2, scale);
         let mut sums = (0.0, 0.0);
         let grad = flex_loops::update_with(&weights, grad, |w, g| {
             sums = w
@@ -122,10 +208,33 @@ impl FusedPenaltyOps for Flex {
                 .map(|(w, g)| add_in_place_dispatch(w, g, strengths))
                 .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         });
-        let value = l1 * sums.0 + l2 / 2.0 * sums.1;
-        let value = FlexTensor::from_data(TensorData::from([value as f32]));
-        (grad, value)
+        (grad, value_tensor(l1, l2, sums))
     }
+
+    fn fused_elastic_net_value(weights: FloatTensor<Self>, l1: f64, l2: f64) -> FloatTensor<Self> {
+        let sums = flex_loops::with_values(&weights, |w| {
+            w.par_chunks(CHUNK)
+                .map(sums_dispatch)
+                .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        value_tensor(l1, l2, sums)
+    }
+}
+
+fn value_tensor(l1: f64, l2: f64, (abs_sum, square_sum): (f64, f64)) -> FlexTensor {
+    let value = l1 * abs_sum + l2 / 2.0 * square_sum;
+    FlexTensor::from_data(TensorData::from([value as f32]))
+}
+
+/// The penalty's value alone on Flex, or `None` elsewhere.
+pub(crate) fn elastic_net_value(weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+    let on_flex = weights.dtype() == DType::F32 && weights.device().inner() == Device::flex();
+    if !on_flex {
+        return None;
+    }
+    let weights = weights.clone().inner().into_dispatch();
+    let value = <Dispatch as FusedPenaltyOps>::fused_elastic_net_value(weights, l1, l2);
+    Some(Tensor::from_dispatch(value))
 }
 
 /// [`recipe_train::OptimizerKernels::elastic_net`] for `f32` tensors on

@@ -19,7 +19,7 @@ fn assert_f32(tensor: &FlexTensor) {
 }
 
 /// The elements in row-major order, borrowed where the tensor is contiguous.
-fn with_values<R>(tensor: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+pub(crate) fn with_values<R>(tensor: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
     assert_f32(tensor);
     match tensor.as_slice::<f32>() {
         Some(values) => f(values),

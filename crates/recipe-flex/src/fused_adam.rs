@@ -21,12 +21,16 @@ use burn::optim::{
 };
 use burn::tensor::{Device, Tensor};
 
+use crate::elastic_net::Penalty;
+
 /// The moment settings both optimizers share.
 #[derive(Debug, Clone, Copy)]
 struct Moments {
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
+    /// An L1/L2 penalty whose gradient each step adds to the loss's.
+    penalty: Option<Penalty>,
 }
 
 /// Which of Burn's update rules the loop reproduces.
@@ -58,6 +62,7 @@ impl FusedAdam {
                 beta_1,
                 beta_2,
                 epsilon,
+                penalty: None,
             },
             fallback: AdamConfig::new()
                 .with_beta_1(beta_1)
@@ -65,6 +70,16 @@ impl FusedAdam {
                 .with_epsilon(epsilon)
                 .build(),
         }
+    }
+}
+
+impl FusedAdam {
+    /// The same Adam with the gradient of `l1 Σ|w| + l2/2 Σw²` added to each
+    /// parameter's gradient inside the update loop, as
+    /// [`FusedSgd::with_elastic_net`](crate::FusedSgd::with_elastic_net).
+    pub fn with_elastic_net(mut self, l1: f64, l2: f64) -> Self {
+        self.moments.penalty = Some(Penalty::new(l1, l2));
+        self
     }
 }
 
@@ -111,6 +126,7 @@ impl FusedAdamW {
                 beta_1,
                 beta_2,
                 epsilon,
+                penalty: None,
             },
             rule: Rule::AdamW { weight_decay },
             fallback: AdamWConfig::new()
@@ -120,6 +136,15 @@ impl FusedAdamW {
                 .with_weight_decay(weight_decay)
                 .build(),
         }
+    }
+}
+
+impl FusedAdamW {
+    /// The same AdamW with an L1/L2 penalty's gradient added in its loop, as
+    /// [`FusedAdam::with_elastic_net`].
+    pub fn with_elastic_net(mut self, l1: f64, l2: f64) -> Self {
+        self.moments.penalty = Some(Penalty::new(l1, l2));
+        self
     }
 }
 
@@ -172,8 +197,12 @@ fn fused_or_fallback<const D: usize, S>(
         match host::try_step(moments, rule, lr, tensor, grad, state.map(take)) {
             Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
             Err(untouched) => {
-                let (tensor, grad, moments) = *untouched;
-                (tensor, grad, moments.map(wrap))
+                let (tensor, grad, moments_state) = *untouched;
+                let grad = match &moments.penalty {
+                    Some(penalty) => penalty.add_to(&tensor, grad),
+                    None => grad,
+                };
+                (tensor, grad, moments_state.map(wrap))
             }
         };
     fallback(tensor, grad, state)
@@ -186,6 +215,7 @@ mod host {
     use rayon::prelude::*;
 
     use super::{MomentState, Moments, Rule};
+    use crate::elastic_net::{self, Strengths};
 
     /// Below this many elements a parameter is updated on one thread
     /// (handing work to the thread pool costs more than it saves).
@@ -205,6 +235,8 @@ mod host {
         one_minus_beta_2: f32,
         learning_rate: f32,
         rule: RuleFactors,
+        /// Added to the gradient first, block by block.
+        penalty: Option<Strengths>,
     }
 
     #[derive(Debug, Clone, Copy)]
@@ -256,6 +288,7 @@ mod host {
                 one_minus_beta_2: 1.0 - moments.beta_2,
                 learning_rate: learning_rate as f32,
                 rule,
+                penalty: moments.penalty.map(|p| p.strengths),
             }
         }
 
@@ -277,7 +310,7 @@ mod host {
     /// length.
     struct Buffers<'a> {
         param: &'a mut [f32],
-        grad: &'a [f32],
+        grad: &'a mut [f32],
         moment_1: &'a mut [f32],
         moment_2: &'a mut [f32],
     }
@@ -286,6 +319,9 @@ mod host {
     /// results are identical.
     #[inline(always)]
     fn update(f: &StepFactors, b: Buffers<'_>) {
+        if let Some(penalty) = f.penalty {
+            elastic_net::add_gradient(b.param, b.grad, penalty);
+        }
         let n = b.param.len();
         let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
         match f.rule {
@@ -322,7 +358,7 @@ mod host {
     /// [`update`], also compiled for AVX2 and picked at run time where the
     /// CPU has it (wider vectors; Rust never contracts `a * b + c` into an
     /// FMA, so the results do not change).
-    fn update_dispatch(f: &StepFactors, b: Buffers<'_>) {
+    fn update_simd(f: &StepFactors, b: Buffers<'_>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             #[target_feature(enable = "avx2")]
@@ -333,6 +369,30 @@ mod host {
             return unsafe { update_avx2(f, b) };
         }
         update(f, b)
+    }
+
+    /// [`update_simd`] on all of `b`, or block by block with a penalty (its
+    /// gradient added to a block that is then updated while in the cache).
+    fn update_dispatch(f: &StepFactors, b: Buffers<'_>) {
+        if f.penalty.is_none() {
+            return update_simd(f, b);
+        }
+        const BLOCK: usize = 4096;
+        let blocks = b
+            .param
+            .chunks_mut(BLOCK)
+            .zip(b.grad.chunks_mut(BLOCK))
+            .zip(b.moment_1.chunks_mut(BLOCK))
+            .zip(b.moment_2.chunks_mut(BLOCK));
+        for (((param, grad), moment_1), moment_2) in blocks {
+            let block = Buffers {
+                param,
+                grad,
+                moment_1,
+                moment_2,
+            };
+            update_simd(f, block);
+        }
     }
 
     /// The update of a whole parameter, split across the thread pool when it
@@ -348,7 +408,7 @@ mod host {
             .max(4096);
         b.param
             .par_chunks_mut(chunk)
-            .zip(b.grad.par_chunks(chunk))
+            .zip(b.grad.par_chunks_mut(chunk))
             .zip(b.moment_1.par_chunks_mut(chunk))
             .zip(b.moment_2.par_chunks_mut(chunk))
             .for_each(|(((param, grad), moment_1), moment_2)| {

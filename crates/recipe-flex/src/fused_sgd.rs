@@ -15,6 +15,7 @@
 //! everywhere else (a GPU, other float types) each step runs the same
 //! arithmetic as tensor operations, as Burn's SGD does.
 
+use crate::elastic_net::{self, Penalty, Strengths};
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
@@ -36,12 +37,28 @@ struct MomentumRule {
 #[derive(Debug, Clone)]
 pub struct FusedSgd {
     momentum: Option<MomentumRule>,
+    /// An L1/L2 penalty whose gradient each step adds to the loss's.
+    penalty: Option<Penalty>,
 }
 
 impl FusedSgd {
     /// Plain SGD: `w -= lr * g`.
     pub fn plain() -> Self {
-        Self { momentum: None }
+        Self {
+            momentum: None,
+            penalty: None,
+        }
+    }
+
+    /// The same SGD with the gradient of `l1 Σ|w| + l2/2 Σw²` added to each
+    /// parameter's gradient inside the update loop (one pass over memory
+    /// for both), for parameters whose training step left the penalty out
+    /// of the gradient (`recipe_train::OptimizerKernels::build_folded`).
+    pub fn with_elastic_net(self, l1: f64, l2: f64) -> Self {
+        Self {
+            penalty: Some(Penalty::new(l1, l2)),
+            ..self
+        }
     }
 
     /// SGD with `momentum` (`v = (1 - dampening) * g + momentum * v`, the
@@ -53,6 +70,7 @@ impl FusedSgd {
                 gradient_weight: (1.0 - dampening) as f32,
                 nesterov,
             }),
+            penalty: None,
         }
     }
 }
@@ -96,10 +114,18 @@ impl Optimizer for FusedSgd {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let velocity = state.and_then(|s| s.velocity);
-        let (tensor, velocity) = match host::try_step(self.momentum, lr, tensor, grad, velocity) {
+        let rule = Rule {
+            momentum: self.momentum,
+            penalty: self.penalty.map(|p| p.strengths),
+        };
+        let (tensor, velocity) = match host::try_step(rule, lr, tensor, grad, velocity) {
             Ok(done) => done,
             Err(untouched) => {
                 let (tensor, grad, velocity) = *untouched;
+                let grad = match &self.penalty {
+                    Some(penalty) => penalty.add_to(&tensor, grad),
+                    None => grad,
+                };
                 tensor_step(self.momentum, lr, tensor, grad, velocity)
             }
         };
@@ -140,9 +166,22 @@ fn tensor_step<const D: usize>(
     (tensor - step.mul_scalar(lr), Some(velocity))
 }
 
+/// What one step of the loop does.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    momentum: Option<MomentumRule>,
+    /// Added to the gradient first, block by block.
+    penalty: Option<Strengths>,
+}
+
 /// The fused loop over tensors in Flex's host memory.
 mod host {
     use super::*;
+
+    /// With a penalty, a parameter is updated in blocks this long: the
+    /// penalty's gradient is added to a block and the block updated while
+    /// it is still in the cache.
+    const BLOCK: usize = 4096;
 
     /// Below this many elements a parameter is updated on one thread.
     const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
@@ -156,16 +195,19 @@ mod host {
     /// gradient's buffer becomes the velocity).
     struct Stretch<'a> {
         param: &'a mut [f32],
-        grad: &'a [f32],
+        grad: &'a mut [f32],
         velocity: Option<&'a mut [f32]>,
     }
 
     /// One update of `s`, with Burn's operations in Burn's order (Rust
     /// never contracts `a * b + c` into an FMA, so the bits are Burn's).
     #[inline(always)]
-    fn update(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+    fn update(rule: Rule, lr: f32, s: Stretch<'_>) {
+        if let Some(penalty) = rule.penalty {
+            elastic_net::add_gradient(s.param, s.grad, penalty);
+        }
         let weights_and_grads = s.param.iter_mut().zip(s.grad.iter());
-        match (rule, s.velocity) {
+        match (rule.momentum, s.velocity) {
             (None, _) => {
                 for (w, &g) in weights_and_grads {
                     *w -= g * lr;
@@ -198,11 +240,11 @@ mod host {
 
     /// [`update`], also compiled for AVX2 and picked at run time where the
     /// CPU has it.
-    fn update_dispatch(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+    fn update_simd(rule: Rule, lr: f32, s: Stretch<'_>) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             #[target_feature(enable = "avx2")]
-            fn update_avx2(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+            fn update_avx2(rule: Rule, lr: f32, s: Stretch<'_>) {
                 update(rule, lr, s)
             }
             // SAFETY: the CPU has AVX2, checked just above.
@@ -211,9 +253,31 @@ mod host {
         update(rule, lr, s)
     }
 
+    /// [`update_simd`] on the whole stretch, or block by block with a
+    /// penalty.
+    fn update_dispatch(rule: Rule, lr: f32, s: Stretch<'_>) {
+        if rule.penalty.is_none() {
+            return update_simd(rule, lr, s);
+        }
+        let mut velocity = s.velocity.map(|v| v.chunks_mut(BLOCK));
+        let blocks = s.param.chunks_mut(BLOCK).zip(s.grad.chunks_mut(BLOCK));
+        for (param, grad) in blocks {
+            let velocity = velocity.as_mut().and_then(Iterator::next);
+            update_simd(
+                rule,
+                lr,
+                Stretch {
+                    param,
+                    grad,
+                    velocity,
+                },
+            );
+        }
+    }
+
     /// The update of a whole parameter, split across the thread pool when
     /// it is large.
-    fn update_all(rule: Option<MomentumRule>, lr: f32, s: Stretch<'_>) {
+    fn update_all(rule: Rule, lr: f32, s: Stretch<'_>) {
         let n = s.param.len();
         if n < PARALLEL_MIN_ELEMENTS {
             return update_dispatch(rule, lr, s);
@@ -224,7 +288,7 @@ mod host {
         while !param.is_empty() {
             let take = chunk.min(param.len());
             let (param_here, param_rest) = param.split_at_mut(take);
-            let (grad_here, grad_rest) = grad.split_at(take);
+            let (grad_here, grad_rest) = grad.split_at_mut(take);
             let (velocity_here, velocity_rest) = match velocity {
                 Some(v) => {
                     let (here, rest) = v.split_at_mut(take);
@@ -247,7 +311,7 @@ mod host {
     /// The fused step, or the arguments back, untouched, when it does not
     /// apply (another device, another element type).
     pub(super) fn try_step<const D: usize>(
-        rule: Option<MomentumRule>,
+        rule: Rule,
         lr: LearningRate,
         tensor: Tensor<D>,
         grad: Tensor<D>,
@@ -265,11 +329,11 @@ mod host {
         }
         // Zero-copy where Flex holds the only reference, a copy otherwise.
         let mut param = tensor.into_data();
-        let grad_data = grad.into_data();
+        let mut grad_data = grad.into_data();
         let mut velocity_data = velocity.map(Tensor::into_data);
         let applied = match (
             param.as_mut_slice::<f32>(),
-            grad_data.as_slice::<f32>(),
+            grad_data.as_mut_slice::<f32>(),
             velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()),
         ) {
             (Ok(param), Ok(grad), velocity) if grad.len() == param.len() => {
@@ -302,7 +366,7 @@ mod host {
                 velocity_data.map(rebuild),
             )));
         }
-        let velocity = match (rule, velocity_data) {
+        let velocity = match (rule.momentum, velocity_data) {
             (None, _) => None,
             (Some(_), Some(velocity)) => Some(rebuild(velocity)),
             // The first step's velocity is the gradient, untouched by the loop.

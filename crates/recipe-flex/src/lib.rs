@@ -29,9 +29,10 @@ mod fused_adam;
 mod fused_sgd;
 mod vector_math;
 
+use burn::module::ParamGroup;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
-use recipe_train::{OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
+use recipe_train::{FoldedPenalty, OptimizerConfig, OptimizerKernels, install_optimizer_kernels};
 
 pub use flex_activations::FlexActivations;
 pub use fused_adam::{FusedAdam, FusedAdamW};
@@ -42,26 +43,88 @@ pub use fused_sgd::{FusedSgd, FusedSgdState};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlexKernels;
 
-impl OptimizerKernels for FlexKernels {
-    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer> {
-        match *config {
+impl FlexKernels {
+    /// The fused optimizer for `config`, with `penalty`'s gradient added in
+    /// its loop when given.
+    fn optimizer(config: &OptimizerConfig, penalty: Option<(f64, f64)>) -> Option<Optimizer> {
+        let optimizer = match *config {
             OptimizerConfig::Adam {
                 beta1,
                 beta2,
                 epsilon,
-            } => Some(FusedAdam::new(beta1, beta2, epsilon).into()),
+            } => Optimizer::Adam(FusedAdam::new(beta1, beta2, epsilon)),
             OptimizerConfig::AdamW {
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
-            } => Some(FusedAdamW::new(beta1, beta2, epsilon, weight_decay).into()),
+            } => Optimizer::AdamW(FusedAdamW::new(beta1, beta2, epsilon, weight_decay)),
             OptimizerConfig::Sgd { momentum, nesterov } if momentum > 0.0 => {
-                Some(FusedSgd::with_momentum(momentum, 0.0, nesterov).into())
+                Optimizer::Sgd(FusedSgd::with_momentum(momentum, 0.0, nesterov))
             }
-            OptimizerConfig::Sgd { .. } => Some(FusedSgd::plain().into()),
-            _ => None,
+            OptimizerConfig::Sgd { .. } => Optimizer::Sgd(FusedSgd::plain()),
+            _ => return None,
+        };
+        Some(match penalty {
+            Some((l1, l2)) => optimizer.with_elastic_net(l1, l2),
+            None => optimizer,
+        })
+    }
+}
+
+/// One of the fused optimizers, before it is type-erased.
+enum Optimizer {
+    Adam(FusedAdam),
+    AdamW(FusedAdamW),
+    Sgd(FusedSgd),
+}
+
+impl Optimizer {
+    fn with_elastic_net(self, l1: f64, l2: f64) -> Self {
+        match self {
+            Self::Adam(o) => Self::Adam(o.with_elastic_net(l1, l2)),
+            Self::AdamW(o) => Self::AdamW(o.with_elastic_net(l1, l2)),
+            Self::Sgd(o) => Self::Sgd(o.with_elastic_net(l1, l2)),
         }
+    }
+
+    fn into_module_optimizer(self) -> ModuleOptimizer {
+        match self {
+            Self::Adam(o) => o.into(),
+            Self::AdamW(o) => o.into(),
+            Self::Sgd(o) => o.into(),
+        }
+    }
+
+    fn add_group(self, to: ModuleOptimizer, group: ParamGroup) -> ModuleOptimizer {
+        match self {
+            Self::Adam(o) => to.with_group(group, o, None),
+            Self::AdamW(o) => to.with_group(group, o, None),
+            Self::Sgd(o) => to.with_group(group, o, None),
+        }
+    }
+}
+
+impl OptimizerKernels for FlexKernels {
+    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer> {
+        Self::optimizer(config, None).map(Optimizer::into_module_optimizer)
+    }
+
+    fn build_folded(
+        &self,
+        config: &OptimizerConfig,
+        folded: &[FoldedPenalty],
+    ) -> Option<ModuleOptimizer> {
+        let mut optimizer = self.build(config)?;
+        for fold in folded {
+            let with_penalty = Self::optimizer(config, Some((fold.l1, fold.l2)))?;
+            optimizer = with_penalty.add_group(optimizer, fold.group.clone());
+        }
+        Some(optimizer)
+    }
+
+    fn elastic_net_value(&self, weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+        elastic_net::elastic_net_value(weights, l1, l2)
     }
 
     fn elastic_net(

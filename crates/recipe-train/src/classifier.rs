@@ -7,6 +7,9 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use crate::penalty_gradient::SplitPenalties;
 use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
@@ -107,6 +110,12 @@ pub struct StepHooks {
     /// on K data-parallel devices, whose gradients Burn sums, so that a
     /// step takes their mean.
     pub gradient_scale: Option<f32>,
+    /// The paths (in the network) of parameters whose L1/L2 penalty
+    /// gradient the optimizer adds in its own loop: the step only reports
+    /// those penalties' value. Set by the trainer when the installed
+    /// kernels build such an optimizer
+    /// ([`OptimizerKernels::build_folded`](crate::OptimizerKernels::build_folded)).
+    pub folded_penalties: Option<Arc<BTreeSet<String>>>,
 }
 
 impl StepHooks {
@@ -122,6 +131,7 @@ impl StepHooks {
             averager: None,
             initial_loss: None,
             gradient_scale: None,
+            folded_penalties: None,
         }
     }
 
@@ -213,7 +223,11 @@ impl<N: Classify> TrainStep for Classifier<N> {
         }
         // The metrics see the data loss and the penalty apart; the gradient
         // is their sum's: through autodiff, or in closed form afterwards.
-        let penalties = SplitPenalties::of(&self.net, &self.hooks.penalties);
+        let penalties = SplitPenalties::of(
+            &self.net,
+            &self.hooks.penalties,
+            self.hooks.folded_penalties.as_deref(),
+        );
         let loss = match &penalties.graph {
             Some(penalty) => classification.loss.clone() + penalty.clone(),
             None => classification.loss.clone(),
@@ -224,7 +238,8 @@ impl<N: Classify> TrainStep for Classifier<N> {
             None => loss,
         };
         let grads = GradientsParams::from_grads(loss.backward(), self);
-        let graph_penalty = penalties.graph.clone();
+        // Reported without autodiff, as the closed forms are computed.
+        let graph_penalty = penalties.graph.clone().map(|p| p.detach().inner());
         let (grads, closed_form_penalty) = penalties.add_gradients(grads, scale);
         let penalty = match (graph_penalty, closed_form_penalty) {
             (Some(a), Some(b)) => Some(a + b),

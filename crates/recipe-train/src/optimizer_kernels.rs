@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, OnceLock, RwLock};
 
+use burn::module::ParamGroup;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
@@ -33,6 +34,40 @@ pub trait OptimizerKernels: Send + Sync + 'static {
         let _ = (weights, l1, l2, scale);
         Err(grad)
     }
+
+    /// The optimizer for `config` with each [`FoldedPenalty`]'s gradient
+    /// added to its parameters' gradients inside the update (one pass over
+    /// memory for both), or `None` (the default) to leave penalties in the
+    /// training step. When it returns an optimizer, the training step no
+    /// longer adds those gradients itself; it still reports the penalty's
+    /// value through [`OptimizerKernels::elastic_net_value`].
+    fn build_folded(
+        &self,
+        config: &OptimizerConfig,
+        folded: &[FoldedPenalty],
+    ) -> Option<ModuleOptimizer> {
+        let _ = (config, folded);
+        None
+    }
+
+    /// `l1 Σ|w| + l2/2 Σw²` of a flattened weight tensor (shape `[1]`) in one
+    /// pass, or `None` (the default: tensor operations run instead).
+    fn elastic_net_value(&self, weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+        let _ = (weights, l1, l2);
+        None
+    }
+}
+
+/// An L1/L2 penalty for an optimizer to add to the gradients of a group of
+/// parameters (their paths in the module the optimizer steps).
+#[derive(Debug, Clone)]
+pub struct FoldedPenalty {
+    /// The parameters.
+    pub group: ParamGroup,
+    /// The L1 strength.
+    pub l1: f64,
+    /// The L2 strength.
+    pub l2: f64,
 }
 
 fn installed() -> &'static RwLock<Option<Arc<dyn OptimizerKernels>>> {
@@ -73,4 +108,28 @@ pub(crate) fn installed_elastic_net(
         Some(kernels) => kernels.elastic_net(weights, grad, l1, l2, scale),
         None => Err(grad),
     }
+}
+
+fn current() -> Option<Arc<dyn OptimizerKernels>> {
+    installed()
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
+/// The installed kernels' [`OptimizerKernels::build_folded`].
+pub(crate) fn build_installed_folded(
+    config: &OptimizerConfig,
+    folded: &[FoldedPenalty],
+) -> Option<ModuleOptimizer> {
+    current().and_then(|kernels| kernels.build_folded(config, folded))
+}
+
+/// The installed kernels' [`OptimizerKernels::elastic_net_value`].
+pub(crate) fn installed_elastic_net_value(
+    weights: &Tensor<1>,
+    l1: f64,
+    l2: f64,
+) -> Option<Tensor<1>> {
+    current().and_then(|kernels| kernels.elastic_net_value(weights, l1, l2))
 }

@@ -18,8 +18,17 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 use crate::WeightPenalty;
-use crate::optimizer_kernels::installed_elastic_net;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use burn::module::ParamGroup;
+use burn::optim::ModuleOptimizer;
+
+use crate::optimizer_kernels::{
+    build_installed_folded, installed_elastic_net, installed_elastic_net_value,
+};
 use crate::param::{ParamTensor, PathStack};
+use crate::{Classifier, Classify, FoldedPenalty, OptimizerConfig};
 
 /// A penalty's value and gradient in one parameter, in closed form.
 #[derive(Debug, Clone)]
@@ -79,11 +88,19 @@ pub(crate) struct SplitPenalties {
 }
 
 impl SplitPenalties {
-    /// Splits `penalties` over the parameters of `module` they select.
-    pub(crate) fn of<M: burn::module::Module>(module: &M, penalties: &[WeightPenalty]) -> Self {
+    /// Splits `penalties` over the parameters of `module` they select;
+    /// the elastic-net penalties of the parameters at `folded` paths are
+    /// the optimizer's to add ([`folded_penalties`]): only their value is
+    /// computed here.
+    pub(crate) fn of<M: burn::module::Module>(
+        module: &M,
+        penalties: &[WeightPenalty],
+        folded: Option<&BTreeSet<String>>,
+    ) -> Self {
         let mut splitter = Splitter {
             stack: PathStack::default(),
             penalties,
+            folded,
             split: Self {
                 graph: None,
                 additions: Vec::new(),
@@ -119,6 +136,7 @@ fn sum(total: Option<Tensor<1>>, value: Tensor<1>) -> Option<Tensor<1>> {
 struct Splitter<'a> {
     stack: PathStack,
     penalties: &'a [WeightPenalty],
+    folded: Option<&'a BTreeSet<String>>,
     split: SplitPenalties,
 }
 
@@ -137,15 +155,28 @@ impl ModuleVisitor for Splitter<'_> {
             if !weight_penalty.selector.selects(&info) {
                 continue;
             }
-            let values = ParamTensor::from_param(info.clone(), param.val());
-            match weight_penalty.penalty.closed_form(&values) {
+            // Closed forms are computed without autodiff, like the
+            // gradients they are added to.
+            let weights = param.val().inner();
+            let inner_values = ParamTensor::from_param(info.clone(), weights.clone());
+            let folded = self.folded.is_some_and(|paths| paths.contains(&info.path));
+            match weight_penalty.penalty.closed_form(&inner_values) {
+                Some(PenaltyGradient::ElasticNet { l1, l2 }) if folded => {
+                    let weights = weights.flatten::<1>(0, D - 1);
+                    self.split
+                        .additions
+                        .push(Box::new(move |_: &mut GradientsParams, _| {
+                            Some(elastic_net_value(weights, l1, l2))
+                        }));
+                }
                 None => {
+                    let values = ParamTensor::from_param(info.clone(), param.val());
                     let term = weight_penalty.penalty.penalty(&values);
                     self.split.graph = sum(self.split.graph.take(), term);
                 }
                 Some(form) => {
                     let id = param.id;
-                    let weights = param.val().detach();
+                    let values = inner_values;
                     self.split.additions.push(Box::new(
                         move |grads: &mut GradientsParams, scale| {
                             let grad = grads.remove::<D>(id)?;
@@ -154,8 +185,8 @@ impl ModuleVisitor for Splitter<'_> {
                                     elastic_net(weights, grad, l1, l2, scale)
                                 }
                                 PenaltyGradient::Tensors { value, gradient } => {
-                                    let gradient = values.to_param_shape::<D>(gradient);
-                                    (value, grad + gradient.mul_scalar(scale))
+                                    let gradient = values.to_param_shape::<D>(gradient.inner());
+                                    (value.inner(), grad + gradient.mul_scalar(scale))
                                 }
                             };
                             grads.register(id, grad);
@@ -165,6 +196,92 @@ impl ModuleVisitor for Splitter<'_> {
                 }
             }
         }
+    }
+}
+
+/// `l1 Σ|w| + l2/2 Σw²`: the installed kernel, or tensor operations.
+fn elastic_net_value(weights: Tensor<1>, l1: f64, l2: f64) -> Tensor<1> {
+    installed_elastic_net_value(&weights, l1, l2).unwrap_or_else(|| {
+        let matrix = weights.unsqueeze_dim::<2>(0);
+        PenaltyGradient::elastic_net_tensors(matrix, l1, l2).0
+    })
+}
+
+/// The parameters of `net` whose every penalty is an elastic net, with the
+/// sum of those penalties' strengths: what an optimizer can add to their
+/// gradients itself.
+pub(crate) fn folded_penalties<M: burn::module::Module>(
+    net: &M,
+    penalties: &[WeightPenalty],
+) -> Vec<(String, f64, f64)> {
+    let mut folded = Vec::new();
+    crate::param::visit_params(
+        net,
+        |info| penalties.iter().any(|p| p.selector.selects(info)),
+        |param| {
+            let mut forms = penalties
+                .iter()
+                .filter(|p| p.selector.selects(&param.info))
+                .map(|p| match p.penalty.closed_form(&param) {
+                    Some(PenaltyGradient::ElasticNet { l1, l2 }) => Some((l1, l2)),
+                    _ => None,
+                });
+            let sum = forms.try_fold((0.0, 0.0), |(l1, l2), form| {
+                let (a, b) = form?;
+                Some((l1 + a, l2 + b))
+            });
+            if let Some((l1, l2)) = sum {
+                folded.push((param.info.path.clone(), l1, l2));
+            }
+        },
+    );
+    folded
+}
+
+/// The optimizer for `config` and the classifier to train with it: where
+/// the installed kernels can add the network's L1/L2 penalties inside their
+/// update, they do, and the classifier's step leaves those gradients out.
+/// Not when something reads the gradients between the step and the
+/// optimizer (gradient clipping, per-layer gradient norms), which must
+/// see the penalty's part.
+///
+/// The trainer calls it; a program that gives recipe's [`Classifier`] to
+/// Burn's own `Learner` calls it to get the same optimizer.
+pub fn fold_penalties<N: Classify>(
+    optimizer: &OptimizerConfig,
+    mut model: Classifier<N>,
+) -> (ModuleOptimizer, Classifier<N>) {
+    let hooks = &model.hooks;
+    if hooks.penalties.is_empty()
+        || hooks.gradient_clipping.is_some()
+        || hooks.layer_gradients.is_some()
+    {
+        return (optimizer.init(), model);
+    }
+    let mut groups: Vec<(f64, f64, Vec<String>)> = Vec::new();
+    let folded = folded_penalties(&model.net, &hooks.penalties);
+    for (path, l1, l2) in &folded {
+        match groups.iter_mut().find(|(a, b, _)| a == l1 && b == l2) {
+            Some((_, _, paths)) => paths.push(path.clone()),
+            None => groups.push((*l1, *l2, vec![path.clone()])),
+        }
+    }
+    let groups: Vec<FoldedPenalty> = groups
+        .into_iter()
+        .map(|(l1, l2, paths)| FoldedPenalty {
+            // The optimizer steps the classifier, whose network is `net`.
+            group: ParamGroup::from_paths(paths.iter().map(|p| format!("net.{p}")).collect()),
+            l1,
+            l2,
+        })
+        .collect();
+    match build_installed_folded(optimizer, &groups) {
+        Some(folding) if !groups.is_empty() => {
+            let paths = folded.into_iter().map(|(path, _, _)| path).collect();
+            model.hooks.folded_penalties = Some(Arc::new(paths));
+            (folding, model)
+        }
+        _ => (optimizer.init(), model),
     }
 }
 
@@ -194,6 +311,7 @@ fn elastic_net<const D: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::OptimizerConfig;
     use crate::{Classifier, ParamSelector, Penalty, Regularizer, StepHooks};
     use burn::tensor::{Device, Distribution, Int};
     use burn::train::TrainStep;
@@ -275,7 +393,7 @@ mod tests {
             inputs: Tensor::<2>::random([10, 6], Distribution::Default, &device),
             targets: Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2, 0, 1, 2, 0], &device),
         };
-        let output = classifier.step(batch);
+        let output = classifier.clone().step(batch);
         let mut gradients = Vec::new();
         let weights = net.layers.iter().map(|l| &l.linear).chain([&net.output]);
         for linear in weights {
@@ -291,6 +409,11 @@ mod tests {
             }
         }
         let penalty = output.item.penalty.map_or(0.0, |p| p.into_scalar());
+        // The optimizer takes the gradients as they are (a tracked tensor
+        // among them would make the stepped weights non-leaf: a panic).
+        let mut optimizer = OptimizerConfig::adam().init();
+        let stepped = classifier.optimize(&mut optimizer, 0.01.into(), output.grads);
+        assert!(stepped.net.output.weight.val().is_require_grad());
         (gradients, penalty)
     }
 
@@ -351,9 +474,13 @@ mod tests {
             assert!(closed.0 != none.0, "the penalty changed no gradient");
             // The closed forms really skip the graph.
             let elastic_only = [WeightPenalty::new(elastic, ParamSelector::default())];
-            assert!(SplitPenalties::of(&net, &elastic_only).graph.is_none());
-            assert!(SplitPenalties::of(&net, &user(true)).graph.is_none());
-            assert!(SplitPenalties::of(&net, &user(false)).graph.is_some());
+            assert!(
+                SplitPenalties::of(&net, &elastic_only, None)
+                    .graph
+                    .is_none()
+            );
+            assert!(SplitPenalties::of(&net, &user(true), None).graph.is_none());
+            assert!(SplitPenalties::of(&net, &user(false), None).graph.is_some());
             let user = |closed| {
                 vec![WeightPenalty::new(
                     RampedL2 {

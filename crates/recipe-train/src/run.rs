@@ -655,9 +655,10 @@ impl LearnerSetup {
         if self.checkpointing {
             training = self.with_checkpoints(config, training)?;
         }
+        let (optimizer, model) = crate::fold_penalties(&config.optimizer, model);
         let learner = match schedule {
-            Some(schedule) => Learner::new(model, config.optimizer.init(), schedule),
-            None => Learner::new(model, config.optimizer.init(), config.learning_rate),
+            Some(schedule) => Learner::new(model, optimizer, schedule),
+            None => Learner::new(model, optimizer, config.learning_rate),
         };
         if options.print_epochs && start_epoch > 0 {
             println!(

@@ -1,0 +1,103 @@
+//! L1/L2 penalties folded into the fused optimizers train the same weights
+//! as penalties added in the training step.
+
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::train::TrainStep;
+use recipe_data::ClassBatch;
+use recipe_models::{ActivationConfig, Mlp, MlpConfig};
+use recipe_train::{
+    Classifier, OptimizerConfig, ParamSelector, Regularizer, StepHooks, WeightPenalty,
+    fold_penalties,
+};
+
+fn penalties() -> Vec<WeightPenalty> {
+    let with_biases = ParamSelector {
+        include_bias: true,
+        layers: Vec::new(),
+    };
+    vec![
+        WeightPenalty::new(
+            Regularizer::L1L2 { l1: 1e-3, l2: 1e-2 },
+            ParamSelector::default(),
+        ),
+        WeightPenalty::new(Regularizer::L2 { lambda: 0.05 }, with_biases),
+    ]
+}
+
+fn weights(net: &Mlp) -> Vec<f32> {
+    let linears = net.layers.iter().map(|l| &l.linear).chain([&net.output]);
+    linears
+        .flat_map(|linear| {
+            let weight = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+            let bias = linear.bias.as_ref().unwrap().val().into_data();
+            weight.into_iter().chain(bias.try_to_vec::<f32>().unwrap())
+        })
+        .collect()
+}
+
+/// Five steps of `classifier` with `optimizer`; the weights and the
+/// penalties the steps reported.
+fn train(
+    mut classifier: Classifier<Mlp>,
+    mut optimizer: ModuleOptimizer,
+    batch: &ClassBatch<Tensor<2>>,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut reported = Vec::new();
+    for _ in 0..5 {
+        let output = classifier.step(batch.clone());
+        reported.push(output.item.penalty.unwrap().into_scalar());
+        classifier = classifier.optimize(&mut optimizer, 0.1.into(), output.grads);
+    }
+    (weights(&classifier.net), reported)
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-6 + 1e-5 * y.abs(),
+            "{what} {i}: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn folded_penalties_train_the_same_weights() {
+    recipe_flex::install();
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let net = MlpConfig::new(6, vec![8, 5], 3)
+        .with_activation(vec![ActivationConfig::sigmoid()])
+        .init(&device)
+        .unwrap();
+    let batch = ClassBatch {
+        inputs: Tensor::<2>::random([12, 6], Distribution::Default, &device),
+        targets: Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2], &device),
+    };
+    for config in [OptimizerConfig::sgd(0.9), OptimizerConfig::adam()] {
+        let classifier =
+            || Classifier::with_hooks(net.clone(), StepHooks::new(penalties(), vec![]));
+        let (folding, folded) = fold_penalties(&config, classifier());
+        let paths = folded.hooks.folded_penalties.clone().expect("folded");
+        assert_eq!(paths.len(), 6, "three weights and three biases: {paths:?}");
+        let (folded_weights, folded_reported) = train(folded, folding, &batch);
+        let (added_weights, reported) = train(classifier(), config.init(), &batch);
+        assert_close(&folded_weights, &added_weights, "weight");
+        assert_close(&folded_reported, &reported, "penalty");
+        let plain = Classifier::with_hooks(net.clone(), StepHooks::new(vec![], vec![]));
+        let unpenalized = {
+            let mut plain = plain;
+            let mut optimizer = config.init();
+            for _ in 0..5 {
+                let output = plain.step(batch.clone());
+                plain = plain.optimize(&mut optimizer, 0.1.into(), output.grads);
+            }
+            weights(&plain.net)
+        };
+        assert!(
+            folded_weights != unpenalized,
+            "the folded penalty changed nothing"
+        );
+    }
+}
