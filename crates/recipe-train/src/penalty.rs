@@ -34,7 +34,11 @@ pub trait Penalty: Settings + Send + Sync + fmt::Debug {
     /// [`Penalty::penalty`]). With `Some`, the training step adds the
     /// gradient to the loss's gradient after `backward`, at the cost of a
     /// pass over the weights instead of a graph. It must agree with
-    /// [`Penalty::penalty`] and its gradient.
+    /// [`Penalty::penalty`] and its gradient. Before training the trainer
+    /// also asks it, on a parameter of zeros (the weights are not drawn
+    /// yet), whether the penalty is a [`PenaltyGradient::ElasticNet`] an
+    /// optimizer can fold in: a penalty that answers `ElasticNet` must do so,
+    /// with the same strengths, whatever the values.
     fn closed_form(&self, param: &ParamTensor) -> Option<PenaltyGradient> {
         let _ = param;
         None

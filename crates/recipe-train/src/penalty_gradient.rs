@@ -210,32 +210,61 @@ fn elastic_net_value(weights: Tensor<1>, l1: f64, l2: f64) -> Tensor<1> {
 /// The parameters of `net` whose every penalty is an elastic net, with the
 /// sum of those penalties' strengths: what an optimizer can add to their
 /// gradients itself.
+///
+/// The penalties are asked on parameters of zeros of each parameter's
+/// shape: the weights may not be drawn yet (Burn draws them at their first
+/// use), and drawing them here would take other random numbers than the
+/// run's first step.
 pub(crate) fn folded_penalties<M: burn::module::Module>(
     net: &M,
     penalties: &[WeightPenalty],
 ) -> Vec<(String, f64, f64)> {
-    let mut folded = Vec::new();
-    crate::param::visit_params(
-        net,
-        |info| penalties.iter().any(|p| p.selector.selects(info)),
-        |param| {
-            let mut forms = penalties
-                .iter()
-                .filter(|p| p.selector.selects(&param.info))
-                .map(|p| match p.penalty.closed_form(&param) {
-                    Some(PenaltyGradient::ElasticNet { l1, l2 }) => Some((l1, l2)),
-                    _ => None,
-                });
-            let sum = forms.try_fold((0.0, 0.0), |(l1, l2), form| {
-                let (a, b) = form?;
-                Some((l1 + a, l2 + b))
-            });
-            if let Some((l1, l2)) = sum {
-                folded.push((param.info.path.clone(), l1, l2));
+    let mut finder = FoldFinder {
+        stack: PathStack::default(),
+        penalties,
+        folded: Vec::new(),
+    };
+    net.visit(&mut finder);
+    finder.folded
+}
+
+struct FoldFinder<'a> {
+    stack: PathStack,
+    penalties: &'a [WeightPenalty],
+    folded: Vec<(String, f64, f64)>,
+}
+
+impl ModuleVisitor for FoldFinder<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.stack.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let info = self.stack.info(param.lazy_shape().to_vec());
+        let mut selecting = self
+            .penalties
+            .iter()
+            .filter(|p| p.selector.selects(&info))
+            .peekable();
+        if selecting.peek().is_none() {
+            return;
+        }
+        let zeros = Tensor::<D>::zeros(param.lazy_shape(), &param.lazy_device().inner());
+        let values = ParamTensor::from_param(info.clone(), zeros);
+        let sum = selecting.try_fold((0.0, 0.0), |(l1, l2), p| {
+            match p.penalty.closed_form(&values) {
+                Some(PenaltyGradient::ElasticNet { l1: a, l2: b }) => Some((l1 + a, l2 + b)),
+                _ => None,
             }
-        },
-    );
-    folded
+        });
+        if let Some((l1, l2)) = sum {
+            self.folded.push((info.path, l1, l2));
+        }
+    }
 }
 
 /// The optimizer for `config` and the classifier to train with it: where
