@@ -9,6 +9,10 @@
 //!   [`AlphaDropout`] for SELU nets, [`DropConnect`] on weights, and a
 //!   selectable [`InitConfig`].
 //!
+//! - [`kernels`]: sigmoid, tanh and Maxout's max through faster kernels a
+//!   backend crate installs ([`ActivationKernels`]; `recipe-flex` for the
+//!   CPU), Burn's tensor code otherwise.
+//!
 //! Nothing here names a backend: every constructor takes a Burn `Device`.
 //!
 //! ```

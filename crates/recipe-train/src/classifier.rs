@@ -1,21 +1,20 @@
 //! Any network that maps a batch of inputs to class logits, made trainable
-//! on Burn's Learner, with the per-step hooks: penalties in the loss,
-//! constraints after the step.
+//! on Burn's Learner, with the per-step hooks: penalties (in the loss, or in
+//! closed form after `backward`), constraints after the step.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use burn::module::{Module, ModuleDisplay};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-use crate::penalty_gradient::SplitPenalties;
 use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use recipe_data::{BatchInputs, ClassBatch};
 use recipe_models::Mlp;
 
+use crate::penalty_gradient::SplitPenalties;
 use crate::{
     GradientClipping, InitialLoss, LayerGradients, LayerUnits, OutputCheck, PenalizedOutput,
     WeightAverager, WeightConstraint, WeightPenalty, mlp_unit_health,
