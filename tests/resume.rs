@@ -293,8 +293,17 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 /// L1 + L2 on a run with SGD and momentum: on the CPU the penalty's gradient
 /// is folded into the fused optimizer (a parameter group per penalty in
 /// Burn's optimizer record). Resumed, it ends as if never killed.
+///
+/// CPU only: on a GPU backend the penalty's value is a reduction whose
+/// kernel Burn's autotuner may choose differently in each process, so even
+/// the epochs before the kill differ in the last digits of `train_penalty`
+/// (seen on wgpu over lavapipe: 0.6439275950 against 0.6439275920), and the
+/// fold itself is recipe-flex's, for the CPU.
 #[test]
 fn a_run_with_penalties_folded_into_the_optimizer_resumes_bit_for_bit() {
+    if !on_cpu() {
+        return;
+    }
     let run: &[&str] = &[
         "train",
         "--hidden",
