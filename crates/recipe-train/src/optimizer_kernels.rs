@@ -83,11 +83,7 @@ pub fn install_optimizer_kernels(kernels: impl OptimizerKernels) {
 
 /// The installed kernels' optimizer for `config`, if any.
 pub(crate) fn build_installed(config: &OptimizerConfig) -> Option<ModuleOptimizer> {
-    let kernels = installed()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    kernels.and_then(|kernels| kernels.build(config))
+    current().and_then(|kernels| kernels.build(config))
 }
 
 /// The installed kernels' [`OptimizerKernels::elastic_net`], or `grad`
@@ -100,16 +96,13 @@ pub(crate) fn installed_elastic_net(
     l2: f64,
     scale: f32,
 ) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
-    let kernels = installed()
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    match kernels {
+    match current() {
         Some(kernels) => kernels.elastic_net(weights, grad, l1, l2, scale),
         None => Err(grad),
     }
 }
 
+/// The installed kernels, if any.
 fn current() -> Option<Arc<dyn OptimizerKernels>> {
     installed()
         .read()
