@@ -67,6 +67,14 @@ pub enum BackendError {
     /// compiled in, or not answering.
     #[error(transparent)]
     Remote(#[from] crate::remote::RemoteError),
+    /// [`KERNELS_ENV`] set to something other than `recipe` or `burn`.
+    #[error(
+        "{KERNELS_ENV}={value}: expected `recipe` (recipe's fused kernels, the default) or `burn` (Burn's own tensor code)"
+    )]
+    Kernels {
+        /// The value found.
+        value: String,
+    },
     /// The backend is compiled in but found no usable device.
     #[error("device `{name}` is compiled in but not usable here: {reason}")]
     Unavailable {
@@ -168,16 +176,15 @@ impl BackendChoice {
 
     /// The Burn device, checked by running one small operation on it, so a
     /// missing GPU or driver is an error here rather than a panic mid-run.
-    /// With the `flex` feature it also installs the fused CPU optimizers
-    /// (`recipe_flex::install`), which apply only to tensors in Flex's memory.
+    /// It also installs recipe's fused kernels ([`install_kernels`]), which
+    /// apply only to tensors of the backend they are written for.
     pub fn select(self) -> Result<Device, BackendError> {
         self.select_at(None)
     }
 
     /// [`BackendChoice::select`] for device `index` of the backend.
     pub fn select_at(self, index: Option<usize>) -> Result<Device, BackendError> {
-        #[cfg(feature = "flex")]
-        recipe_flex::install();
+        install_kernels()?;
         let device = self.device(index)?;
         let name = match index {
             Some(index) => format!("{}:{index}", self.name()),
@@ -294,6 +301,59 @@ pub const DEVICE_ENV: &str = "RECIPE_DEVICE";
 /// The device that [`DEVICE_ENV`] names, or the CPU where it is unset.
 pub fn device_from_env() -> Result<Device, BackendError> {
     select_device(&std::env::var(DEVICE_ENV).unwrap_or_else(|_| "cpu".to_string()))
+}
+
+/// The environment variable that chooses between recipe's fused kernels
+/// (`recipe`, the default) and Burn's own tensor code everywhere (`burn`):
+/// to measure what the kernels bring, or to rule them out.
+pub const KERNELS_ENV: &str = "RECIPE_KERNELS";
+
+/// Installs the fused kernels of the backends compiled in: the CPU
+/// optimizers and activations of `recipe-flex` (tensors in Flex's memory),
+/// and the GPU activations of `recipe-cube` (tensors on a Cube device).
+/// Each declines the other's tensors, so one pair serves every device.
+/// With [`KERNELS_ENV`]`=burn` it uninstalls them instead.
+pub fn install_kernels() -> Result<(), BackendError> {
+    match std::env::var(KERNELS_ENV).as_deref() {
+        Err(_) | Ok("recipe") => install_recipe_kernels(),
+        Ok("burn") => {
+            recipe_models::kernels::uninstall_activation_kernels();
+            recipe_train::uninstall_optimizer_kernels();
+        }
+        Ok(value) => {
+            return Err(BackendError::Kernels {
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Which kernels [`install_kernels`] installs: `recipe` or `burn` (what
+/// [`KERNELS_ENV`] says, `recipe` where it is unset).
+pub fn kernels_in_use() -> &'static str {
+    match std::env::var(KERNELS_ENV).as_deref() {
+        Ok("burn") => "burn",
+        _ => "recipe",
+    }
+}
+
+fn install_recipe_kernels() {
+    #[cfg(feature = "flex")]
+    recipe_flex::install();
+    #[cfg(all(
+        feature = "flex",
+        any(feature = "wgpu", feature = "vulkan", feature = "cuda")
+    ))]
+    recipe_models::install_activation_kernels((
+        recipe_flex::FlexActivations,
+        recipe_cube::CubeActivations,
+    ));
+    #[cfg(all(
+        not(feature = "flex"),
+        any(feature = "wgpu", feature = "vulkan", feature = "cuda")
+    ))]
+    recipe_cube::install();
 }
 
 #[cfg(test)]

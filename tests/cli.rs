@@ -191,6 +191,27 @@ fn a_device_from_the_environment_is_named_as_such() {
     assert!(!stderr.contains("environment"), "{stderr}");
 }
 
+/// RECIPE_KERNELS chooses recipe's fused kernels or Burn's own code; the
+/// bench says which ran, and a value that is neither is refused by name.
+#[test]
+fn the_kernels_are_chosen_by_the_environment() {
+    let bench = |kernels: &str| {
+        common::recipe()
+            .args(["bench", "--json", "--cases-only", "--case", "b"])
+            .args(["--repeats", "1", "--steps", "1"])
+            .env("RECIPE_KERNELS", kernels)
+            .output()
+            .unwrap()
+    };
+    for kernels in ["burn", "recipe"] {
+        let output = bench(kernels);
+        let stdout = common::assert_success(&output);
+        let object: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(object["kernels"], kernels, "{object}");
+    }
+    assert_clean_failure(&bench("fast"), "RECIPE_KERNELS=fast");
+}
+
 #[test]
 fn missing_data_and_bad_config_files_are_named() {
     assert_clean_failure(

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use recipe::backend::select_device;
+use recipe::backend::{kernels_in_use, select_device};
 use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, hook_rates, run_case};
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
 use serde_json::json;
@@ -71,8 +71,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .collect();
     if !args.json {
         println!(
-            "device {device:?}; median of {} repeats of {} steps after {} warm-up steps",
-            settings.repeats, settings.steps, settings.warmup_steps
+            "device {device:?}, {} kernels; median of {} repeats of {} steps after {} warm-up steps",
+            kernels_in_use(),
+            settings.repeats,
+            settings.steps,
+            settings.warmup_steps
         );
         println!(
             "{:<40} {:>6} {:>14} {:>14}",
@@ -84,7 +87,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         result.train_samples_per_sec = result.train_samples_per_sec.round();
         result.infer_samples_per_sec = result.infer_samples_per_sec.round();
         if args.json {
-            println!("{}", serde_json::to_string(&result)?);
+            let mut object = serde_json::to_value(&result)?;
+            object["kernels"] = json!(kernels_in_use());
+            println!("{object}");
         } else {
             println!(
                 "{:<40} {:>6} {:>14.0} {:>14.0}",

@@ -53,6 +53,27 @@ pub trait ActivationKernels: Send + Sync + 'static {
     }
 }
 
+/// Two sets of kernels, asked in order: the first that takes a tensor runs
+/// it, and a tensor both decline goes back to Burn's code. This is how one
+/// program installs kernels for several backends (e.g.
+/// `(recipe_flex::FlexActivations, recipe_cube::CubeActivations)`), or a
+/// user's kernels in front of recipe's.
+impl<A: ActivationKernels, B: ActivationKernels> ActivationKernels for (A, B) {
+    fn sigmoid(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+        self.0.sigmoid(x).or_else(|x| self.1.sigmoid(x))
+    }
+
+    fn tanh(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+        self.0.tanh(x).or_else(|x| self.1.tanh(x))
+    }
+
+    fn max_over_pieces(&self, x: Tensor<2>, pieces: usize) -> Result<Tensor<2>, Tensor<2>> {
+        self.0
+            .max_over_pieces(x, pieces)
+            .or_else(|x| self.1.max_over_pieces(x, pieces))
+    }
+}
+
 fn installed() -> &'static RwLock<Option<Arc<dyn ActivationKernels>>> {
     static KERNELS: OnceLock<RwLock<Option<Arc<dyn ActivationKernels>>>> = OnceLock::new();
     KERNELS.get_or_init(|| RwLock::new(None))
@@ -127,4 +148,54 @@ pub fn max_over_pieces_unfused(x: Tensor<2>, pieces: usize) -> Tensor<2> {
     x.reshape([batch, columns / pieces, pieces])
         .max_dim(2)
         .squeeze_dim::<2>(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    /// Declines everything (the trait's defaults).
+    struct Declines;
+    impl ActivationKernels for Declines {}
+
+    /// Takes every tensor and marks its result with a constant, so a test
+    /// sees which kernel ran.
+    struct Fills(f32);
+    impl ActivationKernels for Fills {
+        fn sigmoid(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+            Ok(x.zeros_like() + self.0)
+        }
+        fn tanh(&self, x: Tensor<1>) -> Result<Tensor<1>, Tensor<1>> {
+            Ok(x.zeros_like() + self.0)
+        }
+        fn max_over_pieces(&self, x: Tensor<2>, pieces: usize) -> Result<Tensor<2>, Tensor<2>> {
+            let [batch, columns] = x.dims();
+            Ok(Tensor::zeros([batch, columns / pieces], &x.device()) + self.0)
+        }
+    }
+
+    /// The constant a [`Fills`] wrote, if a kernel took the tensor.
+    fn filled<const D: usize>(result: Result<Tensor<D>, Tensor<D>>) -> Option<f32> {
+        result.ok().map(|y| y.max().into_scalar())
+    }
+
+    #[test]
+    fn a_pair_asks_its_first_kernels_then_its_second() {
+        let x = Tensor::<1>::from_floats([0.5, -2.0], &Device::default());
+        let x2 = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 4.0]], &Device::default());
+        let second_runs = (Declines, Fills(7.0));
+        assert_eq!(filled(second_runs.sigmoid(x.clone())), Some(7.0));
+        assert_eq!(filled(second_runs.tanh(x.clone())), Some(7.0));
+        assert_eq!(
+            filled(second_runs.max_over_pieces(x2.clone(), 2)),
+            Some(7.0)
+        );
+        let first_runs = (Fills(1.0), Fills(7.0));
+        assert_eq!(filled(first_runs.sigmoid(x.clone())), Some(1.0));
+        assert_eq!(filled(first_runs.max_over_pieces(x2.clone(), 2)), Some(1.0));
+        let back = (Declines, Declines).sigmoid(x.clone()).unwrap_err();
+        back.into_data().assert_eq(&x.into_data(), true);
+        assert!((Declines, Declines).max_over_pieces(x2, 2).is_err());
+    }
 }

@@ -124,7 +124,9 @@ pub use monte_carlo::{MonteCarloEvaluation, evaluate_monte_carlo};
 pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
-pub use optimizer_kernels::{FoldedPenalty, OptimizerKernels, install_optimizer_kernels};
+pub use optimizer_kernels::{
+    FoldedPenalty, OptimizerKernels, install_optimizer_kernels, uninstall_optimizer_kernels,
+};
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};

@@ -81,6 +81,11 @@ pub fn install_optimizer_kernels(kernels: impl OptimizerKernels) {
     *installed().write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(kernels));
 }
 
+/// Goes back to Burn's optimizers and tensor code, in this process.
+pub fn uninstall_optimizer_kernels() {
+    *installed().write().unwrap_or_else(|p| p.into_inner()) = None;
+}
+
 /// The installed kernels' optimizer for `config`, if any.
 pub(crate) fn build_installed(config: &OptimizerConfig) -> Option<ModuleOptimizer> {
     current().and_then(|kernels| kernels.build(config))

@@ -1,0 +1,42 @@
+//! recipe's kernels for Burn's CubeCL backend (the GPU runtimes: wgpu,
+//! Vulkan, CUDA).
+//!
+//! [`CubeActivations`] runs sigmoid, tanh and Maxout's max over pieces as
+//! one CubeCL kernel each, with their own backward passes (a Burn backend
+//! extension for Cube and autodiff-on-Cube: the forward keeps the output or
+//! the winning piece, the backward is one kernel). [`install`] makes
+//! recipe-models' layers use them for tensors on a GPU:
+//!
+//! ```no_run
+//! recipe_cube::install();
+//! // Every recipe-models sigmoid, tanh and Maxout on a GPU device now runs
+//! // recipe's kernels; tensors on other devices keep Burn's code.
+//! ```
+//!
+//! To combine them with another backend crate's kernels (the `recipe`
+//! binary does this with `recipe-flex` for the CPU), install a pair: the
+//! first that takes a tensor runs it.
+//!
+//! ```ignore
+//! recipe_models::install_activation_kernels((recipe_flex::FlexActivations, recipe_cube::CubeActivations));
+//! ```
+//!
+//! The crate is empty unless one of its features (`wgpu`, `vulkan`, `cuda`)
+//! compiles a CubeCL runtime into Burn. Its comparison tests with Burn's
+//! tensor code run in the root package (`tests/gpu_kernels.rs`), on the GPU
+//! path CI has: wgpu over Mesa's software Vulkan.
+#![warn(missing_docs)]
+#![cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+
+mod activation_ops;
+mod cube_activations;
+mod kernels;
+
+pub use cube_activations::CubeActivations;
+
+/// Makes recipe-models' sigmoid, tanh and Maxout run [`CubeActivations`] for
+/// tensors on a GPU, from now on (in this process), replacing activation
+/// kernels installed before.
+pub fn install() {
+    recipe_models::install_activation_kernels(CubeActivations);
+}
