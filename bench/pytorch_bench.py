@@ -11,7 +11,7 @@ Prints one JSON object per case with the keys `recipe bench --json` prints:
 case, device, batch_size, train_samples_per_sec, infer_samples_per_sec.
 Random data, as in `recipe bench`: forward, cross-entropy, backward and
 optimizer step per training step; inference at batch 1000 without autograd;
-3 warm-up steps, then the median of 5 repeats of 20 steps.
+10 warm-up steps, then the median of 5 repeats of 20 steps.
 
 torch is not part of recipe's setup; install it yourself to run this.
 Run it back to back with `recipe bench` on a quiet machine: busy cores slow
@@ -60,7 +60,7 @@ CASES = [
 ]
 
 
-def median_rate(step, examples, warmup=3, repeats=5, steps=20, sync=lambda: None):
+def median_rate(step, examples, warmup=10, repeats=5, steps=20, sync=lambda: None):
     for _ in range(warmup):
         step()
     sync()

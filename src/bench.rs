@@ -88,7 +88,7 @@ pub struct BenchSettings {
 impl Default for BenchSettings {
     fn default() -> Self {
         Self {
-            warmup_steps: 3,
+            warmup_steps: 10,
             repeats: 5,
             steps: 20,
         }

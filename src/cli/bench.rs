@@ -39,7 +39,7 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> Result<()> {
     let device = select_device(&args.device)?;
     let settings = BenchSettings {
-        warmup_steps: 3,
+        warmup_steps: 10,
         repeats: args.repeats.max(1),
         steps: args.steps.max(1),
     };
