@@ -88,6 +88,10 @@ fn impossible_settings_exit_2_naming_the_option() {
     );
     assert_clean_failure(&recipe(&["train", "--group-lasso", "-1"]), "`group_lasso`");
     assert_clean_failure(
+        &recipe(&["reproduce", "penalties", "--jobs", "2"]),
+        "one experiment runs alone",
+    );
+    assert_clean_failure(
         &recipe(&["train", "--dropout-inference", "monte-carlo:0"]),
         "monte-carlo:K",
     );

@@ -17,7 +17,8 @@ fn reproduce(args: &[&str], out: &std::path::Path) -> std::process::Output {
 #[test]
 fn reproduce_all_writes_results_and_a_report() {
     let out = common::fresh_dir("reproduce");
-    let output = reproduce(&["all", "--train-limit", "1000", "--epochs", "1"], &out);
+    let small = ["all", "--train-limit", "1000", "--epochs", "1"];
+    let output = reproduce(&[&small[..], &["--jobs", "1"]].concat(), &out);
     common::assert_success(&output);
     for experiment in [
         "vanishing-gradient",
@@ -82,6 +83,17 @@ fn reproduce_all_writes_results_and_a_report() {
     let again = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(table(&again), table(&report));
     assert!(again.contains("judged again"), "{again}");
+    // The experiments side by side, in processes of their own: the same
+    // figures (each process seeds its own generator), each log kept.
+    let side_by_side = common::fresh_dir("reproduce-jobs");
+    let output = reproduce(&[&small[..], &["--jobs", "2"]].concat(), &side_by_side);
+    common::assert_success(&output);
+    let parallel = std::fs::read_to_string(side_by_side.join("report.md")).unwrap();
+    assert_eq!(table(&parallel), table(&report));
+    assert!(!parallel.contains("judged again"), "{parallel}");
+    let log = std::fs::read_to_string(side_by_side.join("logs/dropout.txt")).unwrap();
+    assert!(log.contains("dropout"), "{log}");
+    std::fs::remove_dir_all(side_by_side).unwrap();
     std::fs::remove_dir_all(out).unwrap();
 }
 

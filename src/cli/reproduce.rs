@@ -6,6 +6,8 @@ use anyhow::{Context as _, Result, bail};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use clap::{Args, ValueEnum};
+
+use super::experiment_jobs;
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, load_splits, locate};
 use recipe::experiments::{
@@ -85,6 +87,11 @@ pub struct ReproduceArgs {
     /// (`--only maxout`, `--only "max-norm"`)
     #[arg(long)]
     pub only: Option<String>,
+    /// `all` only: experiments to run at once, each in a process of its own
+    /// with its share of the cores (0: one per core on a CPU device, one on
+    /// a GPU); each experiment's output goes to OUT/logs/
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
     /// Train nothing: judge the claims again from the results.json files an
     /// earlier `reproduce all` left in --out, and rewrite its report.md
     #[arg(long)]
@@ -103,6 +110,7 @@ impl Default for ReproduceArgs {
             train_limit: None,
             epochs: None,
             only: None,
+            jobs: 0,
             from_results: false,
         }
     }
@@ -307,6 +315,13 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         return paper(&context, args.only.as_deref());
     } else if args.only.is_some() {
         bail!("--only selects runs of `paper`; the other experiments run whole");
+    }
+    let jobs = experiment_jobs::jobs(args.jobs, &args.device);
+    if args.experiment == Experiment::All && jobs > 1 {
+        experiment_jobs::run_experiments(args, jobs)?;
+        return write_report(&context, &judge_results(&context.out)?, false);
+    } else if args.experiment != Experiment::All && args.jobs > 1 {
+        bail!("--jobs runs the experiments of `all` side by side; one experiment runs alone");
     }
     let selected = |e: Experiment| args.experiment == e || args.experiment == Experiment::All;
     let mut claims: Vec<Claim> = Vec::new();
