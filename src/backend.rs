@@ -314,27 +314,24 @@ pub const KERNELS_ENV: &str = "RECIPE_KERNELS";
 /// Each declines the other's tensors, so one pair serves every device.
 /// With [`KERNELS_ENV`]`=burn` it uninstalls them instead.
 pub fn install_kernels() -> Result<(), BackendError> {
-    match std::env::var(KERNELS_ENV).as_deref() {
-        Err(_) | Ok("recipe") => install_recipe_kernels(),
-        Ok("burn") => {
-            recipe_models::kernels::uninstall_activation_kernels();
-            recipe_train::uninstall_optimizer_kernels();
-        }
-        Ok(value) => {
-            return Err(BackendError::Kernels {
-                value: value.to_string(),
-            });
-        }
+    if kernels_from_env()? == "burn" {
+        recipe_models::kernels::uninstall_activation_kernels();
+        recipe_train::uninstall_optimizer_kernels();
+    } else {
+        install_recipe_kernels();
     }
     Ok(())
 }
 
-/// Which kernels [`install_kernels`] installs: `recipe` or `burn` (what
-/// [`KERNELS_ENV`] says, `recipe` where it is unset).
-pub fn kernels_in_use() -> &'static str {
+/// Which kernels [`KERNELS_ENV`] asks for: `recipe` (also where it is
+/// unset) or `burn`; an error naming the variable for anything else.
+pub fn kernels_from_env() -> Result<&'static str, BackendError> {
     match std::env::var(KERNELS_ENV).as_deref() {
-        Ok("burn") => "burn",
-        _ => "recipe",
+        Err(_) | Ok("recipe") => Ok("recipe"),
+        Ok("burn") => Ok("burn"),
+        Ok(value) => Err(BackendError::Kernels {
+            value: value.to_string(),
+        }),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, bail};
 use clap::Args;
-use recipe::backend::{kernels_in_use, select_device};
+use recipe::backend::{kernels_from_env, select_device};
 use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, hook_rates, run_case};
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
 use serde_json::json;
@@ -38,6 +38,7 @@ pub struct BenchArgs {
 /// Runs `recipe bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let device = select_device(&args.device)?;
+    let kernels = kernels_from_env()?;
     let settings = BenchSettings {
         warmup_steps: 10,
         repeats: args.repeats.max(1),
@@ -72,10 +73,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if !args.json {
         println!(
             "device {device:?}, {} kernels; median of {} repeats of {} steps after {} warm-up steps",
-            kernels_in_use(),
-            settings.repeats,
-            settings.steps,
-            settings.warmup_steps
+            kernels, settings.repeats, settings.steps, settings.warmup_steps
         );
         println!(
             "{:<40} {:>6} {:>14} {:>14}",
@@ -88,7 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         result.infer_samples_per_sec = result.infer_samples_per_sec.round();
         if args.json {
             let mut object = serde_json::to_value(&result)?;
-            object["kernels"] = json!(kernels_in_use());
+            object["kernels"] = json!(kernels);
             println!("{object}");
         } else {
             println!(

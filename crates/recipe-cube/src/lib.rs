@@ -7,7 +7,7 @@
 //! the winning piece, the backward is one kernel). [`install`] makes
 //! recipe-models' layers use them for tensors on a GPU:
 //!
-//! ```no_run
+//! ```ignore
 //! recipe_cube::install();
 //! // Every recipe-models sigmoid, tanh and Maxout on a GPU device now runs
 //! // recipe's kernels; tensors on other devices keep Burn's code.
