@@ -13,9 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use clap::ValueEnum;
 
-use super::reproduce::{Experiment, ReproduceArgs};
+use super::reproduce::{Experiment, Profile, ReproduceArgs};
 
 /// The experiments of `all`, the longest first (the quick profile's
 /// measured times), so that the last to start are the short ones.
@@ -165,9 +164,9 @@ fn start(
 }
 
 fn profile_name(args: &ReproduceArgs) -> &'static str {
-    match args.profile.to_possible_value() {
-        Some(value) if value.get_name() == "full" => "full",
-        _ => "quick",
+    match args.profile {
+        Profile::Quick => "quick",
+        Profile::Full => "full",
     }
 }
 
@@ -186,6 +185,7 @@ fn failure(experiment: &str, log: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::ValueEnum;
 
     #[test]
     fn every_experiment_of_all_runs_once() {

@@ -58,7 +58,7 @@ pub struct TrainArgs {
     /// Linear pieces per Maxout unit (with --activation maxout)
     #[arg(long)]
     pub pieces: Option<usize>,
-    /// Initializer: auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal
+    /// Initializer: auto, default, xavier-uniform, xavier-normal, kaiming-uniform, kaiming-normal, lecun-normal, uniform:BOUND
     #[arg(long)]
     #[serde(default, deserialize_with = "text::option")]
     pub init: Option<InitConfig>,

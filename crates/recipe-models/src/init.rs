@@ -15,7 +15,7 @@ use crate::{ActivationConfig, InitFamily, ModelError};
 /// PyTorch's) default `Linear` init a 9-layer ReLU net sits at chance for
 /// epochs, while He init trains it in one (see `shared/design/measured.md`).
 /// Every choice but [`InitConfig::BurnDefault`] starts biases at zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InitConfig {
     /// He for the ReLU family, Glorot for sigmoid, tanh, identity and Maxout,
@@ -34,6 +34,13 @@ pub enum InitConfig {
     KaimingNormal,
     /// LeCun normal: `N(0, 1 / fan_in)`, what SELU's self-normalization assumes.
     LecunNormal,
+    /// `U(±bound)` whatever the layer's fans: pylearn2's `irange`, e.g.
+    /// Goodfellow et al. 2013's Maxout networks (0.005). Written
+    /// `uniform:BOUND`.
+    Uniform {
+        /// Half the width of the interval, > 0.
+        bound: f64,
+    },
 }
 
 impl burn::config::Config for InitConfig {}
@@ -77,6 +84,10 @@ impl InitConfig {
                 gain: 1.0,
                 fan_out_only: false,
             },
+            InitConfig::Uniform { bound } => Initializer::Uniform {
+                min: -bound,
+                max: bound,
+            },
         }
     }
 
@@ -113,6 +124,9 @@ impl InitConfig {
 
 impl fmt::Display for InitConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let InitConfig::Uniform { bound } = self {
+            return write!(f, "uniform:{bound}");
+        }
         f.write_str(match self {
             InitConfig::Auto => "auto",
             InitConfig::BurnDefault => "default",
@@ -121,6 +135,7 @@ impl fmt::Display for InitConfig {
             InitConfig::KaimingUniform => "kaiming-uniform",
             InitConfig::KaimingNormal => "kaiming-normal",
             InitConfig::LecunNormal => "lecun-normal",
+            InitConfig::Uniform { .. } => unreachable!("written above"),
         })
     }
 }
@@ -129,6 +144,13 @@ impl FromStr for InitConfig {
     type Err = ModelError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let expected = || format!("{}, or uniform:BOUND with BOUND > 0", Self::NAMES);
+        if let Some(bound) = text.trim().to_ascii_lowercase().strip_prefix("uniform:") {
+            return match bound.trim().parse::<f64>() {
+                Ok(bound) if bound > 0.0 && bound.is_finite() => Ok(InitConfig::Uniform { bound }),
+                _ => Err(ModelError::invalid("init", expected(), text)),
+            };
+        }
         Ok(
             match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
                 "auto" => InitConfig::Auto,
@@ -141,7 +163,7 @@ impl FromStr for InitConfig {
                 "kaiming-normal" | "he-normal" | "kaiming" | "he" => InitConfig::KaimingNormal,
                 "lecun-normal" | "lecun" => InitConfig::LecunNormal,
                 _ => {
-                    return Err(ModelError::invalid("init", Self::NAMES, text));
+                    return Err(ModelError::invalid("init", expected(), text));
                 }
             },
         )
@@ -206,5 +228,26 @@ mod tests {
             assert_eq!(init.to_string(), name);
         }
         assert!("he-magic".parse::<InitConfig>().is_err());
+        let uniform: InitConfig = "uniform:0.005".parse().unwrap();
+        assert_eq!(uniform, InitConfig::Uniform { bound: 0.005 });
+        assert_eq!(uniform.to_string(), "uniform:0.005");
+        for bad in ["uniform:0", "uniform:-1", "uniform:x", "uniform:inf"] {
+            let error = bad.parse::<InitConfig>().unwrap_err().to_string();
+            assert!(error.contains("uniform:BOUND"), "{bad}: {error}");
+        }
+    }
+
+    /// U(±0.05) has variance 0.05^2 / 3, whatever the fans, and no weight
+    /// outside the bound; the biases start at zero.
+    #[test]
+    fn uniform_draws_within_its_bound() {
+        let init = InitConfig::Uniform { bound: 0.05 };
+        let (var, bias_abs) = weight_variance(init, &ActivationConfig::relu());
+        let expected = 0.05f64.powi(2) / 3.0;
+        assert!((var / expected - 1.0).abs() < 0.03, "{var} vs {expected}");
+        assert_eq!(bias_abs, 0.0);
+        let linear = init.linear(30, 20, false, &ActivationConfig::maxout(2), &Device::flex());
+        let largest: f32 = linear.weight.val().abs().max().into_scalar();
+        assert!(largest <= 0.05, "{largest}");
     }
 }
