@@ -17,40 +17,40 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
+/// `y = f(x)`: the sigmoid `1 / (1 + e^-x)`, or tanh where `tanh` (a
+/// compile-time choice: one kernel is compiled for each).
 #[cube(launch_unchecked)]
-fn sigmoid_kernel(x: &Tensor<f32>, y: &mut Tensor<f32>) {
+fn forward_kernel(x: &Tensor<f32>, y: &mut Tensor<f32>, #[comptime] tanh: bool) {
     if ABSOLUTE_POS >= y.len() {
         terminate!();
     }
-    y[ABSOLUTE_POS] = 1.0 / (1.0 + f32::exp(-x[ABSOLUTE_POS]));
-}
-
-#[cube(launch_unchecked)]
-fn tanh_kernel(x: &Tensor<f32>, y: &mut Tensor<f32>) {
-    if ABSOLUTE_POS >= y.len() {
-        terminate!();
+    let x = x[ABSOLUTE_POS];
+    if tanh {
+        y[ABSOLUTE_POS] = f32::tanh(x);
+    } else {
+        y[ABSOLUTE_POS] = 1.0 / (1.0 + f32::exp(-x));
     }
-    y[ABSOLUTE_POS] = f32::tanh(x[ABSOLUTE_POS]);
 }
 
-/// `grad * y * (1 - y)`, in the order Burn's `sigmoid_backward` multiplies.
+/// The input's gradient from the kept output: the sigmoid's
+/// `y * (1 - y) * grad` (in the order Burn's `sigmoid_backward` multiplies),
+/// or tanh's `grad * (1 - y^2)`.
 #[cube(launch_unchecked)]
-fn sigmoid_backward_kernel(y: &Tensor<f32>, grad: &Tensor<f32>, grad_in: &mut Tensor<f32>) {
+fn backward_kernel(
+    y: &Tensor<f32>,
+    grad: &Tensor<f32>,
+    grad_in: &mut Tensor<f32>,
+    #[comptime] tanh: bool,
+) {
     if ABSOLUTE_POS >= grad_in.len() {
         terminate!();
     }
     let y = y[ABSOLUTE_POS];
-    grad_in[ABSOLUTE_POS] = y * (1.0 - y) * grad[ABSOLUTE_POS];
-}
-
-/// `grad * (1 - y^2)`.
-#[cube(launch_unchecked)]
-fn tanh_backward_kernel(y: &Tensor<f32>, grad: &Tensor<f32>, grad_in: &mut Tensor<f32>) {
-    if ABSOLUTE_POS >= grad_in.len() {
-        terminate!();
+    if tanh {
+        grad_in[ABSOLUTE_POS] = grad[ABSOLUTE_POS] * (1.0 - y * y);
+    } else {
+        grad_in[ABSOLUTE_POS] = y * (1.0 - y) * grad[ABSOLUTE_POS];
     }
-    let y = y[ABSOLUTE_POS];
-    grad_in[ABSOLUTE_POS] = grad[ABSOLUTE_POS] * (1.0 - y * y);
 }
 
 /// One thread per unit: the max of its `pieces` consecutive inputs and the
@@ -130,6 +130,11 @@ fn grid(tensor: &CubeTensor, units: usize) -> (CubeCount, CubeDim) {
 }
 
 impl FromItsOutput {
+    /// The kernels' compile-time switch.
+    fn is_tanh(self) -> bool {
+        matches!(self, Self::Tanh)
+    }
+
     /// `f(x)` for an `f32` tensor.
     pub(crate) fn forward(self, x: CubeTensor) -> CubeTensor {
         let x = into_contiguous(x);
@@ -139,22 +144,14 @@ impl FromItsOutput {
         // Safety: both tensors are contiguous with the same number of
         // elements, and each thread checks its index against it.
         unsafe {
-            match self {
-                Self::Sigmoid => sigmoid_kernel::launch_unchecked(
-                    &client,
-                    count,
-                    dim,
-                    x.into_tensor_arg(),
-                    y.clone().into_tensor_arg(),
-                ),
-                Self::Tanh => tanh_kernel::launch_unchecked(
-                    &client,
-                    count,
-                    dim,
-                    x.into_tensor_arg(),
-                    y.clone().into_tensor_arg(),
-                ),
-            }
+            forward_kernel::launch_unchecked(
+                &client,
+                count,
+                dim,
+                x.into_tensor_arg(),
+                y.clone().into_tensor_arg(),
+                self.is_tanh(),
+            );
         }
         y
     }
@@ -168,24 +165,15 @@ impl FromItsOutput {
         let client = grad.client.clone();
         // Safety: as in `forward`; `y` and `grad` have the output's shape.
         unsafe {
-            match self {
-                Self::Sigmoid => sigmoid_backward_kernel::launch_unchecked(
-                    &client,
-                    count,
-                    dim,
-                    y.into_tensor_arg(),
-                    grad.into_tensor_arg(),
-                    grad_in.clone().into_tensor_arg(),
-                ),
-                Self::Tanh => tanh_backward_kernel::launch_unchecked(
-                    &client,
-                    count,
-                    dim,
-                    y.into_tensor_arg(),
-                    grad.into_tensor_arg(),
-                    grad_in.clone().into_tensor_arg(),
-                ),
-            }
+            backward_kernel::launch_unchecked(
+                &client,
+                count,
+                dim,
+                y.into_tensor_arg(),
+                grad.into_tensor_arg(),
+                grad_in.clone().into_tensor_arg(),
+                self.is_tanh(),
+            );
         }
         grad_in
     }
