@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use clap::ValueEnum;
+
 use super::reproduce::{Experiment, Profile, ReproduceArgs};
 
 /// The experiments of `all`, the longest first (the quick profile's
@@ -48,7 +50,7 @@ fn cores() -> usize {
 
 /// One experiment's process and where its output goes.
 struct Running {
-    experiment: &'static str,
+    experiment: String,
     child: Child,
     log: PathBuf,
     started: Instant,
@@ -91,7 +93,7 @@ pub fn run_experiments(args: &ReproduceArgs, jobs: usize) -> Result<()> {
                         println!("   {} finished ({seconds:.0}s)", job.experiment);
                     } else {
                         println!("   {} FAILED ({status}, {seconds:.0}s)", job.experiment);
-                        failed.push(failure(job.experiment, &job.log));
+                        failed.push(failure(&job.experiment, &job.log));
                     }
                 }
             }
@@ -104,18 +106,12 @@ pub fn run_experiments(args: &ReproduceArgs, jobs: usize) -> Result<()> {
     Ok(())
 }
 
-fn name(experiment: Experiment) -> &'static str {
-    match experiment {
-        Experiment::VanishingGradient => "vanishing-gradient",
-        Experiment::Activations => "activations",
-        Experiment::Maxout => "maxout",
-        Experiment::EarlyStopping => "early-stopping",
-        Experiment::Regularization => "regularization",
-        Experiment::Penalties => "penalties",
-        Experiment::Dropout => "dropout",
-        Experiment::All => "all",
-        Experiment::Paper => "paper",
-    }
+/// The experiment's name on the command line, as clap spells it.
+fn name(experiment: Experiment) -> String {
+    experiment
+        .to_possible_value()
+        .map(|value| value.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Starts `recipe reproduce <experiment>` with `args`' settings.
@@ -131,7 +127,7 @@ fn start(
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let mut command = Command::new(std::env::current_exe().context("finding the recipe binary")?);
     command
-        .args(["reproduce", experiment, "--jobs", "1"])
+        .args(["reproduce", &experiment, "--jobs", "1"])
         .args(["--profile", profile_name(args)])
         .args(["--dataset", &args.dataset, "--device", &args.device])
         .arg("--out")
@@ -185,11 +181,10 @@ fn failure(experiment: &str, log: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::ValueEnum;
 
     #[test]
     fn every_experiment_of_all_runs_once() {
-        let mut names: Vec<&str> = LONGEST_FIRST.iter().map(|&e| name(e)).collect();
+        let mut names: Vec<String> = LONGEST_FIRST.iter().map(|&e| name(e)).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), LONGEST_FIRST.len());
