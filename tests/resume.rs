@@ -292,7 +292,10 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 
 /// L1 + L2 on a run with SGD and momentum: on the CPU the penalty's gradient
 /// is folded into the fused optimizer (a parameter group per penalty in
-/// Burn's optimizer record). Resumed, it ends as if never killed.
+/// Burn's optimizer record), and the momentum rises along a ramp that is
+/// still rising at the kill (each parameter's update count is recorded with
+/// its velocity). Resumed, it ends as if never killed: a resumed ramp that
+/// started again from 0.5 would end elsewhere.
 ///
 /// CPU only: on a GPU backend the penalty's value is a reduction whose
 /// kernel Burn's autotuner may choose differently in each process, so even
@@ -300,7 +303,7 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 /// (seen on wgpu over lavapipe: 0.6439275950 against 0.6439275920), and the
 /// fold itself is recipe-flex's, for the CPU.
 #[test]
-fn a_run_with_penalties_folded_into_the_optimizer_resumes_bit_for_bit() {
+fn a_run_with_folded_penalties_and_a_momentum_ramp_resumes_bit_for_bit() {
     if !on_cpu() {
         return;
     }
@@ -312,6 +315,8 @@ fn a_run_with_penalties_folded_into_the_optimizer_resumes_bit_for_bit() {
         "sgd",
         "--momentum",
         "0.9",
+        "--momentum-ramp",
+        "0.5:200",
         "--lr",
         "0.05",
         "--l1",

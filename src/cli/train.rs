@@ -8,8 +8,9 @@ use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, DropoutForm, InitConfig, MlpConfig};
 use recipe::train::{
     DataConfig, DropoutInference, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso,
-    KeepCheckpoints, LrSchedule, MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector,
-    ReduceLrOnPlateau, Regularizer, TrainConfig, WeightAveraging, WeightConstraint, WeightPenalty,
+    KeepCheckpoints, LrSchedule, MaxNormConfig, Metric, Mode, MomentumRamp, OptimizerConfig,
+    ParamSelector, ReduceLrOnPlateau, Regularizer, TrainConfig, WeightAveraging, WeightConstraint,
+    WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -72,6 +73,12 @@ pub struct TrainArgs {
     /// Momentum (sgd and rmsprop)
     #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
+    /// Momentum rising linearly from START to --momentum over the first
+    /// UPDATES updates (sgd; an epoch is ceil(training images / batch size)
+    /// updates), e.g. 0.5:125000
+    #[arg(long, value_name = "START:UPDATES")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub momentum_ramp: Option<MomentumRamp>,
     /// Examples per training step
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -280,6 +287,7 @@ impl TrainArgs {
                 optimizer,
                 lr,
                 momentum,
+                momentum_ramp,
                 batch_size,
                 epochs,
                 seed,
@@ -396,6 +404,9 @@ impl TrainArgs {
         let mut optimizer = self.optimizer.clone().unwrap_or_default();
         if let Some(momentum) = self.momentum {
             optimizer = optimizer.with_momentum(momentum)?;
+        }
+        if let Some(ramp) = self.momentum_ramp {
+            optimizer = optimizer.with_momentum_ramp(ramp)?;
         }
         if let Some(decay) = self.weight_decay {
             optimizer = optimizer.with_weight_decay(decay)?;

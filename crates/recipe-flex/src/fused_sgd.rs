@@ -11,6 +11,10 @@
 //! the names Burn's `SgdState` uses (`momentum.velocity`), so checkpoints are
 //! interchangeable with Burn's SGD.
 //!
+//! With a [`MomentumRamp`] the momentum of each update is the ramp's after
+//! the parameter's updates so far (counted in its state, recorded as
+//! `momentum.updates`), as `recipe_train::RampedSgd` computes it.
+//!
 //! The loop runs where the tensors live in Flex's host memory as `f32`;
 //! everywhere else (a GPU, other float types) each step runs the same
 //! arithmetic as tensor operations, as Burn's SGD does.
@@ -19,6 +23,7 @@ use crate::elastic_net::{self, Penalty, Strengths};
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
+use recipe_train::MomentumRamp;
 
 /// SGD's momentum settings, as Burn's `Momentum` holds them.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +42,9 @@ struct MomentumRule {
 #[derive(Debug, Clone)]
 pub struct FusedSgd {
     momentum: Option<MomentumRule>,
+    /// How the momentum rises to `momentum.momentum` (in f64, as the ramp
+    /// computes it before the conversion to f32).
+    ramp: Option<(MomentumRamp, f64)>,
     /// An L1/L2 penalty whose gradient each step adds to the loss's.
     penalty: Option<Penalty>,
 }
@@ -46,6 +54,7 @@ impl FusedSgd {
     pub fn plain() -> Self {
         Self {
             momentum: None,
+            ramp: None,
             penalty: None,
         }
     }
@@ -70,8 +79,28 @@ impl FusedSgd {
                 gradient_weight: (1.0 - dampening) as f32,
                 nesterov,
             }),
+            ramp: None,
             penalty: None,
         }
+    }
+
+    /// The same SGD with its momentum rising along `ramp` to the momentum
+    /// given to [`FusedSgd::with_momentum`] (no change without momentum).
+    pub fn with_ramp(self, ramp: MomentumRamp) -> Self {
+        let ramp = self.momentum.map(|rule| (ramp, f64::from(rule.momentum)));
+        Self { ramp, ..self }
+    }
+
+    /// The momentum rule of the update after `done` updates.
+    fn rule_after(&self, done: u64) -> Option<MomentumRule> {
+        let rule = self.momentum?;
+        Some(match self.ramp {
+            Some((ramp, end)) => MomentumRule {
+                momentum: ramp.momentum(done, end) as f32,
+                ..rule
+            },
+            None => rule,
+        })
     }
 }
 
@@ -80,6 +109,8 @@ impl FusedSgd {
 pub struct FusedSgdState<const D: usize> {
     /// `None` without momentum.
     pub velocity: Option<Tensor<D>>,
+    /// Updates so far (what a [`MomentumRamp`] follows).
+    pub updates: u64,
 }
 
 /// The same names as Burn's `SgdState { momentum: Option<MomentumState {
@@ -92,6 +123,11 @@ impl<const D: usize> RecordState for FusedSgdState<D> {
                 "velocity",
                 velocity.to_data(),
             );
+            out.push_scalar(
+                &join_path(prefix, "momentum"),
+                "updates",
+                self.updates.into(),
+            );
         }
     }
 
@@ -99,7 +135,13 @@ impl<const D: usize> RecordState for FusedSgdState<D> {
         let velocity = src
             .take_tensor(&join_path(prefix, "momentum"), "velocity")
             .map(|data| Tensor::from_data(data, device));
-        Some(Self { velocity })
+        // A velocity recorded by Burn's SGD, without a count, has had at
+        // least one update.
+        let updates = src
+            .take_scalar(&join_path(prefix, "momentum"), "updates")
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(u64::from(velocity.is_some()));
+        Some(Self { velocity, updates })
     }
 }
 
@@ -113,9 +155,11 @@ impl Optimizer for FusedSgd {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let done = state.as_ref().map_or(0, |s| s.updates);
+        let momentum = self.rule_after(done);
         let velocity = state.and_then(|s| s.velocity);
         let rule = Rule {
-            momentum: self.momentum,
+            momentum,
             penalty: self.penalty.map(|p| p.strengths),
         };
         let (tensor, velocity) = match host::try_step(rule, lr, tensor, grad, velocity) {
@@ -126,15 +170,17 @@ impl Optimizer for FusedSgd {
                     Some(penalty) => penalty.add_to(&tensor, grad),
                     None => grad,
                 };
-                tensor_step(self.momentum, lr, tensor, grad, velocity)
+                tensor_step(momentum, lr, tensor, grad, velocity)
             }
         };
-        (tensor, Some(FusedSgdState { velocity }))
+        let updates = done + 1;
+        (tensor, Some(FusedSgdState { velocity, updates }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         FusedSgdState {
             velocity: state.velocity.map(|v| v.to_device(device)),
+            updates: state.updates,
         }
     }
 }
@@ -454,6 +500,45 @@ mod tests {
         }
     }
 
+    /// With a momentum ramp, the fused loop and recipe-train's `RampedSgd`
+    /// (tensor operations) agree bit for bit at every update of the ramp
+    /// and after it, on one thread and across threads; the ramp does
+    /// change the result (against the final momentum from the start).
+    #[test]
+    fn a_ramp_matches_recipe_trains_ramped_sgd_bit_for_bit() {
+        use recipe_train::RampedSgd;
+        let device = Device::flex();
+        let ramp = MomentumRamp::new(0.5, 3).unwrap();
+        for nesterov in [false, true] {
+            let fused = FusedSgd::with_momentum(0.9, 0.0, nesterov).with_ramp(ramp);
+            let unramped = FusedSgd::with_momentum(0.9, 0.0, nesterov);
+            let reference = RampedSgd {
+                momentum: 0.9,
+                ramp,
+                nesterov,
+            };
+            for shape in [[3, 5], [300, 512]] {
+                let start = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                let (mut a, mut b, mut c) =
+                    (start.clone(), start.clone() + 0.0, start.clone() + 0.0);
+                let (mut sa, mut sb, mut sc) = (None, None, None);
+                for step in 0..6 {
+                    let grad = Tensor::<2>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                    (a, sa) = fused.step(0.05, a, grad.clone() + 0.0, sa);
+                    (b, sb) = reference.step(0.05, b, grad.clone() + 0.0, sb);
+                    (c, sc) = unramped.step(0.05, c, grad + 0.0, sc);
+                    let what = format!("nesterov {nesterov}, shape {shape:?}, step {step}");
+                    assert_eq!(bits(&a), bits(&b), "fused vs RampedSgd: {what}");
+                    if step >= 1 {
+                        assert_ne!(bits(&a), bits(&c), "the ramp made no difference: {what}");
+                    }
+                }
+                assert_eq!(sa.unwrap().updates, 6);
+                assert_eq!(sb.unwrap().updates, 6);
+            }
+        }
+    }
+
     /// A recorded velocity reads back into the state it came from.
     #[test]
     fn the_state_round_trips_through_its_record() {
@@ -461,14 +546,16 @@ mod tests {
         let velocity = Tensor::<2>::from_floats([[1.0, -2.0], [0.5, 0.0]], &device);
         let state = FusedSgdState {
             velocity: Some(velocity.clone()),
+            updates: 7,
         };
         let mut sink = StateSink::default();
         state.state_flatten("layer", &mut sink);
-        let mut source = StateSource::new(Default::default());
+        let mut source = StateSource::new(sink.scalars.into_iter().collect());
         for (name, data) in sink.tensors {
             source.insert_tensor(name, data);
         }
         let back = FusedSgdState::<2>::state_unflatten("layer", &mut source, &device).unwrap();
+        assert_eq!(back.updates, 7);
         assert_eq!(bits(&back.velocity.unwrap()), bits(&velocity));
     }
 

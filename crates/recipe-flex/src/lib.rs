@@ -59,8 +59,16 @@ impl FlexKernels {
                 epsilon,
                 weight_decay,
             } => Optimizer::AdamW(FusedAdamW::new(beta1, beta2, epsilon, weight_decay)),
-            OptimizerConfig::Sgd { momentum, nesterov } if momentum > 0.0 => {
-                Optimizer::Sgd(FusedSgd::with_momentum(momentum, 0.0, nesterov))
+            OptimizerConfig::Sgd {
+                momentum,
+                nesterov,
+                ramp,
+            } if momentum > 0.0 => {
+                let sgd = FusedSgd::with_momentum(momentum, 0.0, nesterov);
+                Optimizer::Sgd(match ramp {
+                    Some(ramp) => sgd.with_ramp(ramp),
+                    None => sgd,
+                })
             }
             OptimizerConfig::Sgd { .. } => Optimizer::Sgd(FusedSgd::plain()),
             _ => return None,

@@ -62,6 +62,7 @@ mod lr_find;
 mod lr_schedule;
 mod max_norm;
 mod metric_early_stopping;
+mod momentum_ramp;
 mod monte_carlo;
 mod network_config;
 mod non_neg;
@@ -120,6 +121,7 @@ pub use lr_find::{LrFindConfig, LrFindPoint, LrFindResult, lr_find, steepest_des
 pub use lr_schedule::{LrSchedule, ScheduledLr};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
+pub use momentum_ramp::{MomentumRamp, RampedSgd, RampedSgdState};
 pub use monte_carlo::{MonteCarloEvaluation, evaluate_monte_carlo};
 pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;

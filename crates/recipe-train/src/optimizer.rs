@@ -7,8 +7,9 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::TrainError;
+use crate::momentum_ramp::RampedSgd;
 use crate::optimizer_kernels::build_installed;
+use crate::{MomentumRamp, TrainError};
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
 /// [`FitConfig`](crate::FitConfig)).
@@ -21,6 +22,10 @@ pub enum OptimizerConfig {
         momentum: f64,
         /// Nesterov momentum.
         nesterov: bool,
+        /// A rise of the momentum from a lower start to `momentum` over the
+        /// first updates (none: `momentum` from the first update on).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ramp: Option<MomentumRamp>,
     },
     /// Adam (Kingma & Ba 2015).
     Adam {
@@ -84,6 +89,27 @@ impl OptimizerConfig {
         Self::Sgd {
             momentum,
             nesterov: false,
+            ramp: None,
+        }
+    }
+
+    /// The same optimizer with its momentum rising along `ramp` to its
+    /// final value (SGD with momentum only).
+    pub fn with_momentum_ramp(self, ramp: MomentumRamp) -> Result<Self, TrainError> {
+        ramp.validate()?;
+        match self {
+            Self::Sgd {
+                momentum, nesterov, ..
+            } if momentum > 0.0 => Ok(Self::Sgd {
+                momentum,
+                nesterov,
+                ramp: Some(ramp),
+            }),
+            other => Err(TrainError::invalid(
+                "momentum_ramp",
+                "used only with sgd and a momentum above 0",
+                format!("{ramp} with {other}"),
+            )),
         }
     }
 
@@ -102,9 +128,10 @@ impl OptimizerConfig {
             return Err(TrainError::invalid("momentum", "in [0, 1)", value));
         }
         Ok(match self {
-            Self::Sgd { nesterov, .. } => Self::Sgd {
+            Self::Sgd { nesterov, ramp, .. } => Self::Sgd {
                 momentum: value,
                 nesterov,
+                ramp,
             },
             Self::RmsProp { alpha, epsilon, .. } => Self::RmsProp {
                 alpha,
@@ -172,7 +199,18 @@ impl OptimizerConfig {
             }
         };
         match *self {
-            Self::Sgd { momentum, .. } => unit("momentum", momentum),
+            Self::Sgd { momentum, ramp, .. } => {
+                unit("momentum", momentum)?;
+                match ramp {
+                    Some(_) if momentum == 0.0 => Err(TrainError::invalid(
+                        "optimizer.ramp",
+                        "a momentum above 0 to rise to",
+                        "a ramp with momentum 0",
+                    )),
+                    Some(ramp) => ramp.validate(),
+                    None => Ok(()),
+                }
+            }
             Self::Adam {
                 beta1,
                 beta2,
@@ -220,7 +258,21 @@ impl OptimizerConfig {
             return optimizer;
         }
         match *self {
-            Self::Sgd { momentum, nesterov } => {
+            Self::Sgd {
+                momentum,
+                nesterov,
+                ramp: Some(ramp),
+            } => RampedSgd {
+                momentum,
+                ramp,
+                nesterov,
+            }
+            .into(),
+            Self::Sgd {
+                momentum,
+                nesterov,
+                ramp: None,
+            } => {
                 let momentum = (momentum > 0.0).then(|| {
                     MomentumConfig::new()
                         .with_momentum(momentum)
@@ -265,6 +317,15 @@ impl OptimizerConfig {
 impl fmt::Display for OptimizerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Sgd {
+                momentum,
+                ramp: Some(ramp),
+                ..
+            } => write!(
+                f,
+                "sgd(momentum {} rising to {momentum} over {} updates)",
+                ramp.start, ramp.updates
+            ),
             Self::Sgd { momentum, .. } if *momentum > 0.0 => write!(f, "sgd(momentum {momentum})"),
             Self::Sgd { .. } => f.write_str("sgd"),
             Self::Adam { .. } => f.write_str("adam"),
@@ -309,6 +370,27 @@ mod tests {
         }
         let err = "lbfgs".parse::<OptimizerConfig>().unwrap_err();
         assert!(err.to_string().contains("`optimizer`"), "{err}");
+    }
+
+    /// A ramp needs SGD with momentum; a config without one is written (and
+    /// read) as before ramps existed, so earlier runs' config.json match.
+    #[test]
+    fn a_ramp_goes_only_on_sgd_with_momentum_and_old_configs_still_read() {
+        let ramp = MomentumRamp::new(0.5, 100).unwrap();
+        let ramped = OptimizerConfig::sgd(0.7).with_momentum_ramp(ramp).unwrap();
+        ramped.validate().unwrap();
+        assert!(ramped.to_string().contains("0.5 rising to 0.7"), "{ramped}");
+        assert!(OptimizerConfig::sgd(0.0).with_momentum_ramp(ramp).is_err());
+        assert!(OptimizerConfig::adam().with_momentum_ramp(ramp).is_err());
+        let old = r#"{"name": "sgd", "momentum": 0.95, "nesterov": false}"#;
+        let read: OptimizerConfig = serde_json::from_str(old).unwrap();
+        assert_eq!(read, OptimizerConfig::sgd(0.95));
+        assert!(!serde_json::to_string(&read).unwrap().contains("ramp"));
+        let json = serde_json::to_string(&ramped).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OptimizerConfig>(&json).unwrap(),
+            ramped
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! Momentum that rises during training, as the dropout and Maxout papers
+//! train (Hinton et al. 2012: 0.5 rising to 0.99 over 500 epochs;
+//! Goodfellow et al. 2013: 0.5 rising to 0.7 over 250 epochs), and the SGD
+//! that follows it.
+//!
+//! Burn's SGD holds one momentum for the whole run and its `Learner` only
+//! schedules the learning rate, so the ramp lives in the optimizer: each
+//! parameter's state counts its updates, and the momentum of the next one is
+//! read off the ramp. The count is recorded with the velocity, so a resumed
+//! run continues the ramp where it stopped.
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+
+/// A linear rise of SGD's momentum from `start` to the optimizer's momentum
+/// over the first `updates` updates, constant after it (pylearn2's
+/// `MomentumAdjustor`, counted in updates rather than epochs: an epoch is
+/// `ceil(training examples / batch size)` updates).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MomentumRamp {
+    /// The momentum of the first update, in [0, 1).
+    pub start: f64,
+    /// Updates until the momentum reaches its final value, at least 1.
+    pub updates: u64,
+}
+
+impl MomentumRamp {
+    /// A ramp, checked.
+    pub fn new(start: f64, updates: u64) -> Result<Self, TrainError> {
+        let ramp = Self { start, updates };
+        ramp.validate()?;
+        Ok(ramp)
+    }
+
+    /// Fails, naming the field, unless `start` is in [0, 1) and `updates` at
+    /// least 1.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        if !(0.0..1.0).contains(&self.start) {
+            return Err(TrainError::invalid(
+                "optimizer.ramp.start",
+                "a momentum in [0, 1)",
+                self.start,
+            ));
+        }
+        if self.updates == 0 {
+            return Err(TrainError::invalid(
+                "optimizer.ramp.updates",
+                "at least 1 update",
+                self.updates,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The momentum of the update that follows `done` updates, rising to
+    /// `end`.
+    pub fn momentum(&self, done: u64, end: f64) -> f64 {
+        let progress = (done as f64 / self.updates as f64).min(1.0);
+        self.start + (end - self.start) * progress
+    }
+}
+
+impl fmt::Display for MomentumRamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.start, self.updates)
+    }
+}
+
+/// `START:UPDATES`, e.g. `0.5:125000`.
+impl FromStr for MomentumRamp {
+    type Err = TrainError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let expected =
+            "START:UPDATES, a momentum in [0, 1) and a number of updates, e.g. 0.5:125000";
+        let (start, updates) = text
+            .split_once(':')
+            .ok_or_else(|| TrainError::invalid("momentum ramp", expected, text))?;
+        let start = start
+            .trim()
+            .parse()
+            .map_err(|_| TrainError::invalid("momentum ramp", expected, text))?;
+        let updates = updates
+            .trim()
+            .parse()
+            .map_err(|_| TrainError::invalid("momentum ramp", expected, text))?;
+        Self::new(start, updates)
+    }
+}
+
+/// SGD with (optionally Nesterov) momentum following a [`MomentumRamp`],
+/// in Burn's tensor operations on any backend: the velocity is
+/// `v = m_t v + g` (the first one is the gradient, as in Burn's SGD) and
+/// the step `lr v` (Nesterov: `lr (m_t v + g)`), where `m_t` is the ramp's
+/// momentum after the parameter's `t` updates so far.
+#[derive(Debug, Clone, Copy)]
+pub struct RampedSgd {
+    /// The momentum at the end of the ramp.
+    pub momentum: f64,
+    /// How it gets there.
+    pub ramp: MomentumRamp,
+    /// Nesterov's look-ahead.
+    pub nesterov: bool,
+}
+
+/// One parameter's velocity and the number of updates it has had.
+#[derive(Debug, Clone)]
+pub struct RampedSgdState<const D: usize> {
+    /// The velocity (the first gradient after one update).
+    pub velocity: Tensor<D>,
+    /// Updates so far.
+    pub updates: u64,
+}
+
+/// Recorded as Burn's SGD names its velocity (`momentum.velocity`), with
+/// the count beside it (`momentum.updates`).
+impl<const D: usize> RecordState for RampedSgdState<D> {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        let prefix = join_path(prefix, "momentum");
+        out.push_tensor(&prefix, "velocity", self.velocity.to_data());
+        out.push_scalar(&prefix, "updates", self.updates.into());
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let prefix = join_path(prefix, "momentum");
+        let velocity = Tensor::from_data(src.take_tensor(&prefix, "velocity")?, device);
+        let updates = src
+            .take_scalar(&prefix, "updates")
+            .and_then(|s| u64::try_from(s).ok())
+            .unwrap_or(1);
+        Some(Self { velocity, updates })
+    }
+}
+
+impl RampedSgd {
+    /// The momentum (as the `f32` the arithmetic uses) of the update after
+    /// `done` updates.
+    pub fn momentum_after(&self, done: u64) -> f32 {
+        self.ramp.momentum(done, self.momentum) as f32
+    }
+}
+
+impl Optimizer for RampedSgd {
+    type State<const D: usize> = RampedSgdState<D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<D>, Option<Self::State<D>>) {
+        let done = state.as_ref().map_or(0, |s| s.updates);
+        let momentum = self.momentum_after(done);
+        let velocity = match state {
+            Some(state) => grad.clone().add(state.velocity.mul_scalar(momentum)),
+            None => grad.clone(),
+        };
+        let step = if self.nesterov {
+            velocity.clone().mul_scalar(momentum).add(grad)
+        } else {
+            velocity.clone()
+        };
+        let state = RampedSgdState {
+            velocity,
+            updates: done + 1,
+        };
+        (tensor - step.mul_scalar(lr), Some(state))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
+        RampedSgdState {
+            velocity: state.velocity.to_device(device),
+            updates: state.updates,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_momentum_rises_linearly_then_stays() {
+        let ramp = MomentumRamp::new(0.5, 4).unwrap();
+        let seen: Vec<f64> = (0..7).map(|t| ramp.momentum(t, 0.7)).collect();
+        let expected = [0.5, 0.55, 0.6, 0.65, 0.7, 0.7, 0.7];
+        for (got, want) in seen.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn ramps_parse_and_bad_ones_are_named() {
+        let ramp: MomentumRamp = "0.5:125000".parse().unwrap();
+        assert_eq!(ramp, MomentumRamp::new(0.5, 125_000).unwrap());
+        assert_eq!(ramp.to_string().parse::<MomentumRamp>().unwrap(), ramp);
+        for bad in ["0.5", "1.5:10", "0.5:0", "x:10", "0.5:-3"] {
+            let error = bad.parse::<MomentumRamp>().unwrap_err().to_string();
+            assert!(error.contains("ramp"), "{bad}: {error}");
+        }
+    }
+
+    /// Three updates by hand: the velocity decays by the ramp's momentum of
+    /// each update, not by the final one.
+    #[test]
+    fn each_update_uses_the_ramps_momentum_of_its_turn() {
+        let device = Device::flex();
+        let sgd = RampedSgd {
+            momentum: 0.9,
+            ramp: MomentumRamp::new(0.5, 2).unwrap(),
+            nesterov: false,
+        };
+        let mut weights = Tensor::<1>::from_floats([1.0], &device);
+        let mut state = None;
+        for _ in 0..3 {
+            let grad = Tensor::<1>::from_floats([1.0], &device);
+            (weights, state) = sgd.step(0.1, weights, grad, state);
+        }
+        // Velocities: 1; 1 + 0.7 * 1 = 1.7; 1 + 0.9 * 1.7 = 2.53.
+        let velocity = state
+            .as_ref()
+            .unwrap()
+            .velocity
+            .to_data()
+            .try_to_vec::<f32>();
+        assert!((velocity.unwrap()[0] - 2.53).abs() < 1e-6);
+        let w = weights.to_data().try_to_vec::<f32>().unwrap()[0];
+        assert!((w - (1.0 - 0.1 * (1.0 + 1.7 + 2.53))).abs() < 1e-6, "{w}");
+        assert_eq!(state.unwrap().updates, 3);
+    }
+
+    #[test]
+    fn nesterov_looks_ahead_with_the_same_momentum() {
+        let device = Device::flex();
+        let sgd = RampedSgd {
+            momentum: 0.9,
+            ramp: MomentumRamp::new(0.5, 10).unwrap(),
+            nesterov: true,
+        };
+        let grad = || Tensor::<1>::from_floats([2.0], &device);
+        let (weights, _) = sgd.step(1.0, Tensor::from_floats([0.0], &device), grad(), None);
+        // v = g = 2, step = 0.5 * 2 + 2 = 3.
+        assert_eq!(weights.to_data().try_to_vec::<f32>().unwrap(), vec![-3.0]);
+    }
+
+    #[test]
+    fn the_count_is_recorded_with_the_velocity() {
+        let device = Device::flex();
+        let state = RampedSgdState {
+            velocity: Tensor::<1>::from_floats([1.5, -2.0], &device),
+            updates: 41,
+        };
+        let mut sink = StateSink::default();
+        state.state_flatten("p", &mut sink);
+        assert_eq!(sink.tensors[0].0, "p.momentum.velocity");
+        let scalars = sink.scalars.iter().cloned().collect();
+        let mut source = StateSource::new(scalars);
+        for (name, data) in sink.tensors {
+            source.insert_tensor(name, data);
+        }
+        let back = RampedSgdState::<1>::state_unflatten("p", &mut source, &device).unwrap();
+        assert_eq!(back.updates, 41);
+        assert_eq!(
+            back.velocity.to_data().try_to_vec::<f32>().unwrap(),
+            vec![1.5, -2.0]
+        );
+    }
+}
