@@ -5,8 +5,10 @@ use burn::tensor::{DType, Device, Tensor};
 use recipe_models::ActivationKernels;
 
 use crate::activation_ops::FusedActivationOps;
+use crate::linear_ops::FusedLinearOps;
 
-/// Sigmoid, tanh and Maxout's max as fused loops for `f32` tensors on Flex
+/// Sigmoid, tanh and Maxout's max as fused loops, and the linear map before
+/// them as one product per thread with the bias folded in, for `f32` tensors on Flex
 /// (with or without autodiff); tensors elsewhere are handed back to Burn's
 /// tensor code. Installed by [`crate::install`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,6 +41,26 @@ impl ActivationKernels for FlexActivations {
             return Err(x);
         }
         let y = <Dispatch as FusedActivationOps>::fused_max_over_pieces(x.into_dispatch(), pieces);
+        Ok(Tensor::from_dispatch(y))
+    }
+
+    fn linear(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        let [_, d_input] = x.dims();
+        let [rows, d_output] = weight.dims();
+        let fits = rows == d_input && bias.dims() == [d_output];
+        if !(fits && on_flex_f32(&x) && on_flex_f32(weight) && on_flex_f32(bias)) {
+            return Err(x);
+        }
+        let y = <Dispatch as FusedLinearOps>::fused_linear(
+            x.into_dispatch(),
+            weight.clone().into_dispatch(),
+            bias.clone().into_dispatch(),
+        );
         Ok(Tensor::from_dispatch(y))
     }
 }
@@ -128,6 +150,93 @@ mod tests {
         fused_gradient
             .into_data()
             .assert_eq(&gradient.into_data(), true);
+    }
+
+    /// The fused linear map against Burn's `linear` (matmul, then the bias
+    /// added): value and the gradients of the input, the weights and the
+    /// bias, on a loss `sum(v * y)`, bit for bit. The products are the same
+    /// `gemm` dot products in the same order as Flex's (the split across
+    /// threads changes no element's order), the bias is added after the
+    /// product as Burn adds it, and the bias gradient adds the rows in
+    /// order, as Flex's sum does. (Starting each row from the bias and
+    /// letting `gemm` add to it is not the same: above its block of the
+    /// inner dimension, `gemm` adds its partial sums to the output one
+    /// after the other, so the bias joins the first partial sum.) Sizes below and above the split across
+    /// threads, an inner dimension of 2,048 (the ladder net's output layer).
+    #[test]
+    fn linear_is_bit_for_bit_burns_forward_and_backward() {
+        let cases = [
+            (3, 5, 7),
+            (100, 500, 500),
+            (100, 784, 1200),
+            (100, 2048, 10),
+        ];
+        for (batch, d_input, d_output) in cases {
+            let normal = |std| Distribution::Normal(0.0, std);
+            let x = Tensor::<2>::random([batch, d_input], normal(1.0), &device());
+            let weight = Tensor::<2>::random([d_input, d_output], normal(0.05), &device());
+            let bias = Tensor::<1>::random([d_output], normal(1.0), &device());
+            let v = Tensor::<2>::random([batch, d_output], normal(1.0), &device());
+            let run = |fused: bool| {
+                let x = x.clone().require_grad();
+                let weight = weight.clone().require_grad();
+                let bias = bias.clone().require_grad();
+                let y = if fused {
+                    FlexActivations
+                        .linear(x.clone(), &weight, &bias)
+                        .expect("f32 on Flex")
+                } else {
+                    burn::tensor::module::linear(x.clone(), weight.clone(), Some(bias.clone()))
+                };
+                let grads = (y.clone() * v.clone()).sum().backward();
+                [
+                    y.inner().into_data(),
+                    x.grad(&grads).unwrap().into_data(),
+                    weight.grad(&grads).unwrap().into_data(),
+                    bias.grad(&grads).unwrap().into_data(),
+                ]
+            };
+            let (fused, burns) = (run(true), run(false));
+            let parts = [
+                "values",
+                "input gradients",
+                "weight gradients",
+                "bias gradients",
+            ];
+            for ((fused, burns), part) in fused.iter().zip(&burns).zip(parts) {
+                let (fused, burns) = (
+                    fused.as_slice::<f32>().unwrap(),
+                    burns.as_slice::<f32>().unwrap(),
+                );
+                let differing = fused
+                    .iter()
+                    .zip(burns)
+                    .position(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(
+                    differing, None,
+                    "{part}, [{batch}, {d_input}] x [{d_input}, {d_output}]: first differing element"
+                );
+            }
+        }
+    }
+
+    /// Through recipe-models' entry point, a `Linear` whose weights are
+    /// stored transposed (Burn's column layout) gives Burn's result too.
+    #[test]
+    fn a_transposed_weight_is_read_in_place() {
+        use burn::nn::{LinearConfig, LinearLayout};
+        let layer = LinearConfig::new(6, 4)
+            .with_layout(LinearLayout::Col)
+            .init(&Device::flex());
+        let x = Tensor::<2>::random([5, 6], Distribution::Normal(0.0, 1.0), &Device::flex());
+        let fused = FlexActivations
+            .linear(
+                x.clone(),
+                &layer.weight.val(),
+                &layer.bias.as_ref().unwrap().val(),
+            )
+            .unwrap();
+        assert!(max_abs_difference(fused, layer.forward(x)) <= 1e-6);
     }
 
     #[test]

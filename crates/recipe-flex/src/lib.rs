@@ -5,7 +5,10 @@
 //! Maxout's max over pieces as vectorized loops with their own backward
 //! passes (a Burn backend extension for Flex and autodiff-on-Flex: the
 //! forward keeps the output or the winning piece, the backward is one
-//! pass); [`FusedAdam`] and [`FusedAdamW`] run Burn's
+//! pass), and the linear map before them (`x · W + b`) with the bias
+//! folded into the product and each product split across the threads by
+//! blocks of columns, where Flex's `gemm` call is slower on two threads
+//! than on one at batch 100; [`FusedAdam`] and [`FusedAdamW`] run Burn's
 //! Adam and AdamW, and [`FusedSgd`] its SGD with or without (Nesterov)
 //! momentum, as one in-place loop over Flex's host memory, bit for bit the
 //! same numbers (and the same arithmetic as tensor operations for tensors
@@ -27,6 +30,8 @@ mod flex_activations;
 mod flex_loops;
 mod fused_adam;
 mod fused_sgd;
+mod linear_ops;
+mod split_gemm;
 mod vector_math;
 
 use burn::module::ParamGroup;

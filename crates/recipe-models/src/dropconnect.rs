@@ -5,7 +5,7 @@ use burn::module::{Flag, Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Distribution, Tensor};
 
-use crate::ModelError;
+use crate::{ModelError, kernels};
 
 /// Configuration of [`DropConnect`].
 #[derive(Config, Debug)]
@@ -51,16 +51,13 @@ impl DropConnect {
     /// - output: `[batch, d_output]`
     pub fn forward(&self, linear: &Linear, input: Tensor<2>) -> Tensor<2> {
         if !self.training.is_enabled() || !input.device().is_autodiff() || self.prob == 0.0 {
-            return linear.forward(input);
+            return kernels::linear(linear, input);
         }
         let weight = linear.weight.val();
         let keep = 1.0 - self.prob;
         let mask = weight.random_like(Distribution::Bernoulli(keep));
-        let output = input.matmul((weight * mask).div_scalar(keep));
-        match &linear.bias {
-            Some(bias) => output + bias.val().unsqueeze_dim(0),
-            None => output,
-        }
+        let bias = linear.bias.as_ref().map(|b| b.val());
+        kernels::affine(input, (weight * mask).div_scalar(keep), bias)
     }
 }
 

@@ -10,7 +10,9 @@
 //! installed kernels first and falls back to Burn's tensor code for tensors
 //! they decline (another device, another element type).
 //!
-//! The same entry points ([`sigmoid`], [`tanh`], [`max_over_pieces`]) are
+//! The same entry points ([`sigmoid`], [`tanh`], [`max_over_pieces`],
+//! [`linear`] and [`affine`], the linear map every layer runs before its
+//! activation) are
 //! public, so a user's own layer gets the kernels too.
 
 // A declined tensor comes back as `Err(tensor)`, untouched (so that a kernel
@@ -21,8 +23,9 @@
 
 use std::sync::{Arc, OnceLock, RwLock};
 
-use burn::tensor::Tensor;
+use burn::nn::Linear;
 use burn::tensor::activation as f;
+use burn::tensor::{Shape, Tensor};
 
 /// Fused implementations of some activations for some tensors. Each method
 /// takes the tensor and returns the result, or hands the tensor back
@@ -51,6 +54,20 @@ pub trait ActivationKernels: Send + Sync + 'static {
         let _ = pieces;
         Err(x)
     }
+
+    /// The linear map before an activation, `x · weight + bias`: x `[batch,
+    /// d_input]`, weight `[d_input, d_output]` (Burn's `Linear` layout),
+    /// bias `[d_output]`, output `[batch, d_output]`, with the gradients of
+    /// all three.
+    fn linear(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        let _ = (weight, bias);
+        Err(x)
+    }
 }
 
 /// Two sets of kernels, asked in order: the first that takes a tensor runs
@@ -71,6 +88,17 @@ impl<A: ActivationKernels, B: ActivationKernels> ActivationKernels for (A, B) {
         self.0
             .max_over_pieces(x, pieces)
             .or_else(|x| self.1.max_over_pieces(x, pieces))
+    }
+
+    fn linear(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        self.0
+            .linear(x, weight, bias)
+            .or_else(|x| self.1.linear(x, weight, bias))
     }
 }
 
@@ -139,6 +167,42 @@ pub fn max_over_pieces(x: Tensor<2>, pieces: usize) -> Tensor<2> {
         None => x,
     };
     max_over_pieces_unfused(x, pieces)
+}
+
+/// `layer.forward(x)` (Burn's `Linear`): [`affine`] for a 2-D input, Burn's
+/// `Linear::forward` otherwise.
+///
+/// # Shapes
+/// - x: `[..., d_input]`
+/// - output: `[..., d_output]`
+pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    if D != 2 {
+        return layer.forward(x);
+    }
+    let shape = x.shape();
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let y = affine(x.reshape([shape[0], shape[1]]), layer.weight.val(), bias);
+    let [batch, outputs] = y.dims();
+    y.reshape(Shape::from([batch, outputs]))
+}
+
+/// `x · weight + bias`: the installed kernel where there is a bias and it
+/// takes the tensors, else Burn's `linear` (the same function).
+///
+/// # Shapes
+/// - x: `[batch, d_input]`
+/// - weight: `[d_input, d_output]`
+/// - bias: `[d_output]`
+/// - output: `[batch, d_output]`
+pub fn affine(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+    let x = match (current(), &bias) {
+        (Some(kernels), Some(bias)) => match kernels.linear(x, &weight, bias) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        _ => x,
+    };
+    burn::tensor::module::linear(x, weight, bias)
 }
 
 /// Burn's tensor code for [`max_over_pieces`], whatever is installed (the

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels;
 use crate::{
     Activation, ActivationConfig, AlphaDropout, AlphaDropoutConfig, DropConnect, DropConnectConfig,
     DropoutForm, InitConfig, ModelError,
@@ -63,7 +64,7 @@ impl HiddenLayer {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, width]`
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let linear_output = self.linear.forward(input.clone());
+        let linear_output = kernels::linear(&self.linear, input.clone());
         self.activation.forward_block(input, linear_output)
     }
 
@@ -275,7 +276,7 @@ impl Mlp {
             x = layer.forward_dropconnect(x, &self.dropconnect);
             x = self.alpha_dropout.forward(form.forward(&self.dropout, x));
         }
-        self.output.forward(x)
+        kernels::linear(&self.output, x)
     }
 
     /// The same net with its dropout in `form`: every weight matrix fed by
