@@ -136,4 +136,22 @@ fn reproduce_paper_quick_runs_every_protocol() {
     let other = reproduce(&["paper", "--only", "maxout", "--epochs", "1"], &out);
     common::assert_refused(&other, "holds a run of other settings");
     std::fs::remove_dir_all(out).unwrap();
+
+    // A run's whole name picks it alone (not the two records whose names
+    // contain it), and a budget cut on the command line is listed with
+    // the departures.
+    let cut = common::fresh_dir("reproduce-paper-cut");
+    let output = reproduce(&["paper", "--only", "Max-Norm", "--epochs", "1"], &cut);
+    common::assert_success(&output);
+    let json = std::fs::read_to_string(cut.join("paper").join("results.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["max-norm"]);
+    let results = std::fs::read_to_string(cut.join("paper").join("results.md")).unwrap();
+    assert!(
+        results
+            .contains("a reduced budget: at most 1 epochs (--epochs) where the protocol allows 3"),
+        "{results}"
+    );
+    std::fs::remove_dir_all(cut).unwrap();
 }

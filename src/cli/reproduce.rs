@@ -83,8 +83,8 @@ pub struct ReproduceArgs {
     /// Override the profile's number of epochs (for a smoke run)
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// `paper` only: train just the runs whose name contains this text
-    /// (`--only maxout`, `--only "max-norm"`)
+    /// `paper` only: train just the run of this name (`--only max-norm`),
+    /// or the runs whose name contains this text (`--only maxout`)
     #[arg(long)]
     pub only: Option<String>,
     /// `all` only: experiments to run at once, each in a process of its own
@@ -230,13 +230,34 @@ fn paper(context: &Context, only: Option<&str>) -> Result<()> {
         Profile::Quick => PaperBudget::Quick,
         Profile::Full => PaperBudget::Full,
     };
-    let runs: Vec<_> = paper_runs(budget)?
+    let all = paper_runs(budget)?;
+    // A run's whole name picks that run alone (`max-norm`, not the two
+    // records whose names contain it); other text, every run containing it.
+    let exact = only.is_some_and(|text| all.iter().any(|run| run.name.eq_ignore_ascii_case(text)));
+    let picked = |name: &str| match only {
+        None => true,
+        Some(text) if exact => name.eq_ignore_ascii_case(text),
+        Some(text) => name.to_lowercase().contains(&text.to_lowercase()),
+    };
+    let runs: Vec<_> = all
         .into_iter()
-        .filter(|run| {
-            only.is_none_or(|text| run.name.to_lowercase().contains(&text.to_lowercase()))
-        })
+        .filter(|run| picked(&run.name))
         .map(|mut run| {
+            let protocol_epochs = run.config.fit.epochs;
+            let protocol_images = run.config.data.split.train_limit;
             run.config = context.on_dataset(run.config);
+            if run.config.data.split.train_limit != protocol_images {
+                run.deviations.push(format!(
+                    "fewer training images: the first {} (--train-limit)",
+                    run.config.data.split.train_limit.unwrap_or_default()
+                ));
+            }
+            if run.config.fit.epochs != protocol_epochs {
+                run.deviations.push(format!(
+                    "a reduced budget: at most {} epochs (--epochs) where the protocol allows {}",
+                    run.config.fit.epochs, protocol_epochs
+                ));
+            }
             run
         })
         .collect();
