@@ -237,6 +237,16 @@ mod tests {
             let [batch, columns] = x.dims();
             Ok(Tensor::zeros([batch, columns / pieces], &x.device()) + self.0)
         }
+        fn linear(
+            &self,
+            x: Tensor<2>,
+            weight: &Tensor<2>,
+            _: &Tensor<1>,
+        ) -> Result<Tensor<2>, Tensor<2>> {
+            let [batch, _] = x.dims();
+            let [_, outputs] = weight.dims();
+            Ok(Tensor::zeros([batch, outputs], &x.device()) + self.0)
+        }
     }
 
     /// The constant a [`Fills`] wrote, if a kernel took the tensor.
@@ -258,6 +268,23 @@ mod tests {
         let first_runs = (Fills(1.0), Fills(7.0));
         assert_eq!(filled(first_runs.sigmoid(x.clone())), Some(1.0));
         assert_eq!(filled(first_runs.max_over_pieces(x2.clone(), 2)), Some(1.0));
+        let (weight, bias) = (
+            Tensor::<2>::ones([4, 3], &Device::default()),
+            Tensor::zeros([3], &Device::default()),
+        );
+        assert_eq!(
+            filled(second_runs.linear(x2.clone(), &weight, &bias)),
+            Some(7.0)
+        );
+        assert_eq!(
+            filled(first_runs.linear(x2.clone(), &weight, &bias)),
+            Some(1.0)
+        );
+        assert!(
+            (Declines, Declines)
+                .linear(x2.clone(), &weight, &bias)
+                .is_err()
+        );
         let back = (Declines, Declines).sigmoid(x.clone()).unwrap_err();
         back.into_data().assert_eq(&x.into_data(), true);
         assert!((Declines, Declines).max_over_pieces(x2, 2).is_err());
