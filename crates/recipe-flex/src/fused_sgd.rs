@@ -30,6 +30,9 @@ use recipe_train::MomentumRamp;
 struct MomentumRule {
     /// The velocity's decay, `momentum` in f32 (Burn converts it once).
     momentum: f32,
+    /// The momentum as given, in f64: what a ramp rises to (as
+    /// `recipe_train::RampedSgd` computes it, before the conversion).
+    given: f64,
     /// `1 - dampening`, the gradient's weight in the velocity (Burn scales
     /// by it in f64, converted to the element type).
     gradient_weight: f32,
@@ -42,9 +45,8 @@ struct MomentumRule {
 #[derive(Debug, Clone)]
 pub struct FusedSgd {
     momentum: Option<MomentumRule>,
-    /// How the momentum rises to `momentum.momentum` (in f64, as the ramp
-    /// computes it before the conversion to f32).
-    ramp: Option<(MomentumRamp, f64)>,
+    /// How the momentum rises to the one given.
+    ramp: Option<MomentumRamp>,
     /// An L1/L2 penalty whose gradient each step adds to the loss's.
     penalty: Option<Penalty>,
 }
@@ -76,6 +78,7 @@ impl FusedSgd {
         Self {
             momentum: Some(MomentumRule {
                 momentum: momentum as f32,
+                given: momentum,
                 gradient_weight: (1.0 - dampening) as f32,
                 nesterov,
             }),
@@ -87,16 +90,18 @@ impl FusedSgd {
     /// The same SGD with its momentum rising along `ramp` to the momentum
     /// given to [`FusedSgd::with_momentum`] (no change without momentum).
     pub fn with_ramp(self, ramp: MomentumRamp) -> Self {
-        let ramp = self.momentum.map(|rule| (ramp, f64::from(rule.momentum)));
-        Self { ramp, ..self }
+        Self {
+            ramp: self.momentum.map(|_| ramp),
+            ..self
+        }
     }
 
     /// The momentum rule of the update after `done` updates.
     fn rule_after(&self, done: u64) -> Option<MomentumRule> {
         let rule = self.momentum?;
         Some(match self.ramp {
-            Some((ramp, end)) => MomentumRule {
-                momentum: ramp.momentum(done, end) as f32,
+            Some(ramp) => MomentumRule {
+                momentum: ramp.momentum(done, rule.given) as f32,
                 ..rule
             },
             None => rule,

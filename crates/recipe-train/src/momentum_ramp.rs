@@ -80,17 +80,10 @@ impl FromStr for MomentumRamp {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let expected =
             "START:UPDATES, a momentum in [0, 1) and a number of updates, e.g. 0.5:125000";
-        let (start, updates) = text
-            .split_once(':')
-            .ok_or_else(|| TrainError::invalid("momentum ramp", expected, text))?;
-        let start = start
-            .trim()
-            .parse()
-            .map_err(|_| TrainError::invalid("momentum ramp", expected, text))?;
-        let updates = updates
-            .trim()
-            .parse()
-            .map_err(|_| TrainError::invalid("momentum ramp", expected, text))?;
+        let invalid = || TrainError::invalid("momentum ramp", expected, text);
+        let (start, updates) = text.split_once(':').ok_or_else(invalid)?;
+        let start = start.trim().parse().map_err(|_| invalid())?;
+        let updates = updates.trim().parse().map_err(|_| invalid())?;
         Self::new(start, updates)
     }
 }
