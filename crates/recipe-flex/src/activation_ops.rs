@@ -19,7 +19,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, backend_extension};
 
 use crate::flex_loops;
-use crate::vector_math;
+use crate::pointwise::{FromItsOutput, Sigmoid, Tanh};
 
 /// The fused operations. Called through Burn's `Dispatch` on tensors of
 /// Flex (with or without autodiff) only; [`crate::FlexActivations`] checks
@@ -46,38 +46,6 @@ impl FusedActivationOps for Flex {
 
     fn fused_max_over_pieces(x: FloatTensor<Self>, pieces: usize) -> FloatTensor<Self> {
         flex_loops::max_over_pieces(x, pieces).0
-    }
-}
-
-/// An element-wise function whose derivative is a function of its output.
-trait FromItsOutput: std::fmt::Debug + Default + Send + 'static {
-    fn forward(x: f32) -> f32;
-    /// `grad_in` from the output `y` and `grad_out`.
-    fn derivative(y: f32, grad: f32) -> f32;
-}
-
-#[derive(Debug, Default)]
-struct Sigmoid;
-
-impl FromItsOutput for Sigmoid {
-    fn forward(x: f32) -> f32 {
-        vector_math::sigmoid(x)
-    }
-    /// In the order Flex's `sigmoid_backward` multiplies.
-    fn derivative(y: f32, grad: f32) -> f32 {
-        grad * y * (1.0 - y)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Tanh;
-
-impl FromItsOutput for Tanh {
-    fn forward(x: f32) -> f32 {
-        vector_math::tanh(x)
-    }
-    fn derivative(y: f32, grad: f32) -> f32 {
-        grad * (1.0 - y * y)
     }
 }
 

@@ -3,9 +3,11 @@
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};
 use recipe_models::ActivationKernels;
+use recipe_models::kernels::FusedActivation;
 
 use crate::activation_ops::FusedActivationOps;
 use crate::linear_ops::FusedLinearOps;
+use crate::pointwise::Pointwise;
 
 /// Sigmoid, tanh and Maxout's max as fused loops, and the linear map before
 /// them as one product per thread with the bias folded in, for `f32` tensors on Flex
@@ -50,19 +52,47 @@ impl ActivationKernels for FlexActivations {
         weight: &Tensor<2>,
         bias: &Tensor<1>,
     ) -> Result<Tensor<2>, Tensor<2>> {
-        let [_, d_input] = x.dims();
-        let [rows, d_output] = weight.dims();
-        let fits = rows == d_input && bias.dims() == [d_output];
-        if !(fits && on_flex_f32(&x) && on_flex_f32(weight) && on_flex_f32(bias)) {
+        fused_linear(x, weight, bias, None)
+    }
+
+    fn linear_activation(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+        activation: FusedActivation,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        if Pointwise::of(activation).is_none() {
             return Err(x);
         }
-        let y = <Dispatch as FusedLinearOps>::fused_linear(
-            x.into_dispatch(),
-            weight.clone().into_dispatch(),
-            bias.clone().into_dispatch(),
-        );
-        Ok(Tensor::from_dispatch(y))
+        fused_linear(x, weight, bias, Some(activation))
     }
+}
+
+/// `activation(x · weight + bias)` by [`FusedLinearOps`], for matching
+/// shapes of `f32` on Flex.
+// The `Err` is the trait's: the input handed back untouched (see
+// recipe-models' `kernels`).
+#[allow(clippy::result_large_err)]
+fn fused_linear(
+    x: Tensor<2>,
+    weight: &Tensor<2>,
+    bias: &Tensor<1>,
+    activation: Option<FusedActivation>,
+) -> Result<Tensor<2>, Tensor<2>> {
+    let [_, d_input] = x.dims();
+    let [rows, d_output] = weight.dims();
+    let fits = rows == d_input && bias.dims() == [d_output];
+    if !(fits && on_flex_f32(&x) && on_flex_f32(weight) && on_flex_f32(bias)) {
+        return Err(x);
+    }
+    let y = <Dispatch as FusedLinearOps>::fused_linear(
+        x.into_dispatch(),
+        weight.clone().into_dispatch(),
+        bias.clone().into_dispatch(),
+        activation,
+    );
+    Ok(Tensor::from_dispatch(y))
 }
 
 #[cfg(test)]
@@ -172,51 +202,111 @@ mod tests {
             (100, 2048, 10),
         ];
         for (batch, d_input, d_output) in cases {
-            let normal = |std| Distribution::Normal(0.0, std);
-            let x = Tensor::<2>::random([batch, d_input], normal(1.0), &device());
-            let weight = Tensor::<2>::random([d_input, d_output], normal(0.05), &device());
-            let bias = Tensor::<1>::random([d_output], normal(1.0), &device());
-            let v = Tensor::<2>::random([batch, d_output], normal(1.0), &device());
-            let run = |fused: bool| {
-                let x = x.clone().require_grad();
-                let weight = weight.clone().require_grad();
-                let bias = bias.clone().require_grad();
-                let y = if fused {
+            let shape = format!("[{batch}, {d_input}] x [{d_input}, {d_output}]");
+            let inputs = linear_inputs([batch, d_input, d_output]);
+            let fused = linear_results(&inputs, |x, w, b| {
+                FlexActivations.linear(x, &w, &b).expect("f32 on Flex")
+            });
+            let burns = linear_results(&inputs, |x, w, b| {
+                burn::tensor::module::linear(x, w, Some(b))
+            });
+            assert_same_bits(&fused, &burns, &shape);
+        }
+    }
+
+    /// The linear map with its activation in one kernel is bit for bit the
+    /// linear kernel followed by the activation's own kernel (sigmoid,
+    /// tanh) or Burn's (ReLU): the same arithmetic, element for element,
+    /// forward and backward, above and below the split across threads.
+    #[test]
+    fn linear_with_its_activation_is_bit_for_bit_the_two_apart() {
+        let activations = [
+            FusedActivation::Sigmoid,
+            FusedActivation::Tanh,
+            FusedActivation::Relu,
+        ];
+        for activation in activations {
+            for dims in [[3, 5, 7], [100, 500, 500]] {
+                let inputs = linear_inputs(dims);
+                let fused = linear_results(&inputs, |x, w, b| {
                     FlexActivations
-                        .linear(x.clone(), &weight, &bias)
+                        .linear_activation(x, &w, &b, activation)
                         .expect("f32 on Flex")
-                } else {
-                    burn::tensor::module::linear(x.clone(), weight.clone(), Some(bias.clone()))
-                };
-                let grads = (y.clone() * v.clone()).sum().backward();
-                [
-                    y.inner().into_data(),
-                    x.grad(&grads).unwrap().into_data(),
-                    weight.grad(&grads).unwrap().into_data(),
-                    bias.grad(&grads).unwrap().into_data(),
-                ]
-            };
-            let (fused, burns) = (run(true), run(false));
-            let parts = [
-                "values",
-                "input gradients",
-                "weight gradients",
-                "bias gradients",
-            ];
-            for ((fused, burns), part) in fused.iter().zip(&burns).zip(parts) {
-                let (fused, burns) = (
-                    fused.as_slice::<f32>().unwrap(),
-                    burns.as_slice::<f32>().unwrap(),
-                );
-                let differing = fused
-                    .iter()
-                    .zip(burns)
-                    .position(|(a, b)| a.to_bits() != b.to_bits());
-                assert_eq!(
-                    differing, None,
-                    "{part}, [{batch}, {d_input}] x [{d_input}, {d_output}]: first differing element"
-                );
+                });
+                let apart = linear_results(&inputs, |x, w, b| {
+                    let z = FlexActivations.linear(x, &w, &b).expect("f32 on Flex");
+                    activation_apart(activation, z)
+                });
+                assert_same_bits(&fused, &apart, &format!("{activation:?} {dims:?}"));
             }
+        }
+        // Without autodiff (inference), the same values.
+        let [x, w, b, _] = linear_inputs([100, 300, 400]).map(|t| t.inner());
+        let b = b.flatten::<1>(0, 1);
+        let fused = FlexActivations
+            .linear_activation(x.clone(), &w, &b, FusedActivation::Sigmoid)
+            .unwrap();
+        let z = FlexActivations.linear(x, &w, &b).unwrap();
+        let apart = activation_apart(FusedActivation::Sigmoid, z);
+        fused.into_data().assert_eq(&apart.into_data(), true);
+    }
+
+    /// `activation(z)` by this crate's own kernel (sigmoid, tanh) or Burn's
+    /// `relu`.
+    fn activation_apart(activation: FusedActivation, z: Tensor<2>) -> Tensor<2> {
+        let kernel = match activation {
+            FusedActivation::Sigmoid => FlexActivations::sigmoid,
+            FusedActivation::Tanh => FlexActivations::tanh,
+            _ => return burn_fn::relu(z),
+        };
+        fused(kernel)(z)
+    }
+
+    /// Random `x [batch, d_input]`, `weight [d_input, d_output]`, `bias`
+    /// and `v [batch, d_output]`.
+    fn linear_inputs([batch, d_input, d_output]: [usize; 3]) -> [Tensor<2>; 4] {
+        let normal = |std| Distribution::Normal(0.0, std);
+        [
+            Tensor::<2>::random([batch, d_input], normal(1.0), &device()),
+            Tensor::<2>::random([d_input, d_output], normal(0.05), &device()),
+            Tensor::<2>::random([1, d_output], normal(1.0), &device()),
+            Tensor::<2>::random([batch, d_output], normal(1.0), &device()),
+        ]
+    }
+
+    /// The value and the gradients of `sum(v * f(x, weight, bias))`.
+    fn linear_results(
+        [x, weight, bias, v]: &[Tensor<2>; 4],
+        f: impl FnOnce(Tensor<2>, Tensor<2>, Tensor<1>) -> Tensor<2>,
+    ) -> [TensorData; 4] {
+        let x = x.clone().require_grad();
+        let weight = weight.clone().require_grad();
+        let bias = bias.clone().flatten::<1>(0, 1).require_grad();
+        let y = f(x.clone(), weight.clone(), bias.clone());
+        let grads = (y.clone() * v.clone()).sum().backward();
+        [
+            y.inner().into_data(),
+            x.grad(&grads).unwrap().into_data(),
+            weight.grad(&grads).unwrap().into_data(),
+            bias.grad(&grads).unwrap().into_data(),
+        ]
+    }
+
+    fn assert_same_bits(a: &[TensorData; 4], b: &[TensorData; 4], what: &str) {
+        let parts = [
+            "values",
+            "input gradients",
+            "weight gradients",
+            "bias gradients",
+        ];
+        for ((a, b), part) in a.iter().zip(b).zip(parts) {
+            let (a, b) = (a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+            assert_eq!(a.len(), b.len(), "{part}, {what}: lengths");
+            let differing = a
+                .iter()
+                .zip(b)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differing, None, "{part}, {what}: first differing element");
         }
     }
 

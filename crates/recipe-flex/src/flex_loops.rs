@@ -3,7 +3,6 @@
 
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape, TensorData};
-use rayon::prelude::*;
 
 use crate::vector_math;
 
@@ -115,10 +114,14 @@ pub(crate) fn max_over_pieces(x: FlexTensor, pieces: usize) -> (FlexTensor, Winn
             return max_of_units(values, pieces, &mut max, &mut winners);
         }
         let chunk = units.div_ceil(rayon::current_num_threads());
-        max.par_chunks_mut(chunk)
-            .zip(winners.par_chunks_mut(chunk))
-            .zip(values.par_chunks(chunk * pieces))
-            .for_each(|((max, winners), values)| max_of_units(values, pieces, max, winners));
+        let parts = max
+            .chunks_mut(chunk)
+            .zip(winners.chunks_mut(chunk))
+            .zip(values.chunks(chunk * pieces))
+            .collect();
+        crate::spin_pool::for_each(parts, |((max, winners), values)| {
+            max_of_units(values, pieces, max, winners)
+        });
     });
     let max = from_values(max, Shape::new([batch, columns / pieces]));
     let winners = Winners {

@@ -212,7 +212,6 @@ fn fused_or_fallback<const D: usize, S>(
 mod host {
     use burn::optim::{AdaptiveMomentumState, LearningRate};
     use burn::tensor::{DType, Device, Tensor, TensorData};
-    use rayon::prelude::*;
 
     use super::{MomentState, Moments, Rule};
     use crate::elastic_net::{self, Strengths};
@@ -406,22 +405,20 @@ mod host {
             .len()
             .div_ceil(rayon::current_num_threads())
             .max(4096);
-        b.param
-            .par_chunks_mut(chunk)
-            .zip(b.grad.par_chunks_mut(chunk))
-            .zip(b.moment_1.par_chunks_mut(chunk))
-            .zip(b.moment_2.par_chunks_mut(chunk))
-            .for_each(|(((param, grad), moment_1), moment_2)| {
-                update_dispatch(
-                    f,
-                    Buffers {
-                        param,
-                        grad,
-                        moment_1,
-                        moment_2,
-                    },
-                )
-            });
+        let parts = b
+            .param
+            .chunks_mut(chunk)
+            .zip(b.grad.chunks_mut(chunk))
+            .zip(b.moment_1.chunks_mut(chunk))
+            .zip(b.moment_2.chunks_mut(chunk))
+            .map(|(((param, grad), moment_1), moment_2)| Buffers {
+                param,
+                grad,
+                moment_1,
+                moment_2,
+            })
+            .collect();
+        crate::spin_pool::for_each(parts, |part| update_dispatch(f, part));
     }
 
     /// Whether the loop can take a parameter on `device`: host memory that

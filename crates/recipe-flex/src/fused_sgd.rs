@@ -22,7 +22,6 @@
 use crate::elastic_net::{self, Penalty, Strengths};
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use rayon::prelude::*;
 use recipe_train::MomentumRamp;
 
 /// SGD's momentum settings, as Burn's `Momentum` holds them.
@@ -354,9 +353,7 @@ mod host {
             });
             (param, grad, velocity) = (param_rest, grad_rest, velocity_rest);
         }
-        stretches
-            .into_par_iter()
-            .for_each(|stretch| update_dispatch(rule, lr, stretch));
+        crate::spin_pool::for_each(stretches, |stretch| update_dispatch(rule, lr, stretch));
     }
 
     /// The fused step, or the arguments back, untouched, when it does not

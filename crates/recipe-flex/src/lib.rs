@@ -31,6 +31,8 @@ mod flex_loops;
 mod fused_adam;
 mod fused_sgd;
 mod linear_ops;
+mod pointwise;
+mod spin_pool;
 mod split_gemm;
 mod vector_math;
 

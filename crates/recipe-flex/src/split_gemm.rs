@@ -10,9 +10,10 @@
 //! product in the same order whatever the split, so the split changes no
 //! bit of the result.
 
+use crate::pointwise::Pointwise;
+use crate::spin_pool;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape, TensorData};
-use rayon::prelude::*;
 
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN_MULTIPLY_ADDS: usize = 1 << 20;
@@ -76,10 +77,15 @@ struct Output(*mut f32);
 unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
-/// `a · b` as a new row-major `[a.rows, b.cols]` tensor, with `bias` added
-/// to every row after the product (as Burn adds it: the same bits), by each
-/// thread to its own columns while they are in its cache.
-pub(crate) fn product(a: MatrixView, b: MatrixView, bias: Option<&[f32]>) -> FlexTensor {
+/// `f(a · b + bias)` as a new row-major `[a.rows, b.cols]` tensor: `bias`
+/// added to every row after the product (as Burn adds it: the same bits),
+/// then `f`, by each thread to its own columns while they are in its cache.
+pub(crate) fn product(
+    a: MatrixView,
+    b: MatrixView,
+    bias: Option<&[f32]>,
+    f: Pointwise,
+) -> FlexTensor {
     assert_eq!(a.cols, b.rows, "split_gemm: inner dimensions differ");
     let (m, n) = (a.rows, b.cols);
     if let Some(bias) = bias {
@@ -96,16 +102,12 @@ pub(crate) fn product(a: MatrixView, b: MatrixView, bias: Option<&[f32]>) -> Fle
         // write disjoint columns.
         unsafe {
             block_product(output, n, a, b, first, last);
-            if let Some(bias) = bias {
-                add_to_columns(output, m, n, &bias[first..last], first);
+            if bias.is_some() || f != Pointwise::Identity {
+                finish_columns(output, m, n, first..last, bias, f);
             }
         }
     };
-    if blocks.len() == 1 {
-        blocks.iter().for_each(run);
-    } else {
-        blocks.par_iter().for_each(run);
-    }
+    spin_pool::for_each(blocks, |block| run(&block));
     // SAFETY: the blocks cover every column of every row (`column_blocks`),
     // and each wrote its elements.
     unsafe { out.set_len(m * n) };
@@ -151,18 +153,27 @@ unsafe fn block_product(
     }
 }
 
-/// `out[row, first + j] += values[j]` for every row.
+/// `out[row, j] = f(out[row, j] + bias[j])` for every row and each column
+/// `j` of `columns`.
 ///
 /// # Safety
-/// `out` points to a row-major `[m, n]` buffer and `first + values.len() <= n`.
-unsafe fn add_to_columns(out: Output, m: usize, n: usize, values: &[f32], first: usize) {
+/// `out` points to a row-major `[m, n]` buffer, `columns.end <= n`, and no
+/// other thread touches these columns.
+unsafe fn finish_columns(
+    out: Output,
+    m: usize,
+    n: usize,
+    columns: std::ops::Range<usize>,
+    bias: Option<&[f32]>,
+    f: Pointwise,
+) {
+    let bias = bias.map(|bias| &bias[columns.clone()]);
     for row in 0..m {
         // SAFETY: the caller's; the slice is inside row `row`.
-        let columns =
-            unsafe { std::slice::from_raw_parts_mut(out.0.add(row * n + first), values.len()) };
-        for (out, &value) in columns.iter_mut().zip(values) {
-            *out += value;
-        }
+        let values = unsafe {
+            std::slice::from_raw_parts_mut(out.0.add(row * n + columns.start), columns.len())
+        };
+        f.finish_row(values, bias);
     }
 }
 
@@ -232,12 +243,24 @@ mod tests {
         let (a, b) = (matrix(m, k, 1), matrix(k, n, 2));
         let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.01).collect();
         let want = reference(a.as_slice().unwrap(), b.as_slice().unwrap(), m, k, n);
-        let split = product(MatrixView::of(&a), MatrixView::of(&b), Some(&bias));
+        let split = product(
+            MatrixView::of(&a),
+            MatrixView::of(&b),
+            Some(&bias),
+            Pointwise::Identity,
+        );
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap();
-        let alone = pool.install(|| product(MatrixView::of(&a), MatrixView::of(&b), Some(&bias)));
+        let alone = pool.install(|| {
+            product(
+                MatrixView::of(&a),
+                MatrixView::of(&b),
+                Some(&bias),
+                Pointwise::Identity,
+            )
+        });
         assert!(column_blocks(m, n, k).len() > 1 || rayon::current_num_threads() == 1);
         let bits = |t: &FlexTensor| {
             t.as_slice::<f32>()
@@ -264,7 +287,12 @@ mod tests {
                 .collect::<Vec<f32>>(),
             Shape::from(vec![k, m]),
         ));
-        let again = product(MatrixView::of(&a_t).transposed(), MatrixView::of(&b), None);
+        let again = product(
+            MatrixView::of(&a_t).transposed(),
+            MatrixView::of(&b),
+            None,
+            Pointwise::Identity,
+        );
         for ((&got, want), index) in again.as_slice::<f32>().unwrap().iter().zip(&want).zip(0..) {
             assert!((got as f64 - want).abs() < 1e-4, "{index}: {got} vs {want}");
         }

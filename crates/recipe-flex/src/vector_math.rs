@@ -14,7 +14,7 @@
 // than f32 holds; they round to the same f32).
 #![allow(clippy::excessive_precision)]
 
-use rayon::prelude::*;
+use crate::spin_pool;
 
 /// Below this many elements a loop runs on one thread.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
@@ -78,9 +78,8 @@ pub(crate) fn map_in_place<F: Fn(f32) -> f32 + Copy + Send + Sync>(values: &mut 
         return map_dispatch(values, f);
     }
     let chunk = chunk_len(values.len());
-    values
-        .par_chunks_mut(chunk)
-        .for_each(|part| map_dispatch(part, f));
+    let parts = values.chunks_mut(chunk).collect();
+    spin_pool::for_each(parts, |part| map_dispatch(part, f));
 }
 
 /// `b[i] = f(a[i], b[i])`, the same way as [`map_in_place`].
@@ -94,9 +93,8 @@ pub(crate) fn zip_in_place<F: Fn(f32, f32) -> f32 + Copy + Send + Sync>(
         return zip_dispatch(a, b, f);
     }
     let chunk = chunk_len(b.len());
-    a.par_chunks(chunk)
-        .zip(b.par_chunks_mut(chunk))
-        .for_each(|(a, b)| zip_dispatch(a, b, f));
+    let parts = a.chunks(chunk).zip(b.chunks_mut(chunk)).collect();
+    spin_pool::for_each(parts, |(a, b)| zip_dispatch(a, b, f));
 }
 
 fn chunk_len(n: usize) -> usize {
@@ -120,7 +118,7 @@ fn zip<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
 /// Generic over `f`, so each function gets its own loop with `f` inlined
 /// (a function pointer would be a call per element, and no SIMD).
 #[inline(always)]
-fn map_dispatch<F: Fn(f32) -> f32>(values: &mut [f32], f: F) {
+pub(crate) fn map_dispatch<F: Fn(f32) -> f32>(values: &mut [f32], f: F) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         #[target_feature(enable = "avx2,fma")]
@@ -134,7 +132,7 @@ fn map_dispatch<F: Fn(f32) -> f32>(values: &mut [f32], f: F) {
 }
 
 #[inline(always)]
-fn zip_dispatch<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
+pub(crate) fn zip_dispatch<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         #[target_feature(enable = "avx2,fma")]

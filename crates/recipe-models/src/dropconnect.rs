@@ -50,7 +50,7 @@ impl DropConnect {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, d_output]`
     pub fn forward(&self, linear: &Linear, input: Tensor<2>) -> Tensor<2> {
-        if !self.training.is_enabled() || !input.device().is_autodiff() || self.prob == 0.0 {
+        if !self.samples(&input) {
             return kernels::linear(linear, input);
         }
         let weight = linear.weight.val();
@@ -58,6 +58,13 @@ impl DropConnect {
         let mask = weight.random_like(Distribution::Bernoulli(keep));
         let bias = linear.bias.as_ref().map(|b| b.val());
         kernels::affine(input, (weight * mask).div_scalar(keep), bias)
+    }
+
+    /// Whether [`DropConnect::forward`] draws a mask for `input`: while
+    /// training, on an autodiff device, with a drop probability above 0.
+    /// Otherwise it is the plain linear map.
+    pub fn samples(&self, input: &Tensor<2>) -> bool {
+        self.training.is_enabled() && input.device().is_autodiff() && self.prob > 0.0
     }
 }
 

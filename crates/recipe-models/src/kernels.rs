@@ -12,8 +12,9 @@
 //!
 //! The same entry points ([`sigmoid`], [`tanh`], [`max_over_pieces`],
 //! [`linear`] and [`affine`], the linear map every layer runs before its
-//! activation) are
-//! public, so a user's own layer gets the kernels too.
+//! activation, and [`linear_then`] and [`affine_then`], the linear map with
+//! a [`FusedActivation`] applied in the same kernel) are public, so a user's
+//! own layer gets the kernels too.
 
 // A declined tensor comes back as `Err(tensor)`, untouched (so that a kernel
 // may still write in place into a buffer it alone holds). A Burn tensor is
@@ -68,6 +69,49 @@ pub trait ActivationKernels: Send + Sync + 'static {
         let _ = (weight, bias);
         Err(x)
     }
+
+    /// The linear map and the activation after it in one kernel,
+    /// `activation(x · weight + bias)`, with the same shapes as
+    /// [`ActivationKernels::linear`] and the gradients of `x`, `weight` and
+    /// `bias`.
+    fn linear_activation(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+        activation: FusedActivation,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        let _ = (weight, bias, activation);
+        Err(x)
+    }
+}
+
+/// An element-wise activation whose derivative is a function of its
+/// output, so that a kernel may apply it inside the linear map before it
+/// (see [`linear_then`]) and keep only the output for the backward pass.
+/// An activation says it is one through
+/// [`ActivationFn::fused`](crate::ActivationFn::fused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FusedActivation {
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+    /// `max(0, x)`, NaN passing through (Burn's `relu`).
+    Relu,
+}
+
+impl FusedActivation {
+    /// The activation on its own: the installed kernel ([`sigmoid`],
+    /// [`tanh`]) or Burn's.
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Sigmoid => sigmoid(x),
+            Self::Tanh => tanh(x),
+            Self::Relu => f::relu(x),
+        }
+    }
 }
 
 /// Two sets of kernels, asked in order: the first that takes a tensor runs
@@ -99,6 +143,18 @@ impl<A: ActivationKernels, B: ActivationKernels> ActivationKernels for (A, B) {
         self.0
             .linear(x, weight, bias)
             .or_else(|x| self.1.linear(x, weight, bias))
+    }
+
+    fn linear_activation(
+        &self,
+        x: Tensor<2>,
+        weight: &Tensor<2>,
+        bias: &Tensor<1>,
+        activation: FusedActivation,
+    ) -> Result<Tensor<2>, Tensor<2>> {
+        self.0
+            .linear_activation(x, weight, bias, activation)
+            .or_else(|x| self.1.linear_activation(x, weight, bias, activation))
     }
 }
 
@@ -186,6 +242,60 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
     y.reshape(Shape::from([batch, outputs]))
 }
 
+/// `activation(layer.forward(x))`: for a 2-D input, the installed kernel
+/// that does both at once ([`affine_then`]), else [`linear`] then
+/// [`FusedActivation::apply`].
+///
+/// # Shapes
+/// - x: `[..., d_input]`
+/// - output: `[..., d_output]`
+pub fn linear_then<const D: usize>(
+    layer: &Linear,
+    x: Tensor<D>,
+    activation: FusedActivation,
+) -> Tensor<D> {
+    if D != 2 {
+        return activation.apply(layer.forward(x));
+    }
+    let shape = x.shape();
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let y = affine_then(
+        x.reshape([shape[0], shape[1]]),
+        layer.weight.val(),
+        bias,
+        activation,
+    );
+    let [batch, outputs] = y.dims();
+    y.reshape(Shape::from([batch, outputs]))
+}
+
+/// `activation(x · weight + bias)`: the installed kernel where there is a
+/// bias and it takes the tensors, else [`affine`] then
+/// [`FusedActivation::apply`] (the same function).
+///
+/// # Shapes
+/// - x: `[batch, d_input]`
+/// - weight: `[d_input, d_output]`
+/// - bias: `[d_output]`
+/// - output: `[batch, d_output]`
+pub fn affine_then(
+    x: Tensor<2>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+    activation: FusedActivation,
+) -> Tensor<2> {
+    let x = match (current(), &bias) {
+        (Some(kernels), Some(bias)) => {
+            match kernels.linear_activation(x, &weight, bias, activation) {
+                Ok(y) => return y,
+                Err(x) => x,
+            }
+        }
+        _ => x,
+    };
+    activation.apply(affine(x, weight, bias))
+}
+
 /// `x · weight + bias`: the installed kernel where there is a bias and it
 /// takes the tensors, else Burn's `linear` (the same function).
 ///
@@ -247,6 +357,15 @@ mod tests {
             let [_, outputs] = weight.dims();
             Ok(Tensor::zeros([batch, outputs], &x.device()) + self.0)
         }
+        fn linear_activation(
+            &self,
+            x: Tensor<2>,
+            weight: &Tensor<2>,
+            bias: &Tensor<1>,
+            _: FusedActivation,
+        ) -> Result<Tensor<2>, Tensor<2>> {
+            self.linear(x, weight, bias).map(|y| y + 100.0)
+        }
     }
 
     /// The constant a [`Fills`] wrote, if a kernel took the tensor.
@@ -283,6 +402,20 @@ mod tests {
         assert!(
             (Declines, Declines)
                 .linear(x2.clone(), &weight, &bias)
+                .is_err()
+        );
+        let relu = FusedActivation::Relu;
+        assert_eq!(
+            filled(second_runs.linear_activation(x2.clone(), &weight, &bias, relu)),
+            Some(107.0)
+        );
+        assert_eq!(
+            filled(first_runs.linear_activation(x2.clone(), &weight, &bias, relu)),
+            Some(101.0)
+        );
+        assert!(
+            (Declines, Declines)
+                .linear_activation(x2.clone(), &weight, &bias, relu)
                 .is_err()
         );
         let back = (Declines, Declines).sigmoid(x.clone()).unwrap_err();

@@ -49,7 +49,9 @@ pub use dropconnect::{DropConnect, DropConnectConfig};
 pub use dropout_form::DropoutForm;
 pub use error::ModelError;
 pub use init::InitConfig;
-pub use kernels::{ActivationKernels, install_activation_kernels, max_over_pieces};
+pub use kernels::{
+    ActivationKernels, FusedActivation, install_activation_kernels, max_over_pieces,
+};
 pub use maxout::{Maxout, MaxoutConfig, MaxoutFn};
 pub use mlp::{HiddenLayer, Mlp, MlpConfig};
 pub use recipe_core::InvalidSetting;

@@ -64,12 +64,14 @@ impl HiddenLayer {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, width]`
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let linear_output = kernels::linear(&self.linear, input.clone());
-        self.activation.forward_block(input, linear_output)
+        self.activation.forward_layer(&self.linear, input)
     }
 
     /// [`HiddenLayer::forward`] with the layer's weights passed through DropConnect.
     pub fn forward_dropconnect(&self, input: Tensor<2>, dropconnect: &DropConnect) -> Tensor<2> {
+        if !dropconnect.samples(&input) {
+            return self.forward(input);
+        }
         let linear_output = dropconnect.forward(&self.linear, input.clone());
         self.activation.forward_block(input, linear_output)
     }

@@ -9,12 +9,16 @@ use burn::tensor::{Device, Tensor};
 
 use super::{ActivationFn, InitFamily};
 use crate::ModelError;
+use crate::kernels::FusedActivation;
 
 macro_rules! plain_activation {
     ($(#[$doc:meta])* $name:ident, $spec:literal, $family:expr, |$x:ident| $body:expr) => {
-        plain_activation!($(#[$doc])* $name, $spec, $family, false, |$x| $body);
+        plain_activation!($(#[$doc])* $name, $spec, $family, false, None, |$x| $body);
     };
     ($(#[$doc:meta])* $name:ident, $spec:literal, $family:expr, $saturates:expr, |$x:ident| $body:expr) => {
+        plain_activation!($(#[$doc])* $name, $spec, $family, $saturates, None, |$x| $body);
+    };
+    ($(#[$doc:meta])* $name:ident, $spec:literal, $family:expr, $saturates:expr, $fused:expr, |$x:ident| $body:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
         pub struct $name;
@@ -29,6 +33,9 @@ macro_rules! plain_activation {
             fn saturates(&self) -> bool {
                 $saturates
             }
+            fn fused(&self) -> Option<FusedActivation> {
+                $fused
+            }
             fn forward(&self, $x: Tensor<2>, _params: &[Tensor<1>]) -> Tensor<2> {
                 $body
             }
@@ -42,15 +49,18 @@ plain_activation!(
 );
 plain_activation!(
     /// `f(x) = 1 / (1 + e^-x)`: the lecture's vanishing-gradient culprit.
-    Sigmoid, "sigmoid", InitFamily::Glorot, true, |x| crate::kernels::sigmoid(x)
+    Sigmoid, "sigmoid", InitFamily::Glorot, true, Some(FusedActivation::Sigmoid),
+    |x| FusedActivation::Sigmoid.apply(x)
 );
 plain_activation!(
     /// `f(x) = tanh(x)`.
-    Tanh, "tanh", InitFamily::Glorot, true, |x| crate::kernels::tanh(x)
+    Tanh, "tanh", InitFamily::Glorot, true, Some(FusedActivation::Tanh),
+    |x| FusedActivation::Tanh.apply(x)
 );
 plain_activation!(
     /// `f(x) = max(0, x)`.
-    Relu, "relu", InitFamily::He, |x| f::relu(x)
+    Relu, "relu", InitFamily::He, false, Some(FusedActivation::Relu),
+    |x| FusedActivation::Relu.apply(x)
 );
 plain_activation!(
     /// Scaled ELU (Klambauer et al. 2017), self-normalizing with LeCun init.

@@ -76,11 +76,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use burn::module::{Module, Param};
-use burn::nn::Initializer;
+use burn::nn::{Initializer, Linear};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ModelError;
+use crate::kernels::{self, FusedActivation};
 
 pub use builtin::{
     Elu, Gelu, HardSigmoid, Identity, LeakyRelu, Mish, Prelu, Relu, Selu, Sigmoid, Silu, Softplus,
@@ -175,6 +176,17 @@ pub trait ActivationFn: fmt::Debug + Send + Sync + 'static {
     ) -> Tensor<2> {
         let _ = layer_input;
         self.forward(x, params)
+    }
+
+    /// The element-wise function this activation is, when it is one that a
+    /// kernel may apply inside its layer's linear map
+    /// ([`kernels::linear_then`](crate::kernels::linear_then)): `None`
+    /// unless overridden. An activation that returns `Some` must compute
+    /// exactly that function in [`ActivationFn::forward`] and have no
+    /// parameters; its layer then runs the fused map instead of the linear
+    /// map, [`ActivationFn::forward`] and [`ActivationFn::forward_block`].
+    fn fused(&self) -> Option<FusedActivation> {
+        None
     }
 
     /// Checks that the block fits a layer from `d_input` to `width` units
@@ -391,6 +403,25 @@ impl Activation {
         let output = self.forward2(input.reshape([rows, last]));
         dims[D - 1] = output.dims()[1];
         output.reshape(dims)
+    }
+
+    /// The whole hidden layer after its input: the linear map, then the
+    /// block ([`Activation::forward_block`]), or both in one kernel when the
+    /// activation is a [`FusedActivation`] ([`ActivationFn::fused`]).
+    ///
+    /// # Shapes
+    /// - input: `[batch, d_input]`
+    /// - output: `[batch, width]`
+    pub fn forward_layer(&self, linear: &Linear, input: Tensor<2>) -> Tensor<2> {
+        match self.function.0.fused() {
+            Some(activation) if self.params.is_empty() => {
+                kernels::linear_then(linear, input, activation)
+            }
+            _ => {
+                let linear_output = kernels::linear(linear, input.clone());
+                self.forward_block(input, linear_output)
+            }
+        }
     }
 
     /// The whole hidden block (see [`ActivationFn::forward_block`]).

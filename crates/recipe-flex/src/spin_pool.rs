@@ -1,0 +1,280 @@
+//! The threads that the kernels split their work across: the calling thread
+//! and one resident helper per other core of rayon's pool, which *spins*
+//! (yielding its core) for a while after each job before it sleeps.
+//!
+//! Why not rayon alone: a step of the lecture's deep sigmoid net (case B)
+//! splits about 60 times (a product per layer and direction, the
+//! derivative loops, the optimizer), with a few tens of microseconds of
+//! serial work between splits; rayon's workers go to sleep in between, and
+//! waking them (a futex, a switch) was 12% of the step in `perf`, time in
+//! which the caller runs the other half alone. OpenMP's threads, PyTorch's,
+//! spin instead. Here a helper yields its core (`sched_yield`) while it
+//! waits, so a thread of rayon's pool that Flex's own operations wake still
+//! gets the core at once.
+//!
+//! The pool serves one caller at a time; another thread that splits work
+//! meanwhile (tests run in parallel) gets rayon's pool, as does a split into
+//! more parts than there are threads.
+
+use std::cell::UnsafeCell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+/// How long a helper waits for its next job before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+const IDLE: u8 = 0;
+const READY: u8 = 1;
+const DONE: u8 = 2;
+
+/// The job of one split: called with the index of the part to run.
+type Job<'a> = dyn Fn(usize) + Sync + 'a;
+
+/// One helper thread and its mailbox.
+struct Helper {
+    state: AtomicU8,
+    /// The job and the part to run; written by the caller before `READY`,
+    /// read by the helper after it sees `READY`.
+    job: UnsafeCell<Option<(&'static Job<'static>, usize)>>,
+    panicked: AtomicBool,
+    sleeping: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+// SAFETY: `job` is written only by the one caller that holds the pool
+// (`Pool::busy`) while the state is IDLE, and read only by the helper
+// between READY and DONE; the state's release/acquire orders the two.
+unsafe impl Sync for Helper {}
+
+struct Pool {
+    helpers: Vec<&'static Helper>,
+    busy: AtomicBool,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        // Rayon's global pool's size, also when the first split happens on
+        // a thread of a pool of another size (a test's, say).
+        let threads = thread::spawn(rayon::current_num_threads)
+            .join()
+            .unwrap_or(1);
+        let helpers = (1..threads)
+            .map(|index| {
+                let helper: &'static Helper = Box::leak(Box::new(Helper {
+                    state: AtomicU8::new(IDLE),
+                    job: UnsafeCell::new(None),
+                    panicked: AtomicBool::new(false),
+                    sleeping: AtomicBool::new(false),
+                    thread: OnceLock::new(),
+                }));
+                let spawned = thread::Builder::new()
+                    .name(format!("recipe-flex-{index}"))
+                    .spawn(move || serve(helper));
+                spawned.ok().map(|handle| {
+                    let _ = helper.thread.set(handle.thread().clone());
+                    helper
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
+        Pool {
+            helpers,
+            busy: AtomicBool::new(false),
+        }
+    })
+}
+
+/// A helper's life: wait for a job (spinning, then asleep), run it, report.
+fn serve(helper: &'static Helper) {
+    loop {
+        wait_for_job(helper);
+        // SAFETY: READY was seen (acquire): the caller wrote the job and
+        // waits for DONE before it lets the job's borrows go.
+        let (job, part) = unsafe { (*helper.job.get()).expect("a job comes with READY") };
+        if catch_unwind(AssertUnwindSafe(|| job(part))).is_err() {
+            helper.panicked.store(true, Ordering::Relaxed);
+        }
+        helper.state.store(DONE, Ordering::Release);
+    }
+}
+
+fn wait_for_job(helper: &Helper) {
+    let mut since = Instant::now();
+    while helper.state.load(Ordering::Acquire) != READY {
+        if since.elapsed() < SPIN {
+            thread::yield_now();
+            continue;
+        }
+        // Both sides use SeqCst: either the caller sees `sleeping` and
+        // unparks, or this thread sees READY and does not park (an unpark
+        // before the park makes the park return at once).
+        helper.sleeping.store(true, Ordering::SeqCst);
+        if helper.state.load(Ordering::SeqCst) != READY {
+            thread::park();
+        }
+        helper.sleeping.store(false, Ordering::SeqCst);
+        since = Instant::now();
+    }
+}
+
+/// Runs `f` on every item, each item on its own thread (the caller's the
+/// first): the pool's helpers when it is free and has a thread per item,
+/// rayon's pool otherwise.
+pub(crate) fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
+    if items.len() <= 1 {
+        return items.into_iter().for_each(f);
+    }
+    let pool = pool();
+    let free = pool
+        .busy
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok();
+    if !free {
+        return items.into_par_iter().for_each(&f);
+    }
+    let _free = FreeOnDrop(&pool.busy);
+    if items.len() > pool.helpers.len() + 1 {
+        return items.into_par_iter().for_each(&f);
+    }
+    let slots: Vec<Slot<T>> = items
+        .into_iter()
+        .map(|item| Slot(UnsafeCell::new(Some(item))))
+        .collect();
+    let job = |part: usize| {
+        // SAFETY: each part is run once, by one thread.
+        if let Some(item) = unsafe { (*slots[part].0.get()).take() } {
+            f(item);
+        }
+    };
+    run_split(&pool.helpers[..slots.len() - 1], &job);
+}
+
+/// Runs `job(0)` here and `job(i + 1)` on `helpers[i]`, and returns when all
+/// are done (also when one panics: the panic goes on from here, after).
+fn run_split(helpers: &[&'static Helper], job: &Job<'_>) {
+    // SAFETY: the helpers use the job only between READY and DONE, and
+    // `Joined` waits for every DONE before this function returns or
+    // unwinds, so the borrow outlives every use.
+    let job: &'static Job<'static> =
+        unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(job) };
+    for (index, helper) in helpers.iter().enumerate() {
+        // SAFETY: the helper is IDLE (every split waits for its DONEs and
+        // resets them) and this caller holds the pool.
+        unsafe { *helper.job.get() = Some((job, index + 1)) };
+        helper.state.store(READY, Ordering::SeqCst);
+        if helper.sleeping.load(Ordering::SeqCst)
+            && let Some(thread) = helper.thread.get()
+        {
+            thread.unpark();
+        }
+    }
+    let joined = Joined(helpers);
+    job(0);
+    drop(joined);
+    if helpers
+        .iter()
+        .any(|h| h.panicked.swap(false, Ordering::Relaxed))
+    {
+        resume_unwind(Box::new("a part of a recipe-flex kernel panicked"));
+    }
+}
+
+/// Waits for the helpers' DONE and sets them IDLE again, when dropped.
+struct Joined<'a>(&'a [&'static Helper]);
+
+impl Drop for Joined<'_> {
+    fn drop(&mut self) {
+        for helper in self.0 {
+            while helper.state.load(Ordering::Acquire) != DONE {
+                std::hint::spin_loop();
+            }
+            // SAFETY: DONE: the helper no longer reads the job.
+            unsafe { *helper.job.get() = None };
+            helper.state.store(IDLE, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Frees the pool for the next caller, when dropped.
+struct FreeOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for FreeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// An item taken by the one thread that runs its part.
+struct Slot<T>(UnsafeCell<Option<T>>);
+
+// SAFETY: each slot is taken by exactly one thread (its part's).
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn every_item_runs_once_whoever_runs_it() {
+        for round in 0..200 {
+            let seen: Vec<AtomicUsize> = (0..4).map(|_| AtomicUsize::new(0)).collect();
+            let parts = 1 + round % 4;
+            for_each((0..parts).collect(), |i: usize| {
+                seen[i].fetch_add(1, Ordering::Relaxed);
+            });
+            for (i, count) in seen.iter().enumerate() {
+                let want = usize::from(i < parts);
+                assert_eq!(
+                    count.load(Ordering::Relaxed),
+                    want,
+                    "round {round}, item {i}"
+                );
+            }
+            if round % 50 == 0 {
+                // Long enough for the helpers to fall asleep.
+                thread::sleep(SPIN * 3);
+            }
+        }
+    }
+
+    #[test]
+    fn splits_from_several_threads_at_once_all_finish() {
+        let total = AtomicUsize::new(0);
+        thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        for_each(vec![1usize, 2], |n| {
+                            total.fetch_add(n, Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 4 * 100 * 3);
+    }
+
+    #[test]
+    fn a_panicking_part_panics_the_caller_and_the_pool_goes_on() {
+        let result = catch_unwind(|| {
+            for_each(vec![0usize, 1], |i| {
+                if i == 1 {
+                    panic!("part {i}");
+                }
+            })
+        });
+        assert!(result.is_err());
+        let sum = AtomicUsize::new(0);
+        for_each(vec![3usize, 4], |n| {
+            sum.fetch_add(n, Ordering::Relaxed);
+        });
+        assert_eq!(sum.load(Ordering::Relaxed), 7);
+    }
+}
