@@ -138,15 +138,31 @@ fn reproduce_paper_quick_runs_every_protocol() {
     std::fs::remove_dir_all(out).unwrap();
 
     // A run's whole name picks it alone (not the two records whose names
-    // contain it), and a budget cut on the command line is listed with
+    // contain it), several names pick several runs, --seeds replaces the
+    // protocol's seeds, and a budget cut on the command line is listed with
     // the departures.
     let cut = common::fresh_dir("reproduce-paper-cut");
-    let output = reproduce(&["paper", "--only", "Max-Norm", "--epochs", "1"], &cut);
+    let unknown = reproduce(&["paper", "--only", "L2,no such run"], &cut);
+    common::assert_refused(&unknown, "no run of `paper` has `no such run` in its name");
+    let output = reproduce(
+        &[
+            "paper",
+            "--only",
+            "Max-Norm, L2",
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+        ],
+        &cut,
+    );
     common::assert_success(&output);
     let json = std::fs::read_to_string(cut.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["max-norm"]);
+    assert_eq!(names, ["L2", "max-norm"]);
+    assert!(rows.iter().all(|row| row["seed"] == 2), "{json}");
+    assert!(cut.join("paper/max-norm-seed2").is_dir());
     let results = std::fs::read_to_string(cut.join("paper").join("results.md")).unwrap();
     assert!(
         results

@@ -84,9 +84,15 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// `paper` only: train just the run of this name (`--only max-norm`),
-    /// or the runs whose name contains this text (`--only maxout`)
+    /// or the runs whose name contains this text (`--only maxout`); several,
+    /// separated by commas (`--only "L2,max-norm"`)
     #[arg(long)]
     pub only: Option<String>,
+    /// `paper` only: train these seeds of each run instead of the
+    /// protocol's (`--seeds 1` or `--seeds 2,3`); fewer are listed with the
+    /// departures
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
     /// `all` only: experiments to run at once, each in a process of its own
     /// with its share of the cores (0: one per core on a CPU device, one on
     /// a GPU); each experiment's output goes to OUT/logs/
@@ -110,6 +116,7 @@ impl Default for ReproduceArgs {
             train_limit: None,
             epochs: None,
             only: None,
+            seeds: None,
             jobs: 0,
             from_results: false,
         }
@@ -225,48 +232,15 @@ impl Context {
 }
 
 /// `reproduce paper`: the published records beside recipe's runs.
-fn paper(context: &Context, only: Option<&str>) -> Result<()> {
+fn paper(context: &Context, only: Option<&str>, seeds: Option<&[u64]>) -> Result<()> {
     let budget = match context.profile {
         Profile::Quick => PaperBudget::Quick,
         Profile::Full => PaperBudget::Full,
     };
-    let all = paper_runs(budget)?;
-    // A run's whole name picks that run alone (`max-norm`, not the two
-    // records whose names contain it); other text, every run containing it.
-    let exact = only.is_some_and(|text| all.iter().any(|run| run.name.eq_ignore_ascii_case(text)));
-    let picked = |name: &str| match only {
-        None => true,
-        Some(text) if exact => name.eq_ignore_ascii_case(text),
-        Some(text) => name.to_lowercase().contains(&text.to_lowercase()),
-    };
-    let runs: Vec<_> = all
+    let runs: Vec<_> = picked_runs(paper_runs(budget)?, only)?
         .into_iter()
-        .filter(|run| picked(&run.name))
-        .map(|mut run| {
-            let protocol_epochs = run.config.fit.epochs;
-            let protocol_images = run.config.data.split.train_limit;
-            run.config = context.on_dataset(run.config);
-            if run.config.data.split.train_limit != protocol_images {
-                run.deviations.push(format!(
-                    "fewer training images: the first {} (--train-limit)",
-                    run.config.data.split.train_limit.unwrap_or_default()
-                ));
-            }
-            if run.config.fit.epochs != protocol_epochs {
-                run.deviations.push(format!(
-                    "a reduced budget: at most {} epochs (--epochs) where the protocol allows {}",
-                    run.config.fit.epochs, protocol_epochs
-                ));
-            }
-            run
-        })
+        .map(|run| with_overrides(context, run, seeds))
         .collect();
-    if runs.is_empty() {
-        bail!(
-            "--only {}: no run of `paper` has that in its name",
-            only.unwrap_or_default()
-        );
-    }
     let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
         println!(
             "   {} seed {}: test error {:.2}% (paper {:.2}%), best epoch {} of {} ({:.0}s)",
@@ -309,6 +283,72 @@ fn paper(context: &Context, only: Option<&str>) -> Result<()> {
     )
 }
 
+/// The runs `--only` names: each comma-separated item picks the run of that
+/// whole name alone (`max-norm`, not the two records whose names contain
+/// it), or else every run whose name contains it.
+fn picked_runs(all: Vec<PaperRun>, only: Option<&str>) -> Result<Vec<PaperRun>> {
+    let Some(only) = only else {
+        return Ok(all);
+    };
+    let items: Vec<String> = only
+        .split(',')
+        .map(|item| item.trim().to_lowercase())
+        .filter(|item| !item.is_empty())
+        .collect();
+    let names: Vec<String> = all.iter().map(|run| run.name.to_lowercase()).collect();
+    let picks = |item: &str, name: &str| {
+        let name = name.to_lowercase();
+        match names.iter().any(|whole| whole == item) {
+            true => name == item,
+            false => name.contains(item),
+        }
+    };
+    if let Some(item) = items
+        .iter()
+        .find(|item| !all.iter().any(|run| picks(item, &run.name)))
+    {
+        bail!("--only {only}: no run of `paper` has `{item}` in its name");
+    }
+    if items.is_empty() {
+        bail!("--only: give a run's name, or text in the names of the runs to train");
+    }
+    Ok(all
+        .into_iter()
+        .filter(|run| items.iter().any(|item| picks(item, &run.name)))
+        .collect())
+}
+
+/// `run` on the chosen dataset with the command line's cuts (images,
+/// epochs, seeds), each cut listed with the run's departures.
+fn with_overrides(context: &Context, mut run: PaperRun, seeds: Option<&[u64]>) -> PaperRun {
+    let protocol_epochs = run.config.fit.epochs;
+    let protocol_images = run.config.data.split.train_limit;
+    run.config = context.on_dataset(run.config);
+    if run.config.data.split.train_limit != protocol_images {
+        run.deviations.push(format!(
+            "fewer training images: the first {} (--train-limit)",
+            run.config.data.split.train_limit.unwrap_or_default()
+        ));
+    }
+    if run.config.fit.epochs != protocol_epochs {
+        run.deviations.push(format!(
+            "a reduced budget: at most {} epochs (--epochs) where the protocol allows {}",
+            run.config.fit.epochs, protocol_epochs
+        ));
+    }
+    if let Some(seeds) = seeds.filter(|seeds| *seeds != run.seeds.as_slice()) {
+        if seeds.len() < run.seeds.len() {
+            run.deviations.push(format!(
+                "{} seed(s) (--seeds) where the protocol reports {}",
+                seeds.len(),
+                run.seeds.len()
+            ));
+        }
+        run.seeds = seeds.to_vec();
+    }
+    run
+}
+
 /// Runs the experiment(s); `all` also writes `report.md`.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let context = Context {
@@ -333,9 +373,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         return write_report(&earlier, &claims, true);
     }
     if args.experiment == Experiment::Paper {
-        return paper(&context, args.only.as_deref());
-    } else if args.only.is_some() {
-        bail!("--only selects runs of `paper`; the other experiments run whole");
+        return paper(&context, args.only.as_deref(), args.seeds.as_deref());
+    } else if args.only.is_some() || args.seeds.is_some() {
+        bail!("--only and --seeds select runs of `paper`; the other experiments run whole");
     }
     let jobs = experiment_jobs::jobs(args.jobs, &args.device);
     if args.experiment == Experiment::All && jobs > 1 {
