@@ -164,6 +164,8 @@ fn run_split(helpers: &[&'static Helper], job: &Job<'_>) {
     let job: &'static Job<'static> =
         unsafe { std::mem::transmute::<&Job<'_>, &'static Job<'static>>(job) };
     for (index, helper) in helpers.iter().enumerate() {
+        // A flag left by a split whose caller panicked too.
+        helper.panicked.store(false, Ordering::Relaxed);
         // SAFETY: the helper is IDLE (every split waits for its DONEs and
         // resets them) and this caller holds the pool.
         unsafe { *helper.job.get() = Some((job, index + 1)) };
@@ -271,6 +273,9 @@ mod tests {
             })
         });
         assert!(result.is_err());
+        // Every part panics, the caller's included: no flag is left behind.
+        let all = catch_unwind(|| for_each(vec![0usize, 1], |i| panic!("part {i}")));
+        assert!(all.is_err());
         let sum = AtomicUsize::new(0);
         for_each(vec![3usize, 4], |n| {
             sum.fetch_add(n, Ordering::Relaxed);
