@@ -232,14 +232,24 @@ pub fn max_over_pieces(x: Tensor<2>, pieces: usize) -> Tensor<2> {
 /// - x: `[..., d_input]`
 /// - output: `[..., d_output]`
 pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    on_matrix(layer, x, affine).unwrap_or_else(|x| layer.forward(x))
+}
+
+/// `map(x, weight, bias)` of `layer`'s tensors when `x` is 2-D; `x` back
+/// otherwise.
+fn on_matrix<const D: usize>(
+    layer: &Linear,
+    x: Tensor<D>,
+    map: impl FnOnce(Tensor<2>, Tensor<2>, Option<Tensor<1>>) -> Tensor<2>,
+) -> Result<Tensor<D>, Tensor<D>> {
     if D != 2 {
-        return layer.forward(x);
+        return Err(x);
     }
     let shape = x.shape();
     let bias = layer.bias.as_ref().map(|b| b.val());
-    let y = affine(x.reshape([shape[0], shape[1]]), layer.weight.val(), bias);
+    let y = map(x.reshape([shape[0], shape[1]]), layer.weight.val(), bias);
     let [batch, outputs] = y.dims();
-    y.reshape(Shape::from([batch, outputs]))
+    Ok(y.reshape(Shape::from([batch, outputs])))
 }
 
 /// `activation(layer.forward(x))`: for a 2-D input, the installed kernel
@@ -254,19 +264,10 @@ pub fn linear_then<const D: usize>(
     x: Tensor<D>,
     activation: FusedActivation,
 ) -> Tensor<D> {
-    if D != 2 {
-        return activation.apply(layer.forward(x));
-    }
-    let shape = x.shape();
-    let bias = layer.bias.as_ref().map(|b| b.val());
-    let y = affine_then(
-        x.reshape([shape[0], shape[1]]),
-        layer.weight.val(),
-        bias,
-        activation,
-    );
-    let [batch, outputs] = y.dims();
-    y.reshape(Shape::from([batch, outputs]))
+    on_matrix(layer, x, |x, weight, bias| {
+        affine_then(x, weight, bias, activation)
+    })
+    .unwrap_or_else(|x| activation.apply(layer.forward(x)))
 }
 
 /// `activation(x · weight + bias)`: the installed kernel where there is a
