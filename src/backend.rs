@@ -310,7 +310,9 @@ pub const KERNELS_ENV: &str = "RECIPE_KERNELS";
 
 /// Installs the fused kernels of the backends compiled in: the CPU
 /// optimizers and activations of `recipe-flex` (tensors in Flex's memory),
-/// and the GPU activations of `recipe-cube` (tensors on a Cube device).
+/// and the GPU activations and SGD update of `recipe-cube` (tensors on a
+/// Cube device; the update runs inside recipe-flex's fused SGD, so a build
+/// without `flex` keeps Burn's SGD on the GPU).
 /// Each declines the other's tensors, so one pair serves every device.
 /// With [`KERNELS_ENV`]`=burn` it uninstalls them instead.
 pub fn install_kernels() -> Result<(), BackendError> {
@@ -342,10 +344,16 @@ fn install_recipe_kernels() {
         feature = "flex",
         any(feature = "wgpu", feature = "vulkan", feature = "cuda")
     ))]
-    recipe_models::install_activation_kernels((
-        recipe_flex::FlexActivations,
-        recipe_cube::CubeActivations,
-    ));
+    {
+        recipe_models::install_activation_kernels((
+            recipe_flex::FlexActivations,
+            recipe_cube::CubeActivations,
+        ));
+        recipe_train::install_optimizer_kernels((
+            recipe_flex::FlexKernels,
+            recipe_cube::CubeOptimizers,
+        ));
+    }
     #[cfg(all(
         not(feature = "flex"),
         any(feature = "wgpu", feature = "vulkan", feature = "cuda")

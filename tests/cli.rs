@@ -334,7 +334,7 @@ fn diagnose_tells_an_optimization_problem_from_overfitting() {
 /// `--dropout-inference monte-carlo:K` evaluates the final net as the
 /// average of K thinned nets and keeps the weight-scaled test figures
 /// beside them; `--dropout-form lecture` trains the lecture's form and
-/// records it.
+/// records it, and `--input-dropout-form` the inputs' own.
 #[test]
 fn dropout_inference_and_form_are_chosen_and_recorded() {
     let (output, dir) = train_into(
@@ -346,6 +346,10 @@ fn dropout_inference_and_form_are_chosen_and_recorded() {
             "0.5",
             "--dropout-form",
             "lecture",
+            "--input-dropout",
+            "0.2",
+            "--input-dropout-form",
+            "unscaled",
             "--dropout-inference",
             "monte-carlo:4",
             "--epochs",
@@ -367,6 +371,10 @@ fn dropout_inference_and_form_are_chosen_and_recorded() {
     let config = read("config.json");
     assert_eq!(
         config["network"]["mlp"]["dropout_form"], "lecture",
+        "{config}"
+    );
+    assert_eq!(
+        config["network"]["mlp"]["input_dropout_form"], "unscaled",
         "{config}"
     );
     assert_eq!(

@@ -1,25 +1,38 @@
 //! recipe-cube's GPU kernels against Burn's own tensor code, forward and
-//! backward, on whatever wgpu finds (in CI: Mesa's software Vulkan,
-//! lavapipe). Compiled only with the `wgpu` feature:
+//! backward (and SGD's update), on whatever wgpu finds (in CI: Mesa's
+//! software Vulkan, lavapipe). Compiled only with the `wgpu` feature:
 //!
 //! ```text
 //! cargo test --release --features wgpu --test gpu_kernels
 //! ```
 //!
-//! The kernels are called directly (not installed), so these tests share
-//! no global state with other tests; their inputs are fixed numbers, not
-//! draws from Burn's process-wide random generator.
+//! The kernels are called directly (not installed), except in the one test
+//! that checks how recipe-flex's fused SGD finds the GPU kernel (it holds
+//! [`KERNELS`] while its own are installed); the inputs are fixed numbers,
+//! not draws from Burn's process-wide random generator.
 #![cfg(feature = "wgpu")]
+
+use std::sync::Mutex;
 
 use burn::tensor::activation as burn_fn;
 use burn::tensor::{Device, Tensor, TensorData};
 use recipe::backend::select_device;
-use recipe_cube::CubeActivations;
+use recipe_cube::{CubeActivations, CubeOptimizers};
 use recipe_models::ActivationKernels;
 use recipe_models::kernels::max_over_pieces_unfused;
+use recipe_train::{OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated};
+
+/// Selecting a device installs the `recipe` binary's kernels, process-wide;
+/// the test that installs its own holds this lock while it runs.
+static KERNELS: Mutex<()> = Mutex::new(());
+
+fn wgpu_device() -> Device {
+    let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    select_device("wgpu").unwrap()
+}
 
 fn gpu() -> Device {
-    select_device("wgpu").unwrap().autodiff()
+    wgpu_device().autodiff()
 }
 
 /// `count` numbers spread over `[-range, range]` without ties (a 32-bit
@@ -133,7 +146,7 @@ fn maxout_kernels_are_bit_for_bit_burns_forward_and_backward() {
 
 #[test]
 fn inference_without_autodiff_takes_the_same_kernels() {
-    let device = select_device("wgpu").unwrap();
+    let device = wgpu_device();
     let x = tensor([4, 12], 6.0, &device);
     let max: Vec<f32> = CubeActivations
         .max_over_pieces(x.clone(), 3)
@@ -160,4 +173,214 @@ fn tensors_off_the_gpu_are_handed_back() {
     assert!(CubeActivations.sigmoid(x).is_err());
     let on_gpu = Tensor::<2>::zeros([2, 7], &gpu());
     assert!(CubeActivations.max_over_pieces(on_gpu, 2).is_err());
+}
+
+/// SGD's update as Burn's tensor code computes it (recipe-flex's fallback
+/// path): the penalty's gradient first, then Burn's `Sgd` with momentum.
+fn sgd_by_tensors(update: &SgdUpdate, tensors: SgdTensors) -> SgdUpdated {
+    let SgdTensors {
+        param,
+        grad,
+        velocity,
+    } = tensors;
+    let sign = param.clone().sign();
+    let mut penalty = param.zeros_like();
+    if update.l1 != 0.0 {
+        penalty = penalty + sign.mul_scalar(update.l1);
+    }
+    if update.l2 != 0.0 {
+        penalty = penalty + param.clone().mul_scalar(update.l2);
+    }
+    let grad = grad + penalty;
+    let Some(momentum) = update.momentum else {
+        let param = param - grad.mul_scalar(update.learning_rate);
+        return SgdUpdated {
+            param,
+            velocity: None,
+        };
+    };
+    let velocity = match velocity {
+        Some(v) => grad
+            .clone()
+            .mul_scalar(momentum.gradient_weight)
+            .add(v.mul_scalar(momentum.momentum)),
+        None => grad.clone(),
+    };
+    let step = if momentum.nesterov {
+        velocity.clone().mul_scalar(momentum.momentum).add(grad)
+    } else {
+        velocity.clone()
+    };
+    SgdUpdated {
+        param: param - step.mul_scalar(update.learning_rate),
+        velocity: Some(velocity),
+    }
+}
+
+fn flat(tensor: &Tensor<1>) -> Vec<f32> {
+    tensor.to_data().try_to_vec().unwrap()
+}
+
+/// Every form of the update (plain, the first momentum step, momentum,
+/// Nesterov, with and without an L1/L2 penalty) agrees with the tensor
+/// code within 2 units in the last place of the weights' scale: the kernel
+/// does the same operations in the same order, but one kernel lets the
+/// shader compiler contract `a * b + c` into a fused multiply-add, which
+/// separate kernels cannot.
+#[test]
+fn the_sgd_kernel_agrees_with_burns_tensor_code() {
+    let device = wgpu_device();
+    let n = 5_000;
+    let param = Tensor::<1>::from_floats(spread(n, 3.0).as_slice(), &device);
+    let grad = Tensor::<1>::from_floats(&spread(2 * n, 1.0)[n..], &device);
+    let velocity = grad.clone().mul_scalar(-0.5).add_scalar(0.25);
+    let momentum = |nesterov| {
+        Some(SgdMomentum {
+            momentum: 0.9,
+            gradient_weight: 0.75,
+            nesterov,
+        })
+    };
+    let update = |momentum, l1, l2| SgdUpdate {
+        learning_rate: 0.05,
+        momentum,
+        l1,
+        l2,
+    };
+    let cases = [
+        ("plain", update(None, 0.0, 0.0), false),
+        ("plain, L2", update(None, 0.0, 0.01), false),
+        (
+            "first momentum step",
+            update(momentum(false), 0.0, 0.0),
+            false,
+        ),
+        ("momentum", update(momentum(false), 0.0, 0.0), true),
+        ("Nesterov", update(momentum(true), 0.0, 0.0), true),
+        (
+            "Nesterov, L1 + L2",
+            update(momentum(true), 0.001, 0.01),
+            true,
+        ),
+        ("first step, L1", update(momentum(true), 0.001, 0.0), false),
+    ];
+    for (what, update, with_velocity) in cases {
+        let tensors = SgdTensors {
+            param: param.clone(),
+            grad: grad.clone(),
+            velocity: with_velocity.then(|| velocity.clone()),
+        };
+        let expected = sgd_by_tensors(&update, tensors.clone());
+        let found = CubeOptimizers
+            .sgd_update(&update, tensors)
+            .unwrap_or_else(|_| panic!("{what}: the kernel declined wgpu tensors"));
+        let (p, q) = (flat(&found.param), flat(&expected.param));
+        let moved = max_abs_difference(&p, &flat(&param));
+        assert!(moved > 1e-3, "{what}: the update moved nothing");
+        assert!(
+            max_abs_difference(&p, &q) <= 2.0 * 3.0 * f32::EPSILON,
+            "{what}: weights differ by {}",
+            max_abs_difference(&p, &q)
+        );
+        match (found.velocity, expected.velocity) {
+            (Some(v), Some(w)) => assert!(
+                max_abs_difference(&flat(&v), &flat(&w)) <= 2.0 * 2.0 * f32::EPSILON,
+                "{what}: velocities differ"
+            ),
+            (None, None) => {}
+            _ => panic!("{what}: a velocity where there should be none, or none"),
+        }
+    }
+}
+
+#[test]
+fn the_sgd_kernel_declines_what_is_not_on_the_gpu_or_tracked() {
+    let update = SgdUpdate {
+        learning_rate: 0.1,
+        momentum: None,
+        l1: 0.0,
+        l2: 0.0,
+    };
+    let on = |device: &Device| SgdTensors {
+        param: Tensor::<1>::ones([3], device),
+        grad: Tensor::<1>::ones([3], device),
+        velocity: None,
+    };
+    assert!(
+        CubeOptimizers
+            .sgd_update(&update, on(&Device::flex()))
+            .is_err()
+    );
+    assert!(CubeOptimizers.sgd_update(&update, on(&gpu())).is_err());
+}
+
+/// recipe-flex's `FusedSgd`, on wgpu tensors, runs the kernel (counted)
+/// when the binary's pair of kernels is installed, and trains the same
+/// weights as the tensor code over a few steps.
+#[cfg(feature = "flex")]
+#[test]
+fn fused_sgd_runs_the_kernel_on_the_gpu() {
+    use burn::optim::Optimizer;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    struct Counting;
+    impl OptimizerKernels for Counting {
+        fn build(&self, _: &recipe_train::OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
+            None
+        }
+        fn sgd_update(
+            &self,
+            update: &SgdUpdate,
+            tensors: SgdTensors,
+        ) -> Result<SgdUpdated, Box<SgdTensors>> {
+            let done = CubeOptimizers.sgd_update(update, tensors)?;
+            RAN.fetch_add(1, Ordering::SeqCst);
+            Ok(done)
+        }
+    }
+    let device = wgpu_device();
+    let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, Counting));
+    let sgd = recipe_flex::FusedSgd::with_momentum(0.9, 0.0, true).with_elastic_net(0.001, 0.01);
+    let start = tensor([40, 30], 2.0, &device);
+    let (mut param, mut state) = (start.clone(), None);
+    let (mut expected, mut velocity) = (start.clone(), None::<Tensor<1>>);
+    let update = SgdUpdate {
+        learning_rate: 0.05,
+        momentum: Some(SgdMomentum {
+            momentum: 0.9,
+            gradient_weight: 1.0,
+            nesterov: true,
+        }),
+        l1: 0.001,
+        l2: 0.01,
+    };
+    for step in 0..3 {
+        let grad = tensor([40, 30], 1.0 + step as f32, &device);
+        (param, state) = sgd.step(0.05, param, grad.clone(), state);
+        let flat = |t: Tensor<2>| t.reshape([1200]);
+        let done = sgd_by_tensors(
+            &update,
+            SgdTensors {
+                param: flat(expected),
+                grad: flat(grad),
+                velocity,
+            },
+        );
+        (expected, velocity) = (done.param.reshape([40, 30]), done.velocity);
+    }
+    recipe_train::uninstall_optimizer_kernels();
+    assert_eq!(RAN.load(Ordering::SeqCst), 3, "the kernel ran once a step");
+    let (found, expected): (Vec<f32>, Vec<f32>) = (
+        param.into_data().try_to_vec().unwrap(),
+        expected.into_data().try_to_vec().unwrap(),
+    );
+    assert!(max_abs_difference(&found, &expected) <= 1e-5);
+    assert!(max_abs_difference(&found, &flat_start(&start)) > 1e-2);
+}
+
+#[cfg(feature = "flex")]
+fn flat_start(start: &Tensor<2>) -> Vec<f32> {
+    start.to_data().try_to_vec().unwrap()
 }

@@ -105,10 +105,17 @@ pub struct TrainArgs {
     pub alpha_dropout: Option<f64>,
     /// Where dropout puts its 1 - p: inverted (kept units scaled up while
     /// training; the default) or lecture (no scaling in training, outputs
-    /// times 1 - p at test time, the same as scaling the next weights)
-    #[arg(long, value_name = "inverted|lecture")]
+    /// times 1 - p at test time, the same as scaling the next weights) or
+    /// unscaled (neither)
+    #[arg(long, value_name = "inverted|lecture|unscaled")]
     #[serde(default, deserialize_with = "text::option")]
     pub dropout_form: Option<DropoutForm>,
+    /// The form of --input-dropout alone, when it differs from
+    /// --dropout-form: e.g. unscaled (no scaling in training nor at test
+    /// time, pylearn2's input dropout in Goodfellow et al.'s Maxout nets)
+    #[arg(long, value_name = "inverted|lecture|unscaled")]
+    #[serde(default, deserialize_with = "text::option")]
+    pub input_dropout_form: Option<DropoutForm>,
     /// How the final evaluation treats dropout: weight-scaling (one
     /// deterministic pass; the default) or monte-carlo:K (the average of K
     /// sampled thinned nets, K passes over every split)
@@ -297,6 +304,7 @@ impl TrainArgs {
                 input_dropout,
                 alpha_dropout,
                 dropout_form,
+                input_dropout_form,
                 dropout_inference,
                 dropconnect,
                 l1,
@@ -480,7 +488,8 @@ impl TrainArgs {
             .with_input_dropout(self.input_dropout.unwrap_or(0.0))
             .with_alpha_dropout(self.alpha_dropout.unwrap_or(0.0))
             .with_dropconnect(self.dropconnect.unwrap_or(0.0))
-            .with_dropout_form(self.dropout_form.unwrap_or_default());
+            .with_dropout_form(self.dropout_form.unwrap_or_default())
+            .with_input_dropout_form(self.input_dropout_form);
         if let Some(init) = self.init {
             model = model.with_initializer(init);
         }

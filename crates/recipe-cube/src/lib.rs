@@ -4,7 +4,9 @@
 //! [`CubeActivations`] runs sigmoid, tanh and Maxout's max over pieces as
 //! one CubeCL kernel each, with their own backward passes (a Burn backend
 //! extension for Cube and autodiff-on-Cube: the forward keeps the output or
-//! the winning piece, the backward is one kernel). [`install`] makes
+//! the winning piece, the backward is one kernel). [`CubeOptimizers`] runs
+//! SGD's update (momentum, Nesterov, an L1/L2 penalty folded in) as one
+//! kernel for a fused SGD that asks for it (recipe-flex's `FusedSgd`). [`install`] makes
 //! recipe-models' layers use them for tensors on a GPU:
 //!
 //! ```ignore
@@ -30,13 +32,18 @@
 
 mod activation_ops;
 mod cube_activations;
+mod cube_optimizers;
 mod kernels;
+mod optimizer_ops;
+mod sgd_kernel;
 
 pub use cube_activations::CubeActivations;
+pub use cube_optimizers::CubeOptimizers;
 
 /// Makes recipe-models' sigmoid, tanh and Maxout run [`CubeActivations`] for
-/// tensors on a GPU, from now on (in this process), replacing activation
-/// kernels installed before.
+/// tensors on a GPU, and installs [`CubeOptimizers`], from now on (in this
+/// process), replacing activation and optimizer kernels installed before.
 pub fn install() {
     recipe_models::install_activation_kernels(CubeActivations);
+    recipe_train::install_optimizer_kernels(CubeOptimizers);
 }

@@ -22,7 +22,7 @@
 use crate::elastic_net::{self, Penalty, Strengths};
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use recipe_train::MomentumRamp;
+use recipe_train::{MomentumRamp, SgdMomentum, SgdTensors, SgdUpdate, installed_sgd_update};
 
 /// SGD's momentum settings, as Burn's `Momentum` holds them.
 #[derive(Debug, Clone, Copy)]
@@ -170,11 +170,17 @@ impl Optimizer for FusedSgd {
             Ok(done) => done,
             Err(untouched) => {
                 let (tensor, grad, velocity) = *untouched;
-                let grad = match &self.penalty {
-                    Some(penalty) => penalty.add_to(&tensor, grad),
-                    None => grad,
-                };
-                tensor_step(momentum, lr, tensor, grad, velocity)
+                match installed_step(momentum, self.penalty, lr, tensor, grad, velocity) {
+                    Ok(done) => done,
+                    Err(untouched) => {
+                        let (tensor, grad, velocity) = *untouched;
+                        let grad = match &self.penalty {
+                            Some(penalty) => penalty.add_to(&tensor, grad),
+                            None => grad,
+                        };
+                        tensor_step(momentum, lr, tensor, grad, velocity)
+                    }
+                }
             }
         };
         let updates = done + 1;
@@ -189,8 +195,48 @@ impl Optimizer for FusedSgd {
     }
 }
 
-/// The step as Burn's SGD writes it, in tensor operations (for tensors the
-/// loop cannot take).
+/// The step by the installed kernels'
+/// [`recipe_train::OptimizerKernels::sgd_update`] (e.g. recipe-cube's one
+/// kernel on a GPU), for tensors the loop cannot take; the tensors back,
+/// unchanged, where no kernel takes them.
+fn installed_step<const D: usize>(
+    momentum: Option<MomentumRule>,
+    penalty: Option<Penalty>,
+    lr: LearningRate,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    velocity: Option<Tensor<D>>,
+) -> Result<(Tensor<D>, Option<Tensor<D>>), host::Untouched<D>> {
+    let shape = tensor.shape();
+    let flat = [shape.num_elements()];
+    let update = SgdUpdate {
+        learning_rate: lr as f32,
+        momentum: momentum.map(|rule| SgdMomentum {
+            momentum: rule.momentum,
+            gradient_weight: rule.gradient_weight,
+            nesterov: rule.nesterov,
+        }),
+        l1: penalty.map_or(0.0, |p| p.l1 as f32),
+        l2: penalty.map_or(0.0, |p| p.l2 as f32),
+    };
+    let tensors = SgdTensors {
+        param: tensor.reshape(flat),
+        grad: grad.reshape(flat),
+        velocity: velocity.map(|v| v.reshape(flat)),
+    };
+    let unflat = |t: Tensor<1>| t.reshape(shape.clone());
+    match installed_sgd_update(&update, tensors) {
+        Ok(done) => Ok((unflat(done.param), done.velocity.map(unflat))),
+        Err(back) => Err(Box::new((
+            unflat(back.param),
+            unflat(back.grad),
+            back.velocity.map(unflat),
+        ))),
+    }
+}
+
+/// The step as Burn's SGD writes it, in tensor operations (for tensors
+/// neither the loop nor an installed kernel takes).
 fn tensor_step<const D: usize>(
     momentum: Option<MomentumRule>,
     lr: LearningRate,

@@ -26,6 +26,13 @@ pub enum DropoutForm {
     /// `1 - p`, which is the same as multiplying the next layer's weights
     /// (not its bias) by `1 - p`.
     Lecture,
+    /// Kept values are not scaled while training, and nothing is scaled at
+    /// test time, so the test-time net sees `1 / (1 - p)` times more input
+    /// on average than in training: pylearn2's `input_scales: 1`, the form
+    /// of Goodfellow et al. 2013's input dropout. Not the same function as
+    /// the other forms in training; the same as the inverted form at test
+    /// time.
+    Unscaled,
 }
 
 impl burn::config::Config for DropoutForm {}
@@ -44,7 +51,7 @@ impl<'de> Deserialize<'de> for DropoutForm {
 
 impl DropoutForm {
     /// Every form, by the name that configs and the CLI use.
-    pub const NAMES: &'static str = "inverted, lecture";
+    pub const NAMES: &'static str = "inverted, lecture, unscaled";
 
     /// Applies `dropout` in this form. Dropout samples only while `dropout`
     /// is in training mode on a device with autodiff, as Burn's does; it
@@ -57,24 +64,28 @@ impl DropoutForm {
         let keep = 1.0 - dropout.prob;
         match self {
             Self::Inverted => dropout.forward(input),
-            Self::Lecture if dropout.prob == 0.0 => input,
-            Self::Lecture if dropout.training.is_enabled() && input.device().is_autodiff() => {
+            _ if dropout.prob == 0.0 => input,
+            _ if dropout.training.is_enabled() && input.device().is_autodiff() => {
                 let mask = input.random_like(Distribution::Bernoulli(keep));
                 input * mask
             }
             Self::Lecture => input * keep,
+            Self::Unscaled => input,
         }
     }
 
     /// The factor by which the weights of every layer fed by a dropout
     /// layer of probability `p` change when a net trained in this form is
-    /// converted to `target` so that it computes the same function, in
-    /// training (same masks) and at test time: `1 / (1 - p)` from inverted
-    /// to lecture, `1 - p` back, 1 to the same form.
+    /// converted to `target` so that it computes the same function at test
+    /// time: `1 / (1 - p)` from inverted or unscaled to lecture, `1 - p`
+    /// back, 1 between inverted and unscaled and to the same form. Between
+    /// inverted and lecture the converted net is also the same in training
+    /// (same masks); no weights make the unscaled form's training pass
+    /// agree with another form's at test time as well.
     pub fn convert_weights_factor(&self, target: DropoutForm, p: f64) -> f64 {
         match (self, target) {
-            (Self::Inverted, Self::Lecture) => 1.0 / (1.0 - p),
-            (Self::Lecture, Self::Inverted) => 1.0 - p,
+            (Self::Inverted | Self::Unscaled, Self::Lecture) => 1.0 / (1.0 - p),
+            (Self::Lecture, Self::Inverted | Self::Unscaled) => 1.0 - p,
             _ => 1.0,
         }
     }
@@ -85,6 +96,7 @@ impl fmt::Display for DropoutForm {
         f.write_str(match self {
             Self::Inverted => "inverted",
             Self::Lecture => "lecture",
+            Self::Unscaled => "unscaled",
         })
     }
 }
@@ -96,6 +108,7 @@ impl FromStr for DropoutForm {
         match text.trim().to_ascii_lowercase().as_str() {
             "inverted" => Ok(Self::Inverted),
             "lecture" | "weight-scaling" | "original" => Ok(Self::Lecture),
+            "unscaled" | "pylearn2" => Ok(Self::Unscaled),
             _ => Err(ModelError::invalid("dropout_form", Self::NAMES, text)),
         }
     }
@@ -124,6 +137,12 @@ mod tests {
             .try_to_vec::<f32>()
             .unwrap();
         assert_eq!(inverted, vec![2.0, -4.0]);
+        let unscaled: Vec<f32> = DropoutForm::Unscaled
+            .forward(&dropout, Tensor::<1>::from_floats([2.0, -4.0], &device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(unscaled, vec![2.0, -4.0]);
     }
 
     #[test]
@@ -134,13 +153,19 @@ mod tests {
         let read: crate::MlpConfig = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(read.dropout_form, DropoutForm::Lecture);
         json.as_object_mut().unwrap().remove("dropout_form");
+        json.as_object_mut().unwrap().remove("input_dropout_form");
         let old: crate::MlpConfig = serde_json::from_value(json).unwrap();
         assert_eq!(old.dropout_form, DropoutForm::Inverted);
+        assert_eq!(old.input_dropout_form, None);
     }
 
     #[test]
     fn names_round_trip() {
-        for form in [DropoutForm::Inverted, DropoutForm::Lecture] {
+        for form in [
+            DropoutForm::Inverted,
+            DropoutForm::Lecture,
+            DropoutForm::Unscaled,
+        ] {
             assert_eq!(form.to_string().parse::<DropoutForm>().unwrap(), form);
         }
         let error = "scaled".parse::<DropoutForm>().unwrap_err().to_string();

@@ -47,6 +47,12 @@ pub struct MlpConfig {
     /// test time, the same as scaling the next layer's weights).
     #[config(default = "DropoutForm::Inverted")]
     pub dropout_form: DropoutForm,
+    /// The form of `input_dropout` alone, when it differs from
+    /// `dropout_form` (e.g. `unscaled`, pylearn2's unscaled input dropout
+    /// under inverted dropout on the hidden units); `None` is
+    /// `dropout_form`.
+    #[config(default = "None")]
+    pub input_dropout_form: Option<DropoutForm>,
 }
 
 /// One hidden layer of an [`Mlp`]: a linear map, then an [`Activation`]
@@ -91,7 +97,8 @@ impl HiddenLayer {
 /// producing logits.
 ///
 /// Dropout is inverted dropout (kept values are scaled by `1 / (1 - p)`)
-/// unless [`MlpConfig::dropout_form`] asks for the lecture's form, and
+/// unless [`MlpConfig::dropout_form`] (or, for the inputs,
+/// [`MlpConfig::input_dropout_form`]) asks for another [`DropoutForm`], and
 /// samples only while training: on a model from `.valid()`, or on a device
 /// without autodiff, it is the identity (inverted) or a scaling by `1 - p`
 /// (lecture).
@@ -109,9 +116,12 @@ pub struct Mlp {
     pub dropconnect: DropConnect,
     /// The output layer, `[last hidden width, d_output]`; no activation.
     pub output: Linear,
-    /// Where dropout puts its `1 - p`.
+    /// Where dropout after the hidden layers puts its `1 - p`.
     #[module(skip)]
     pub dropout_form: DropoutForm,
+    /// Where dropout on the input features puts its `1 - p`.
+    #[module(skip)]
+    pub input_dropout_form: DropoutForm,
 }
 
 impl MlpConfig {
@@ -236,6 +246,7 @@ impl MlpConfig {
             dropconnect: DropConnectConfig::new(self.dropconnect).init()?,
             output,
             dropout_form: self.dropout_form,
+            input_dropout_form: self.input_dropout_form.unwrap_or(self.dropout_form),
         })
     }
 
@@ -273,7 +284,7 @@ impl Mlp {
     /// - output: `[batch, d_output]` (logits, no softmax)
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let form = self.dropout_form;
-        let mut x = form.forward(&self.input_dropout, input);
+        let mut x = self.input_dropout_form.forward(&self.input_dropout, input);
         for layer in &self.layers {
             x = layer.forward_dropconnect(x, &self.dropconnect);
             x = self.alpha_dropout.forward(form.forward(&self.dropout, x));
@@ -281,14 +292,14 @@ impl Mlp {
         kernels::linear(&self.output, x)
     }
 
-    /// The same net with its dropout in `form`: every weight matrix fed by
-    /// a dropout layer is rescaled (see
+    /// The same net with all its dropout (on the inputs too) in `form`:
+    /// every weight matrix fed by a dropout layer is rescaled (see
     /// [`DropoutForm::convert_weights_factor`]) so that the converted net
-    /// computes the same function, with the same masks while training and
-    /// at test time, up to float rounding.
+    /// computes the same function at test time (and, between the inverted
+    /// and the lecture's forms, with the same masks while training), up to
+    /// float rounding.
     pub fn with_dropout_form(mut self, form: DropoutForm) -> Self {
-        let from = self.dropout_form;
-        let scale = |linear: Linear, p: f64| {
+        let scale = |linear: Linear, from: DropoutForm, p: f64| {
             let factor = from.convert_weights_factor(form, p);
             if factor == 1.0 {
                 return linear;
@@ -298,14 +309,15 @@ impl Mlp {
                 ..linear
             }
         };
-        let mut feeding = self.input_dropout.prob;
+        let mut feeding = (self.input_dropout_form, self.input_dropout.prob);
         for layer in &mut self.layers {
             let linear = layer.linear.clone();
-            layer.linear = scale(linear, feeding);
-            feeding = self.dropout.prob;
+            layer.linear = scale(linear, feeding.0, feeding.1);
+            feeding = (self.dropout_form, self.dropout.prob);
         }
-        self.output = scale(self.output, feeding);
+        self.output = scale(self.output, feeding.0, feeding.1);
         self.dropout_form = form;
+        self.input_dropout_form = form;
         self
     }
 }

@@ -89,3 +89,41 @@ fn both_dropout_forms_compute_the_same_net_once_converted() {
     assert_close(&weights(&back), &weights(&inverted), "round trip");
     assert!(weights(&back) != weights(&inverted.with_dropout_form(DropoutForm::Lecture)));
 }
+
+/// pylearn2's unscaled input dropout (Goodfellow et al.'s Maxout nets) under
+/// inverted dropout elsewhere: in training it thins the inputs as the
+/// lecture's form does (same masks, no scale), at test time the net is the
+/// inverted one, and converting it keeps the test-time function.
+#[test]
+fn unscaled_input_dropout_trains_like_the_lecture_and_tests_like_inverted() {
+    let _one_at_a_time = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let unscaled = MlpConfig::new(6, vec![5], 3)
+        .with_input_dropout(0.3)
+        .with_input_dropout_form(Some(DropoutForm::Unscaled))
+        .init(&device)
+        .unwrap();
+    assert_eq!(unscaled.input_dropout_form, DropoutForm::Unscaled);
+    assert_eq!(unscaled.dropout_form, DropoutForm::Inverted);
+    let in_form = |form| Mlp {
+        input_dropout_form: form,
+        ..unscaled.clone()
+    };
+    let (lecture, inverted) = (
+        in_form(DropoutForm::Lecture),
+        in_form(DropoutForm::Inverted),
+    );
+    let input = Tensor::<2>::random([16, 6], Distribution::Normal(0.0, 1.0), &device);
+    let train = |mlp: &Mlp| {
+        device.seed(9);
+        logits_of(mlp, input.clone())
+    };
+    assert_close(&train(&unscaled), &train(&lecture), "training, same masks");
+    assert!(train(&unscaled) != train(&inverted));
+    let test = |mlp: &Mlp| logits_of(&mlp.valid(), input.clone().inner());
+    assert_eq!(test(&unscaled), test(&inverted));
+    assert!(test(&unscaled) != test(&lecture));
+    let converted = unscaled.clone().with_dropout_form(DropoutForm::Lecture);
+    assert_close(&test(&converted), &test(&unscaled), "converted, test time");
+}

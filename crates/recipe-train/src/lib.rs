@@ -127,7 +127,8 @@ pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{
-    FoldedPenalty, OptimizerKernels, install_optimizer_kernels, uninstall_optimizer_kernels,
+    FoldedPenalty, OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
+    install_optimizer_kernels, installed_sgd_update, uninstall_optimizer_kernels,
 };
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};

@@ -56,6 +56,124 @@ pub trait OptimizerKernels: Send + Sync + 'static {
         let _ = (weights, l1, l2);
         None
     }
+
+    /// One [`SgdUpdate`] of one flattened parameter in one pass (e.g. one
+    /// GPU kernel where Burn's SGD launches five), or the tensors handed
+    /// back (the default) when the kernel does not take them: a fused SGD
+    /// optimizer such as recipe-flex's `FusedSgd` asks the installed
+    /// kernels through [`installed_sgd_update`] for tensors its own loop
+    /// cannot take, before it falls back to tensor operations.
+    fn sgd_update(
+        &self,
+        update: &SgdUpdate,
+        tensors: SgdTensors,
+    ) -> Result<SgdUpdated, Box<SgdTensors>> {
+        let _ = update;
+        Err(Box::new(tensors))
+    }
+}
+
+/// One SGD update, as Burn's `Sgd` with `MomentumConfig` computes it, with
+/// an optional L1/L2 penalty whose gradient is added first:
+///
+/// ```text
+/// g = grad + l1 sign(w) + l2 w
+/// v = g                                      (first update)
+/// v = gradient_weight * g + momentum * v     (later ones)
+/// w = w - lr * (nesterov ? momentum * v + g : v)
+/// ```
+///
+/// without momentum `w = w - lr * g`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdUpdate {
+    /// The learning rate of this update.
+    pub learning_rate: f32,
+    /// The momentum rule, if any.
+    pub momentum: Option<SgdMomentum>,
+    /// The L1 strength (0 for none).
+    pub l1: f32,
+    /// The L2 strength (0 for none).
+    pub l2: f32,
+}
+
+/// SGD's momentum, as in [`SgdUpdate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SgdMomentum {
+    /// The velocity's decay.
+    pub momentum: f32,
+    /// `1 - dampening`: the gradient's weight in the velocity.
+    pub gradient_weight: f32,
+    /// Nesterov's look-ahead step.
+    pub nesterov: bool,
+}
+
+/// One parameter's tensors before an [`SgdUpdate`], flattened, all on one
+/// device.
+#[derive(Debug, Clone)]
+pub struct SgdTensors {
+    /// The parameter.
+    pub param: Tensor<1>,
+    /// Its gradient (without the penalty's).
+    pub grad: Tensor<1>,
+    /// Its velocity; `None` without momentum or before the first update.
+    pub velocity: Option<Tensor<1>>,
+}
+
+/// One parameter after an [`SgdUpdate`].
+#[derive(Debug, Clone)]
+pub struct SgdUpdated {
+    /// The updated parameter.
+    pub param: Tensor<1>,
+    /// The new velocity (`None` without momentum).
+    pub velocity: Option<Tensor<1>>,
+}
+
+/// Two sets of kernels, the first asked first: e.g. a CPU backend's and a
+/// GPU backend's, each declining the other's tensors.
+impl<A: OptimizerKernels, B: OptimizerKernels> OptimizerKernels for (A, B) {
+    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer> {
+        self.0.build(config).or_else(|| self.1.build(config))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn elastic_net(
+        &self,
+        weights: &Tensor<1>,
+        grad: Tensor<1>,
+        l1: f64,
+        l2: f64,
+        scale: f32,
+    ) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
+        self.0
+            .elastic_net(weights, grad, l1, l2, scale)
+            .or_else(|grad| self.1.elastic_net(weights, grad, l1, l2, scale))
+    }
+
+    fn build_folded(
+        &self,
+        config: &OptimizerConfig,
+        folded: &[FoldedPenalty],
+    ) -> Option<ModuleOptimizer> {
+        self.0
+            .build_folded(config, folded)
+            .or_else(|| self.1.build_folded(config, folded))
+    }
+
+    fn elastic_net_value(&self, weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+        self.0
+            .elastic_net_value(weights, l1, l2)
+            .or_else(|| self.1.elastic_net_value(weights, l1, l2))
+    }
+
+    fn sgd_update(
+        &self,
+        update: &SgdUpdate,
+        tensors: SgdTensors,
+    ) -> Result<SgdUpdated, Box<SgdTensors>> {
+        self.0
+            .sgd_update(update, tensors)
+            .or_else(|tensors| self.1.sgd_update(update, *tensors))
+    }
 }
 
 /// An L1/L2 penalty for an optimizer to add to the gradients of a group of
@@ -130,4 +248,16 @@ pub(crate) fn installed_elastic_net_value(
     l2: f64,
 ) -> Option<Tensor<1>> {
     current().and_then(|kernels| kernels.elastic_net_value(weights, l1, l2))
+}
+
+/// The installed kernels' [`OptimizerKernels::sgd_update`], or the tensors
+/// back when none is installed or none takes them.
+pub fn installed_sgd_update(
+    update: &SgdUpdate,
+    tensors: SgdTensors,
+) -> Result<SgdUpdated, Box<SgdTensors>> {
+    match current() {
+        Some(kernels) => kernels.sgd_update(update, tensors),
+        None => Err(Box::new(tensors)),
+    }
 }

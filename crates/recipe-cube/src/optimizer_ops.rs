@@ -1,0 +1,55 @@
+//! SGD's update as a Burn backend extension for the CubeCL backend. The
+//! optimizer runs on tensors without autodiff, so there is no backward pass.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Cube, backend_extension};
+
+use crate::sgd_kernel::{self, SgdForm, SgdNumbers};
+
+/// The fused update. Called through Burn's `Dispatch` on `f32` tensors of
+/// the Cube backend without autodiff only; [`crate::CubeOptimizers`]
+/// checks that before it calls.
+#[backend_extension(Cube)]
+pub trait FusedCubeOptimizerOps: Backend {
+    /// One SGD update (see `recipe_train::SgdUpdate`): the new parameter
+    /// and velocity; `velocity` is read only when `reads_velocity` (pass
+    /// the gradient otherwise), and without `momentum` the velocity
+    /// returned is a one-element placeholder. `numbers` holds the learning
+    /// rate, the momentum, the gradient's weight, L1 and L2; `flags`
+    /// momentum, reads_velocity and nesterov.
+    fn fused_sgd_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        numbers: [f32; 5],
+        flags: [bool; 3],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl FusedCubeOptimizerOps for Cube {
+    fn fused_sgd_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        velocity: FloatTensor<Self>,
+        numbers: [f32; 5],
+        flags: [bool; 3],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [learning_rate, momentum, gradient_weight, l1, l2] = numbers;
+        let [with_momentum, reads_velocity, nesterov] = flags;
+        let form = SgdForm {
+            momentum: with_momentum,
+            reads_velocity: with_momentum && reads_velocity,
+            nesterov: with_momentum && nesterov,
+            l1: l1 != 0.0,
+            l2: l2 != 0.0,
+        };
+        let numbers = SgdNumbers {
+            learning_rate,
+            momentum,
+            gradient_weight,
+            l1,
+            l2,
+        };
+        sgd_kernel::sgd_update(param, grad, velocity, numbers, form)
+    }
+}
