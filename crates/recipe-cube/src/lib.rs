@@ -43,6 +43,9 @@ pub use cube_optimizers::CubeOptimizers;
 /// Makes recipe-models' sigmoid, tanh and Maxout run [`CubeActivations`] for
 /// tensors on a GPU, and installs [`CubeOptimizers`], from now on (in this
 /// process), replacing activation and optimizer kernels installed before.
+/// [`CubeOptimizers`] builds no optimizer: without a fused SGD that asks
+/// for its kernel (recipe-flex's, installed as a pair: see
+/// [`CubeOptimizers`]), Burn's SGD runs.
 pub fn install() {
     recipe_models::install_activation_kernels(CubeActivations);
     recipe_train::install_optimizer_kernels(CubeOptimizers);
