@@ -100,8 +100,8 @@ impl HiddenLayer {
 /// unless [`MlpConfig::dropout_form`] (or, for the inputs,
 /// [`MlpConfig::input_dropout_form`]) asks for another [`DropoutForm`], and
 /// samples only while training: on a model from `.valid()`, or on a device
-/// without autodiff, it is the identity (inverted) or a scaling by `1 - p`
-/// (lecture).
+/// without autodiff, it is the identity (inverted, unscaled) or a scaling
+/// by `1 - p` (lecture).
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// Hidden layers, input side first.
