@@ -2,9 +2,9 @@
 # The GPU half of BENCHMARKS.md, prepared for one short run on a machine with
 # an NVIDIA GPU (the session `device` tool: one command of at most 10 minutes,
 # 15 minutes of device time in all, no network): the three cases on wgpu and
-# on that machine's CPU (cases B and C on wgpu also with Burn's kernels in
-# place of recipe-cube's, RECIPE_KERNELS=burn: B's sigmoid, C's Maxout, and
-# the SGD update of both), the same cases in the
+# on that machine's CPU (the cases on wgpu also with Burn's kernels in
+# place of recipe-cube's, RECIPE_KERNELS=burn: B's sigmoid, C's Maxout, the
+# SGD update of both, A's Adam update), the same cases in the
 # PyTorch it has, on CUDA, and
 # a data-parallel run on the GPU named twice (and on two GPUs if it has two).
 # Writes JSON lines and logs to ${OUT:-bench-gpu}/.
@@ -54,9 +54,8 @@ if [ -x "$recipe" ]; then
   timeout 150 "$recipe" bench --device wgpu --json --cases-only --repeats 5 > "$OUT/recipe-wgpu.json" 2> "$OUT/recipe-wgpu.err"
   stamp "wgpu cases ended with $?"
   # The same cases with Burn's own kernels instead of recipe-cube's fused
-  # sigmoid, Maxout and SGD update (cases B and C use them; A, with Adam,
-  # has none).
-  RECIPE_KERNELS=burn timeout 120 "$recipe" bench --device wgpu --json --cases-only --case b,c --repeats 5 > "$OUT/recipe-wgpu-burn-kernels.json" 2>> "$OUT/recipe-wgpu.err"
+  # sigmoid, Maxout, SGD and Adam updates.
+  RECIPE_KERNELS=burn timeout 150 "$recipe" bench --device wgpu --json --cases-only --repeats 5 > "$OUT/recipe-wgpu-burn-kernels.json" 2>> "$OUT/recipe-wgpu.err"
   stamp "wgpu cases with Burn's kernels ended with $?"
   timeout 90 "$recipe" bench --device wgpu --json --cases-only --case a --batch-size 4096 --repeats 5 > "$OUT/recipe-wgpu-b4096.json" 2>> "$OUT/recipe-wgpu.err"
   stamp "wgpu batch 4096 ended with $?"

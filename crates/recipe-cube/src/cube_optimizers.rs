@@ -2,15 +2,20 @@
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{DType, Tensor};
-use recipe_train::{OptimizerConfig, OptimizerKernels, SgdTensors, SgdUpdate, SgdUpdated};
+use recipe_train::{
+    AdamMoments, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated, OptimizerConfig,
+    OptimizerKernels, SgdTensors, SgdUpdate, SgdUpdated,
+};
 
 use crate::optimizer_ops::FusedCubeOptimizerOps;
 
-/// SGD's update (momentum, Nesterov, and an L1/L2 penalty folded in) as one
-/// CubeCL kernel for `f32` parameters on a GPU device of Burn's Cube
-/// backend; tensors elsewhere are handed back. It builds no optimizer of
-/// its own: a fused SGD that asks the installed kernels for tensors its
-/// own loop cannot take (recipe-flex's `FusedSgd`) runs it, which is why
+/// SGD's update (momentum, Nesterov, and an L1/L2 penalty folded in) and
+/// Adam's or AdamW's (with the penalty folded in) as one CubeCL kernel each
+/// for `f32` parameters on a GPU device of Burn's Cube backend; tensors
+/// elsewhere are handed back. It builds no optimizer of its own: a fused
+/// optimizer that asks the installed kernels for tensors its own loop
+/// cannot take (recipe-flex's `FusedSgd`, `FusedAdam`, `FusedAdamW`) runs
+/// it, which is why
 /// the `recipe` binary installs it after recipe-flex's kernels, as a pair:
 ///
 /// ```ignore
@@ -74,6 +79,70 @@ impl OptimizerKernels for CubeOptimizers {
         Ok(SgdUpdated {
             param: Tensor::from_dispatch(param),
             velocity: momentum.map(|_| Tensor::from_dispatch(velocity)),
+        })
+    }
+
+    fn adam_update(
+        &self,
+        update: &AdamUpdate,
+        tensors: AdamTensors,
+    ) -> Result<AdamUpdated, Box<AdamTensors>> {
+        let n = tensors.param.dims()[0];
+        let factors = update.factors();
+        let takes = on_cube_f32(&tensors.param)
+            && on_cube_f32(&tensors.grad)
+            && tensors.grad.dims()[0] == n
+            // The first update reads no moments, and only the first.
+            && factors.first == tensors.moments.is_none()
+            && tensors.moments.as_ref().is_none_or(|m| {
+                on_cube_f32(&m.moment_1)
+                    && on_cube_f32(&m.moment_2)
+                    && m.moment_1.dims()[0] == n
+                    && m.moment_2.dims()[0] == n
+            });
+        if !takes {
+            return Err(Box::new(tensors));
+        }
+        let (a, b, epsilon, decay, adamw) = match factors.rule {
+            AdamRuleFactors::Adam { combined, epsilon } => (combined, epsilon, 0.0, None, false),
+            AdamRuleFactors::AdamW {
+                bias_correction_1,
+                bias_correction_2,
+                epsilon,
+                decay,
+            } => (bias_correction_1, bias_correction_2, epsilon, decay, true),
+        };
+        let numbers = [
+            factors.beta_1,
+            factors.beta_2,
+            factors.one_minus_beta_1,
+            factors.one_minus_beta_2,
+            factors.learning_rate,
+            a,
+            b,
+            epsilon,
+            decay.unwrap_or(1.0),
+            update.l1,
+            update.l2,
+        ];
+        let (moment_1, moment_2) = match tensors.moments {
+            Some(m) => (m.moment_1, m.moment_2),
+            None => (tensors.grad.clone(), tensors.grad.clone()),
+        };
+        let (param, moment_1, moment_2) = <Dispatch as FusedCubeOptimizerOps>::fused_adam_update(
+            tensors.param.into_dispatch(),
+            tensors.grad.into_dispatch(),
+            moment_1.into_dispatch(),
+            moment_2.into_dispatch(),
+            numbers,
+            [factors.first, adamw, decay.is_some()],
+        );
+        Ok(AdamUpdated {
+            param: Tensor::from_dispatch(param),
+            moments: AdamMoments {
+                moment_1: Tensor::from_dispatch(moment_1),
+                moment_2: Tensor::from_dispatch(moment_2),
+            },
         })
     }
 }

@@ -5,8 +5,9 @@
 //! one CubeCL kernel each, with their own backward passes (a Burn backend
 //! extension for Cube and autodiff-on-Cube: the forward keeps the output or
 //! the winning piece, the backward is one kernel). [`CubeOptimizers`] runs
-//! SGD's update (momentum, Nesterov, an L1/L2 penalty folded in) as one
-//! kernel for a fused SGD that asks for it (recipe-flex's `FusedSgd`). [`install`] makes
+//! SGD's update (momentum, Nesterov, an L1/L2 penalty folded in) and Adam's
+//! or AdamW's as one kernel each, for a fused optimizer that asks for them
+//! (recipe-flex's `FusedSgd`, `FusedAdam`, `FusedAdamW`). [`install`] makes
 //! recipe-models' layers use them for tensors on a GPU:
 //!
 //! ```ignore
@@ -31,6 +32,7 @@
 #![cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
 
 mod activation_ops;
+mod adam_kernel;
 mod cube_activations;
 mod cube_optimizers;
 mod kernels;
@@ -43,9 +45,9 @@ pub use cube_optimizers::CubeOptimizers;
 /// Makes recipe-models' sigmoid, tanh and Maxout run [`CubeActivations`] for
 /// tensors on a GPU, and installs [`CubeOptimizers`], from now on (in this
 /// process), replacing activation and optimizer kernels installed before.
-/// [`CubeOptimizers`] builds no optimizer: without a fused SGD that asks
-/// for its kernel (recipe-flex's, installed as a pair: see
-/// [`CubeOptimizers`]), Burn's SGD runs.
+/// [`CubeOptimizers`] builds no optimizer: without a fused optimizer that
+/// asks for its kernels (recipe-flex's, installed as a pair: see
+/// [`CubeOptimizers`]), Burn's optimizers run.
 pub fn install() {
     recipe_models::install_activation_kernels(CubeActivations);
     recipe_train::install_optimizer_kernels(CubeOptimizers);

@@ -1,9 +1,10 @@
-//! SGD's update as a Burn backend extension for the CubeCL backend. The
+//! SGD's and Adam's updates as a Burn backend extension for the CubeCL backend. The
 //! optimizer runs on tensors without autodiff, so there is no backward pass.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Cube, backend_extension};
 
+use crate::adam_kernel::{self, AdamForm, AdamNumbers};
 use crate::sgd_kernel::{self, SgdForm, SgdNumbers};
 
 /// The fused update. Called through Burn's `Dispatch` on `f32` tensors of
@@ -24,6 +25,22 @@ pub trait FusedCubeOptimizerOps: Backend {
         numbers: [f32; 5],
         flags: [bool; 3],
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// One Adam or AdamW update (see `recipe_train::AdamUpdate`): the new
+    /// parameter and moments; the moments are read only when not `first`
+    /// (pass the gradient otherwise). `numbers` holds beta_1, beta_2,
+    /// 1 - beta_1, 1 - beta_2, the learning rate, the rule's two factors
+    /// (Adam: the combined bias correction and the scaled epsilon; AdamW:
+    /// the two bias corrections), epsilon, AdamW's decay factor, L1 and L2;
+    /// `flags` first, adamw and decay.
+    fn fused_adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        numbers: [f32; 11],
+        flags: [bool; 3],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 impl FusedCubeOptimizerOps for Cube {
@@ -51,5 +68,25 @@ impl FusedCubeOptimizerOps for Cube {
             l2,
         };
         sgd_kernel::sgd_update(param, grad, velocity, numbers, form)
+    }
+
+    fn fused_adam_update(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        numbers: [f32; 11],
+        flags: [bool; 3],
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let numbers = AdamNumbers::from_array(numbers);
+        let [first, adamw, decay] = flags;
+        let form = AdamForm {
+            first,
+            adamw,
+            decay: adamw && decay,
+            l1: numbers.l1 != 0.0,
+            l2: numbers.l2 != 0.0,
+        };
+        adam_kernel::adam_update(param, grad, (moment_1, moment_2), numbers, form)
     }
 }

@@ -20,6 +20,7 @@ use burn::optim::{
     AdamConfig, AdamState, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer,
 };
 use burn::tensor::{Device, Tensor};
+use recipe_train::{AdamMoments, AdamRule, AdamTensors, AdamUpdate, installed_adam_update};
 
 use crate::elastic_net::Penalty;
 
@@ -33,14 +34,21 @@ struct Moments {
     penalty: Option<Penalty>,
 }
 
-/// Which of Burn's update rules the loop reproduces.
-#[derive(Debug, Clone, Copy)]
-enum Rule {
-    /// `Adam`: bias corrections folded into one factor and into epsilon.
-    Adam,
-    /// `AdamW`: bias-corrected moments, then the decoupled decay
-    /// `w *= 1 - lr * weight_decay` before the step.
-    AdamW { weight_decay: f32 },
+impl Moments {
+    /// The update of time `time` (counting from 1) under `rule`.
+    fn update(&self, rule: AdamRule, time: usize, learning_rate: LearningRate) -> AdamUpdate {
+        let penalty = self.penalty.map(|p| (p.l1 as f32, p.l2 as f32));
+        AdamUpdate {
+            learning_rate,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            time,
+            rule,
+            l1: penalty.map_or(0.0, |(l1, _)| l1),
+            l2: penalty.map_or(0.0, |(_, l2)| l2),
+        }
+    }
 }
 
 /// Adam whose update runs as one fused, in-place loop on the CPU; see the
@@ -94,7 +102,7 @@ impl Optimizer for FusedAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         fused_or_fallback(
-            (self.moments, Rule::Adam),
+            (self.moments, AdamRule::Adam),
             (lr, tensor, grad, state),
             (|s| s.momentum, AdamState::new),
             |tensor, grad, state| self.fallback.step(lr, tensor, grad, state),
@@ -111,8 +119,8 @@ impl Optimizer for FusedAdam {
 #[derive(Clone)]
 pub struct FusedAdamW {
     moments: Moments,
-    /// `Rule::AdamW` with its weight decay.
-    rule: Rule,
+    /// `AdamRule::AdamW` with its weight decay.
+    rule: AdamRule,
     /// Burn's AdamW with the same settings, for tensors the loop cannot take.
     fallback: burn::optim::AdamW,
 }
@@ -128,7 +136,7 @@ impl FusedAdamW {
                 epsilon,
                 penalty: None,
             },
-            rule: Rule::AdamW { weight_decay },
+            rule: AdamRule::AdamW { weight_decay },
             fallback: AdamWConfig::new()
                 .with_beta_1(beta_1)
                 .with_beta_2(beta_2)
@@ -187,25 +195,66 @@ type StateMoments<const D: usize, S> = (fn(S) -> MomentState<D>, fn(MomentState<
 /// The fused step where it applies, else `fallback` (Burn's optimizer) with
 /// the arguments untouched.
 fn fused_or_fallback<const D: usize, S>(
-    (moments, rule): (Moments, Rule),
+    (moments, rule): (Moments, AdamRule),
     (lr, tensor, grad, state): StepArgs<D, S>,
     state_moments: StateMoments<D, S>,
     fallback: impl FnOnce(Tensor<D>, Tensor<D>, Option<S>) -> (Tensor<D>, Option<S>),
 ) -> (Tensor<D>, Option<S>) {
     let (take, wrap) = state_moments;
+    let state = state.map(take);
+    let (tensor, grad, state) = match host::try_step(moments, rule, lr, tensor, grad, state) {
+        Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
+        Err(untouched) => *untouched,
+    };
     let (tensor, grad, state) =
-        match host::try_step(moments, rule, lr, tensor, grad, state.map(take)) {
+        match installed_step(moments.update(rule, 1, lr), tensor, grad, state) {
             Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
-            Err(untouched) => {
-                let (tensor, grad, moments_state) = *untouched;
-                let grad = match &moments.penalty {
-                    Some(penalty) => penalty.add_to(&tensor, grad),
-                    None => grad,
-                };
-                (tensor, grad, moments_state.map(wrap))
-            }
+            Err(untouched) => *untouched,
         };
-    fallback(tensor, grad, state)
+    let grad = match &moments.penalty {
+        Some(penalty) => penalty.add_to(&tensor, grad),
+        None => grad,
+    };
+    fallback(tensor, grad, state.map(wrap))
+}
+
+/// The step by the installed kernels'
+/// [`recipe_train::OptimizerKernels::adam_update`] (e.g. recipe-cube's one
+/// kernel on a GPU), for tensors the loop cannot take; the tensors back,
+/// unchanged, where no kernel takes them. `update`'s time is replaced by the
+/// state's.
+fn installed_step<const D: usize>(
+    mut update: AdamUpdate,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    state: Option<MomentState<D>>,
+) -> Result<(Tensor<D>, MomentState<D>), host::Untouched<D>> {
+    if state.as_ref().is_some_and(|s| s.max_moment_2.is_some()) {
+        return Err(Box::new((tensor, grad, state)));
+    }
+    update.time = state.as_ref().map_or(1, |s| s.time + 1);
+    let shape = tensor.shape();
+    let flat = [shape.num_elements()];
+    let tensors = AdamTensors {
+        param: tensor.reshape(flat),
+        grad: grad.reshape(flat),
+        moments: state.map(|s| AdamMoments {
+            moment_1: s.moment_1.reshape(flat),
+            moment_2: s.moment_2.reshape(flat),
+        }),
+    };
+    let unflat = |t: Tensor<1>| t.reshape(shape.clone());
+    let state = |time, moments: AdamMoments| {
+        MomentState::new(time, unflat(moments.moment_1), unflat(moments.moment_2))
+    };
+    match installed_adam_update(&update, tensors) {
+        Ok(done) => Ok((unflat(done.param), state(update.time, done.moments))),
+        Err(back) => Err(Box::new((
+            unflat(back.param),
+            unflat(back.grad),
+            back.moments.map(|m| state(update.time - 1, m)),
+        ))),
+    }
 }
 
 /// The fused loop over tensors in Flex's host memory.
@@ -213,7 +262,9 @@ mod host {
     use burn::optim::{AdaptiveMomentumState, LearningRate};
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
-    use super::{MomentState, Moments, Rule};
+    use recipe_train::{AdamFactors, AdamRule, AdamRuleFactors};
+
+    use super::{MomentState, Moments};
     use crate::elastic_net::{self, Strengths};
 
     /// Below this many elements a parameter is updated on one thread
@@ -221,86 +272,19 @@ mod host {
     const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
 
     /// The per-step constants of the rule, computed exactly as Burn
-    /// computes them.
+    /// computes them, and the penalty.
     #[derive(Debug, Clone, Copy)]
     struct StepFactors {
-        /// The moments start from the gradient instead of decaying: Burn does
-        /// not decay zeros on the first step, which matters for the sign of
-        /// zero.
-        first: bool,
-        beta_1: f32,
-        beta_2: f32,
-        one_minus_beta_1: f32,
-        one_minus_beta_2: f32,
-        learning_rate: f32,
-        rule: RuleFactors,
+        adam: AdamFactors,
         /// Added to the gradient first, block by block.
         penalty: Option<Strengths>,
     }
 
-    #[derive(Debug, Clone, Copy)]
-    enum RuleFactors {
-        Adam {
-            /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`.
-            combined: f32,
-            /// `epsilon * sqrt(1 - beta_2^t)`.
-            epsilon: f32,
-        },
-        AdamW {
-            /// `1 - beta_1^t`.
-            bias_correction_1: f32,
-            /// `1 - beta_2^t`.
-            bias_correction_2: f32,
-            epsilon: f32,
-            /// `1 - lr * weight_decay` (computed in f64, as Burn does), or
-            /// none when that product is 0.
-            decay: Option<f32>,
-        },
-    }
-
     impl StepFactors {
-        fn new(moments: Moments, rule: Rule, time: usize, learning_rate: LearningRate) -> Self {
-            let t = time as i32;
-            let rule = match rule {
-                Rule::Adam => {
-                    let bias_correction2_sqrt = (1.0 - moments.beta_2.powi(t)).sqrt();
-                    RuleFactors::Adam {
-                        combined: bias_correction2_sqrt / (1.0 - moments.beta_1.powi(t)),
-                        epsilon: moments.epsilon * bias_correction2_sqrt,
-                    }
-                }
-                Rule::AdamW { weight_decay } => {
-                    let decay_rate = learning_rate * weight_decay as f64;
-                    RuleFactors::AdamW {
-                        bias_correction_1: 1.0 - moments.beta_1.powi(t),
-                        bias_correction_2: 1.0 - moments.beta_2.powi(t),
-                        epsilon: moments.epsilon,
-                        decay: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
-                    }
-                }
-            };
+        fn new(moments: Moments, rule: AdamRule, time: usize, learning_rate: LearningRate) -> Self {
             Self {
-                first: time == 1,
-                beta_1: moments.beta_1,
-                beta_2: moments.beta_2,
-                one_minus_beta_1: 1.0 - moments.beta_1,
-                one_minus_beta_2: 1.0 - moments.beta_2,
-                learning_rate: learning_rate as f32,
-                rule,
+                adam: moments.update(rule, time, learning_rate).factors(),
                 penalty: moments.penalty.map(|p| p.strengths),
-            }
-        }
-
-        /// The new moments of one element.
-        #[inline(always)]
-        fn moments(&self, g: f32, m: f32, v: f32) -> (f32, f32) {
-            if self.first {
-                (g * self.one_minus_beta_1, (g * g) * self.one_minus_beta_2)
-            } else {
-                (
-                    m * self.beta_1 + g * self.one_minus_beta_1,
-                    v * self.beta_2 + (g * g) * self.one_minus_beta_2,
-                )
             }
         }
     }
@@ -323,24 +307,25 @@ mod host {
         }
         let n = b.param.len();
         let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
-        match f.rule {
-            RuleFactors::Adam { combined, epsilon } => {
+        let adam = &f.adam;
+        match adam.rule {
+            AdamRuleFactors::Adam { combined, epsilon } => {
                 for i in 0..n {
-                    let (m, v) = f.moments(grad[i], moment_1[i], moment_2[i]);
+                    let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
                     moment_1[i] = m;
                     moment_2[i] = v;
                     let step = (m * combined) / (v.sqrt() + epsilon);
-                    b.param[i] -= step * f.learning_rate;
+                    b.param[i] -= step * adam.learning_rate;
                 }
             }
-            RuleFactors::AdamW {
+            AdamRuleFactors::AdamW {
                 bias_correction_1,
                 bias_correction_2,
                 epsilon,
                 decay,
             } => {
                 for i in 0..n {
-                    let (m, v) = f.moments(grad[i], moment_1[i], moment_2[i]);
+                    let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
                     moment_1[i] = m;
                     moment_2[i] = v;
                     let step = (m / bias_correction_1) / ((v / bias_correction_2).sqrt() + epsilon);
@@ -348,7 +333,7 @@ mod host {
                         Some(factor) => b.param[i] * factor,
                         None => b.param[i],
                     };
-                    b.param[i] = decayed - step * f.learning_rate;
+                    b.param[i] = decayed - step * adam.learning_rate;
                 }
             }
         }
@@ -429,13 +414,13 @@ mod host {
 
     /// The arguments of a step handed back untouched (boxed: three tensors
     /// make a large `Err`).
-    type Untouched<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<MomentState<D>>)>;
+    pub(super) type Untouched<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<MomentState<D>>)>;
 
     /// The fused step, or the arguments back, untouched, when it does not
     /// apply.
     pub(super) fn try_step<const D: usize>(
         moments: Moments,
-        rule: Rule,
+        rule: AdamRule,
         lr: LearningRate,
         tensor: Tensor<D>,
         grad: Tensor<D>,

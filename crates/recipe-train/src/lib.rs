@@ -35,6 +35,7 @@
 //!   no backend.
 #![warn(missing_docs)]
 
+mod adam_update;
 mod any_stop;
 mod artifacts;
 mod checkpoint;
@@ -92,6 +93,9 @@ mod unit_health;
 mod unit_norm;
 mod weight_averaging;
 
+pub use adam_update::{
+    AdamFactors, AdamMoments, AdamRule, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated,
+};
 pub use any_stop::StopOnAny;
 pub use artifacts::{RunArtifacts, write_atomic};
 pub use checkpoint::{
@@ -128,7 +132,8 @@ pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{
     FoldedPenalty, OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
-    install_optimizer_kernels, installed_sgd_update, uninstall_optimizer_kernels,
+    install_optimizer_kernels, installed_adam_update, installed_sgd_update,
+    uninstall_optimizer_kernels,
 };
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};

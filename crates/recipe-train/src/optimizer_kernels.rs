@@ -7,6 +7,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
 use crate::OptimizerConfig;
+use crate::adam_update::{AdamTensors, AdamUpdate, AdamUpdated};
 
 /// Builds a faster optimizer for some [`OptimizerConfig`]s, with the same
 /// numbers as Burn's (e.g. `recipe-flex`'s fused Adam for the CPU). The
@@ -68,6 +69,20 @@ pub trait OptimizerKernels: Send + Sync + 'static {
         update: &SgdUpdate,
         tensors: SgdTensors,
     ) -> Result<SgdUpdated, Box<SgdTensors>> {
+        let _ = update;
+        Err(Box::new(tensors))
+    }
+
+    /// One [`AdamUpdate`] (Adam or AdamW) of one flattened parameter in one
+    /// pass, or the tensors handed back (the default), as
+    /// [`OptimizerKernels::sgd_update`]: a fused Adam such as
+    /// recipe-flex's `FusedAdam` asks the installed kernels through
+    /// [`installed_adam_update`] for tensors its own loop cannot take.
+    fn adam_update(
+        &self,
+        update: &AdamUpdate,
+        tensors: AdamTensors,
+    ) -> Result<AdamUpdated, Box<AdamTensors>> {
         let _ = update;
         Err(Box::new(tensors))
     }
@@ -174,6 +189,16 @@ impl<A: OptimizerKernels, B: OptimizerKernels> OptimizerKernels for (A, B) {
             .sgd_update(update, tensors)
             .or_else(|tensors| self.1.sgd_update(update, *tensors))
     }
+
+    fn adam_update(
+        &self,
+        update: &AdamUpdate,
+        tensors: AdamTensors,
+    ) -> Result<AdamUpdated, Box<AdamTensors>> {
+        self.0
+            .adam_update(update, tensors)
+            .or_else(|tensors| self.1.adam_update(update, *tensors))
+    }
 }
 
 /// An L1/L2 penalty for an optimizer to add to the gradients of a group of
@@ -258,6 +283,18 @@ pub fn installed_sgd_update(
 ) -> Result<SgdUpdated, Box<SgdTensors>> {
     match current() {
         Some(kernels) => kernels.sgd_update(update, tensors),
+        None => Err(Box::new(tensors)),
+    }
+}
+
+/// The installed kernels' [`OptimizerKernels::adam_update`], or the tensors
+/// back when none is installed or none takes them.
+pub fn installed_adam_update(
+    update: &AdamUpdate,
+    tensors: AdamTensors,
+) -> Result<AdamUpdated, Box<AdamTensors>> {
+    match current() {
+        Some(kernels) => kernels.adam_update(update, tensors),
         None => Err(Box::new(tensors)),
     }
 }
