@@ -13,8 +13,13 @@
 //! [`AdamState`] and [`AdamWState`], so checkpoints are interchangeable.
 //!
 //! The loop runs where the tensors live in host memory and can be borrowed
-//! without a copy: the Flex backend and `f32` parameters. Everywhere else (a GPU, NdArray, other float types,
-//! AMSGrad) each step is handed to Burn's own optimizer unchanged.
+//! without a copy: the Flex backend and `f32` parameters. Everywhere else
+//! the installed optimizer kernels are asked first
+//! ([`recipe_train::OptimizerKernels::adam_update`]: recipe-cube's one
+//! kernel on a GPU), and where none takes the step (NdArray, other float
+//! types, AMSGrad) it is handed to Burn's own optimizer unchanged. The
+//! constants of each update come from [`recipe_train::AdamUpdate::factors`],
+//! which the GPU kernel uses too.
 
 use burn::optim::{
     AdamConfig, AdamState, AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer,
@@ -206,11 +211,10 @@ fn fused_or_fallback<const D: usize, S>(
         Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
         Err(untouched) => *untouched,
     };
-    let (tensor, grad, state) =
-        match installed_step(moments.update(rule, 1, lr), tensor, grad, state) {
-            Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
-            Err(untouched) => *untouched,
-        };
+    let (tensor, grad, state) = match installed_step((moments, rule), lr, tensor, grad, state) {
+        Ok((tensor, moments)) => return (tensor, Some(wrap(moments))),
+        Err(untouched) => *untouched,
+    };
     let grad = match &moments.penalty {
         Some(penalty) => penalty.add_to(&tensor, grad),
         None => grad,
@@ -221,10 +225,10 @@ fn fused_or_fallback<const D: usize, S>(
 /// The step by the installed kernels'
 /// [`recipe_train::OptimizerKernels::adam_update`] (e.g. recipe-cube's one
 /// kernel on a GPU), for tensors the loop cannot take; the tensors back,
-/// unchanged, where no kernel takes them. `update`'s time is replaced by the
-/// state's.
+/// unchanged, where no kernel takes them.
 fn installed_step<const D: usize>(
-    mut update: AdamUpdate,
+    (moments, rule): (Moments, AdamRule),
+    lr: LearningRate,
     tensor: Tensor<D>,
     grad: Tensor<D>,
     state: Option<MomentState<D>>,
@@ -232,7 +236,7 @@ fn installed_step<const D: usize>(
     if state.as_ref().is_some_and(|s| s.max_moment_2.is_some()) {
         return Err(Box::new((tensor, grad, state)));
     }
-    update.time = state.as_ref().map_or(1, |s| s.time + 1);
+    let update = moments.update(rule, state.as_ref().map_or(1, |s| s.time + 1), lr);
     let shape = tensor.shape();
     let flat = [shape.num_elements()];
     let tensors = AdamTensors {

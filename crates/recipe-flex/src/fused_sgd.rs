@@ -16,8 +16,10 @@
 //! `momentum.updates`), as `recipe_train::RampedSgd` computes it.
 //!
 //! The loop runs where the tensors live in Flex's host memory as `f32`;
-//! everywhere else (a GPU, other float types) each step runs the same
-//! arithmetic as tensor operations, as Burn's SGD does.
+//! everywhere else the installed optimizer kernels are asked first
+//! ([`recipe_train::OptimizerKernels::sgd_update`]: recipe-cube's one kernel
+//! on a GPU), and where none takes the step (other float types) it runs the
+//! same arithmetic as tensor operations, as Burn's SGD does.
 
 use crate::elastic_net::{self, Penalty, Strengths};
 use burn::optim::{LearningRate, Optimizer, RecordState, StateSink, StateSource, join_path};
