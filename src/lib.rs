@@ -10,7 +10,7 @@
 //!   installed by [`backend::select_device`];
 //! - [`allocator`]: keep freed memory in the process (faster CPU training), for binaries;
 //! - [`backend`]: the `--device` names and the backends compiled into this build;
-//! - [`bench`]: throughput measurements behind `recipe bench` and `cargo bench`;
+//! - [`bench`](mod@bench): throughput measurements behind `recipe bench` and `cargo bench`;
 //! - [`experiments`]: the lecture's claims as runnable experiments;
 //! - [`remote`]: `recipe worker` and devices on other machines (`ws://HOST:PORT/INDEX`);
 //! - [`plots`]: learning curves, depth sweeps and histograms as PNG and SVG.

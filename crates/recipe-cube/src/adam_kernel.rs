@@ -5,13 +5,13 @@
 //! the gradient, take the root, add epsilon, divide, scale, subtract), each
 //! reading and writing the whole parameter.
 
-use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::cubecl::{CubeDim, calculate_cube_count_elemwise};
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
+
+use crate::kernels::empty_f32;
 
 /// What the kernel is compiled for (one kernel per combination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,15 +141,6 @@ fn adam_kernel(
     }
 }
 
-fn empty_like(reference: &CubeTensor, elements: usize) -> CubeTensor {
-    empty_device_dtype(
-        reference.client.clone(),
-        reference.device.clone(),
-        Shape::new([elements]),
-        DType::F32,
-    )
-}
-
 /// The updated parameter and moments. `param`, `grad` and the moments are
 /// `f32` with the same number of elements; the moments are read only when
 /// not `form.first`.
@@ -163,9 +154,9 @@ pub(crate) fn adam_update(
     let (param, grad) = (into_contiguous(param), into_contiguous(grad));
     let (moment_1, moment_2) = (into_contiguous(moments.0), into_contiguous(moments.1));
     let elements = param.meta.num_elements();
-    let param_out = empty_like(&param, elements);
-    let moment_1_out = empty_like(&param, elements);
-    let moment_2_out = empty_like(&param, elements);
+    let param_out = empty_f32(&param, elements);
+    let moment_1_out = empty_f32(&param, elements);
+    let moment_2_out = empty_f32(&param, elements);
     let cube_dim = CubeDim::new(&param.client, elements);
     let cube_count = calculate_cube_count_elemwise(&param.client, elements, cube_dim);
     let client = param.client.clone();

@@ -87,44 +87,11 @@ impl OptimizerKernels for CubeOptimizers {
         update: &AdamUpdate,
         tensors: AdamTensors,
     ) -> Result<AdamUpdated, Box<AdamTensors>> {
-        let n = tensors.param.dims()[0];
-        let factors = update.factors();
-        let takes = on_cube_f32(&tensors.param)
-            && on_cube_f32(&tensors.grad)
-            && tensors.grad.dims()[0] == n
-            // The first update reads no moments, and only the first.
-            && factors.first == tensors.moments.is_none()
-            && tensors.moments.as_ref().is_none_or(|m| {
-                on_cube_f32(&m.moment_1)
-                    && on_cube_f32(&m.moment_2)
-                    && m.moment_1.dims()[0] == n
-                    && m.moment_2.dims()[0] == n
-            });
-        if !takes {
+        let (numbers, flags) = adam_arguments(update);
+        let [first, ..] = flags;
+        if !takes_adam(first, &tensors) {
             return Err(Box::new(tensors));
         }
-        let (a, b, epsilon, decay, adamw) = match factors.rule {
-            AdamRuleFactors::Adam { combined, epsilon } => (combined, epsilon, 0.0, None, false),
-            AdamRuleFactors::AdamW {
-                bias_correction_1,
-                bias_correction_2,
-                epsilon,
-                decay,
-            } => (bias_correction_1, bias_correction_2, epsilon, decay, true),
-        };
-        let numbers = [
-            factors.beta_1,
-            factors.beta_2,
-            factors.one_minus_beta_1,
-            factors.one_minus_beta_2,
-            factors.learning_rate,
-            a,
-            b,
-            epsilon,
-            decay.unwrap_or(1.0),
-            update.l1,
-            update.l2,
-        ];
         let (moment_1, moment_2) = match tensors.moments {
             Some(m) => (m.moment_1, m.moment_2),
             None => (tensors.grad.clone(), tensors.grad.clone()),
@@ -135,7 +102,7 @@ impl OptimizerKernels for CubeOptimizers {
             moment_1.into_dispatch(),
             moment_2.into_dispatch(),
             numbers,
-            [factors.first, adamw, decay.is_some()],
+            flags,
         );
         Ok(AdamUpdated {
             param: Tensor::from_dispatch(param),
@@ -145,4 +112,48 @@ impl OptimizerKernels for CubeOptimizers {
             },
         })
     }
+}
+
+/// Whether the Adam kernel takes `tensors`: all `f32` on a Cube device,
+/// of one length, with moments exactly when the update is not the `first`.
+fn takes_adam(first: bool, tensors: &AdamTensors) -> bool {
+    let n = tensors.param.dims()[0];
+    let fits = |x: &Tensor<1>| on_cube_f32(x) && x.dims()[0] == n;
+    fits(&tensors.param)
+        && fits(&tensors.grad)
+        && first == tensors.moments.is_none()
+        && tensors
+            .moments
+            .as_ref()
+            .is_none_or(|m| fits(&m.moment_1) && fits(&m.moment_2))
+}
+
+/// The numbers and flags of `fused_adam_update` for `update`, from its
+/// factors as Burn computes them.
+fn adam_arguments(update: &AdamUpdate) -> ([f32; 11], [bool; 3]) {
+    let factors = update.factors();
+    let (a, b, epsilon, decay, adamw) = match factors.rule {
+        AdamRuleFactors::Adam(s) => (s.combined, s.epsilon, 0.0, None, false),
+        AdamRuleFactors::AdamW(s) => (
+            s.bias_correction_1,
+            s.bias_correction_2,
+            s.epsilon,
+            s.decay,
+            true,
+        ),
+    };
+    let numbers = [
+        factors.beta_1,
+        factors.beta_2,
+        factors.one_minus_beta_1,
+        factors.one_minus_beta_2,
+        factors.learning_rate,
+        a,
+        b,
+        epsilon,
+        decay.unwrap_or(1.0),
+        update.l1,
+        update.l2,
+    ];
+    (numbers, [factors.first, adamw, decay.is_some()])
 }

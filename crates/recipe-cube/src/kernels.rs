@@ -113,13 +113,23 @@ pub(crate) enum FromItsOutput {
     Tanh,
 }
 
-fn empty_like(reference: &CubeTensor, shape: burn::tensor::Shape, dtype: DType) -> CubeTensor {
+/// An uninitialized tensor of `shape` and `dtype` on `reference`'s device.
+pub(crate) fn empty_like(
+    reference: &CubeTensor,
+    shape: burn::tensor::Shape,
+    dtype: DType,
+) -> CubeTensor {
     empty_device_dtype(
         reference.client.clone(),
         reference.device.clone(),
         shape,
         dtype,
     )
+}
+
+/// An uninitialized `f32` vector of `elements` on `reference`'s device.
+pub(crate) fn empty_f32(reference: &CubeTensor, elements: usize) -> CubeTensor {
+    empty_like(reference, burn::tensor::Shape::new([elements]), DType::F32)
 }
 
 /// The launch grid for `units` threads.

@@ -1,5 +1,6 @@
-//! SGD's and Adam's updates as a Burn backend extension for the CubeCL backend. The
-//! optimizer runs on tensors without autodiff, so there is no backward pass.
+//! SGD's and Adam's updates as a Burn backend extension for the CubeCL
+//! backend. The optimizer runs on tensors without autodiff, so there is no
+//! backward pass.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Cube, backend_extension};

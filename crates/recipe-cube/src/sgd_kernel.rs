@@ -5,13 +5,13 @@
 //! the velocity, add, scale by the learning rate, subtract) and the penalty
 //! four more, each reading and writing the whole parameter.
 
-use burn::tensor::{DType, Shape};
 use burn_cubecl::cubecl;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::cubecl::{CubeDim, calculate_cube_count_elemwise};
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
+
+use crate::kernels::empty_f32;
 
 /// What the kernel is compiled for (one kernel per combination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,15 +86,6 @@ fn sgd_kernel(
     param_out[i] = w - step * learning_rate;
 }
 
-fn empty_like(reference: &CubeTensor, elements: usize) -> CubeTensor {
-    empty_device_dtype(
-        reference.client.clone(),
-        reference.device.clone(),
-        Shape::new([elements]),
-        DType::F32,
-    )
-}
-
 /// The updated parameter and velocity (a one-element placeholder without
 /// momentum). `param`, `grad` and `velocity` are `f32` with the same number
 /// of elements; `velocity` is read only when `form.reads_velocity`.
@@ -111,8 +102,8 @@ pub(crate) fn sgd_update(
         into_contiguous(velocity),
     );
     let elements = param.meta.num_elements();
-    let param_out = empty_like(&param, elements);
-    let velocity_out = empty_like(&param, if form.momentum { elements } else { 1 });
+    let param_out = empty_f32(&param, elements);
+    let velocity_out = empty_f32(&param, if form.momentum { elements } else { 1 });
     let cube_dim = CubeDim::new(&param.client, elements);
     let cube_count = calculate_cube_count_elemwise(&param.client, elements, cube_dim);
     let client = param.client.clone();

@@ -313,31 +313,20 @@ mod host {
         let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
         let adam = &f.adam;
         match adam.rule {
-            AdamRuleFactors::Adam { combined, epsilon } => {
+            AdamRuleFactors::Adam(step) => {
                 for i in 0..n {
                     let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
                     moment_1[i] = m;
                     moment_2[i] = v;
-                    let step = (m * combined) / (v.sqrt() + epsilon);
-                    b.param[i] -= step * adam.learning_rate;
+                    b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
                 }
             }
-            AdamRuleFactors::AdamW {
-                bias_correction_1,
-                bias_correction_2,
-                epsilon,
-                decay,
-            } => {
+            AdamRuleFactors::AdamW(step) => {
                 for i in 0..n {
                     let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
                     moment_1[i] = m;
                     moment_2[i] = v;
-                    let step = (m / bias_correction_1) / ((v / bias_correction_2).sqrt() + epsilon);
-                    let decayed = match decay {
-                        Some(factor) => b.param[i] * factor,
-                        None => b.param[i],
-                    };
-                    b.param[i] = decayed - step * adam.learning_rate;
+                    b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
                 }
             }
         }

@@ -79,27 +79,59 @@ pub struct AdamFactors {
 /// The constants of Adam's or AdamW's step, in Burn's arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AdamRuleFactors {
-    /// `step = (m * combined) / (sqrt(v) + epsilon)`, `w = w - step * lr`.
-    Adam {
-        /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`.
-        combined: f32,
-        /// `epsilon * sqrt(1 - beta_2^t)`.
-        epsilon: f32,
-    },
-    /// `step = (m / bias_correction_1) / (sqrt(v / bias_correction_2) +
-    /// epsilon)`, `w = w * decay - step * lr` (`w - step * lr` without
-    /// decay).
-    AdamW {
-        /// `1 - beta_1^t`.
-        bias_correction_1: f32,
-        /// `1 - beta_2^t`.
-        bias_correction_2: f32,
-        /// Added to the denominator.
-        epsilon: f32,
-        /// `1 - lr * weight_decay` (computed in `f64`, as Burn does), or
-        /// `None` where that product is 0 (Burn skips the multiplication).
-        decay: Option<f32>,
-    },
+    /// Burn's `Adam`.
+    Adam(AdamStep),
+    /// Burn's `AdamW`.
+    AdamW(AdamWStep),
+}
+
+/// Adam's step: `(m * combined) / (sqrt(v) + epsilon)`, `w = w - step * lr`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamStep {
+    /// `sqrt(1 - beta_2^t) / (1 - beta_1^t)`.
+    pub combined: f32,
+    /// `epsilon * sqrt(1 - beta_2^t)`.
+    pub epsilon: f32,
+}
+
+/// AdamW's step: `(m / bias_correction_1) / (sqrt(v / bias_correction_2) +
+/// epsilon)`, `w = w * decay - step * lr` (`w - step * lr` without decay).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWStep {
+    /// `1 - beta_1^t`.
+    pub bias_correction_1: f32,
+    /// `1 - beta_2^t`.
+    pub bias_correction_2: f32,
+    /// Added to the denominator.
+    pub epsilon: f32,
+    /// `1 - lr * weight_decay` (computed in `f64`, as Burn does), or `None`
+    /// where that product is 0 (Burn skips the multiplication).
+    pub decay: Option<f32>,
+}
+
+impl AdamStep {
+    /// The new weight from the weight `w` and the new moments `m`, `v`, in
+    /// Burn's order of operations.
+    #[inline(always)]
+    pub fn weight(&self, w: f32, m: f32, v: f32, learning_rate: f32) -> f32 {
+        let step = (m * self.combined) / (v.sqrt() + self.epsilon);
+        w - step * learning_rate
+    }
+}
+
+impl AdamWStep {
+    /// The new weight from the weight `w` and the new moments `m`, `v`, in
+    /// Burn's order of operations.
+    #[inline(always)]
+    pub fn weight(&self, w: f32, m: f32, v: f32, learning_rate: f32) -> f32 {
+        let step =
+            (m / self.bias_correction_1) / ((v / self.bias_correction_2).sqrt() + self.epsilon);
+        let decayed = match self.decay {
+            Some(factor) => w * factor,
+            None => w,
+        };
+        decayed - step * learning_rate
+    }
 }
 
 impl AdamUpdate {
@@ -110,19 +142,19 @@ impl AdamUpdate {
         let rule = match self.rule {
             AdamRule::Adam => {
                 let bias_correction2_sqrt = (1.0 - self.beta_2.powi(t)).sqrt();
-                AdamRuleFactors::Adam {
+                AdamRuleFactors::Adam(AdamStep {
                     combined: bias_correction2_sqrt / (1.0 - self.beta_1.powi(t)),
                     epsilon: self.epsilon * bias_correction2_sqrt,
-                }
+                })
             }
             AdamRule::AdamW { weight_decay } => {
                 let decay_rate = self.learning_rate * weight_decay as f64;
-                AdamRuleFactors::AdamW {
+                AdamRuleFactors::AdamW(AdamWStep {
                     bias_correction_1: 1.0 - self.beta_1.powi(t),
                     bias_correction_2: 1.0 - self.beta_2.powi(t),
                     epsilon: self.epsilon,
                     decay: (decay_rate != 0.0).then_some((1.0 - decay_rate) as f32),
-                }
+                })
             }
         };
         AdamFactors {
@@ -157,23 +189,8 @@ impl AdamFactors {
     #[inline(always)]
     pub fn weight(&self, w: f32, m: f32, v: f32) -> f32 {
         match self.rule {
-            AdamRuleFactors::Adam { combined, epsilon } => {
-                let step = (m * combined) / (v.sqrt() + epsilon);
-                w - step * self.learning_rate
-            }
-            AdamRuleFactors::AdamW {
-                bias_correction_1,
-                bias_correction_2,
-                epsilon,
-                decay,
-            } => {
-                let step = (m / bias_correction_1) / ((v / bias_correction_2).sqrt() + epsilon);
-                let decayed = match decay {
-                    Some(factor) => w * factor,
-                    None => w,
-                };
-                decayed - step * self.learning_rate
-            }
+            AdamRuleFactors::Adam(step) => step.weight(w, m, v, self.learning_rate),
+            AdamRuleFactors::AdamW(step) => step.weight(w, m, v, self.learning_rate),
         }
     }
 }
@@ -248,10 +265,10 @@ mod tests {
             f.moments(1.0, 2.0, 3.0),
             (2.0 * 0.9 + 0.1f32, 3.0 * 0.999 + 0.001f32)
         );
-        let AdamRuleFactors::AdamW { decay, .. } = f.rule else {
+        let AdamRuleFactors::AdamW(step) = f.rule else {
             panic!("{:?}", f.rule)
         };
-        assert_eq!(decay, Some((1.0 - 1e-2 * 0.5f64) as f32));
+        assert_eq!(step.decay, Some((1.0 - 1e-2 * 0.5f64) as f32));
         let plain = update(AdamRule::Adam, 2).factors();
         let (m, v) = plain.moments(1.0, 2.0, 3.0);
         let shrunk = f.weight(1.0, m, v) - plain.weight(1.0, m, v);

@@ -94,7 +94,8 @@ mod unit_norm;
 mod weight_averaging;
 
 pub use adam_update::{
-    AdamFactors, AdamMoments, AdamRule, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated,
+    AdamFactors, AdamMoments, AdamRule, AdamRuleFactors, AdamStep, AdamTensors, AdamUpdate,
+    AdamUpdated, AdamWStep,
 };
 pub use any_stop::StopOnAny;
 pub use artifacts::{RunArtifacts, write_atomic};

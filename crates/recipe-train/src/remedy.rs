@@ -13,7 +13,7 @@ use crate::{
 
 /// A remedy the diagnosis suggests. Its `Display` says it in words; a
 /// front end adds how to ask for it there (the CLI adds its flags, see
-/// [`Diagnosis::render`]).
+/// [`Diagnosis::render`](crate::Diagnosis::render)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Remedy {

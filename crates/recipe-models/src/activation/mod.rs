@@ -180,7 +180,7 @@ pub trait ActivationFn: fmt::Debug + Send + Sync + 'static {
 
     /// The element-wise function this activation is, when it is one that a
     /// kernel may apply inside its layer's linear map
-    /// ([`kernels::linear_then`](crate::kernels::linear_then)): `None`
+    /// ([`kernels::linear_then`]): `None`
     /// unless overridden. An activation that returns `Some` must compute
     /// exactly that function in [`ActivationFn::forward`] and have no
     /// parameters; its layer then runs the fused map instead of the linear
