@@ -12,6 +12,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 
 use crate::kernels::empty_f32;
+use crate::penalty_gradient::add_penalty;
 
 /// What the kernel is compiled for (one kernel per combination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,18 +109,7 @@ fn adam_kernel(
         terminate!();
     }
     let w = param[i];
-    let mut g = grad[i];
-    if form.l1 || form.l2 {
-        let mut penalty = 0.0;
-        if form.l1 {
-            let sign = select(w > 0.0, 1.0f32, select(w < 0.0, -1.0f32, 0.0f32));
-            penalty += sign * l1;
-        }
-        if form.l2 {
-            penalty += w * l2;
-        }
-        g += penalty;
-    }
+    let g = add_penalty(grad[i], w, l1, l2, form.l1, form.l2);
     let mut m = g * one_minus_beta_1;
     let mut v = (g * g) * one_minus_beta_2;
     if !form.first {

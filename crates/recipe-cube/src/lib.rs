@@ -42,6 +42,7 @@ mod cube_activations;
 mod cube_optimizers;
 mod kernels;
 mod optimizer_ops;
+mod penalty_gradient;
 mod sgd_kernel;
 
 pub use cube_activations::CubeActivations;
