@@ -11,8 +11,7 @@
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer};
 use recipe::backend::select_device;
 use recipe::bench::{BenchSettings, bare_train_rate, cases, recipe_train_rate_with, run_case};
-use recipe::flex::FusedAdamW;
-use recipe::train::OptimizerConfig;
+use recipe::train::{FusedAdamW, OptimizerConfig};
 
 fn main() {
     recipe::allocator::keep_freed_memory();

@@ -317,10 +317,10 @@ fn the_sgd_kernel_declines_what_is_not_on_the_gpu_or_tracked() {
     assert!(CubeOptimizers.sgd_update(&update, on(&gpu())).is_err());
 }
 
-/// recipe-flex's `FusedSgd`, on wgpu tensors, runs the kernel (counted)
-/// when the binary's pair of kernels is installed, and trains the same
-/// weights as the tensor code over a few steps.
-#[cfg(feature = "flex")]
+/// recipe-train's `FusedSgd`, on wgpu tensors, runs the kernel (counted)
+/// when recipe-cube's kernels alone are installed (as in a build without
+/// recipe-flex), and trains the same weights as the tensor code over a few
+/// steps.
 #[test]
 fn fused_sgd_runs_the_kernel_on_the_gpu() {
     use burn::optim::Optimizer;
@@ -329,9 +329,6 @@ fn fused_sgd_runs_the_kernel_on_the_gpu() {
     static RAN: AtomicUsize = AtomicUsize::new(0);
     struct Counting;
     impl OptimizerKernels for Counting {
-        fn build(&self, _: &recipe_train::OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
-            None
-        }
         fn sgd_update(
             &self,
             update: &SgdUpdate,
@@ -344,8 +341,8 @@ fn fused_sgd_runs_the_kernel_on_the_gpu() {
     }
     let device = wgpu_device();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
-    recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, Counting));
-    let sgd = recipe_flex::FusedSgd::with_momentum(0.9, 0.0, true).with_elastic_net(0.001, 0.01);
+    recipe_train::install_optimizer_kernels(Counting);
+    let sgd = recipe_train::FusedSgd::with_momentum(0.9, 0.0, true).with_elastic_net(0.001, 0.01);
     let start = tensor([40, 30], 2.0, &device);
     let (mut param, mut state) = (start.clone(), None);
     let (mut expected, mut velocity) = (start.clone(), None::<Tensor<1>>);
@@ -383,13 +380,81 @@ fn fused_sgd_runs_the_kernel_on_the_gpu() {
     assert!(max_abs_difference(&found, &flat_start(&start)) > 1e-2);
 }
 
-#[cfg(feature = "flex")]
 fn flat_start(start: &Tensor<2>) -> Vec<f32> {
     start.to_data().try_to_vec().unwrap()
 }
 
-/// `grad + l1 sign(w) + l2 w` in tensor code, as recipe-flex's fallback
-/// adds a penalty.
+/// With recipe-cube's kernels alone installed (a build without recipe-flex),
+/// `OptimizerConfig::init` builds recipe's fused SGD and Adam, whose steps
+/// of a linear layer on wgpu run the kernels (counted): the same weights as
+/// Burn's own optimizers (kernels uninstalled) within rounding.
+#[test]
+fn recipes_optimizers_run_the_gpu_kernels_without_recipe_flex() {
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::GradientsParams;
+    use recipe_train::OptimizerConfig;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// recipe-cube's kernels, counting the updates they take; `build` is
+    /// the trait's default, as `CubeOptimizers`'.
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    struct Counting;
+    impl OptimizerKernels for Counting {
+        fn sgd_update(
+            &self,
+            update: &SgdUpdate,
+            tensors: SgdTensors,
+        ) -> Result<SgdUpdated, Box<SgdTensors>> {
+            let done = CubeOptimizers.sgd_update(update, tensors)?;
+            RAN.fetch_add(1, Ordering::SeqCst);
+            Ok(done)
+        }
+        fn adam_update(
+            &self,
+            update: &AdamUpdate,
+            tensors: AdamTensors,
+        ) -> Result<AdamUpdated, Box<AdamTensors>> {
+            let done = CubeOptimizers.adam_update(update, tensors)?;
+            RAN.fetch_add(1, Ordering::SeqCst);
+            Ok(done)
+        }
+    }
+
+    let device = gpu();
+    let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    let linear: Linear = LinearConfig::new(30, 20).init(&device);
+    let inputs = tensor([8, 30], 1.0, &device);
+    let train = |config: &OptimizerConfig, mut linear: Linear| {
+        let mut optimizer = config.init();
+        for _ in 0..3 {
+            let loss = linear.forward(inputs.clone()).square().sum();
+            let grads = GradientsParams::from_grads(loss.backward(), &linear);
+            linear = optimizer.step(0.01, linear, grads);
+        }
+        linear.weight.val().into_data().try_to_vec::<f32>().unwrap()
+    };
+    for config in [OptimizerConfig::sgd(0.9), OptimizerConfig::adam()] {
+        RAN.store(0, Ordering::SeqCst);
+        recipe_train::install_optimizer_kernels(Counting);
+        let with_kernels = train(&config, linear.clone());
+        recipe_train::uninstall_optimizer_kernels();
+        // Weight and bias, three steps.
+        assert_eq!(RAN.load(Ordering::SeqCst), 6, "{config:?}: the kernels ran");
+        let burns = train(&config, linear.clone());
+        let start = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            max_abs_difference(&with_kernels, &burns) <= 1e-5,
+            "{config:?}"
+        );
+        assert!(
+            max_abs_difference(&with_kernels, &start) > 1e-3,
+            "{config:?}: nothing moved"
+        );
+    }
+}
+
+/// `grad + l1 sign(w) + l2 w` in tensor code, as recipe-train's fused
+/// optimizers add a folded penalty where no kernel takes it.
 fn with_penalty(param: &Tensor<1>, grad: Tensor<1>, l1: f32, l2: f32) -> Tensor<1> {
     let mut penalty = param.zeros_like();
     if l1 != 0.0 {
@@ -565,7 +630,7 @@ fn the_adam_kernel_declines_what_it_cannot_take() {
     assert!(adam(2, on(&device, true)).is_ok());
 }
 
-/// recipe-flex's `FusedAdamW` (with an L1/L2 penalty), on wgpu tensors,
+/// recipe-train's `FusedAdamW` (with an L1/L2 penalty), on wgpu tensors,
 /// runs the kernel (counted) when the binary's pair of kernels is
 /// installed, and trains the same weights as Burn's `AdamW` over a few
 /// steps.
@@ -578,9 +643,6 @@ fn fused_adamw_runs_the_kernel_on_the_gpu() {
     static RAN: AtomicUsize = AtomicUsize::new(0);
     struct Counting;
     impl OptimizerKernels for Counting {
-        fn build(&self, _: &recipe_train::OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
-            None
-        }
         fn adam_update(
             &self,
             update: &AdamUpdate,
@@ -594,7 +656,7 @@ fn fused_adamw_runs_the_kernel_on_the_gpu() {
     let device = wgpu_device();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
     recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, Counting));
-    let fused = recipe_flex::FusedAdamW::new(0.9, 0.999, 1e-8, 0.01).with_elastic_net(0.001, 0.01);
+    let fused = recipe_train::FusedAdamW::new(0.9, 0.999, 1e-8, 0.01).with_elastic_net(0.001, 0.01);
     let burn = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(0.01)

@@ -3,8 +3,8 @@
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{DType, Tensor};
 use recipe_train::{
-    AdamMoments, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated, OptimizerConfig,
-    OptimizerKernels, SgdTensors, SgdUpdate, SgdUpdated,
+    AdamMoments, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated, FoldedPenalty,
+    OptimizerConfig, OptimizerKernels, SgdTensors, SgdUpdate, SgdUpdated, fused_optimizer_folded,
 };
 
 use crate::optimizer_ops::FusedCubeOptimizerOps;
@@ -12,11 +12,12 @@ use crate::optimizer_ops::FusedCubeOptimizerOps;
 /// SGD's update (momentum, Nesterov, and an L1/L2 penalty folded in) and
 /// Adam's or AdamW's (with the penalty folded in) as one CubeCL kernel each
 /// for `f32` parameters on a GPU device of Burn's Cube backend; tensors
-/// elsewhere are handed back. It builds no optimizer of its own: a fused
-/// optimizer that asks the installed kernels for tensors its own loop
-/// cannot take (recipe-flex's `FusedSgd`, `FusedAdam`, `FusedAdamW`) runs
-/// it, which is why
-/// the `recipe` binary installs it after recipe-flex's kernels, as a pair:
+/// elsewhere are handed back. Installed alone, recipe's SGD, Adam and
+/// AdamW are built as recipe-train's `FusedSgd`, `FusedAdam` and
+/// `FusedAdamW`, which ask it for every parameter's update (penalties
+/// folded in); Burn's arithmetic runs for the tensors it declines. With
+/// another backend crate's kernels the `recipe` binary installs a pair, the
+/// first asked first:
 ///
 /// ```ignore
 /// recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, recipe_cube::CubeOptimizers));
@@ -31,8 +32,12 @@ fn on_cube_f32(x: &Tensor<1>) -> bool {
 }
 
 impl OptimizerKernels for CubeOptimizers {
-    fn build(&self, _config: &OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
-        None
+    fn build_folded(
+        &self,
+        config: &OptimizerConfig,
+        folded: &[FoldedPenalty],
+    ) -> Option<burn::optim::ModuleOptimizer> {
+        fused_optimizer_folded(config, folded)
     }
 
     fn sgd_update(

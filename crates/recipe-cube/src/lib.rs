@@ -6,14 +6,17 @@
 //! extension for Cube and autodiff-on-Cube: the forward keeps the output or
 //! the winning piece, the backward is one kernel). [`CubeOptimizers`] runs
 //! SGD's update (momentum, Nesterov, an L1/L2 penalty folded in) and Adam's
-//! or AdamW's as one kernel each, for a fused optimizer that asks for them
-//! (recipe-flex's `FusedSgd`, `FusedAdam`, `FusedAdamW`). [`install`] makes
-//! recipe-models' layers use them for tensors on a GPU:
+//! or AdamW's as one kernel each, which recipe-train's `FusedSgd`,
+//! `FusedAdam` and `FusedAdamW` ask for every parameter's update. [`install`]
+//! makes recipe-models' layers and recipe's optimizers use them for tensors
+//! on a GPU:
 //!
 //! ```ignore
 //! recipe_cube::install();
 //! // Every recipe-models sigmoid, tanh and Maxout on a GPU device now runs
-//! // recipe's kernels; tensors on other devices keep Burn's code.
+//! // recipe's kernels, and `OptimizerConfig::init` builds the fused
+//! // optimizers that run its updates; tensors on other devices keep Burn's
+//! // code.
 //! ```
 //!
 //! To combine them with another backend crate's kernels (the `recipe`
@@ -50,10 +53,10 @@ pub use cube_optimizers::CubeOptimizers;
 
 /// Makes recipe-models' sigmoid, tanh and Maxout run [`CubeActivations`] for
 /// tensors on a GPU, and installs [`CubeOptimizers`], from now on (in this
-/// process), replacing activation and optimizer kernels installed before.
-/// [`CubeOptimizers`] builds no optimizer: without a fused optimizer that
-/// asks for its kernels (recipe-flex's, installed as a pair: see
-/// [`CubeOptimizers`]), Burn's optimizers run.
+/// process), replacing activation and optimizer kernels installed before:
+/// recipe's SGD, Adam and AdamW are then recipe-train's fused optimizers,
+/// whose updates of GPU tensors are [`CubeOptimizers`]' kernels (a build
+/// without recipe-flex included).
 pub fn install() {
     recipe_models::install_activation_kernels(CubeActivations);
     recipe_train::install_optimizer_kernels(CubeOptimizers);

@@ -14,8 +14,6 @@ use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
-use recipe_train::PenaltyGradient;
-
 use crate::flex_loops;
 
 /// Elements per piece of work on the thread pool.
@@ -38,33 +36,6 @@ impl Strengths {
             l2: l2 as f32,
             scale,
         }
-    }
-}
-
-/// `l1 Σ|w| + l2/2 Σw²`, as given and as the loop uses it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Penalty {
-    pub(crate) l1: f64,
-    pub(crate) l2: f64,
-    pub(crate) strengths: Strengths,
-}
-
-impl Penalty {
-    pub(crate) fn new(l1: f64, l2: f64) -> Self {
-        Self {
-            l1,
-            l2,
-            strengths: Strengths::new(l1, l2, 1.0),
-        }
-    }
-
-    /// `grad + l1 sign(w) + l2 w` in tensor operations, the same
-    /// arithmetic as the loops (for tensors they cannot take).
-    pub(crate) fn add_to<const D: usize>(&self, weights: &Tensor<D>, grad: Tensor<D>) -> Tensor<D> {
-        let shape = grad.shape();
-        let matrix = weights.clone().flatten::<1>(0, D - 1).unsqueeze_dim::<2>(0);
-        let (_, gradient) = PenaltyGradient::elastic_net_tensors(matrix, self.l1, self.l2);
-        grad + gradient.reshape(shape)
     }
 }
 
@@ -267,7 +238,6 @@ pub(crate) fn elastic_net(
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
-    use recipe_train::PenaltyGradient;
 
     fn bits(t: Tensor<1>) -> Vec<u32> {
         let values = t.into_data().try_to_vec::<f32>().unwrap();
@@ -287,7 +257,8 @@ mod tests {
         for (l1, l2, scale) in [(1e-4, 1e-3, 1.0), (1e-4, 0.0, 0.5), (0.0, 1e-3, 1.0)] {
             let (value, fused) = elastic_net(&weights, grad.clone(), l1, l2, scale).unwrap();
             let matrix = weights.clone().unsqueeze_dim::<2>(0);
-            let (expected_value, gradient) = PenaltyGradient::elastic_net_tensors(matrix, l1, l2);
+            let (expected_value, gradient) =
+                recipe_train::PenaltyGradient::elastic_net_tensors(matrix, l1, l2);
             let expected = grad.clone() + gradient.flatten::<1>(0, 1).mul_scalar(scale);
             assert_eq!(bits(fused), bits(expected), "l1 {l1} l2 {l2}");
             let (value, expected_value): (f32, f32) =

@@ -9,13 +9,27 @@ use burn::tensor::Tensor;
 use crate::OptimizerConfig;
 use crate::adam_update::{AdamTensors, AdamUpdate, AdamUpdated};
 
-/// Builds a faster optimizer for some [`OptimizerConfig`]s, with the same
-/// numbers as Burn's (e.g. `recipe-flex`'s fused Adam for the CPU). The
-/// library crates name no backend: a backend crate implements this and a
-/// program installs it with [`install_optimizer_kernels`].
+/// Faster implementations of recipe's optimizers' updates and penalties,
+/// with the same numbers as Burn's (e.g. `recipe-flex`'s in-place loops for
+/// the CPU, `recipe-cube`'s kernels for a GPU). The library crates name no
+/// backend: a backend crate implements this and a program installs it with
+/// [`install_optimizer_kernels`].
+///
+/// Every method has a default. A kernel set usually implements
+/// [`OptimizerKernels::sgd_update`] and [`OptimizerKernels::adam_update`]
+/// for the tensors it can take, declining the others: the default
+/// [`OptimizerKernels::build`] gives recipe's [`FusedSgd`](crate::FusedSgd),
+/// [`FusedAdam`](crate::FusedAdam) and [`FusedAdamW`](crate::FusedAdamW),
+/// which ask the installed kernels for each parameter's update and run
+/// Burn's arithmetic where none takes it.
 pub trait OptimizerKernels: Send + Sync + 'static {
     /// The optimizer for `config`, or `None` to let Burn's own be built.
-    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer>;
+    /// The default: [`fused_optimizer`](crate::fused_optimizer), recipe's
+    /// optimizer that asks the installed kernels' `sgd_update` and
+    /// `adam_update`.
+    fn build(&self, config: &OptimizerConfig) -> Option<ModuleOptimizer> {
+        crate::fused_optimizer(config)
+    }
 
     /// An elastic-net penalty on one flattened weight tensor in one pass:
     /// returns its value `l1 Σ|w| + l2/2 Σw²` (shape `[1]`) and
@@ -41,7 +55,10 @@ pub trait OptimizerKernels: Send + Sync + 'static {
     /// memory for both), or `None` (the default) to leave penalties in the
     /// training step. When it returns an optimizer, the training step no
     /// longer adds those gradients itself; it still reports the penalty's
-    /// value through [`OptimizerKernels::elastic_net_value`].
+    /// value through [`OptimizerKernels::elastic_net_value`]. Kernels whose
+    /// updates add the penalty ([`SgdUpdate::l1`], [`SgdUpdate::l2`]; the
+    /// same in [`AdamUpdate`]) return
+    /// [`fused_optimizer_folded`](crate::fused_optimizer_folded).
     fn build_folded(
         &self,
         config: &OptimizerConfig,
@@ -61,9 +78,9 @@ pub trait OptimizerKernels: Send + Sync + 'static {
     /// One [`SgdUpdate`] of one flattened parameter in one pass (e.g. one
     /// GPU kernel where Burn's SGD launches five), or the tensors handed
     /// back (the default) when the kernel does not take them: a fused SGD
-    /// optimizer such as recipe-flex's `FusedSgd` asks the installed
-    /// kernels through [`installed_sgd_update`] for tensors its own loop
-    /// cannot take, before it falls back to tensor operations.
+    /// optimizer such as recipe's [`FusedSgd`](crate::FusedSgd) asks the
+    /// installed kernels through [`installed_sgd_update`] for every
+    /// parameter, before it falls back to tensor operations.
     fn sgd_update(
         &self,
         update: &SgdUpdate,
@@ -75,9 +92,9 @@ pub trait OptimizerKernels: Send + Sync + 'static {
 
     /// One [`AdamUpdate`] (Adam or AdamW) of one flattened parameter in one
     /// pass, or the tensors handed back (the default), as
-    /// [`OptimizerKernels::sgd_update`]: a fused Adam such as
-    /// recipe-flex's `FusedAdam` asks the installed kernels through
-    /// [`installed_adam_update`] for tensors its own loop cannot take.
+    /// [`OptimizerKernels::sgd_update`]: a fused Adam such as recipe's
+    /// [`FusedAdam`](crate::FusedAdam) asks the installed kernels through
+    /// [`installed_adam_update`] for every parameter, before Burn's Adam.
     fn adam_update(
         &self,
         update: &AdamUpdate,

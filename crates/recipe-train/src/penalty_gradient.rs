@@ -73,6 +73,26 @@ impl PenaltyGradient {
     }
 }
 
+/// An L1/L2 penalty an optimizer adds to each gradient of its parameters
+/// before the update (folded: [`FoldedPenalty`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FoldedStrengths {
+    pub(crate) l1: f64,
+    pub(crate) l2: f64,
+}
+
+impl FoldedStrengths {
+    /// `grad + l1 sign(w) + l2 w` in tensor operations, the arithmetic of
+    /// the training step's penalty gradient (for tensors no installed
+    /// kernel takes).
+    pub(crate) fn add_to<const D: usize>(self, weights: &Tensor<D>, grad: Tensor<D>) -> Tensor<D> {
+        let shape = grad.shape();
+        let matrix = weights.clone().flatten::<1>(0, D - 1).unsqueeze_dim::<2>(0);
+        let (_, gradient) = PenaltyGradient::elastic_net_tensors(matrix, self.l1, self.l2);
+        grad + gradient.reshape(shape)
+    }
+}
+
 /// Adds one closed-form penalty's gradient, times the scale, to the
 /// gradients and returns its value (`None` when the parameter has no
 /// gradient: frozen).

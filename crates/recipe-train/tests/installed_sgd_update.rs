@@ -1,16 +1,18 @@
-//! `FusedSgd` hands the tensors its own loop cannot take (here: `f64`; on a
-//! GPU: recipe-cube's) to the installed kernels' `sgd_update`, with the
-//! update it means, and uses what they return; where they decline, the
-//! tensor code runs. Its own process: installing kernels is process-wide.
+//! `FusedSgd` hands every parameter's update to the installed kernels'
+//! `sgd_update` (recipe-flex's loop, recipe-cube's GPU kernel, a user's),
+//! with the update it means, and uses what they return; where they
+//! decline, the tensor code runs. `OptimizerConfig::init` builds it for
+//! installed kernels that keep `OptimizerKernels::build`'s default. Its own
+//! process: installing kernels is process-wide.
 
 use std::sync::Mutex;
 
-use burn::optim::Optimizer;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use recipe_flex::FusedSgd;
 use recipe_train::{
-    OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated, install_optimizer_kernels,
-    uninstall_optimizer_kernels,
+    FusedSgd, OptimizerConfig, OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
+    install_optimizer_kernels, uninstall_optimizer_kernels,
 };
 
 /// Records every update it is asked for; takes them when `take`, and then
@@ -23,10 +25,6 @@ static ASKED: Mutex<Vec<(SgdUpdate, usize, bool)>> = Mutex::new(Vec::new());
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 impl OptimizerKernels for Recording {
-    fn build(&self, _: &recipe_train::OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
-        None
-    }
-
     fn sgd_update(
         &self,
         update: &SgdUpdate,
@@ -60,7 +58,7 @@ fn values(tensor: &Tensor<2>) -> Vec<f64> {
 }
 
 #[test]
-fn tensors_the_loop_cannot_take_go_to_the_installed_kernel() {
+fn every_update_goes_to_the_installed_kernel() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     ASKED.lock().unwrap().clear();
     install_optimizer_kernels(Recording { take: true });
@@ -103,4 +101,35 @@ fn where_the_kernel_declines_the_tensor_code_runs() {
     for (found, expected) in values(&stepped).iter().zip(expected) {
         assert!((found - expected).abs() < 1e-12, "{found} vs {expected}");
     }
+}
+
+/// With kernels that keep the default `build`, recipe's SGD (with a
+/// momentum ramp here) is the fused optimizer and every parameter's update
+/// (weight and bias) is the kernel's.
+#[test]
+fn the_default_build_asks_the_kernel_for_every_parameter() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    ASKED.lock().unwrap().clear();
+    install_optimizer_kernels(Recording { take: true });
+    let device = Device::flex().autodiff();
+    let linear: Linear = LinearConfig::new(3, 2).init(&device);
+    let before = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+    let loss = linear.forward(Tensor::<2>::ones([4, 3], &device)).sum();
+    let grads = GradientsParams::from_grads(loss.backward(), &linear);
+    let config = OptimizerConfig::sgd(0.9)
+        .with_momentum_ramp("0.5:10".parse().unwrap())
+        .unwrap();
+    let mut optimizer = config.init();
+    let linear = optimizer.step(0.1, linear, grads);
+    uninstall_optimizer_kernels();
+    let after = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!(*a, b + 100.0, "the kernel's result is the weight");
+    }
+    let asked = ASKED.lock().unwrap().clone();
+    let lengths: Vec<usize> = asked.iter().map(|(_, n, _)| *n).collect();
+    assert_eq!(lengths.len(), 2, "weight and bias: {lengths:?}");
+    assert!(lengths.contains(&6) && lengths.contains(&2), "{lengths:?}");
+    let momentum = asked[0].0.momentum.expect("momentum").momentum;
+    assert_eq!(momentum, 0.5, "the ramp's first momentum");
 }

@@ -1,17 +1,16 @@
-//! `FusedAdam` and `FusedAdamW` hand the tensors their own loop cannot take
-//! (here: `f64`; on a GPU: recipe-cube's) to the installed kernels'
-//! `adam_update`, with the update they mean and the state's time, and use
-//! what they return; where the kernels decline, Burn's optimizer runs. Its
-//! own process: installing kernels is process-wide.
+//! `FusedAdam` and `FusedAdamW` hand every parameter's update to the
+//! installed kernels' `adam_update` (recipe-flex's loop, recipe-cube's GPU
+//! kernel, a user's), with the update they mean and the state's time, and
+//! use what they return; where the kernels decline, Burn's optimizer runs.
+//! Its own process: installing kernels is process-wide.
 
 use std::sync::Mutex;
 
 use burn::optim::{AdamConfig, Optimizer};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use recipe_flex::{FusedAdam, FusedAdamW};
 use recipe_train::{
-    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, OptimizerKernels,
-    install_optimizer_kernels, uninstall_optimizer_kernels,
+    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, FusedAdam, FusedAdamW,
+    OptimizerKernels, install_optimizer_kernels, uninstall_optimizer_kernels,
 };
 
 /// Records every update it is asked for (with the parameter's length and
@@ -26,10 +25,6 @@ static ASKED: Mutex<Vec<(AdamUpdate, usize, bool)>> = Mutex::new(Vec::new());
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 impl OptimizerKernels for Recording {
-    fn build(&self, _: &recipe_train::OptimizerConfig) -> Option<burn::optim::ModuleOptimizer> {
-        None
-    }
-
     fn adam_update(
         &self,
         update: &AdamUpdate,
@@ -66,7 +61,7 @@ fn values(tensor: &Tensor<2>) -> Vec<f64> {
 }
 
 #[test]
-fn tensors_the_loop_cannot_take_go_to_the_installed_kernel() {
+fn every_update_goes_to_the_installed_kernel() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     ASKED.lock().unwrap().clear();
     install_optimizer_kernels(Recording { take: true });
