@@ -18,6 +18,10 @@ use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use burn::train::TrainStep;
 use serde::Serialize;
 
+mod hook_cost;
+
+pub use hook_cost::{HookCost, hook_costs};
+
 use crate::data::{
     DatasetKind, ImageBatch, ImageBatcher, ImageDataset, ImageSet, Normalization, Splits,
 };
@@ -317,22 +321,6 @@ pub fn hook_variants() -> Vec<(&'static str, StepHooks)> {
             StepHooks::new(vec![l1(), l2()], max_norm()),
         ),
     ]
-}
-
-/// Training examples per second of recipe's step on `case` with each of
-/// [`hook_variants`], in that order.
-pub fn hook_rates(
-    case: &BenchCase,
-    device: &Device,
-    settings: BenchSettings,
-) -> Vec<(&'static str, f64)> {
-    hook_variants()
-        .into_iter()
-        .map(|(name, hooks)| {
-            let mut steps = TrainSteps::recipe(case, device).with_hooks(hooks);
-            (name, rate(settings, case.batch_size, || steps.step()))
-        })
-        .collect()
 }
 
 /// Training examples per second of a bare Burn step (see [`TrainSteps`]).

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 use recipe::backend::{kernels_from_env, select_device};
-use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, hook_rates, run_case};
+use recipe::bench::{BenchSettings, cases, compare_loops, data_path_rate, hook_costs, run_case};
 use recipe::data::{DatasetKind, SplitConfig, load_splits};
 use serde_json::json;
 
@@ -107,8 +107,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let batches_per_sec = data_path_rate(&splits.train, batch_size, &device, 3);
     let loop_images = splits.train.slice(0..10_000);
     let loops = compare_loops(&wanted[0], &loop_images, &device, 2)?;
-    let hooks = hook_rates(&wanted[0], &device, settings);
-    let without_hooks = hooks[0].1;
+    let hooks = hook_costs(&wanted[0], &device, settings);
     if args.json {
         // One object per measurement, each naming what it measured and where.
         let print = |measurement: &str, mut fields: serde_json::Value| {
@@ -132,15 +131,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "recipe_loop_samples_per_sec": loops.recipe_samples_per_sec.round(),
             }),
         );
-        for (hook, rate) in &hooks {
-            print(
-                "hook_cost",
-                json!({
-                    "case": wanted[0].name,
-                    "hooks": hook,
-                    "train_samples_per_sec": rate.round(),
-                }),
-            );
+        for cost in &hooks {
+            let mut fields = serde_json::to_value(cost)?;
+            fields["case"] = json!(wanted[0].name);
+            print("hook_cost", fields);
         }
     } else {
         println!(
@@ -155,13 +149,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             100.0 * (loops.recipe_samples_per_sec / loops.bare_samples_per_sec - 1.0)
         );
         println!(
-            "recipe's step on case {} with its hooks:",
-            &wanted[0].name[..1]
+            "recipe's step on case {} with its hooks ({} interleaved rounds; extra time per step against the same round's step without hooks: median, lowest to highest):",
+            &wanted[0].name[..1],
+            settings.repeats.max(3)
         );
-        for (hook, rate) in &hooks {
+        for cost in &hooks {
             println!(
-                "  {hook:<20} {rate:>8.0} samples/s ({:+.1}%)",
-                100.0 * (rate / without_hooks - 1.0)
+                "  {:<20} {:>8.0} samples/s  {:+.1}% ({:+.1} to {:+.1})",
+                cost.hooks,
+                cost.train_samples_per_sec,
+                cost.cost_percent,
+                cost.cost_percent_low,
+                cost.cost_percent_high
             );
         }
     }

@@ -29,6 +29,7 @@ mod elastic_net;
 mod flex_activations;
 mod flex_loops;
 mod linear_ops;
+mod max_norm;
 mod pointwise;
 mod sgd_loop;
 mod spin_pool;
@@ -50,8 +51,9 @@ pub use recipe_train::{FusedAdam, FusedAdamW, FusedSgd, FusedSgdState};
 /// recipe's optimizer kernels for Flex: SGD's and Adam's/AdamW's update
 /// (penalties folded in) as one in-place loop over host memory, for `f32`
 /// tensors on the Flex device (other tensors are declined, for the next
-/// kernels or Burn's arithmetic), and the L1/L2 penalty's value and
-/// gradient in one pass.
+/// kernels or Burn's arithmetic), the L1/L2 penalty's value and gradient
+/// in one pass, and the max-norm constraint in one read (and one write
+/// when a unit is over the bound).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlexKernels;
 
@@ -77,6 +79,10 @@ impl OptimizerKernels for FlexKernels {
         scale: f32,
     ) -> Result<(Tensor<1>, Tensor<1>), Tensor<1>> {
         elastic_net::elastic_net(weights, grad, l1, l2, scale)
+    }
+
+    fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
+        max_norm::max_norm(matrix, unit_dim, max_norm)
     }
 
     fn sgd_update(

@@ -6,6 +6,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::optimizer_kernels::installed_max_norm;
 use crate::{Constraint, ParamInfo, ParamSelector, ParamTensor, TrainError, WeightConstraint};
 
 /// The max-norm constraint: each unit's incoming weight vector (a column
@@ -40,8 +41,13 @@ impl Constraint for MaxNorm {
         Ok(())
     }
 
+    /// The installed kernels' one-pass constraint where they take the
+    /// parameter ([`OptimizerKernels::max_norm`](crate::OptimizerKernels::max_norm)),
+    /// else tensor operations.
     fn apply(&self, param: &ParamTensor) -> Tensor<2> {
-        renorm_units(param.matrix.clone(), param.unit_norms(), self.max_norm)
+        installed_max_norm(&param.matrix, param.unit_dim, self.max_norm).unwrap_or_else(|| {
+            renorm_units(param.matrix.clone(), param.unit_norms(), self.max_norm)
+        })
     }
 }
 

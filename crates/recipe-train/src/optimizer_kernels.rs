@@ -90,6 +90,16 @@ pub trait OptimizerKernels: Send + Sync + 'static {
         Err(Box::new(tensors))
     }
 
+    /// The max-norm constraint on one parameter, laid out as
+    /// [`ParamTensor::matrix`](crate::ParamTensor::matrix) (units are rows
+    /// when `unit_dim` is 0, columns when it is 1): each unit whose L2 norm
+    /// exceeds `max_norm` rescaled to it, in fewer passes than the tensor
+    /// code; or `None` (the default) to let the tensor code run.
+    fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
+        let _ = (matrix, unit_dim, max_norm);
+        None
+    }
+
     /// One [`AdamUpdate`] (Adam or AdamW) of one flattened parameter in one
     /// pass, or the tensors handed back (the default), as
     /// [`OptimizerKernels::sgd_update`]: a fused Adam such as recipe's
@@ -207,6 +217,12 @@ impl<A: OptimizerKernels, B: OptimizerKernels> OptimizerKernels for (A, B) {
             .or_else(|tensors| self.1.sgd_update(update, *tensors))
     }
 
+    fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
+        self.0
+            .max_norm(matrix, unit_dim, max_norm)
+            .or_else(|| self.1.max_norm(matrix, unit_dim, max_norm))
+    }
+
     fn adam_update(
         &self,
         update: &AdamUpdate,
@@ -290,6 +306,15 @@ pub(crate) fn installed_elastic_net_value(
     l2: f64,
 ) -> Option<Tensor<1>> {
     current().and_then(|kernels| kernels.elastic_net_value(weights, l1, l2))
+}
+
+/// The installed kernels' [`OptimizerKernels::max_norm`].
+pub(crate) fn installed_max_norm(
+    matrix: &Tensor<2>,
+    unit_dim: usize,
+    max_norm: f64,
+) -> Option<Tensor<2>> {
+    current().and_then(|kernels| kernels.max_norm(matrix, unit_dim, max_norm))
 }
 
 /// The installed kernels' [`OptimizerKernels::sgd_update`], or the tensors
