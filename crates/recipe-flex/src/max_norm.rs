@@ -177,7 +177,8 @@ mod tests {
             "{rescaled} rescaled: not a mixed case"
         );
         let after = values(&column_norms(ours));
-        assert!(after.iter().all(|n| *n <= 3.0 * (1.0 + 1e-6)), "{after:?}");
+        // At the bound up to the rounding of an f32 sum of 784 squares.
+        assert!(after.iter().all(|n| *n <= 3.0 * (1.0 + 1e-5)), "{after:?}");
     }
 
     /// Units as rows (a convolution kernel's `[out, rest]` layout), by hand:
