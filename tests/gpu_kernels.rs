@@ -13,6 +13,7 @@
 #![cfg(feature = "wgpu")]
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::activation as burn_fn;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -28,6 +29,36 @@ use recipe_train::{
 /// Selecting a device installs the `recipe` binary's kernels, process-wide;
 /// the test that installs its own holds this lock while it runs.
 static KERNELS: Mutex<()> = Mutex::new(());
+
+/// Updates taken by [`CountingCube`] so far (a test reads it before and
+/// after, holding [`KERNELS`]).
+static CUBE_UPDATES: AtomicUsize = AtomicUsize::new(0);
+
+/// recipe-cube's optimizer kernels, counting the updates they take;
+/// `build` is the trait's default, as `CubeOptimizers`'.
+struct CountingCube;
+
+impl OptimizerKernels for CountingCube {
+    fn sgd_update(
+        &self,
+        update: &SgdUpdate,
+        tensors: SgdTensors,
+    ) -> Result<SgdUpdated, Box<SgdTensors>> {
+        let done = CubeOptimizers.sgd_update(update, tensors)?;
+        CUBE_UPDATES.fetch_add(1, Ordering::SeqCst);
+        Ok(done)
+    }
+
+    fn adam_update(
+        &self,
+        update: &AdamUpdate,
+        tensors: AdamTensors,
+    ) -> Result<AdamUpdated, Box<AdamTensors>> {
+        let done = CubeOptimizers.adam_update(update, tensors)?;
+        CUBE_UPDATES.fetch_add(1, Ordering::SeqCst);
+        Ok(done)
+    }
+}
 
 fn wgpu_device() -> Device {
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
@@ -324,24 +355,11 @@ fn the_sgd_kernel_declines_what_is_not_on_the_gpu_or_tracked() {
 #[test]
 fn fused_sgd_runs_the_kernel_on_the_gpu() {
     use burn::optim::Optimizer;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    static RAN: AtomicUsize = AtomicUsize::new(0);
-    struct Counting;
-    impl OptimizerKernels for Counting {
-        fn sgd_update(
-            &self,
-            update: &SgdUpdate,
-            tensors: SgdTensors,
-        ) -> Result<SgdUpdated, Box<SgdTensors>> {
-            let done = CubeOptimizers.sgd_update(update, tensors)?;
-            RAN.fetch_add(1, Ordering::SeqCst);
-            Ok(done)
-        }
-    }
     let device = wgpu_device();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
-    recipe_train::install_optimizer_kernels(Counting);
+    let before = CUBE_UPDATES.load(Ordering::SeqCst);
+    recipe_train::install_optimizer_kernels(CountingCube);
     let sgd = recipe_train::FusedSgd::with_momentum(0.9, 0.0, true).with_elastic_net(0.001, 0.01);
     let start = tensor([40, 30], 2.0, &device);
     let (mut param, mut state) = (start.clone(), None);
@@ -371,7 +389,11 @@ fn fused_sgd_runs_the_kernel_on_the_gpu() {
         (expected, velocity) = (done.param.reshape([40, 30]), done.velocity);
     }
     recipe_train::uninstall_optimizer_kernels();
-    assert_eq!(RAN.load(Ordering::SeqCst), 3, "the kernel ran once a step");
+    assert_eq!(
+        CUBE_UPDATES.load(Ordering::SeqCst) - before,
+        3,
+        "the kernel ran once a step"
+    );
     let (found, expected): (Vec<f32>, Vec<f32>) = (
         param.into_data().try_to_vec().unwrap(),
         expected.into_data().try_to_vec().unwrap(),
@@ -393,33 +415,6 @@ fn recipes_optimizers_run_the_gpu_kernels_without_recipe_flex() {
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::GradientsParams;
     use recipe_train::OptimizerConfig;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// recipe-cube's kernels, counting the updates they take; `build` is
-    /// the trait's default, as `CubeOptimizers`'.
-    static RAN: AtomicUsize = AtomicUsize::new(0);
-    struct Counting;
-    impl OptimizerKernels for Counting {
-        fn sgd_update(
-            &self,
-            update: &SgdUpdate,
-            tensors: SgdTensors,
-        ) -> Result<SgdUpdated, Box<SgdTensors>> {
-            let done = CubeOptimizers.sgd_update(update, tensors)?;
-            RAN.fetch_add(1, Ordering::SeqCst);
-            Ok(done)
-        }
-        fn adam_update(
-            &self,
-            update: &AdamUpdate,
-            tensors: AdamTensors,
-        ) -> Result<AdamUpdated, Box<AdamTensors>> {
-            let done = CubeOptimizers.adam_update(update, tensors)?;
-            RAN.fetch_add(1, Ordering::SeqCst);
-            Ok(done)
-        }
-    }
-
     let device = gpu();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
     let linear: Linear = LinearConfig::new(30, 20).init(&device);
@@ -434,12 +429,16 @@ fn recipes_optimizers_run_the_gpu_kernels_without_recipe_flex() {
         linear.weight.val().into_data().try_to_vec::<f32>().unwrap()
     };
     for config in [OptimizerConfig::sgd(0.9), OptimizerConfig::adam()] {
-        RAN.store(0, Ordering::SeqCst);
-        recipe_train::install_optimizer_kernels(Counting);
+        let before = CUBE_UPDATES.load(Ordering::SeqCst);
+        recipe_train::install_optimizer_kernels(CountingCube);
         let with_kernels = train(&config, linear.clone());
         recipe_train::uninstall_optimizer_kernels();
         // Weight and bias, three steps.
-        assert_eq!(RAN.load(Ordering::SeqCst), 6, "{config:?}: the kernels ran");
+        assert_eq!(
+            CUBE_UPDATES.load(Ordering::SeqCst) - before,
+            6,
+            "{config:?}: the kernels ran"
+        );
         let burns = train(&config, linear.clone());
         let start = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert!(
@@ -638,24 +637,10 @@ fn the_adam_kernel_declines_what_it_cannot_take() {
 #[test]
 fn fused_adamw_runs_the_kernel_on_the_gpu() {
     use burn::optim::{AdamWConfig, Optimizer};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    static RAN: AtomicUsize = AtomicUsize::new(0);
-    struct Counting;
-    impl OptimizerKernels for Counting {
-        fn adam_update(
-            &self,
-            update: &AdamUpdate,
-            tensors: AdamTensors,
-        ) -> Result<AdamUpdated, Box<AdamTensors>> {
-            let done = CubeOptimizers.adam_update(update, tensors)?;
-            RAN.fetch_add(1, Ordering::SeqCst);
-            Ok(done)
-        }
-    }
     let device = wgpu_device();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
-    recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, Counting));
+    let before = CUBE_UPDATES.load(Ordering::SeqCst);
+    recipe_train::install_optimizer_kernels((recipe_flex::FlexKernels, CountingCube));
     let fused = recipe_train::FusedAdamW::new(0.9, 0.999, 1e-8, 0.01).with_elastic_net(0.001, 0.01);
     let burn = AdamWConfig::new()
         .with_epsilon(1e-8)
@@ -672,7 +657,11 @@ fn fused_adamw_runs_the_kernel_on_the_gpu() {
         (expected, burn_state) = burn.step(0.01, expected, penalized.reshape([40, 30]), burn_state);
     }
     recipe_train::uninstall_optimizer_kernels();
-    assert_eq!(RAN.load(Ordering::SeqCst), 3, "the kernel ran once a step");
+    assert_eq!(
+        CUBE_UPDATES.load(Ordering::SeqCst) - before,
+        3,
+        "the kernel ran once a step"
+    );
     assert_eq!(state.unwrap().momentum.time, 3);
     let (found, expected): (Vec<f32>, Vec<f32>) = (
         param.into_data().try_to_vec().unwrap(),

@@ -29,9 +29,12 @@
 //!   of every metric, and [`Classifier`] a `TrainStep` that adds the
 //!   penalties and applies the constraints. recipe's own trainer is built
 //!   from exactly these pieces (`run.rs`).
-//! - [`OptimizerConfig`] picks the optimizer: Burn's, or faster ones with the
-//!   same numbers that a backend crate installs ([`OptimizerKernels`]; the
-//!   `recipe-flex` crate fuses Adam and AdamW for the CPU). This crate names
+//! - [`OptimizerConfig`] picks the optimizer: Burn's, or, once a backend
+//!   crate installed [`OptimizerKernels`], recipe's [`FusedSgd`],
+//!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
+//!   parameter's update one call to the kernels (`recipe-flex`'s in-place
+//!   loops on the CPU, `recipe-cube`'s kernels on a GPU), which also take
+//!   folded L1/L2 penalties and the max-norm constraint. This crate names
 //!   no backend.
 #![warn(missing_docs)]
 
