@@ -33,10 +33,9 @@ struct StepFactors {
 
 impl StepFactors {
     fn of(update: &AdamUpdate) -> Self {
-        let has_penalty = update.l1 != 0.0 || update.l2 != 0.0;
         Self {
             adam: update.factors(),
-            penalty: has_penalty.then(|| Strengths::new(update.l1.into(), update.l2.into(), 1.0)),
+            penalty: Strengths::folded(update.l1, update.l2),
         }
     }
 }

@@ -29,6 +29,12 @@ pub(crate) struct Strengths {
 impl Strengths {
     /// `l1` and `l2` as `f32` (as Burn's `mul_scalar` converts them), the
     /// gradient times `scale`.
+    /// The penalty an optimizer's update folds in (`l1`, `l2` of an
+    /// `SgdUpdate` or `AdamUpdate`), or `None` when both are 0.
+    pub(crate) fn folded(l1: f32, l2: f32) -> Option<Self> {
+        (l1 != 0.0 || l2 != 0.0).then(|| Self::new(l1.into(), l2.into(), 1.0))
+    }
+
     pub(crate) fn new(l1: f64, l2: f64, scale: f32) -> Self {
         Self {
             l1: l1 as f32,

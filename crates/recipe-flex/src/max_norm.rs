@@ -103,15 +103,15 @@ impl Units {
         sums
     }
 
-    /// Every weight times its unit's factor.
+    /// Every weight times its unit's factor, written once.
     fn rescale(self, values: &[f32], factors: &[f32]) -> Vec<f32> {
-        let mut out = values.to_vec();
-        for (i, row) in out.chunks_mut(self.columns.max(1)).enumerate() {
+        let mut out = Vec::with_capacity(values.len());
+        for (i, row) in values.chunks(self.columns.max(1)).enumerate() {
             if self.by_row {
                 let factor = factors[i];
-                row.iter_mut().for_each(|w| *w *= factor);
+                out.extend(row.iter().map(|w| w * factor));
             } else {
-                row.iter_mut().zip(factors).for_each(|(w, f)| *w *= f);
+                out.extend(row.iter().zip(factors).map(|(w, f)| w * f));
             }
         }
         out

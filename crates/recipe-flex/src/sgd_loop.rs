@@ -24,10 +24,9 @@ struct Rule {
 
 impl Rule {
     fn of(update: &SgdUpdate) -> Self {
-        let has_penalty = update.l1 != 0.0 || update.l2 != 0.0;
         Self {
             momentum: update.momentum,
-            penalty: has_penalty.then(|| Strengths::new(update.l1.into(), update.l2.into(), 1.0)),
+            penalty: Strengths::folded(update.l1, update.l2),
         }
     }
 }
@@ -187,33 +186,23 @@ pub(crate) fn sgd_update(
     let mut param = param.into_data();
     let mut grad_data = grad.into_data();
     let mut velocity_data = velocity.map(Tensor::into_data);
+    let velocity_slice = match velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()) {
+        Some(Ok(velocity)) => Ok(Some(velocity)),
+        Some(Err(e)) => Err(e),
+        None => Ok(None),
+    };
     let applied = match (
         param.as_mut_slice::<f32>(),
         grad_data.as_mut_slice::<f32>(),
-        velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()),
+        velocity_slice,
     ) {
-        (Ok(param), Ok(grad), Some(Ok(velocity))) => {
-            update_all(
-                rule,
-                update.learning_rate,
-                Stretch {
-                    param,
-                    grad,
-                    velocity: Some(velocity),
-                },
-            );
-            true
-        }
-        (Ok(param), Ok(grad), None) => {
-            update_all(
-                rule,
-                update.learning_rate,
-                Stretch {
-                    param,
-                    grad,
-                    velocity: None,
-                },
-            );
+        (Ok(param), Ok(grad), Ok(velocity)) => {
+            let stretch = Stretch {
+                param,
+                grad,
+                velocity,
+            };
+            update_all(rule, update.learning_rate, stretch);
             true
         }
         _ => false,
