@@ -79,6 +79,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "START:UPDATES")]
     #[serde(default, deserialize_with = "text::option")]
     pub momentum_ramp: Option<MomentumRamp>,
+    /// Dampen SGD's momentum: each gradient enters the velocity times
+    /// 1 - that update's momentum (Hinton et al. 2012), so the step stays
+    /// the size of a gradient step as the momentum rises
+    #[arg(long)]
+    #[serde(default)]
+    pub dampened: bool,
     /// Examples per training step
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -324,6 +330,7 @@ impl TrainArgs {
             ]
         );
         self.standardize |= file.standardize;
+        self.dampened |= file.dampened;
         self.overwrite |= file.overwrite;
         self.record_layers |= file.record_layers;
         self.use_averaged |= file.use_averaged;
@@ -415,6 +422,9 @@ impl TrainArgs {
         }
         if let Some(ramp) = self.momentum_ramp {
             optimizer = optimizer.with_momentum_ramp(ramp)?;
+        }
+        if self.dampened {
+            optimizer = optimizer.with_dampening()?;
         }
         if let Some(decay) = self.weight_decay {
             optimizer = optimizer.with_weight_decay(decay)?;
@@ -513,6 +523,29 @@ impl TrainArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--dampened` (or `dampened = true` in the file) dampens SGD's
+    /// momentum; with Adam it is an error that names it.
+    #[test]
+    fn dampened_goes_on_sgd_only() {
+        let args = TrainArgs {
+            momentum: Some(0.9),
+            dampened: true,
+            ..TrainArgs::default()
+        };
+        let optimizer = args.to_config().unwrap().fit.optimizer;
+        assert!(
+            matches!(optimizer, OptimizerConfig::Sgd { dampened: true, momentum, .. } if momentum == 0.9),
+            "{optimizer:?}"
+        );
+        let adam = TrainArgs {
+            optimizer: Some(OptimizerConfig::adam()),
+            dampened: true,
+            ..TrainArgs::default()
+        };
+        let error = format!("{:#}", adam.to_config().unwrap_err());
+        assert!(error.contains("dampened"), "{error}");
+    }
 
     #[test]
     fn flags_win_over_the_file() {

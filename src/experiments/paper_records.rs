@@ -436,12 +436,18 @@ fn retraining_settings(config: &TrainConfig, best: usize, target: f64) -> TrainC
     }
     if let OptimizerConfig::Sgd {
         momentum,
+        nesterov,
+        dampened,
         ramp: Some(ramp),
-        ..
     } = config.fit.optimizer
     {
         let updates = best as u64 * phase_one_updates_per_epoch(config);
-        again.fit.optimizer = OptimizerConfig::sgd(ramp.momentum(updates, momentum));
+        again.fit.optimizer = OptimizerConfig::Sgd {
+            momentum: ramp.momentum(updates, momentum),
+            nesterov,
+            dampened,
+            ramp: None,
+        };
     }
     again.fit.epochs = best;
     again.fit.early_stopping = Some(EarlyStoppingConfig {

@@ -245,12 +245,13 @@ mod tests {
             .collect()
     }
 
-    fn burn_sgd(momentum: Option<SgdMomentum>) -> burn::optim::Sgd {
+    /// Burn's SGD with `momentum` and `dampening`.
+    fn burn_sgd(momentum: Option<SgdMomentum>, dampening: f64) -> burn::optim::Sgd {
         SgdConfig::new()
             .with_momentum(momentum.map(|m| {
                 MomentumConfig::new()
                     .with_momentum(m.momentum.into())
-                    .with_dampening(0.0)
+                    .with_dampening(dampening)
                     .with_nesterov(m.nesterov)
             }))
             .build()
@@ -259,19 +260,26 @@ mod tests {
     /// Five updates by the loop and by Burn's SGD from the same weights and
     /// gradients (a small tensor on one thread, a large one split across
     /// threads, a zero gradient in one step) end in the same bits, weights
-    /// and velocity alike.
+    /// and velocity alike, with and without dampening.
     #[test]
     fn matches_burns_sgd_bit_for_bit() {
         let device = Device::flex();
-        let with = |momentum, nesterov| {
-            Some(SgdMomentum {
-                momentum,
-                gradient_weight: 1.0,
+        let with = |momentum: f64, dampening: f64, nesterov| {
+            let rule = SgdMomentum {
+                momentum: momentum as f32,
+                gradient_weight: (1.0 - dampening) as f32,
                 nesterov,
-            })
+            };
+            (Some(rule), dampening)
         };
-        for momentum in [None, with(0.9, false), with(0.9, true)] {
-            let burn = burn_sgd(momentum);
+        let cases = [
+            (None, 0.0),
+            with(0.9, 0.0, false),
+            with(0.9, 0.0, true),
+            with(0.9, 0.9, false),
+        ];
+        for (momentum, dampening) in cases {
+            let burn = burn_sgd(momentum, dampening);
             let update = SgdUpdate {
                 learning_rate: 0.05,
                 momentum,
@@ -296,7 +304,8 @@ mod tests {
                     let done = sgd_update(&update, tensors).expect("the loop takes Flex f32");
                     (a, velocity) = (done.param, done.velocity);
                     (b, burn_state) = burn.step(0.05, b, grad + 0.0, burn_state);
-                    let what = format!("{momentum:?}, {n} elements, step {step}");
+                    let what =
+                        format!("{momentum:?} dampening {dampening}, {n} elements, step {step}");
                     assert_eq!(bits(&a), bits(&b), "{what}");
                     // Burn's velocity, read through its record.
                     let mut sink = StateSink::default();

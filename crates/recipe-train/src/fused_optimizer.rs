@@ -62,9 +62,15 @@ impl Fused {
             OptimizerConfig::Sgd {
                 momentum,
                 nesterov,
+                dampened,
                 ramp,
             } if momentum > 0.0 => {
                 let sgd = FusedSgd::with_momentum(momentum, 0.0, nesterov);
+                let sgd = if dampened {
+                    sgd.dampened_by_momentum()
+                } else {
+                    sgd
+                };
                 Self::Sgd(match ramp {
                     Some(ramp) => sgd.with_ramp(ramp),
                     None => sgd,

@@ -36,6 +36,9 @@ struct MomentumRule {
     /// `1 - dampening`, the gradient's weight in the velocity (Burn scales
     /// by it in f64, converted to the element type).
     gradient_weight: f32,
+    /// The dampening is each update's momentum (`gradient_weight` follows
+    /// a ramp).
+    dampened_by_momentum: bool,
     /// Nesterov's look-ahead: the step is `momentum * velocity + gradient`.
     nesterov: bool,
 }
@@ -91,6 +94,7 @@ impl FusedSgd {
                 momentum: momentum as f32,
                 given: momentum,
                 gradient_weight: (1.0 - dampening) as f32,
+                dampened_by_momentum: false,
                 nesterov,
             }),
             ramp: None,
@@ -107,15 +111,36 @@ impl FusedSgd {
         }
     }
 
+    /// The same SGD with each gradient weighted by `1 -` its update's
+    /// momentum (`v = m v + (1 - m) g`, following a ramp; the
+    /// [`OptimizerConfig::Sgd`](crate::OptimizerConfig::Sgd)'s `dampened`),
+    /// in place of the dampening given to [`FusedSgd::with_momentum`].
+    pub fn dampened_by_momentum(self) -> Self {
+        Self {
+            momentum: self.momentum.map(|rule| MomentumRule {
+                dampened_by_momentum: true,
+                gradient_weight: (1.0 - rule.given) as f32,
+                ..rule
+            }),
+            ..self
+        }
+    }
+
     /// The momentum rule of the update after `done` updates.
     fn rule_after(&self, done: u64) -> Option<MomentumRule> {
         let rule = self.momentum?;
-        Some(match self.ramp {
-            Some(ramp) => MomentumRule {
-                momentum: ramp.momentum(done, rule.given) as f32,
-                ..rule
+        let Some(ramp) = self.ramp else {
+            return Some(rule);
+        };
+        let momentum = ramp.momentum(done, rule.given);
+        Some(MomentumRule {
+            momentum: momentum as f32,
+            gradient_weight: if rule.dampened_by_momentum {
+                (1.0 - momentum) as f32
+            } else {
+                rule.gradient_weight
             },
-            None => rule,
+            ..rule
         })
     }
 
@@ -348,6 +373,7 @@ mod tests {
                 momentum: 0.9,
                 ramp,
                 nesterov,
+                dampened: false,
             };
             let start = Tensor::<2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
             let (mut a, mut b, mut c) = (start.clone(), start.clone() + 0.0, start + 0.0);
@@ -365,6 +391,49 @@ mod tests {
             }
             assert_eq!(sa.unwrap().updates, 6);
             assert_eq!(sb.unwrap().updates, 6);
+        }
+    }
+
+    /// Dampened by the momentum: without a ramp the bits of Burn's SGD with
+    /// `dampening = momentum`, with one the bits of a dampened
+    /// [`RampedSgd`]; dampening changes the result.
+    #[test]
+    fn dampened_matches_burn_and_ramped_sgd_bit_for_bit() {
+        let device = Device::flex();
+        let ramp = MomentumRamp::new(0.5, 3).unwrap();
+        let dampened = FusedSgd::with_momentum(0.9, 0.0, false).dampened_by_momentum();
+        let ramped = dampened.clone().with_ramp(ramp);
+        let undampened = FusedSgd::with_momentum(0.9, 0.0, false);
+        let burn = SgdConfig::new()
+            .with_momentum(Some(
+                MomentumConfig::new().with_momentum(0.9).with_dampening(0.9),
+            ))
+            .build();
+        let ramped_reference = RampedSgd {
+            momentum: 0.9,
+            ramp,
+            nesterov: false,
+            dampened: true,
+        };
+        let start = Tensor::<2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+        let mut w: [Tensor<2>; 5] = std::array::from_fn(|_| start.clone() + 0.0);
+        let (mut s0, mut s1, mut s2, mut s3, mut s4) = (None, None, None, None, None);
+        for step in 0..6 {
+            let grad = Tensor::<2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+            let [mut a, mut b, mut c, mut d, mut e] = w;
+            let g = || grad.clone() + 0.0;
+            (a, s0) = dampened.step(0.05, a, g(), s0);
+            (b, s1) = burn.step(0.05, b, g(), s1);
+            (c, s2) = ramped.step(0.05, c, g(), s2);
+            (d, s3) = ramped_reference.step(0.05, d, g(), s3);
+            (e, s4) = undampened.step(0.05, e, g(), s4);
+            assert_eq!(bits(&a), bits(&b), "dampened vs Burn, step {step}");
+            assert_eq!(bits(&c), bits(&d), "ramped vs RampedSgd, step {step}");
+            if step >= 1 {
+                assert_ne!(bits(&a), bits(&e), "dampening made no difference");
+                assert_ne!(bits(&a), bits(&c), "the ramp made no difference");
+            }
+            w = [a, b, c, d, e];
         }
     }
 

@@ -90,9 +90,10 @@ impl FromStr for MomentumRamp {
 
 /// SGD with (optionally Nesterov) momentum following a [`MomentumRamp`],
 /// in Burn's tensor operations on any backend: the velocity is
-/// `v = m_t v + g` (the first one is the gradient, as in Burn's SGD) and
-/// the step `lr v` (Nesterov: `lr (m_t v + g)`), where `m_t` is the ramp's
-/// momentum after the parameter's `t` updates so far.
+/// `v = m_t v + g` (dampened: `v = m_t v + (1 - m_t) g`; the first one is
+/// the gradient, as in Burn's SGD) and the step `lr v` (Nesterov:
+/// `lr (m_t v + g)`), where `m_t` is the ramp's momentum after the
+/// parameter's `t` updates so far.
 #[derive(Debug, Clone, Copy)]
 pub struct RampedSgd {
     /// The momentum at the end of the ramp.
@@ -101,6 +102,8 @@ pub struct RampedSgd {
     pub ramp: MomentumRamp,
     /// Nesterov's look-ahead.
     pub nesterov: bool,
+    /// Each gradient weighted by `1 - m_t` (see [`OptimizerConfig::Sgd`](crate::OptimizerConfig::Sgd)).
+    pub dampened: bool,
 }
 
 /// One parameter's velocity and the number of updates it has had.
@@ -138,6 +141,16 @@ impl RampedSgd {
     pub fn momentum_after(&self, done: u64) -> f32 {
         self.ramp.momentum(done, self.momentum) as f32
     }
+
+    /// The gradient's weight in the velocity of the update after `done`
+    /// updates: `1 - m_t` dampened, else 1.
+    pub fn gradient_weight_after(&self, done: u64) -> f32 {
+        if self.dampened {
+            (1.0 - self.ramp.momentum(done, self.momentum)) as f32
+        } else {
+            1.0
+        }
+    }
 }
 
 impl Optimizer for RampedSgd {
@@ -153,6 +166,10 @@ impl Optimizer for RampedSgd {
         let done = state.as_ref().map_or(0, |s| s.updates);
         let momentum = self.momentum_after(done);
         let velocity = match state {
+            Some(state) if self.dampened => grad
+                .clone()
+                .mul_scalar(self.gradient_weight_after(done))
+                .add(state.velocity.mul_scalar(momentum)),
             Some(state) => grad.clone().add(state.velocity.mul_scalar(momentum)),
             None => grad.clone(),
         };
@@ -210,6 +227,7 @@ mod tests {
             momentum: 0.9,
             ramp: MomentumRamp::new(0.5, 2).unwrap(),
             nesterov: false,
+            dampened: false,
         };
         let mut weights = Tensor::<1>::from_floats([1.0], &device);
         let mut state = None;
@@ -230,6 +248,32 @@ mod tests {
         assert_eq!(state.unwrap().updates, 3);
     }
 
+    /// Dampened, each gradient enters times `1 - m_t` of its own update
+    /// (the first velocity is the gradient).
+    #[test]
+    fn dampening_follows_the_ramp() {
+        let device = Device::flex();
+        let sgd = RampedSgd {
+            momentum: 0.9,
+            ramp: MomentumRamp::new(0.5, 2).unwrap(),
+            nesterov: false,
+            dampened: true,
+        };
+        let mut weights = Tensor::<1>::from_floats([1.0], &device);
+        let mut state = None;
+        for _ in 0..3 {
+            let grad = Tensor::<1>::from_floats([1.0], &device);
+            (weights, state) = sgd.step(0.1, weights, grad, state);
+        }
+        // Velocities: 1; 0.7 * 1 + 0.3 * 1 = 1; 0.9 * 1 + 0.1 * 1 = 1.
+        let velocity = state.unwrap().velocity.to_data().try_to_vec::<f32>();
+        assert!((velocity.unwrap()[0] - 1.0).abs() < 1e-6);
+        let w = weights.to_data().try_to_vec::<f32>().unwrap()[0];
+        assert!((w - 0.7).abs() < 1e-6, "{w}");
+        assert_eq!(sgd.gradient_weight_after(1), 0.3);
+        assert_eq!(sgd.gradient_weight_after(5), (1.0f64 - 0.9) as f32);
+    }
+
     #[test]
     fn nesterov_looks_ahead_with_the_same_momentum() {
         let device = Device::flex();
@@ -237,6 +281,7 @@ mod tests {
             momentum: 0.9,
             ramp: MomentumRamp::new(0.5, 10).unwrap(),
             nesterov: true,
+            dampened: false,
         };
         let grad = || Tensor::<1>::from_floats([2.0], &device);
         let (weights, _) = sgd.step(1.0, Tensor::from_floats([0.0], &device), grad(), None);

@@ -22,6 +22,14 @@ pub enum OptimizerConfig {
         momentum: f64,
         /// Nesterov momentum.
         nesterov: bool,
+        /// Each gradient enters the velocity times `1 - m`, `m` that
+        /// update's momentum (`v = m v + (1 - m) g`, Hinton et al. 2012):
+        /// the velocity is an average of recent gradients rather than their
+        /// sum, so the step no longer grows by `1 / (1 - m)` as a ramp raises
+        /// the momentum. The first velocity is the gradient, as in Burn's
+        /// and PyTorch's dampening.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dampened: bool,
         /// A rise of the momentum from a lower start to `momentum` over the
         /// first updates (none: `momentum` from the first update on).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,6 +97,7 @@ impl OptimizerConfig {
         Self::Sgd {
             momentum,
             nesterov: false,
+            dampened: false,
             ramp: None,
         }
     }
@@ -99,16 +108,45 @@ impl OptimizerConfig {
         ramp.validate()?;
         match self {
             Self::Sgd {
-                momentum, nesterov, ..
+                momentum,
+                nesterov,
+                dampened,
+                ..
             } if momentum > 0.0 => Ok(Self::Sgd {
                 momentum,
                 nesterov,
+                dampened,
                 ramp: Some(ramp),
             }),
             other => Err(TrainError::invalid(
                 "momentum_ramp",
                 "used only with sgd and a momentum above 0",
                 format!("{ramp} with {other}"),
+            )),
+        }
+    }
+
+    /// The same SGD with its gradients dampened by the momentum: `v = m v +
+    /// (1 - m) g`, `m` each update's momentum (see [`OptimizerConfig::Sgd`]'s
+    /// `dampened`). Not with Nesterov momentum, whose look-ahead assumes an
+    /// undampened velocity (PyTorch refuses the pair too).
+    pub fn with_dampening(self) -> Result<Self, TrainError> {
+        match self {
+            Self::Sgd {
+                momentum,
+                nesterov: false,
+                ramp,
+                ..
+            } => Ok(Self::Sgd {
+                momentum,
+                nesterov: false,
+                dampened: true,
+                ramp,
+            }),
+            other => Err(TrainError::invalid(
+                "dampened",
+                "used only with sgd without nesterov",
+                other,
             )),
         }
     }
@@ -128,9 +166,15 @@ impl OptimizerConfig {
             return Err(TrainError::invalid("momentum", "in [0, 1)", value));
         }
         Ok(match self {
-            Self::Sgd { nesterov, ramp, .. } => Self::Sgd {
+            Self::Sgd {
+                nesterov,
+                dampened,
+                ramp,
+                ..
+            } => Self::Sgd {
                 momentum: value,
                 nesterov,
+                dampened,
                 ramp,
             },
             Self::RmsProp { alpha, epsilon, .. } => Self::RmsProp {
@@ -199,6 +243,16 @@ impl OptimizerConfig {
             }
         };
         match *self {
+            Self::Sgd {
+                momentum,
+                nesterov: true,
+                dampened: true,
+                ..
+            } => Err(TrainError::invalid(
+                "optimizer.dampened",
+                "false with nesterov (its look-ahead assumes an undampened velocity)",
+                format!("dampened nesterov momentum {momentum}"),
+            )),
             Self::Sgd { momentum, ramp, .. } => {
                 unit("momentum", momentum)?;
                 match ramp {
@@ -261,22 +315,25 @@ impl OptimizerConfig {
             Self::Sgd {
                 momentum,
                 nesterov,
+                dampened,
                 ramp: Some(ramp),
             } => RampedSgd {
                 momentum,
                 ramp,
                 nesterov,
+                dampened,
             }
             .into(),
             Self::Sgd {
                 momentum,
                 nesterov,
+                dampened,
                 ramp: None,
             } => {
                 let momentum = (momentum > 0.0).then(|| {
                     MomentumConfig::new()
                         .with_momentum(momentum)
-                        .with_dampening(0.0)
+                        .with_dampening(if dampened { momentum } else { 0.0 })
                         .with_nesterov(nesterov)
                 });
                 SgdConfig::new().with_momentum(momentum).init()
@@ -320,19 +377,30 @@ impl fmt::Display for OptimizerConfig {
             Self::Sgd {
                 momentum,
                 ramp: Some(ramp),
+                dampened,
                 ..
             } => write!(
                 f,
-                "sgd(momentum {} rising to {momentum} over {} updates)",
-                ramp.start, ramp.updates
+                "sgd({}momentum {} rising to {momentum} over {} updates)",
+                dampened_word(*dampened),
+                ramp.start,
+                ramp.updates
             ),
-            Self::Sgd { momentum, .. } if *momentum > 0.0 => write!(f, "sgd(momentum {momentum})"),
+            Self::Sgd {
+                momentum, dampened, ..
+            } if *momentum > 0.0 => {
+                write!(f, "sgd({}momentum {momentum})", dampened_word(*dampened))
+            }
             Self::Sgd { .. } => f.write_str("sgd"),
             Self::Adam { .. } => f.write_str("adam"),
             Self::AdamW { weight_decay, .. } => write!(f, "adamw(weight decay {weight_decay})"),
             Self::RmsProp { .. } => f.write_str("rmsprop"),
         }
     }
+}
+
+fn dampened_word(dampened: bool) -> &'static str {
+    if dampened { "dampened " } else { "" }
 }
 
 impl FromStr for OptimizerConfig {
@@ -391,6 +459,50 @@ mod tests {
             serde_json::from_str::<OptimizerConfig>(&json).unwrap(),
             ramped
         );
+    }
+
+    /// Dampening goes on SGD without Nesterov, keeps a ramp, is named in
+    /// the description, and is left out of the JSON when off (earlier
+    /// runs' config.json read as undampened).
+    #[test]
+    fn dampening_only_on_sgd_without_nesterov() {
+        let ramp = MomentumRamp::new(0.5, 100).unwrap();
+        let dampened = OptimizerConfig::sgd(0.99)
+            .with_momentum_ramp(ramp)
+            .unwrap()
+            .with_dampening()
+            .unwrap();
+        dampened.validate().unwrap();
+        assert!(
+            matches!(dampened, OptimizerConfig::Sgd { dampened: true, ramp: Some(r), .. } if r == ramp)
+        );
+        assert!(dampened.to_string().contains("dampened"), "{dampened}");
+        let json = serde_json::to_string(&dampened).unwrap();
+        assert_eq!(
+            serde_json::from_str::<OptimizerConfig>(&json).unwrap(),
+            dampened
+        );
+        assert!(
+            !serde_json::to_string(&OptimizerConfig::sgd(0.9))
+                .unwrap()
+                .contains("dampened")
+        );
+        assert!(OptimizerConfig::adam().with_dampening().is_err());
+        let nesterov = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            dampened: false,
+            ramp: None,
+        };
+        assert!(nesterov.clone().with_dampening().is_err());
+        let both = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            dampened: true,
+            ramp: None,
+        };
+        let error = both.validate().unwrap_err().to_string();
+        assert!(error.contains("optimizer.dampened"), "{error}");
     }
 
     #[test]
