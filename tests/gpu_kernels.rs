@@ -22,8 +22,9 @@ use recipe_cube::{CubeActivations, CubeOptimizers};
 use recipe_models::ActivationKernels;
 use recipe_models::kernels::max_over_pieces_unfused;
 use recipe_train::{
-    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, OptimizerKernels, SgdMomentum,
-    SgdTensors, SgdUpdate, SgdUpdated,
+    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, FoldedPenalty, OptimizerConfig,
+    OptimizerKernels, PenaltyGradient, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
+    renorm_columns,
 };
 
 /// Selecting a device installs the `recipe` binary's kernels, process-wide;
@@ -34,11 +35,34 @@ static KERNELS: Mutex<()> = Mutex::new(());
 /// after, holding [`KERNELS`]).
 static CUBE_UPDATES: AtomicUsize = AtomicUsize::new(0);
 
+/// Max-norm constraints and penalty values [`CountingCube`] computed so far.
+static CUBE_HOOKS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
 /// recipe-cube's optimizer kernels, counting the updates they take;
 /// `build` is the trait's default, as `CubeOptimizers`'.
 struct CountingCube;
 
 impl OptimizerKernels for CountingCube {
+    fn build_folded(
+        &self,
+        config: &OptimizerConfig,
+        folded: &[FoldedPenalty],
+    ) -> Option<burn::optim::ModuleOptimizer> {
+        CubeOptimizers.build_folded(config, folded)
+    }
+
+    fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
+        let done = CubeOptimizers.max_norm(matrix, unit_dim, max_norm)?;
+        CUBE_HOOKS[0].fetch_add(1, Ordering::SeqCst);
+        Some(done)
+    }
+
+    fn elastic_net_value(&self, weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+        let done = CubeOptimizers.elastic_net_value(weights, l1, l2)?;
+        CUBE_HOOKS[1].fetch_add(1, Ordering::SeqCst);
+        Some(done)
+    }
+
     fn sgd_update(
         &self,
         update: &SgdUpdate,
@@ -414,7 +438,6 @@ fn flat_start(start: &Tensor<2>) -> Vec<f32> {
 fn recipes_optimizers_run_the_gpu_kernels_without_recipe_flex() {
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::GradientsParams;
-    use recipe_train::OptimizerConfig;
     let device = gpu();
     let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
     let linear: Linear = LinearConfig::new(30, 20).init(&device);
@@ -669,4 +692,128 @@ fn fused_adamw_runs_the_kernel_on_the_gpu() {
     );
     assert!(max_abs_difference(&found, &expected) <= 1e-5);
     assert!(max_abs_difference(&found, &flat_start(&start)) > 1e-2);
+}
+
+/// The one-launch max-norm against the tensor code (`renorm_columns`, on
+/// the transpose for rows): units at or under the bound exactly as they
+/// were, the others within float roundings (the kernel adds the squares in
+/// another order). Columns (linear weights) and rows (convolution
+/// filters), a unit longer than a cube's 128 threads, a unit of one.
+#[test]
+fn the_max_norm_kernel_agrees_with_the_tensor_code() {
+    let device = wgpu_device();
+    let bound = 2.0;
+    let cases = [
+        ([300, 70], 1, true),
+        ([70, 300], 0, true),
+        ([3000, 2], 1, false),
+        ([1, 5], 1, false),
+    ];
+    for (shape, unit_dim, mixed) in cases {
+        let matrix = tensor(shape, 0.2, &device);
+        let expected = match unit_dim {
+            1 => renorm_columns(matrix.clone(), bound),
+            _ => renorm_columns(matrix.clone().transpose(), bound).transpose(),
+        };
+        let found = CubeOptimizers
+            .max_norm(&matrix, unit_dim, bound)
+            .expect("an f32 matrix on the GPU");
+        assert_eq!(found.dims(), shape);
+        let values = |t: Tensor<2>| {
+            t.try_into_data()
+                .map_err(|e| format!("{e:?}"))
+                .unwrap()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let (found, expected, before) = (values(found), values(expected), values(matrix));
+        let mut rescaled = 0;
+        for i in 0..found.len() {
+            if expected[i].to_bits() == before[i].to_bits() {
+                assert_eq!(
+                    found[i].to_bits(),
+                    before[i].to_bits(),
+                    "{shape:?}: element {i} moved"
+                );
+            } else {
+                rescaled += 1;
+                let tolerance = 2e-6 * expected[i].abs().max(1e-3);
+                assert!(
+                    (found[i] - expected[i]).abs() <= tolerance,
+                    "{shape:?}: element {i} is {} where the tensor code has {}",
+                    found[i],
+                    expected[i]
+                );
+            }
+        }
+        if mixed {
+            assert!(
+                rescaled > 0 && rescaled < found.len(),
+                "{shape:?}: {rescaled} of {} rescaled: the case tests one side only",
+                found.len()
+            );
+        }
+    }
+}
+
+/// `l1 Σ|w| + l2/2 Σw²` as one element-wise launch and Burn's sum, against
+/// the tensor code's value, to float roundings of the sum.
+#[test]
+fn the_penalty_value_agrees_with_the_tensor_code() {
+    let device = wgpu_device();
+    for n in [1, 1000, 784 * 512] {
+        let weights = Tensor::<1>::from_data(TensorData::new(spread(n, 0.1), [n]), &device);
+        for (l1, l2) in [(1e-4, 0.0), (0.0, 1e-3), (1e-5, 1e-4)] {
+            let matrix = weights.clone().unsqueeze_dim::<2>(0);
+            let (expected, _) = PenaltyGradient::elastic_net_tensors(matrix, l1, l2);
+            let found = CubeOptimizers
+                .elastic_net_value(&weights, l1, l2)
+                .expect("an f32 vector on the GPU");
+            assert_eq!(found.dims(), [1]);
+            let found = found.into_scalar::<f32>();
+            let expected = expected.into_scalar::<f32>();
+            assert!(expected > 0.0);
+            assert!(
+                (found - expected).abs() <= 1e-5 * expected,
+                "{n} weights, l1 {l1}, l2 {l2}: {found} where the tensor code has {expected}"
+            );
+        }
+    }
+}
+
+/// Tensors on the CPU or tracked by autodiff are left to the tensor code.
+#[test]
+fn the_hook_kernels_decline_what_is_not_on_the_gpu_or_tracked() {
+    for device in [Device::flex(), gpu()] {
+        let matrix = Tensor::<2>::ones([3, 4], &device);
+        assert!(CubeOptimizers.max_norm(&matrix, 1, 1.0).is_none());
+        let weights = Tensor::<1>::ones([3], &device);
+        assert!(
+            CubeOptimizers
+                .elastic_net_value(&weights, 1e-3, 0.0)
+                .is_none()
+        );
+    }
+}
+
+/// A training step of recipe's own (the benchmark's case A) with L1, L2
+/// and max-norm on wgpu, with recipe-cube's kernels alone installed: the
+/// constraint runs the max-norm kernel once per weight matrix (three) and
+/// the penalties' values run the value kernel once per penalty and weight
+/// matrix (six).
+#[test]
+fn recipes_hooks_run_the_gpu_kernels() {
+    use recipe::bench::{TrainSteps, cases, hook_variants};
+    let device = wgpu_device();
+    let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    let (name, hooks) = hook_variants().pop().expect("the variant with every hook");
+    assert_eq!(name, "L1 + L2 + max-norm");
+    let before = [0, 1].map(|i| CUBE_HOOKS[i].load(Ordering::SeqCst));
+    recipe_train::install_optimizer_kernels(CountingCube);
+    let mut steps = TrainSteps::recipe(&cases()[0], &device).with_hooks(hooks);
+    steps.step();
+    recipe_train::uninstall_optimizer_kernels();
+    let after = [0, 1].map(|i| CUBE_HOOKS[i].load(Ordering::SeqCst));
+    assert_eq!(after[0] - before[0], 3, "max-norm kernels");
+    assert_eq!(after[1] - before[1], 6, "penalty value kernels");
 }

@@ -25,7 +25,7 @@ use crate::optimizer_ops::FusedCubeOptimizerOps;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CubeOptimizers;
 
-fn on_cube_f32(x: &Tensor<1>) -> bool {
+fn on_cube_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32
         && !x.device().is_autodiff()
         && matches!(x.device().inner().as_dispatch(), DispatchDevice::Cube(_))
@@ -38,6 +38,34 @@ impl OptimizerKernels for CubeOptimizers {
         folded: &[FoldedPenalty],
     ) -> Option<burn::optim::ModuleOptimizer> {
         fused_optimizer_folded(config, folded)
+    }
+
+    /// Max-norm in one launch (one cube per unit), within a few float
+    /// roundings of the tensor code (the sums of squares are added in
+    /// another order).
+    fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
+        if !on_cube_f32(matrix) || unit_dim > 1 {
+            return None;
+        }
+        let constrained = <Dispatch as FusedCubeOptimizerOps>::fused_max_norm(
+            matrix.clone().into_dispatch(),
+            max_norm as f32,
+            unit_dim == 1,
+        );
+        Some(Tensor::from_dispatch(constrained))
+    }
+
+    /// `l1 Σ|w| + l2/2 Σw²` as one element-wise launch and Burn's sum.
+    fn elastic_net_value(&self, weights: &Tensor<1>, l1: f64, l2: f64) -> Option<Tensor<1>> {
+        if !on_cube_f32(weights) {
+            return None;
+        }
+        let terms = <Dispatch as FusedCubeOptimizerOps>::elastic_net_terms(
+            weights.clone().into_dispatch(),
+            l1 as f32,
+            (l2 / 2.0) as f32,
+        );
+        Some(Tensor::<1>::from_dispatch(terms).sum())
     }
 
     fn sgd_update(

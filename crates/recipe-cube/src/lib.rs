@@ -7,7 +7,9 @@
 //! the winning piece, the backward is one kernel). [`CubeOptimizers`] runs
 //! SGD's update (momentum, Nesterov, an L1/L2 penalty folded in) and Adam's
 //! or AdamW's as one kernel each, which recipe-train's `FusedSgd`,
-//! `FusedAdam` and `FusedAdamW` ask for every parameter's update. [`install`]
+//! `FusedAdam` and `FusedAdamW` ask for every parameter's update, and the
+//! max-norm constraint and the L1/L2 penalty's value in one launch (two
+//! for the value) where the tensor code launches nine and ten. [`install`]
 //! makes recipe-models' layers and recipe's optimizers use them for tensors
 //! on a GPU:
 //!
@@ -44,6 +46,7 @@ mod adam_kernel;
 mod cube_activations;
 mod cube_optimizers;
 mod kernels;
+mod norm_kernels;
 mod optimizer_ops;
 mod penalty_gradient;
 mod sgd_kernel;

@@ -1,11 +1,14 @@
-//! SGD's and Adam's updates as a Burn backend extension for the CubeCL
-//! backend. The optimizer runs on tensors without autodiff, so there is no
-//! backward pass.
+//! SGD's and Adam's updates, max-norm and the L1/L2 penalty's value as a
+//! Burn backend extension for the CubeCL backend. The optimizer and the
+//! constraint run on tensors without autodiff, and the penalty's value is
+//! reported, not differentiated (its gradient is the optimizer's), so
+//! there is no backward pass.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Cube, backend_extension};
 
 use crate::adam_kernel::{self, AdamForm, AdamNumbers};
+use crate::norm_kernels;
 use crate::sgd_kernel::{self, SgdForm, SgdNumbers};
 
 /// The fused update. Called through Burn's `Dispatch` on `f32` tensors of
@@ -42,6 +45,18 @@ pub trait FusedCubeOptimizerOps: Backend {
         numbers: [f32; 11],
         flags: [bool; 3],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The max-norm constraint on a `[rows, columns]` matrix in one
+    /// launch: each unit (a column when `columns_are_units`, else a row)
+    /// whose L2 norm exceeds `max_norm` rescaled to it.
+    fn fused_max_norm(
+        matrix: FloatTensor<Self>,
+        max_norm: f32,
+        columns_are_units: bool,
+    ) -> FloatTensor<Self>;
+
+    /// `l1 |w| + l2_half w²` of each weight (summed, the penalty's value).
+    fn elastic_net_terms(weights: FloatTensor<Self>, l1: f32, l2_half: f32) -> FloatTensor<Self>;
 }
 
 impl FusedCubeOptimizerOps for Cube {
@@ -89,5 +104,17 @@ impl FusedCubeOptimizerOps for Cube {
             l2: numbers.l2 != 0.0,
         };
         adam_kernel::adam_update(param, grad, (moment_1, moment_2), numbers, form)
+    }
+
+    fn fused_max_norm(
+        matrix: FloatTensor<Self>,
+        max_norm: f32,
+        columns_are_units: bool,
+    ) -> FloatTensor<Self> {
+        norm_kernels::max_norm(matrix, columns_are_units, max_norm)
+    }
+
+    fn elastic_net_terms(weights: FloatTensor<Self>, l1: f32, l2_half: f32) -> FloatTensor<Self> {
+        norm_kernels::elastic_net_terms(weights, l1, l2_half)
     }
 }
