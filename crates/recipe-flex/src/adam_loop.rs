@@ -44,25 +44,33 @@ impl StepFactors {
 /// length.
 struct Buffers<'a> {
     param: &'a mut [f32],
-    grad: &'a mut [f32],
+    grad: &'a [f32],
     moment_1: &'a mut [f32],
     moment_2: &'a mut [f32],
 }
 
-/// One update of `b`. The operations and their order are Burn's, so the
-/// results are identical.
+/// One update of `b`, a folded penalty's gradient added to each gradient
+/// as it is read (one pass: the gradient is not written back). The
+/// operations and their order are Burn's, so the results are identical.
 #[inline(always)]
 fn update(f: &StepFactors, b: Buffers<'_>) {
-    if let Some(penalty) = f.penalty {
-        elastic_net::add_gradient(b.param, b.grad, penalty);
+    match f.penalty {
+        Some(penalty) => update_with(f, b, |w, g| g + elastic_net::penalty_gradient(w, penalty)),
+        None => update_with(f, b, |_, g| g),
     }
+}
+
+/// [`update`] with `gradient(w, g)` as each weight's gradient.
+#[inline(always)]
+fn update_with(f: &StepFactors, b: Buffers<'_>, gradient: impl Fn(f32, f32) -> f32) {
     let n = b.param.len();
     let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
     let adam = &f.adam;
     match adam.rule {
         AdamRuleFactors::Adam(step) => {
             for i in 0..n {
-                let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
+                let g = gradient(b.param[i], grad[i]);
+                let (m, v) = adam.moments(g, moment_1[i], moment_2[i]);
                 moment_1[i] = m;
                 moment_2[i] = v;
                 b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
@@ -70,7 +78,8 @@ fn update(f: &StepFactors, b: Buffers<'_>) {
         }
         AdamRuleFactors::AdamW(step) => {
             for i in 0..n {
-                let (m, v) = adam.moments(grad[i], moment_1[i], moment_2[i]);
+                let g = gradient(b.param[i], grad[i]);
+                let (m, v) = adam.moments(g, moment_1[i], moment_2[i]);
                 moment_1[i] = m;
                 moment_2[i] = v;
                 b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
@@ -95,35 +104,11 @@ fn update_simd(f: &StepFactors, b: Buffers<'_>) {
     update(f, b)
 }
 
-/// [`update_simd`] on all of `b`, or block by block with a penalty (its
-/// gradient added to a block that is then updated while in the cache).
-fn update_dispatch(f: &StepFactors, b: Buffers<'_>) {
-    if f.penalty.is_none() {
-        return update_simd(f, b);
-    }
-    const BLOCK: usize = 4096;
-    let blocks = b
-        .param
-        .chunks_mut(BLOCK)
-        .zip(b.grad.chunks_mut(BLOCK))
-        .zip(b.moment_1.chunks_mut(BLOCK))
-        .zip(b.moment_2.chunks_mut(BLOCK));
-    for (((param, grad), moment_1), moment_2) in blocks {
-        let block = Buffers {
-            param,
-            grad,
-            moment_1,
-            moment_2,
-        };
-        update_simd(f, block);
-    }
-}
-
 /// The update of a whole parameter, split across the thread pool when it
 /// is large.
 fn update_all(f: &StepFactors, b: Buffers<'_>) {
     if b.param.len() < PARALLEL_MIN_ELEMENTS {
-        return update_dispatch(f, b);
+        return update_simd(f, b);
     }
     let chunk = b
         .param
@@ -133,7 +118,7 @@ fn update_all(f: &StepFactors, b: Buffers<'_>) {
     let parts = b
         .param
         .chunks_mut(chunk)
-        .zip(b.grad.chunks_mut(chunk))
+        .zip(b.grad.chunks(chunk))
         .zip(b.moment_1.chunks_mut(chunk))
         .zip(b.moment_2.chunks_mut(chunk))
         .map(|(((param, grad), moment_1), moment_2)| Buffers {
@@ -143,7 +128,7 @@ fn update_all(f: &StepFactors, b: Buffers<'_>) {
             moment_2,
         })
         .collect();
-    crate::spin_pool::for_each(parts, |part| update_dispatch(f, part));
+    crate::spin_pool::for_each(parts, |part| update_simd(f, part));
 }
 
 /// Whether the loop can take a parameter on `device`: host memory that
@@ -174,7 +159,7 @@ pub(crate) fn adam_update(
     let had_moments = tensors.moments.is_some();
     // Zero-copy where Flex holds the only reference, a copy otherwise.
     let mut param = tensors.param.into_data();
-    let mut grad = tensors.grad.into_data();
+    let grad = tensors.grad.into_data();
     let (mut moment_1, mut moment_2) = match tensors.moments {
         Some(moments) => (moments.moment_1.into_data(), moments.moment_2.into_data()),
         None => {
@@ -184,7 +169,7 @@ pub(crate) fn adam_update(
     };
     let applied = match (
         param.as_mut_slice::<f32>(),
-        grad.as_mut_slice::<f32>(),
+        grad.as_slice::<f32>(),
         moment_1.as_mut_slice::<f32>(),
         moment_2.as_mut_slice::<f32>(),
     ) {
@@ -330,6 +315,73 @@ mod tests {
             assert_same_steps(AdamRule::AdamW { weight_decay }, &burn_adamw, |s| {
                 s.momentum
             });
+        }
+    }
+
+    /// With an L1 + L2 penalty folded in (its gradient added to each
+    /// gradient as the loop reads it), the same bits as recipe-train's
+    /// `FusedAdam` and `FusedAdamW` where no kernel is installed (the
+    /// tensor code: the penalty's gradient added first, then Burn's
+    /// arithmetic), on one thread and split across threads, zeros of both
+    /// signs among the weights.
+    #[test]
+    fn a_folded_penalty_matches_the_tensor_code() {
+        let device = Device::flex();
+        let rules = [
+            AdamRule::Adam,
+            AdamRule::AdamW {
+                weight_decay: 0.01,
+            },
+        ];
+        for rule in rules {
+            let (l1, l2) = (1e-3, 1e-2);
+            for n in [15, 300 * 512] {
+                let mut values = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                values[0] = 0.0;
+                values[1] = -0.0;
+                let start = Tensor::<1>::from_data(TensorData::new(values, [n]), &device);
+                let (mut a, mut b) = (start.clone(), start + 0.0);
+                let mut moments: Option<AdamMoments> = None;
+                let mut adam_state = None;
+                let mut adamw_state = None;
+                for time in 1..=3 {
+                    let grad = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+                    let update = AdamUpdate {
+                        learning_rate: 1e-3,
+                        beta_1: 0.9,
+                        beta_2: 0.999,
+                        epsilon: 1e-8,
+                        time,
+                        rule,
+                        l1: l1 as f32,
+                        l2: l2 as f32,
+                    };
+                    let tensors = AdamTensors {
+                        param: a,
+                        grad: grad.clone() + 0.0,
+                        moments,
+                    };
+                    let done = adam_update(&update, tensors).expect("the loop takes Flex f32");
+                    (a, moments) = (done.param, Some(done.moments));
+                    match rule {
+                        AdamRule::Adam => {
+                            let reference = recipe_train::FusedAdam::new(0.9, 0.999, 1e-8)
+                                .with_elastic_net(l1, l2);
+                            (b, adam_state) = reference.step(1e-3, b, grad, adam_state);
+                        }
+                        AdamRule::AdamW { weight_decay } => {
+                            let reference =
+                                recipe_train::FusedAdamW::new(0.9, 0.999, 1e-8, weight_decay)
+                                    .with_elastic_net(l1, l2);
+                            (b, adamw_state) = reference.step(1e-3, b, grad, adamw_state);
+                        }
+                    }
+                    assert_same_bits(&a, &b, &format!("{rule:?}, {n} elements, update {time}"));
+                }
+            }
         }
     }
 

@@ -55,7 +55,7 @@ pub(crate) fn add_gradient(weights: &[f32], grad: &mut [f32], s: Strengths) {
 
 /// `l1 sign(w) + l2 w`, in the tensor code's order, times `scale`.
 #[inline(always)]
-fn penalty_gradient(w: f32, s: Strengths) -> f32 {
+pub(crate) fn penalty_gradient(w: f32, s: Strengths) -> f32 {
     let mut gradient = 0.0;
     if s.l1 != 0.0 {
         let sign = if w > 0.0 {
