@@ -327,12 +327,7 @@ mod tests {
     #[test]
     fn a_folded_penalty_matches_the_tensor_code() {
         let device = Device::flex();
-        let rules = [
-            AdamRule::Adam,
-            AdamRule::AdamW {
-                weight_decay: 0.01,
-            },
-        ];
+        let rules = [AdamRule::Adam, AdamRule::AdamW { weight_decay: 0.01 }];
         for rule in rules {
             let (l1, l2) = (1e-3, 1e-2);
             for n in [15, 300 * 512] {
