@@ -7,11 +7,10 @@
 
 use burn_cubecl::cubecl;
 use burn_cubecl::cubecl::prelude::*;
-use burn_cubecl::cubecl::{CubeDim, calculate_cube_count_elemwise};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 
-use crate::kernels::empty_f32;
+use crate::kernels::{empty_f32, grid};
 use crate::penalty_gradient::add_penalty;
 
 /// What the kernel is compiled for (one kernel per combination).
@@ -147,8 +146,7 @@ pub(crate) fn adam_update(
     let param_out = empty_f32(&param, elements);
     let moment_1_out = empty_f32(&param, elements);
     let moment_2_out = empty_f32(&param, elements);
-    let cube_dim = CubeDim::new(&param.client, elements);
-    let cube_count = calculate_cube_count_elemwise(&param.client, elements, cube_dim);
+    let (cube_count, cube_dim) = grid(&param, elements);
     let client = param.client.clone();
     // Safety: every tensor is contiguous and has `elements` elements (the
     // moments where they are read); each thread checks its index.

@@ -132,8 +132,8 @@ pub(crate) fn empty_f32(reference: &CubeTensor, elements: usize) -> CubeTensor {
     empty_like(reference, burn::tensor::Shape::new([elements]), DType::F32)
 }
 
-/// The launch grid for `units` threads.
-fn grid(tensor: &CubeTensor, units: usize) -> (CubeCount, CubeDim) {
+/// The launch grid for `units` threads, one each.
+pub(crate) fn grid(tensor: &CubeTensor, units: usize) -> (CubeCount, CubeDim) {
     let cube_dim = CubeDim::new(&tensor.client, units);
     let cube_count = calculate_cube_count_elemwise(&tensor.client, units, cube_dim);
     (cube_count, cube_dim)

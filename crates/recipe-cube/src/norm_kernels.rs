@@ -7,12 +7,12 @@
 //! tensors, so the number of launches is the cost.
 
 use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::CubeDim;
 use burn_cubecl::cubecl::prelude::*;
-use burn_cubecl::cubecl::{CubeDim, calculate_cube_count_elemwise};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 
-use crate::kernels::empty_like;
+use crate::kernels::{empty_like, grid};
 
 /// Threads that share one unit's sum of squares (a power of two; Vulkan
 /// guarantees workgroups of 128).
@@ -130,8 +130,7 @@ pub(crate) fn elastic_net_terms(weights: CubeTensor, l1: f32, l2_half: f32) -> C
         weights.meta.shape().clone(),
         burn::tensor::DType::F32,
     );
-    let cube_dim = CubeDim::new(&weights.client, elements);
-    let cube_count = calculate_cube_count_elemwise(&weights.client, elements, cube_dim);
+    let (cube_count, cube_dim) = grid(&weights, elements);
     let client = weights.client.clone();
     // Safety: both tensors are contiguous with `elements` elements, and
     // each thread checks its index.

@@ -7,11 +7,10 @@
 
 use burn_cubecl::cubecl;
 use burn_cubecl::cubecl::prelude::*;
-use burn_cubecl::cubecl::{CubeDim, calculate_cube_count_elemwise};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 
-use crate::kernels::empty_f32;
+use crate::kernels::{empty_f32, grid};
 use crate::penalty_gradient::add_penalty;
 
 /// What the kernel is compiled for (one kernel per combination).
@@ -94,8 +93,7 @@ pub(crate) fn sgd_update(
     let elements = param.meta.num_elements();
     let param_out = empty_f32(&param, elements);
     let velocity_out = empty_f32(&param, if form.momentum { elements } else { 1 });
-    let cube_dim = CubeDim::new(&param.client, elements);
-    let cube_count = calculate_cube_count_elemwise(&param.client, elements, cube_dim);
+    let (cube_count, cube_dim) = grid(&param, elements);
     let client = param.client.clone();
     // Safety: every tensor is contiguous; `param`, `grad` and `param_out`
     // have `elements` elements, and so have `velocity` where it is read and

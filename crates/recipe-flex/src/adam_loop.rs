@@ -242,6 +242,34 @@ mod tests {
         assert!(applies_on(&Device::flex().autodiff()));
     }
 
+    /// Update `time` of the loop (rule `rule`, learning rate 1e-3, Burn's
+    /// default betas and epsilon, a folded `l1`/`l2`) on `param`, whose
+    /// gradient is a copy of `grad`.
+    fn loop_step(
+        rule: AdamRule,
+        (l1, l2): (f32, f32),
+        time: usize,
+        (param, grad, moments): (Tensor<1>, &Tensor<1>, Option<AdamMoments>),
+    ) -> (Tensor<1>, Option<AdamMoments>) {
+        let update = AdamUpdate {
+            learning_rate: 1e-3,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            time,
+            rule,
+            l1,
+            l2,
+        };
+        let tensors = AdamTensors {
+            param,
+            grad: grad.clone() + 0.0,
+            moments,
+        };
+        let done = adam_update(&update, tensors).expect("the loop takes Flex f32");
+        (done.param, Some(done.moments))
+    }
+
     /// Five updates by the loop (rule `rule`) and by Burn's `burn` from the
     /// same weights and gradients (one small tensor on one thread, one
     /// large enough to be split across threads, zeros of both signs in one
@@ -263,23 +291,7 @@ mod tests {
                 if step == 1 {
                     grad = grad.mul_scalar(0.0); // +0 and -0 alike
                 }
-                let update = AdamUpdate {
-                    learning_rate: 1e-3,
-                    beta_1: 0.9,
-                    beta_2: 0.999,
-                    epsilon: 1e-8,
-                    time: step + 1,
-                    rule,
-                    l1: 0.0,
-                    l2: 0.0,
-                };
-                let tensors = AdamTensors {
-                    param: a,
-                    grad: grad.clone() + 0.0,
-                    moments,
-                };
-                let done = adam_update(&update, tensors).expect("the loop takes Flex f32");
-                (a, moments) = (done.param, Some(done.moments));
+                (a, moments) = loop_step(rule, (0.0, 0.0), step + 1, (a, &grad, moments));
                 (b, state_b) = burn.step(1e-3, b, grad + 0.0, state_b);
                 assert_same_bits(&a, &b, &format!("weights, {n} elements, step {step}"));
             }
@@ -344,23 +356,8 @@ mod tests {
                 let mut adamw_state = None;
                 for time in 1..=3 {
                     let grad = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
-                    let update = AdamUpdate {
-                        learning_rate: 1e-3,
-                        beta_1: 0.9,
-                        beta_2: 0.999,
-                        epsilon: 1e-8,
-                        time,
-                        rule,
-                        l1: l1 as f32,
-                        l2: l2 as f32,
-                    };
-                    let tensors = AdamTensors {
-                        param: a,
-                        grad: grad.clone() + 0.0,
-                        moments,
-                    };
-                    let done = adam_update(&update, tensors).expect("the loop takes Flex f32");
-                    (a, moments) = (done.param, Some(done.moments));
+                    let strengths = (l1 as f32, l2 as f32);
+                    (a, moments) = loop_step(rule, strengths, time, (a, &grad, moments));
                     match rule {
                         AdamRule::Adam => {
                             let reference = recipe_train::FusedAdam::new(0.9, 0.999, 1e-8)
