@@ -23,7 +23,13 @@
 #   OUT=/tmp/gpu bash bench/gpu.sh; tar czf $OUT/gpu.tgz -C /tmp gpu
 #
 # Where the machine has no Vulkan loader, carry the loader packages as the
-# device tool's README says (".gl") and unpack them before this script.
+# device tool's README says (".gl") and unpack them before this script. The
+# H200 run of 2026-12-04 was, in full:
+#
+#   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+#   OUT_BACK=$OUT; OUT=/tmp/gpu BUDGET_S=535 bash bench/gpu.sh
+#   tar czf $OUT_BACK/gpu.tgz --exclude='*.bpk' --exclude='*.safetensors' -C /tmp gpu
 #
 # Each step is skipped when its time limit would end past ${BUDGET_S:-540} s
 # after the start, so the script ends inside one device command.

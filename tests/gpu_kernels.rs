@@ -781,7 +781,8 @@ fn the_penalty_value_agrees_with_the_tensor_code() {
     }
 }
 
-/// Tensors on the CPU or tracked by autodiff are left to the tensor code.
+/// Tensors on the CPU or tracked by autodiff, and matrices of more units
+/// than a launch can hold cubes, are left to the tensor code.
 #[test]
 fn the_hook_kernels_decline_what_is_not_on_the_gpu_or_tracked() {
     for device in [Device::flex(), gpu()] {
@@ -794,6 +795,10 @@ fn the_hook_kernels_decline_what_is_not_on_the_gpu_or_tracked() {
                 .is_none()
         );
     }
+    // More units than a launch can count cubes: the tensor code's.
+    let wide = Tensor::<2>::ones([1, 70_000], &wgpu_device());
+    assert!(CubeOptimizers.max_norm(&wide, 1, 1.0).is_none());
+    assert!(CubeOptimizers.max_norm(&wide, 0, 1.0).is_some());
 }
 
 /// A training step of recipe's own (the benchmark's case A) with L1, L2

@@ -25,6 +25,9 @@ use crate::optimizer_ops::FusedCubeOptimizerOps;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CubeOptimizers;
 
+/// The most cubes a launch may count along one dimension on every GPU.
+const MAX_CUBES: usize = 65_535;
+
 fn on_cube_f32<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32
         && !x.device().is_autodiff()
@@ -44,7 +47,10 @@ impl OptimizerKernels for CubeOptimizers {
     /// roundings of the tensor code (the sums of squares are added in
     /// another order).
     fn max_norm(&self, matrix: &Tensor<2>, unit_dim: usize, max_norm: f64) -> Option<Tensor<2>> {
-        if !on_cube_f32(matrix) || unit_dim > 1 {
+        // One cube per unit, and a launch may count on no more than 65,535
+        // cubes along a dimension (Vulkan's guaranteed minimum).
+        let units = matrix.dims().get(unit_dim).copied()?;
+        if !on_cube_f32(matrix) || units > MAX_CUBES {
             return None;
         }
         let constrained = <Dispatch as FusedCubeOptimizerOps>::fused_max_norm(

@@ -16,7 +16,8 @@ use crate::{MomentumRamp, TrainError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum OptimizerConfig {
-    /// Stochastic gradient descent, optionally with (PyTorch-style, undampened) momentum.
+    /// Stochastic gradient descent, optionally with momentum (PyTorch's
+    /// form: undampened unless `dampened`).
     Sgd {
         /// Momentum factor; 0 is plain SGD.
         momentum: f64,
