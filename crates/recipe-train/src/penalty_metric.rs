@@ -66,10 +66,11 @@ impl Default for PenaltyMetric {
 }
 
 /// What [`PenaltyMetric`] reads: one step's total penalty and its gradient
-/// norm, shape `[1]` each.
+/// norm, shape `[1]` each, where the step has them (0 otherwise, with
+/// nothing read from the device: on a GPU each read waits for the queue).
 pub struct PenaltyInput {
-    penalty: Tensor<1>,
-    grad_norm: Tensor<1>,
+    penalty: Option<Tensor<1>>,
+    grad_norm: Option<Tensor<1>>,
 }
 
 impl Metric for PenaltyMetric {
@@ -84,7 +85,10 @@ impl Metric for PenaltyMetric {
             StepNumber::Penalty => &input.penalty,
             StepNumber::GradNorm => &input.grad_norm,
         };
-        let value = value.clone().sum().try_into_scalar::<f64>()?;
+        let value = match value {
+            Some(value) => value.clone().sum().try_into_scalar::<f64>()?,
+            None => 0.0,
+        };
         // One entry per step: the epoch value is the mean over steps.
         self.state.update(value, 1);
         Ok(self
@@ -166,10 +170,59 @@ impl Adaptor<LossInput> for PenalizedOutput {
 
 impl Adaptor<PenaltyInput> for PenalizedOutput {
     fn adapt(&self) -> PenaltyInput {
-        let zero = || self.classification.loss.zeros_like();
         PenaltyInput {
-            penalty: self.penalty.clone().unwrap_or_else(zero),
-            grad_norm: self.grad_norm.clone().unwrap_or_else(zero),
+            penalty: self.penalty.clone(),
+            grad_norm: self.grad_norm.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::data::dataloader::Progress;
+    use burn::tensor::{Device, Int};
+
+    fn metadata() -> MetricMetadata {
+        MetricMetadata {
+            progress: Progress {
+                items_processed: 1,
+                items_total: 1,
+                unit: None,
+            },
+            iteration: Some(1),
+            lr: None,
+        }
+    }
+
+    fn output(penalty: Option<f32>, grad_norm: Option<f32>) -> PenalizedOutput {
+        let device = Device::flex();
+        let scalar = |value: f32| Tensor::<1>::from_floats([value], &device);
+        PenalizedOutput {
+            classification: ClassificationOutput::new(
+                scalar(0.7),
+                Tensor::zeros([2, 3], &device),
+                Tensor::<1, Int>::from_ints([0, 1], &device),
+            ),
+            penalty: penalty.map(scalar),
+            grad_norm: grad_norm.map(scalar),
+        }
+    }
+
+    /// A step without a penalty (or without clipping) records 0, read from
+    /// no tensor; a step with one records its value; the epoch's value is
+    /// the mean over its steps.
+    #[test]
+    fn each_step_records_its_number_and_zero_without_one() {
+        let steps = [output(None, Some(2.0)), output(Some(0.5), None)];
+        for (mut metric, expected) in [
+            (PenaltyMetric::new(), 0.25),
+            (PenaltyMetric::grad_norm(), 1.0),
+        ] {
+            for step in &steps {
+                metric.update(&step.adapt(), &metadata()).unwrap();
+            }
+            assert_eq!(metric.final_value().current(), expected);
         }
     }
 }
