@@ -719,13 +719,7 @@ fn the_max_norm_kernel_agrees_with_the_tensor_code() {
             .max_norm(&matrix, unit_dim, bound)
             .expect("an f32 matrix on the GPU");
         assert_eq!(found.dims(), shape);
-        let values = |t: Tensor<2>| {
-            t.try_into_data()
-                .map_err(|e| format!("{e:?}"))
-                .unwrap()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
         let (found, expected, before) = (values(found), values(expected), values(matrix));
         let mut rescaled = 0;
         for i in 0..found.len() {
