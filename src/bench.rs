@@ -393,14 +393,19 @@ pub fn data_path_rate(set: &ImageSet, batch_size: usize, device: &Device, epochs
 /// on the same network, batches and optimizer: a bare Burn loop (loader,
 /// forward, loss, backward, optimizer step) and recipe's [`crate::train::train`]
 /// (Burn's Learner with its metrics, recipe's per-epoch monitor, no penalty
-/// or constraint). Medians over `epochs` epochs after one warm-up epoch; the
-/// validation pass of recipe's loop runs on 100 images and is included.
+/// or constraint), the latter reading its metrics from the device every
+/// [`READ_METRICS_EVERY`](crate::train::READ_METRICS_EVERY) steps and
+/// every step (as Burn's own metrics do). Medians over `epochs` epochs
+/// after one warm-up epoch; the validation pass of recipe's loop runs on
+/// 100 images and is included.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LoopComparison {
     /// The bare loop's training examples per second.
     pub bare_samples_per_sec: f64,
     /// recipe's loop's training examples per second.
     pub recipe_samples_per_sec: f64,
+    /// recipe's loop's, reading the metrics at every step.
+    pub recipe_reading_every_step_samples_per_sec: f64,
 }
 
 /// Measures [`LoopComparison`] for `case` on `train`.
@@ -446,23 +451,29 @@ pub fn compare_loops(
         valid: train.slice(0..100.min(train.len())),
         test: train.slice(0..100.min(train.len())),
     };
-    autodiff.seed(0);
-    let net: Mlp = case.model.init(&autodiff)?;
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        checkpoints: false,
-        ..TrainOptions::default()
-    };
     let data = splits.flat_data(config.data.standardize)?;
-    let trained = crate::train::train(&config, net, &data, device, &options)?;
-    let recipe: Vec<f64> = trained.history.epochs[1..]
-        .iter()
-        .map(|epoch| train.len() as f64 / epoch.seconds)
-        .collect();
+    let recipe_rate = |read_metrics_every| -> Result<f64, TrainError> {
+        autodiff.seed(0);
+        let net: Mlp = case.model.init(&autodiff)?;
+        let options = TrainOptions {
+            print_epochs: false,
+            show_progress: false,
+            checkpoints: false,
+            read_metrics_every,
+            ..TrainOptions::default()
+        };
+        let trained = crate::train::train(&config, net, &data, device, &options)?;
+        Ok(median(
+            trained.history.epochs[1..]
+                .iter()
+                .map(|epoch| train.len() as f64 / epoch.seconds)
+                .collect(),
+        ))
+    };
     Ok(LoopComparison {
         bare_samples_per_sec: median(bare),
-        recipe_samples_per_sec: median(recipe),
+        recipe_samples_per_sec: recipe_rate(crate::train::READ_METRICS_EVERY)?,
+        recipe_reading_every_step_samples_per_sec: recipe_rate(1)?,
     })
 }
 

@@ -160,6 +160,7 @@ fn train(args: TrainArgs) -> Result<()> {
             .iter()
             .map(|name| select_device(name))
             .collect::<Result<_, _>>()?,
+        read_metrics_every: args.read_metrics_every(),
         ..TrainOptions::default()
     };
     let trained = train_mlp(&config, &device, &options)
@@ -171,6 +172,7 @@ fn train(args: TrainArgs) -> Result<()> {
 fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
     let device_name = args.device_name().to_string();
     let names = args.device_names().to_vec();
+    let read_metrics_every = args.read_metrics_every();
     let devices = args
         .device_names()
         .iter()
@@ -179,17 +181,19 @@ fn resume(args: TrainArgs, dir: &Path) -> Result<()> {
     let others = TrainArgs {
         device: None,
         devices: None,
+        read_metrics_every: None,
         ..args
     };
     if others != TrainArgs::default() {
         bail!(
-            "--resume continues the run with the settings of {}; give no other option but --device or --devices",
+            "--resume continues the run with the settings of {}; give no other option but --device, --devices or --read-metrics-every",
             dir.join("config.json").display()
         );
     }
     let device = select_device(&device_name)?;
     let options = TrainOptions {
         devices,
+        read_metrics_every,
         ..TrainOptions::default()
     };
     let trained = resume_mlp(dir, &device, &options)

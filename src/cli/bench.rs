@@ -129,6 +129,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 "case": wanted[0].name,
                 "bare_burn_loop_samples_per_sec": loops.bare_samples_per_sec.round(),
                 "recipe_loop_samples_per_sec": loops.recipe_samples_per_sec.round(),
+                "recipe_loop_reading_every_step_samples_per_sec": loops.recipe_reading_every_step_samples_per_sec.round(),
             }),
         );
         for cost in &hooks {
@@ -141,12 +142,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "data path alone: {batches_per_sec:.0} batches/s of {batch_size} ({:.0} samples/s), MNIST training split, shuffled",
             batches_per_sec * batch_size as f64
         );
+        let against_bare = |rate: f64| 100.0 * (rate / loops.bare_samples_per_sec - 1.0);
         println!(
-            "whole epochs of case {} on 10,000 MNIST images: bare Burn loop {:.0} samples/s, recipe's loop {:.0} samples/s ({:+.1}%)",
+            "whole epochs of case {} on 10,000 MNIST images: bare Burn loop {:.0} samples/s, recipe's loop {:.0} samples/s ({:+.1}%), {:.0} samples/s reading its metrics every step ({:+.1}%)",
             &wanted[0].name[..1],
             loops.bare_samples_per_sec,
             loops.recipe_samples_per_sec,
-            100.0 * (loops.recipe_samples_per_sec / loops.bare_samples_per_sec - 1.0)
+            against_bare(loops.recipe_samples_per_sec),
+            loops.recipe_reading_every_step_samples_per_sec,
+            against_bare(loops.recipe_reading_every_step_samples_per_sec),
         );
         println!(
             "recipe's step on case {} with its hooks ({} interleaved rounds; extra time per step against the same round's step without hooks: median, lowest to highest):",

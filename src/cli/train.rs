@@ -49,6 +49,12 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', value_name = "DEVICE,DEVICE,...")]
     #[serde(default)]
     pub devices: Option<Vec<String>>,
+    /// Steps between reads of the loss, accuracy and penalty from the
+    /// device (default 50; 1: every step, 0: once per epoch). The epoch's
+    /// figures do not depend on it; on a GPU each read stalls training
+    /// until the device's queue drains
+    #[arg(long, value_name = "STEPS")]
+    pub read_metrics_every: Option<usize>,
     /// Hidden layer widths, input side first, e.g. 500,500,500
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
@@ -287,6 +293,7 @@ impl TrainArgs {
                 test_csv,
                 device,
                 devices,
+                read_metrics_every,
                 label_smoothing,
                 clip,
                 lr_schedule,
@@ -385,6 +392,12 @@ impl TrainArgs {
             Some(devices) if !devices.is_empty() => &devices[0],
             _ => self.device.as_deref().unwrap_or("cpu"),
         }
+    }
+
+    /// Steps between metric reads (`--read-metrics-every`, else recipe's default).
+    pub fn read_metrics_every(&self) -> usize {
+        self.read_metrics_every
+            .unwrap_or(recipe::train::READ_METRICS_EVERY)
     }
 
     /// The data-parallel devices' names (`--devices`), none without it.

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
+use burn::tensor::Tensor;
 use recipe_data::ClassBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::scalar_reads::read_scalars;
 use crate::{Classify, TrainError};
 
 /// Mean loss and accuracy over a split.
@@ -20,35 +22,133 @@ pub struct Evaluation {
     pub examples: usize,
 }
 
+/// Batches whose numbers wait on the device between two reads: each read
+/// waits for the device's queue, which on a GPU idles it.
+const BATCHES_PER_READ: usize = 64;
+
 /// Evaluates `net` on every batch of `loader`, with no dropout and no autodiff
 /// when `net` came from `.valid()` and the loader's device has no autodiff.
 pub fn evaluate<N: Classify>(
     net: &N,
     loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
 ) -> Result<Evaluation, TrainError> {
-    let mut loss_sum = 0.0f64;
-    let mut correct = 0i64;
-    let mut examples = 0usize;
+    let mut totals = Totals::default();
+    let mut queued = Vec::with_capacity(2 * BATCHES_PER_READ);
+    let mut sizes = Vec::with_capacity(BATCHES_PER_READ);
     for batch in loader.iter() {
         let batch = batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
         let [size] = batch.targets.dims();
         let logits = net.logits(batch.inputs);
         let loss = net.loss(logits.clone(), batch.targets.clone());
         let predicted = logits.argmax(1).squeeze_dim::<1>(1);
-        correct += predicted
-            .equal(batch.targets)
-            .int()
-            .sum()
-            .into_scalar::<i64>();
-        loss_sum += loss.into_scalar::<f64>() * size as f64;
-        examples += size;
+        // A batch's count of correct answers is exact in f32.
+        let correct = predicted.equal(batch.targets).float().sum();
+        queued.extend([loss, correct]);
+        sizes.push(size);
+        if sizes.len() == BATCHES_PER_READ {
+            totals.add(&std::mem::take(&mut queued), &std::mem::take(&mut sizes))?;
+        }
     }
-    if examples == 0 {
+    totals.add(&queued, &sizes)?;
+    if totals.examples == 0 {
         return Err(TrainError::invalid("split", "at least one example", 0));
     }
     Ok(Evaluation {
-        loss: loss_sum / examples as f64,
-        accuracy: correct as f64 / examples as f64,
-        examples,
+        loss: totals.loss_sum / totals.examples as f64,
+        accuracy: totals.correct as f64 / totals.examples as f64,
+        examples: totals.examples,
     })
+}
+
+/// The sums over the batches read so far.
+#[derive(Default)]
+struct Totals {
+    loss_sum: f64,
+    correct: i64,
+    examples: usize,
+}
+
+impl Totals {
+    /// Reads the queued batches' loss and correct count (in pairs, in
+    /// batch order) and adds them, batch by batch.
+    fn add(&mut self, queued: &[Tensor<1>], sizes: &[usize]) -> Result<(), TrainError> {
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let numbers = read_scalars(queued.iter())
+            .map_err(|e| TrainError::Learner(format!("reading the evaluation's figures: {e}")))?;
+        for (pair, &size) in numbers.chunks(2).zip(sizes) {
+            self.loss_sum += pair[0] * size as f64;
+            self.correct += pair[1] as i64;
+            self.examples += size;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+    use recipe_data::FeatureSet;
+    use recipe_models::MlpConfig;
+
+    use super::*;
+
+    /// 203 examples of 4 features in 3 classes, batches of 2: 102 batches,
+    /// more than one read's worth and a last batch of one.
+    fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
+        let values = (0..203 * 4)
+            .map(|i| ((i * 37 % 11) as f32) / 11.0)
+            .collect();
+        let labels = (0..203).map(|i| i * 7 % 3).collect();
+        let set = FeatureSet::new(values, &[4], labels).unwrap();
+        let data = FeatureSet::class_data::<2>(
+            "toy",
+            [set.clone(), set.clone(), set],
+            3,
+            Vec::new(),
+            serde_json::Value::Null,
+        )
+        .unwrap();
+        data.loader(&data.test, 2, None, Some(device.clone()))
+    }
+
+    /// The figures of a loop that reads each batch as it comes, the
+    /// arithmetic `evaluate` replays.
+    fn read_batch_by_batch(net: &recipe_models::Mlp, device: &Device) -> Evaluation {
+        let (mut loss_sum, mut correct, mut examples) = (0.0, 0, 0);
+        for batch in loader(device).iter() {
+            let batch = batch.unwrap();
+            let [size] = batch.targets.dims();
+            let logits = net.logits(batch.inputs);
+            let loss = net.loss(logits.clone(), batch.targets.clone());
+            let predicted = logits.argmax(1).squeeze_dim::<1>(1);
+            correct += predicted
+                .equal(batch.targets)
+                .int()
+                .sum()
+                .into_scalar::<i64>();
+            loss_sum += loss.into_scalar::<f64>() * size as f64;
+            examples += size;
+        }
+        Evaluation {
+            loss: loss_sum / examples as f64,
+            accuracy: correct as f64 / examples as f64,
+            examples,
+        }
+    }
+
+    #[test]
+    fn reading_many_batches_at_once_gives_the_batch_by_batch_figures() {
+        let device = Device::flex();
+        device.seed(3);
+        let net = MlpConfig::new(4, vec![8], 3).init(&device).unwrap();
+        let evaluation = evaluate(&net, &loader(&device)).unwrap();
+        assert_eq!(evaluation.examples, 203);
+        assert!(
+            evaluation.accuracy > 0.0 && evaluation.accuracy < 1.0,
+            "{evaluation:?}"
+        );
+        assert_eq!(evaluation, read_batch_by_batch(&net, &device));
+    }
 }

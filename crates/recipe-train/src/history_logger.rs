@@ -13,8 +13,8 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
-    EpochRecord, GRAD_NORM_METRIC, GradNorm, History, LayerGradients, PENALTY_METRIC, Plateau,
-    ScheduledLr, TrainError, WeightAverager, write_atomic,
+    EpochRecord, GRAD_NORM_MAX_METRIC, GRAD_NORM_METRIC, GradNorm, History, LayerGradients,
+    PENALTY_METRIC, Plateau, ScheduledLr, TrainError, WeightAverager, write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -183,12 +183,17 @@ impl HistoryLogger {
             .mean(PENALTY_METRIC, epoch, Split::Train)
             .unwrap_or(0.0);
         let norms = self.memory.entries(GRAD_NORM_METRIC, epoch, &Split::Train);
+        // The largest norm is its own metric's: with reads deferred, the
+        // entries of the norm metric are means over several steps.
+        let largest = self.mean(GRAD_NORM_MAX_METRIC, epoch, Split::Train);
         let grad_norm = epoch_mean(&norms).map(|mean| GradNorm {
             mean,
-            max: norms
-                .iter()
-                .map(|entry| entry.current())
-                .fold(f64::NEG_INFINITY, f64::max),
+            max: largest.unwrap_or_else(|| {
+                norms
+                    .iter()
+                    .map(|entry| entry.current())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            }),
         });
         let averaged = self
             .averager

@@ -29,6 +29,12 @@
 //!   of every metric, and [`Classifier`] a `TrainStep` that adds the
 //!   penalties and applies the constraints. recipe's own trainer is built
 //!   from exactly these pieces (`run.rs`).
+//! - [`DeferredLossMetric`] and [`DeferredAccuracyMetric`] are Burn's loss
+//!   and accuracy metrics (same names, same epoch values bit for bit) that
+//!   read the device once per [`READ_METRICS_EVERY`] steps instead of once
+//!   per step: on a GPU each read waits for the queue, and the Learner's
+//!   training thread waits with it. [`DeferredMean`] is the state to build
+//!   such a metric of your own.
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or, once a backend
 //!   crate installed [`OptimizerKernels`], recipe's [`FusedSgd`],
 //!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
@@ -45,6 +51,9 @@ mod checkpoint;
 mod classifier;
 mod config;
 mod constraint;
+mod deferred_accuracy;
+mod deferred_loss;
+mod deferred_mean;
 mod diagnosis;
 mod divergence;
 mod dropout_inference;
@@ -56,6 +65,7 @@ mod fit_config;
 mod fused_adam;
 mod fused_optimizer;
 mod fused_sgd;
+mod grad_norm_max;
 mod gradient_clipping;
 mod group_lasso;
 mod health_checks;
@@ -69,6 +79,8 @@ mod lr_find;
 mod lr_schedule;
 mod max_norm;
 mod metric_early_stopping;
+#[cfg(test)]
+mod metric_test_support;
 mod momentum_ramp;
 mod monte_carlo;
 mod network_config;
@@ -89,6 +101,7 @@ mod remedy;
 mod resume;
 mod run;
 mod run_folder;
+mod scalar_reads;
 mod selector;
 mod session_memory;
 mod summary;
@@ -112,6 +125,9 @@ pub use checkpoint::{
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constraint::{Constraint, WeightConstraint};
+pub use deferred_accuracy::{DeferredAccuracyInput, DeferredAccuracyMetric};
+pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, READ_METRICS_EVERY};
+pub use deferred_mean::{DeferredMean, StepValue};
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
 pub use dropout_inference::{DropoutInference, MonteCarloFigures};
@@ -123,6 +139,7 @@ pub use fit_config::FitConfig;
 pub use fused_adam::{FusedAdam, FusedAdamW};
 pub use fused_optimizer::{fused_optimizer, fused_optimizer_folded};
 pub use fused_sgd::{FusedSgd, FusedSgdState};
+pub use grad_norm_max::{GRAD_NORM_MAX_METRIC, GradNormMaxMetric};
 pub use gradient_clipping::{GradientClipping, global_norm};
 pub use group_lasso::GroupLasso;
 pub use health_checks::{CheckOutcome, CheckThresholds, Finding, RunRecord, run_checks};

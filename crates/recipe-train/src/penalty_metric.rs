@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use burn::tensor::{ExecutionError, Tensor, TensorReadError};
 use burn::train::ClassificationOutput;
-use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::state::FormatOptions;
 use burn::train::metric::{
     AccuracyInput, Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata,
     MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
 };
+
+use crate::{DeferredMean, READ_METRICS_EVERY};
 
 /// The name of [`PenaltyMetric`] in Burn's metric store.
 pub const PENALTY_METRIC: &str = "Penalty";
@@ -23,12 +25,19 @@ pub const GRAD_NORM_METRIC: &str = "Gradient norm";
 /// the epoch's steps: the penalty added to the loss (0 without one), or,
 /// as [`PenaltyMetric::grad_norm`], the global gradient norm before
 /// clipping. Register it for the training split:
-/// `SupervisedTraining::metric_train_numeric(PenaltyMetric::new())`.
+/// `SupervisedTraining::metric_train_numeric(PenaltyMetric::new())`. Like
+/// [`DeferredLossMetric`](crate::DeferredLossMetric) it reads the device
+/// every [`READ_METRICS_EVERY`] steps ([`PenaltyMetric::read_every`]).
 #[derive(Clone)]
 pub struct PenaltyMetric {
     name: Arc<String>,
     reads: StepNumber,
-    state: NumericMetricState,
+    mean: DeferredMean,
+}
+
+/// A step's number, 0 at a step without one; each step weighs 1.
+fn step_number(numbers: &[f64], _items: usize) -> (f64, usize) {
+    (numbers.first().copied().unwrap_or(0.0), 1)
 }
 
 /// Which number of the step a [`PenaltyMetric`] records.
@@ -44,18 +53,32 @@ impl PenaltyMetric {
         Self {
             name: Arc::new(PENALTY_METRIC.to_string()),
             reads: StepNumber::Penalty,
-            state: NumericMetricState::default(),
+            mean: DeferredMean::new(READ_METRICS_EVERY, step_number),
         }
     }
 
     /// The global gradient norm before clipping, named [`GRAD_NORM_METRIC`]
-    /// (0 at steps that do not clip).
+    /// (0 at steps that do not clip). Its entries are means over the steps
+    /// of a read: register [`GradNormMaxMetric`](crate::GradNormMaxMetric)
+    /// beside it for the largest norm of the epoch (recipe's history takes
+    /// it from there).
     pub fn grad_norm() -> Self {
         Self {
             name: Arc::new(GRAD_NORM_METRIC.to_string()),
             reads: StepNumber::GradNorm,
-            state: NumericMetricState::default(),
+            mean: DeferredMean::new(READ_METRICS_EVERY, step_number),
         }
+    }
+
+    /// Reads every `steps` steps (1: every step; 0: only at the end of the
+    /// epoch).
+    pub fn read_every(mut self, steps: usize) -> Self {
+        self.mean = DeferredMean::new(steps, step_number);
+        self
+    }
+
+    fn format(&self) -> FormatOptions {
+        FormatOptions::new(self.name()).precision(4)
     }
 }
 
@@ -73,6 +96,18 @@ pub struct PenaltyInput {
     grad_norm: Option<Tensor<1>>,
 }
 
+impl PenaltyInput {
+    /// A step's penalty and gradient norm, each where the step has one.
+    pub fn new(penalty: Option<Tensor<1>>, grad_norm: Option<Tensor<1>>) -> Self {
+        Self { penalty, grad_norm }
+    }
+
+    /// The step's global gradient norm before clipping, where it clipped.
+    pub fn grad_norm(&self) -> Option<&Tensor<1>> {
+        self.grad_norm.as_ref()
+    }
+}
+
 impl Metric for PenaltyMetric {
     type Input = PenaltyInput;
 
@@ -85,25 +120,19 @@ impl Metric for PenaltyMetric {
             StepNumber::Penalty => &input.penalty,
             StepNumber::GradNorm => &input.grad_norm,
         };
-        let value = match value {
-            Some(value) => value.clone().sum().try_into_scalar::<f64>()?,
-            None => 0.0,
-        };
-        // One entry per step: the epoch value is the mean over steps.
-        self.state.update(value, 1);
-        Ok(self
-            .state
-            .compute_update(FormatOptions::new(self.name()).precision(4)))
+        // Nothing to read at a step without the number: it records 0.
+        let numbers = value.iter().map(|value| value.clone().sum()).collect();
+        let format = self.format();
+        self.mean.update(numbers, 1, format)
     }
 
     fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        Ok(self
-            .state
-            .compute_final(FormatOptions::new(self.name()).precision(4)))
+        let format = self.format();
+        self.mean.compute(format)
     }
 
     fn clear(&mut self) {
-        self.state.reset()
+        self.mean.clear()
     }
 
     fn name(&self) -> MetricName {
@@ -121,15 +150,15 @@ impl Metric for PenaltyMetric {
 
 impl Numeric for PenaltyMetric {
     fn value(&self) -> Option<NumericEntry> {
-        Some(self.state.current_value())
+        self.mean.value()
     }
 
     fn running_value(&self) -> Option<NumericEntry> {
-        Some(self.state.running_value())
+        self.mean.running_value()
     }
 
     fn final_value(&self) -> NumericEntry {
-        self.state.final_value()
+        self.mean.final_value()
     }
 }
 
@@ -180,20 +209,8 @@ impl Adaptor<PenaltyInput> for PenalizedOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::data::dataloader::Progress;
+    use crate::metric_test_support::metadata;
     use burn::tensor::{Device, Int};
-
-    fn metadata() -> MetricMetadata {
-        MetricMetadata {
-            progress: Progress {
-                items_processed: 1,
-                items_total: 1,
-                unit: None,
-            },
-            iteration: Some(1),
-            lr: None,
-        }
-    }
 
     fn output(penalty: Option<f32>, grad_norm: Option<f32>) -> PenalizedOutput {
         let device = Device::flex();
@@ -222,6 +239,7 @@ mod tests {
             for step in &steps {
                 metric.update(&step.adapt(), &metadata()).unwrap();
             }
+            metric.compute().unwrap();
             assert_eq!(metric.final_value().current(), expected);
         }
     }

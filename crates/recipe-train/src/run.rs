@@ -10,7 +10,6 @@ use std::time::Instant;
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::tensor::Device;
-use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{ExecutionStrategy, Interrupter, Learner, MultiDeviceOptim, SupervisedTraining};
 use recipe_data::{BatchInputs, ClassBatch, ClassData};
 
@@ -21,11 +20,12 @@ use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, Divergence, DropoutInference, Evaluation, FitConfig, History,
-    HistoryHandle, HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients,
-    MetricEarlyStopping, MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts,
-    RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError,
-    TrainOptions, TrainedModel, WeightAverager, evaluate, evaluate_monte_carlo,
+    Classifier, Classify, DeferredAccuracyMetric, DeferredLossMetric, Divergence, DropoutInference,
+    Evaluation, FitConfig, GradNormMaxMetric, History, HistoryHandle, HistoryLogger, InitialLoss,
+    KeepCheckpoints, LayerGradients, MetricEarlyStopping, MonteCarloFigures, OutputCheck,
+    PenaltyMetric, Plateau, RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence,
+    Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
+    evaluate_monte_carlo,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -636,8 +636,11 @@ impl LearnerSetup {
             ),
             data.valid_loader(config),
         )
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .metric_train_numeric(PenaltyMetric::new())
+        .metrics((
+            DeferredAccuracyMetric::new().read_every(options.read_metrics_every),
+            DeferredLossMetric::new().read_every(options.read_metrics_every),
+        ))
+        .metric_train_numeric(PenaltyMetric::new().read_every(options.read_metrics_every))
         .with_metric_logger(logger)
         .with_application_logger(None)
         .with_interrupter(self.interrupter.clone())
@@ -645,7 +648,11 @@ impl LearnerSetup {
         .early_stopping(self.stopping())
         .num_epochs(epochs);
         if config.gradient_clipping.is_some() {
-            training = training.metric_train_numeric(PenaltyMetric::grad_norm());
+            training = training
+                .metric_train_numeric(
+                    PenaltyMetric::grad_norm().read_every(options.read_metrics_every),
+                )
+                .metric_train_numeric(GradNormMaxMetric::new());
         }
         if devices.len() > 1 {
             // The optimizer steps on the main device, where validation runs.

@@ -42,6 +42,12 @@ pub struct TrainOptions {
     /// had: each keeps its batch, so a step averages `devices x batch_size`
     /// images.
     pub devices: Vec<Device>,
+    /// Steps between reads of the metrics (loss, accuracy, penalty) from
+    /// the device: each read waits for the device's queue, which on a GPU
+    /// stalls the training thread. The epoch values do not depend on it
+    /// (see [`DeferredMean`](crate::DeferredMean)); 1 reads every step, 0
+    /// only at the end of each epoch.
+    pub read_metrics_every: usize,
 }
 
 impl Default for TrainOptions {
@@ -54,6 +60,7 @@ impl Default for TrainOptions {
             checkpoints: true,
             overwrite: false,
             devices: Vec::new(),
+            read_metrics_every: crate::READ_METRICS_EVERY,
         }
     }
 }
