@@ -1,30 +1,28 @@
-//! Burn's accuracy metric with its reads deferred ([`DeferredMean`]): the
+//! Burn's accuracy metric read the deferred way ([`DeferredMetric`]): the
 //! same epoch value under the same name, one read of the device per
 //! `read_every` steps instead of one per step.
 
-use burn::tensor::{Int, Tensor, TensorReadError};
+use burn::tensor::{Int, Tensor};
 use burn::train::ClassificationOutput;
-use burn::train::metric::state::FormatOptions;
-use burn::train::metric::{
-    AccuracyMetric, Adaptor, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
-    NumericAttributes, NumericEntry, SerializedEntry,
-};
+use burn::train::metric::{AccuracyMetric, Adaptor, Metric, MetricName, NumericAttributes};
 
 use crate::penalty_metric::PenalizedOutput;
-use crate::{DeferredMean, READ_METRICS_EVERY};
+use crate::{DeferredMetric, StepReading};
 
 /// The epoch's accuracy in percent, as Burn's `AccuracyMetric` computes it
 /// (the arg-max class against the target, items whose target is the pad
-/// token left out) and under its name; the counts are read from the device
-/// every [`Self::read_every`] steps.
+/// token left out) and under its name.
+pub type DeferredAccuracyMetric = DeferredMetric<AccuracyReading>;
+
+/// What [`DeferredAccuracyMetric`] reads: each step's count of right
+/// answers (and of padded items, with a pad token).
 #[derive(Clone)]
-pub struct DeferredAccuracyMetric {
+pub struct AccuracyReading {
     name: MetricName,
     pad_token: Option<usize>,
-    mean: DeferredMean,
 }
 
-/// What [`DeferredAccuracyMetric`] reads: one step's outputs and targets.
+/// A step's outputs and targets, the input of [`DeferredAccuracyMetric`].
 pub struct DeferredAccuracyInput {
     outputs: Tensor<2>,
     targets: Tensor<1, Int>,
@@ -37,39 +35,19 @@ impl DeferredAccuracyInput {
     }
 }
 
-/// A step's accuracy in percent from its number of matches (and, with a
-/// pad token, of padded items), weighted by the items that count.
-fn step_accuracy(numbers: &[f64], items: usize) -> (f64, usize) {
-    let padded = numbers.get(1).map_or(0, |&padded| padded as usize);
-    let counted = items - padded;
-    (100.0 * (numbers[0] / counted as f64), counted)
-}
-
 impl DeferredAccuracyMetric {
-    /// Reads every [`READ_METRICS_EVERY`] steps.
+    /// Reads every [`READ_METRICS_EVERY`](crate::READ_METRICS_EVERY) steps.
     pub fn new() -> Self {
-        Self {
+        Self::from_reading(AccuracyReading {
             name: AccuracyMetric::new().name(),
             pad_token: None,
-            mean: DeferredMean::new(READ_METRICS_EVERY, step_accuracy),
-        }
-    }
-
-    /// Reads every `steps` steps (1: every step, as Burn's metric; 0: only
-    /// at the end of the epoch).
-    pub fn read_every(mut self, steps: usize) -> Self {
-        self.mean = DeferredMean::new(steps, step_accuracy);
-        self
+        })
     }
 
     /// Leaves out the items whose target is `index`.
     pub fn with_pad_token(mut self, index: usize) -> Self {
-        self.pad_token = Some(index);
+        self.reading_mut().pad_token = Some(index);
         self
-    }
-
-    fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).unit("%").precision(2)
     }
 }
 
@@ -79,14 +57,21 @@ impl Default for DeferredAccuracyMetric {
     }
 }
 
-impl Metric for DeferredAccuracyMetric {
+impl StepReading for AccuracyReading {
     type Input = DeferredAccuracyInput;
 
-    fn update(
-        &mut self,
-        input: &DeferredAccuracyInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> NumericAttributes {
+        NumericAttributes {
+            unit: Some("%".to_string()),
+            higher_is_better: true,
+        }
+    }
+
+    fn numbers(&self, input: &DeferredAccuracyInput) -> (Vec<Tensor<1>>, usize) {
         let [batch, _classes] = input.outputs.dims();
         let predicted = input.outputs.clone().argmax(1).reshape([batch]);
         let matches = predicted.equal(input.targets.clone()).float();
@@ -99,43 +84,14 @@ impl Metric for DeferredAccuracyMetric {
             }
             None => vec![matches.sum()],
         };
-        let format = self.format();
-        self.mean.update(numbers, batch, format)
+        (numbers, batch)
     }
 
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        let format = self.format();
-        self.mean.compute(format)
-    }
-
-    fn clear(&mut self) {
-        self.mean.clear()
-    }
-
-    fn name(&self) -> MetricName {
-        self.name.clone()
-    }
-
-    fn attributes(&self) -> MetricAttributes {
-        NumericAttributes {
-            unit: Some("%".to_string()),
-            higher_is_better: true,
-        }
-        .into()
-    }
-}
-
-impl Numeric for DeferredAccuracyMetric {
-    fn value(&self) -> Option<NumericEntry> {
-        self.mean.value()
-    }
-
-    fn running_value(&self) -> Option<NumericEntry> {
-        self.mean.running_value()
-    }
-
-    fn final_value(&self) -> NumericEntry {
-        self.mean.final_value()
+    /// The step's accuracy in percent, weighted by the items that count.
+    fn value(&self, numbers: &[f64], items: usize) -> (f64, usize) {
+        let padded = numbers.get(1).map_or(0, |&padded| padded as usize);
+        let counted = items - padded;
+        (100.0 * (numbers[0] / counted as f64), counted)
     }
 }
 
@@ -155,6 +111,7 @@ impl Adaptor<DeferredAccuracyInput> for PenalizedOutput {
 mod tests {
     use super::*;
     use crate::metric_test_support::{classification_steps, metadata};
+    use burn::train::metric::Numeric;
 
     #[test]
     fn matches_burns_accuracy_metric_bit_for_bit_under_its_name() {

@@ -1,36 +1,27 @@
-//! Burn's loss metric with its reads deferred ([`DeferredMean`]): the same
+//! Burn's loss metric read the deferred way ([`DeferredMetric`]): the same
 //! epoch value under the same name, one read of the device per
 //! `read_every` steps instead of one per step.
 
-use burn::tensor::{Tensor, TensorReadError};
+use burn::tensor::Tensor;
 use burn::train::ClassificationOutput;
-use burn::train::metric::state::FormatOptions;
-use burn::train::metric::{
-    Adaptor, LossMetric, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
-    NumericAttributes, NumericEntry, SerializedEntry,
-};
+use burn::train::metric::{Adaptor, LossMetric, Metric, MetricName, NumericAttributes};
 
-use crate::DeferredMean;
 use crate::penalty_metric::PenalizedOutput;
-
-/// Steps between reads of [`DeferredLossMetric`],
-/// [`DeferredAccuracyMetric`](crate::DeferredAccuracyMetric) and
-/// [`PenaltyMetric`](crate::PenaltyMetric)
-/// unless told otherwise (as Lightning's `log_every_n_steps`).
-pub const READ_METRICS_EVERY: usize = 50;
+use crate::{DeferredMetric, StepReading};
 
 /// The mean loss of the epoch, as Burn's `LossMetric` computes it (each
 /// step's mean loss, weighted by the length of the loss tensor) and under
 /// its name, so that early stopping, checkpoint selection and recipe's
-/// history find it; the loss is read from the device every
-/// [`Self::read_every`] steps.
+/// history find it.
+pub type DeferredLossMetric = DeferredMetric<LossReading>;
+
+/// What [`DeferredLossMetric`] reads: each step's mean loss.
 #[derive(Clone)]
-pub struct DeferredLossMetric {
+pub struct LossReading {
     name: MetricName,
-    mean: DeferredMean,
 }
 
-/// What [`DeferredLossMetric`] reads: one step's loss.
+/// A step's loss, the input of [`DeferredLossMetric`].
 pub struct DeferredLossInput {
     loss: Tensor<1>,
 }
@@ -43,23 +34,11 @@ impl DeferredLossInput {
 }
 
 impl DeferredLossMetric {
-    /// Reads every [`READ_METRICS_EVERY`] steps.
+    /// Reads every [`READ_METRICS_EVERY`](crate::READ_METRICS_EVERY) steps.
     pub fn new() -> Self {
-        Self {
+        Self::from_reading(LossReading {
             name: LossMetric::new().name(),
-            mean: DeferredMean::new(READ_METRICS_EVERY, |numbers, items| (numbers[0], items)),
-        }
-    }
-
-    /// Reads every `steps` steps (1: every step, as Burn's metric; 0: only
-    /// at the end of the epoch).
-    pub fn read_every(mut self, steps: usize) -> Self {
-        self.mean = DeferredMean::new(steps, |numbers, items| (numbers[0], items));
-        self
-    }
-
-    fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).precision(2)
+        })
     }
 }
 
@@ -69,53 +48,27 @@ impl Default for DeferredLossMetric {
     }
 }
 
-impl Metric for DeferredLossMetric {
+impl StepReading for LossReading {
     type Input = DeferredLossInput;
-
-    fn update(
-        &mut self,
-        input: &DeferredLossInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
-        let [items] = input.loss.dims();
-        let format = self.format();
-        self.mean
-            .update(vec![input.loss.clone().mean()], items, format)
-    }
-
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        let format = self.format();
-        self.mean.compute(format)
-    }
-
-    fn clear(&mut self) {
-        self.mean.clear()
-    }
 
     fn name(&self) -> MetricName {
         self.name.clone()
     }
 
-    fn attributes(&self) -> MetricAttributes {
+    fn attributes(&self) -> NumericAttributes {
         NumericAttributes {
             unit: None,
             higher_is_better: false,
         }
-        .into()
-    }
-}
-
-impl Numeric for DeferredLossMetric {
-    fn value(&self) -> Option<NumericEntry> {
-        self.mean.value()
     }
 
-    fn running_value(&self) -> Option<NumericEntry> {
-        self.mean.running_value()
+    fn numbers(&self, input: &DeferredLossInput) -> (Vec<Tensor<1>>, usize) {
+        let [items] = input.loss.dims();
+        (vec![input.loss.clone().mean()], items)
     }
 
-    fn final_value(&self) -> NumericEntry {
-        self.mean.final_value()
+    fn value(&self, numbers: &[f64], items: usize) -> (f64, usize) {
+        (numbers[0], items)
     }
 }
 
@@ -135,6 +88,7 @@ impl Adaptor<DeferredLossInput> for PenalizedOutput {
 mod tests {
     use super::*;
     use crate::metric_test_support::{classification_steps, metadata};
+    use burn::train::metric::Numeric;
 
     #[test]
     fn matches_burns_loss_metric_bit_for_bit_under_its_name() {

@@ -1,15 +1,8 @@
-//! A metric's epoch mean whose per-step numbers stay on the device until
-//! several steps are read back together.
-//!
-//! Burn's `LossMetric` and `AccuracyMetric` read one number back per step:
-//! on a GPU each read waits for the device's queue, and since Burn's
-//! Learner hands each step to its metric thread through a channel of one
-//! item, the training thread waits with it. [`DeferredMean`] keeps each
-//! step's numbers as device tensors and reads them in one transaction every
-//! `read_every` steps and at the end of the epoch. The epoch's value is the
-//! same, bit for bit: the steps are replayed into Burn's
-//! `NumericMetricState` in their order, with the values Burn's metric would
-//! have read.
+//! The state of a [`DeferredMetric`](crate::DeferredMetric): the steps
+//! queued on the device, the epoch's mean of those read, and the entry of
+//! the last read. The epoch's value is Burn's, bit for bit: the steps are
+//! replayed into Burn's `NumericMetricState` in their order, with the
+//! values Burn's metric would have read.
 
 use burn::tensor::{Tensor, TensorReadError};
 use burn::train::metric::state::{FormatOptions, NumericMetricState};
@@ -17,18 +10,12 @@ use burn::train::metric::{NumericEntry, SerializedEntry};
 
 use crate::scalar_reads::read_scalars;
 
-/// Turns the numbers read for one step (in the order they were queued)
-/// and the step's item count into the step's value and its weight in the
-/// epoch mean, as `NumericMetricState::update` takes them.
-pub type StepValue = fn(numbers: &[f64], items: usize) -> (f64, usize);
-
 /// The running state of a metric that reads the device every
 /// `read_every` steps: the queued steps, the epoch's mean so far and the
 /// entry of the last read.
 #[derive(Clone)]
-pub struct DeferredMean {
+pub(crate) struct DeferredMean {
     read_every: usize,
-    step_value: StepValue,
     queued: Vec<QueuedStep>,
     epoch: NumericMetricState,
     /// The steps read by the last update, as one aggregated entry; `None`
@@ -46,12 +33,10 @@ struct QueuedStep {
 
 impl DeferredMean {
     /// Reads every `read_every` steps (1: every step, as Burn's metrics
-    /// do; 0: only when the epoch ends), turning each step's numbers into
-    /// its value with `step_value`.
-    pub fn new(read_every: usize, step_value: StepValue) -> Self {
+    /// do; 0: only when the epoch ends).
+    pub fn new(read_every: usize) -> Self {
         Self {
             read_every,
-            step_value,
             queued: Vec::new(),
             epoch: NumericMetricState::new(),
             window: None,
@@ -59,15 +44,12 @@ impl DeferredMean {
         }
     }
 
-    /// How many steps wait between reads (0: only at the epoch's end).
-    pub fn read_every(&self) -> usize {
-        self.read_every
-    }
-
     /// Queues one step of `items` items and its `numbers` (shape `[1]`
     /// each; none for a step with nothing to read), reading the queue when
-    /// it holds `read_every` steps. Returns the entry to log: the steps just
-    /// read, or Burn's "not available" placeholder when nothing was read.
+    /// it holds `read_every` steps; `value` turns a step's numbers read (in
+    /// their order) and its item count into its value and weight. Returns
+    /// the entry to log: the steps just read, or Burn's "not available"
+    /// placeholder when nothing was read.
     ///
     /// # Errors
     /// A failed read of the device; the steps it held are dropped.
@@ -76,6 +58,7 @@ impl DeferredMean {
         numbers: Vec<Tensor<1>>,
         items: usize,
         format: FormatOptions,
+        value: impl Fn(&[f64], usize) -> (f64, usize),
     ) -> Result<SerializedEntry, TensorReadError> {
         self.queued.push(QueuedStep { numbers, items });
         self.window = None;
@@ -84,7 +67,7 @@ impl DeferredMean {
                 format.unit_value().as_deref(),
             ));
         }
-        self.read_queue()?;
+        self.read_queue(value)?;
         Ok(self.window_entry(&format))
     }
 
@@ -92,8 +75,12 @@ impl DeferredMean {
     ///
     /// # Errors
     /// A failed read of the device.
-    pub fn compute(&mut self, format: FormatOptions) -> Result<SerializedEntry, TensorReadError> {
-        self.read_queue()?;
+    pub fn compute(
+        &mut self,
+        format: FormatOptions,
+        value: impl Fn(&[f64], usize) -> (f64, usize),
+    ) -> Result<SerializedEntry, TensorReadError> {
+        self.read_queue(value)?;
         Ok(self.epoch.compute_final(format))
     }
 
@@ -122,7 +109,10 @@ impl DeferredMean {
         self.epoch.final_value()
     }
 
-    fn read_queue(&mut self) -> Result<(), TensorReadError> {
+    fn read_queue(
+        &mut self,
+        value: impl Fn(&[f64], usize) -> (f64, usize),
+    ) -> Result<(), TensorReadError> {
         let steps = std::mem::take(&mut self.queued);
         if steps.is_empty() {
             return Ok(());
@@ -132,10 +122,10 @@ impl DeferredMean {
         let (mut sum, mut weight) = (0.0, 0);
         for step in &steps {
             let read: Vec<f64> = numbers.by_ref().take(step.numbers.len()).collect();
-            let (value, count) = (self.step_value)(&read, step.items);
-            self.epoch.update(value, count);
+            let (step_value, count) = value(&read, step.items);
+            self.epoch.update(step_value, count);
             if count > 0 {
-                sum += value * count as f64;
+                sum += step_value * count as f64;
                 weight += count;
             }
         }
@@ -206,12 +196,12 @@ mod tests {
     fn the_epoch_mean_is_burns_bit_for_bit_whatever_the_reading_cadence() {
         let device = Device::flex();
         for read_every in [0, 1, 3, 11, 50] {
-            let mut mean = DeferredMean::new(read_every, as_is);
+            let mut mean = DeferredMean::new(read_every);
             for (value, items) in steps() {
                 let number = Tensor::<1>::from_floats([value], &device);
-                mean.update(vec![number], items, format()).unwrap();
+                mean.update(vec![number], items, format(), as_is).unwrap();
             }
-            mean.compute(format()).unwrap();
+            mean.compute(format(), as_is).unwrap();
             assert_eq!(
                 mean.final_value().current().to_bits(),
                 burn_mean().to_bits(),
@@ -223,10 +213,10 @@ mod tests {
     #[test]
     fn only_a_reading_step_has_a_value_and_it_weighs_the_steps_it_read() {
         let device = Device::flex();
-        let mut mean = DeferredMean::new(2, as_is);
+        let mut mean = DeferredMean::new(2);
         let update = |mean: &mut DeferredMean, value: f32, items| {
             let number = Tensor::<1>::from_floats([value], &device);
-            mean.update(vec![number], items, format()).unwrap()
+            mean.update(vec![number], items, format(), as_is).unwrap()
         };
         let first = update(&mut mean, 1.0, 1);
         assert!(first.is_not_available());
@@ -239,7 +229,7 @@ mod tests {
         assert!(mean.value().is_none());
         // The running value lags: it holds the steps read so far.
         assert_eq!(mean.running_value().unwrap().current(), 3.25);
-        mean.compute(format()).unwrap();
+        mean.compute(format(), as_is).unwrap();
         assert_eq!(mean.final_value().current(), 21.0 / 8.0);
     }
 
@@ -248,24 +238,25 @@ mod tests {
         let device = Device::flex();
         let zero_without =
             |numbers: &[f64], _items: usize| (numbers.first().copied().unwrap_or(0.0), 1);
-        let mut mean = DeferredMean::new(0, zero_without);
-        mean.update(Vec::new(), 5, format()).unwrap();
+        let mut mean = DeferredMean::new(0);
+        mean.update(Vec::new(), 5, format(), zero_without).unwrap();
         let number = Tensor::<1>::from_floats([3.0], &device);
-        mean.update(vec![number], 5, format()).unwrap();
-        mean.compute(format()).unwrap();
+        mean.update(vec![number], 5, format(), zero_without)
+            .unwrap();
+        mean.compute(format(), zero_without).unwrap();
         assert_eq!(mean.final_value().current(), 1.5);
     }
 
     #[test]
     fn clear_forgets_queued_steps() {
         let device = Device::flex();
-        let mut mean = DeferredMean::new(0, as_is);
+        let mut mean = DeferredMean::new(0);
         let number = Tensor::<1>::from_floats([9.0], &device);
-        mean.update(vec![number], 1, format()).unwrap();
+        mean.update(vec![number], 1, format(), as_is).unwrap();
         mean.clear();
         let number = Tensor::<1>::from_floats([1.0], &device);
-        mean.update(vec![number], 1, format()).unwrap();
-        mean.compute(format()).unwrap();
+        mean.update(vec![number], 1, format(), as_is).unwrap();
+        mean.compute(format(), as_is).unwrap();
         assert_eq!(mean.final_value().current(), 1.0);
         assert!(mean.running_value().is_some());
     }

@@ -33,8 +33,8 @@
 //!   and accuracy metrics (same names, same epoch values bit for bit) that
 //!   read the device once per [`READ_METRICS_EVERY`] steps instead of once
 //!   per step: on a GPU each read waits for the queue, and the Learner's
-//!   training thread waits with it. [`DeferredMean`] is the state to build
-//!   such a metric of your own.
+//!   training thread waits with it. Both are a [`DeferredMetric`]: give it
+//!   a [`StepReading`] of your own for such a metric.
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or, once a backend
 //!   crate installed [`OptimizerKernels`], recipe's [`FusedSgd`],
 //!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
@@ -54,6 +54,7 @@ mod constraint;
 mod deferred_accuracy;
 mod deferred_loss;
 mod deferred_mean;
+mod deferred_metric;
 mod diagnosis;
 mod divergence;
 mod dropout_inference;
@@ -125,9 +126,9 @@ pub use checkpoint::{
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constraint::{Constraint, WeightConstraint};
-pub use deferred_accuracy::{DeferredAccuracyInput, DeferredAccuracyMetric};
-pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, READ_METRICS_EVERY};
-pub use deferred_mean::{DeferredMean, StepValue};
+pub use deferred_accuracy::{AccuracyReading, DeferredAccuracyInput, DeferredAccuracyMetric};
+pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, LossReading};
+pub use deferred_metric::{DeferredMetric, READ_METRICS_EVERY, StepReading};
 pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
 pub use dropout_inference::{DropoutInference, MonteCarloFigures};
@@ -167,7 +168,7 @@ pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
 pub use penalty_gradient::{PenaltyGradient, fold_penalties};
 pub use penalty_metric::{
-    GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric,
+    GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric, PenaltyReading,
 };
 pub use plateau::{Plateau, PlateauState, ReduceLrOnPlateau};
 pub use progress::QuietRenderer;

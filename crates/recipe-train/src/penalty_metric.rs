@@ -4,15 +4,13 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{ExecutionError, Tensor, TensorReadError};
+use burn::tensor::{ExecutionError, Tensor};
 use burn::train::ClassificationOutput;
-use burn::train::metric::state::FormatOptions;
 use burn::train::metric::{
-    AccuracyInput, Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata,
-    MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
+    AccuracyInput, Adaptor, ItemLazy, LossInput, MetricName, NumericAttributes,
 };
 
-use crate::{DeferredMean, READ_METRICS_EVERY};
+use crate::{DeferredMetric, StepReading};
 
 /// The name of [`PenaltyMetric`] in Burn's metric store.
 pub const PENALTY_METRIC: &str = "Penalty";
@@ -26,18 +24,16 @@ pub const GRAD_NORM_METRIC: &str = "Gradient norm";
 /// as [`PenaltyMetric::grad_norm`], the global gradient norm before
 /// clipping. Register it for the training split:
 /// `SupervisedTraining::metric_train_numeric(PenaltyMetric::new())`. Like
-/// [`DeferredLossMetric`](crate::DeferredLossMetric) it reads the device
-/// every [`READ_METRICS_EVERY`] steps ([`PenaltyMetric::read_every`]).
-#[derive(Clone)]
-pub struct PenaltyMetric {
-    name: Arc<String>,
-    reads: StepNumber,
-    mean: DeferredMean,
-}
+/// every [`DeferredMetric`] it reads the device every
+/// [`READ_METRICS_EVERY`](crate::READ_METRICS_EVERY) steps
+/// ([`DeferredMetric::read_every`]).
+pub type PenaltyMetric = DeferredMetric<PenaltyReading>;
 
-/// A step's number, 0 at a step without one; each step weighs 1.
-fn step_number(numbers: &[f64], _items: usize) -> (f64, usize) {
-    (numbers.first().copied().unwrap_or(0.0), 1)
+/// What [`PenaltyMetric`] reads: one number of each step.
+#[derive(Clone)]
+pub struct PenaltyReading {
+    name: MetricName,
+    reads: StepNumber,
 }
 
 /// Which number of the step a [`PenaltyMetric`] records.
@@ -50,11 +46,10 @@ enum StepNumber {
 impl PenaltyMetric {
     /// The penalty, named [`PENALTY_METRIC`].
     pub fn new() -> Self {
-        Self {
+        Self::from_reading(PenaltyReading {
             name: Arc::new(PENALTY_METRIC.to_string()),
             reads: StepNumber::Penalty,
-            mean: DeferredMean::new(READ_METRICS_EVERY, step_number),
-        }
+        })
     }
 
     /// The global gradient norm before clipping, named [`GRAD_NORM_METRIC`]
@@ -63,22 +58,10 @@ impl PenaltyMetric {
     /// beside it for the largest norm of the epoch (recipe's history takes
     /// it from there).
     pub fn grad_norm() -> Self {
-        Self {
+        Self::from_reading(PenaltyReading {
             name: Arc::new(GRAD_NORM_METRIC.to_string()),
             reads: StepNumber::GradNorm,
-            mean: DeferredMean::new(READ_METRICS_EVERY, step_number),
-        }
-    }
-
-    /// Reads every `steps` steps (1: every step; 0: only at the end of the
-    /// epoch).
-    pub fn read_every(mut self, steps: usize) -> Self {
-        self.mean = DeferredMean::new(steps, step_number);
-        self
-    }
-
-    fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name()).precision(4)
+        })
     }
 }
 
@@ -108,57 +91,39 @@ impl PenaltyInput {
     }
 }
 
-impl Metric for PenaltyMetric {
+impl StepReading for PenaltyReading {
     type Input = PenaltyInput;
-
-    fn update(
-        &mut self,
-        input: &PenaltyInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
-        let value = match self.reads {
-            StepNumber::Penalty => &input.penalty,
-            StepNumber::GradNorm => &input.grad_norm,
-        };
-        // Nothing to read at a step without the number: it records 0.
-        let numbers = value.iter().map(|value| value.clone().sum()).collect();
-        let format = self.format();
-        self.mean.update(numbers, 1, format)
-    }
-
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        let format = self.format();
-        self.mean.compute(format)
-    }
-
-    fn clear(&mut self) {
-        self.mean.clear()
-    }
 
     fn name(&self) -> MetricName {
         self.name.clone()
     }
 
-    fn attributes(&self) -> MetricAttributes {
+    fn attributes(&self) -> NumericAttributes {
         NumericAttributes {
             unit: None,
             higher_is_better: false,
         }
-        .into()
-    }
-}
-
-impl Numeric for PenaltyMetric {
-    fn value(&self) -> Option<NumericEntry> {
-        self.mean.value()
     }
 
-    fn running_value(&self) -> Option<NumericEntry> {
-        self.mean.running_value()
+    fn precision(&self) -> usize {
+        4
     }
 
-    fn final_value(&self) -> NumericEntry {
-        self.mean.final_value()
+    fn numbers(&self, input: &PenaltyInput) -> (Vec<Tensor<1>>, usize) {
+        let number = match self.reads {
+            StepNumber::Penalty => &input.penalty,
+            StepNumber::GradNorm => &input.grad_norm,
+        };
+        // Nothing to read at a step without the number: it records 0.
+        (
+            number.iter().map(|number| number.clone().sum()).collect(),
+            1,
+        )
+    }
+
+    /// The step's number, 0 at a step without one; each step weighs 1.
+    fn value(&self, numbers: &[f64], _items: usize) -> (f64, usize) {
+        (numbers.first().copied().unwrap_or(0.0), 1)
     }
 }
 
@@ -211,6 +176,7 @@ mod tests {
     use super::*;
     use crate::metric_test_support::metadata;
     use burn::tensor::{Device, Int};
+    use burn::train::metric::{Metric, Numeric};
 
     fn output(penalty: Option<f32>, grad_norm: Option<f32>) -> PenalizedOutput {
         let device = Device::flex();

@@ -45,7 +45,7 @@ pub struct TrainOptions {
     /// Steps between reads of the metrics (loss, accuracy, penalty) from
     /// the device: each read waits for the device's queue, which on a GPU
     /// stalls the training thread. The epoch values do not depend on it
-    /// (see [`DeferredMean`](crate::DeferredMean)); 1 reads every step, 0
+    /// (see [`DeferredMetric`](crate::DeferredMetric)); 1 reads every step, 0
     /// only at the end of each epoch.
     pub read_metrics_every: usize,
 }

@@ -7,12 +7,16 @@
 //!   same mechanism;
 //! - [`Orthogonality`]: a structured penalty that needs each parameter's
 //!   shape and units;
-//! - [`ClipValue`]: a constraint of its own.
+//! - [`ClipValue`]: a constraint of its own;
+//! - [`Confidence`]: a metric of its own (the mean largest softmax
+//!   probability), read from the device every 50 steps by recipe's
+//!   `DeferredMetric`.
 //!
 //! [`register`] names them all, so configs, `config.json` and resumed runs
 //! can use them like the built-in ones.
 #![warn(missing_docs)]
 
+mod confidence;
 mod run;
 
 use std::sync::Once;
@@ -26,6 +30,7 @@ use recipe_train::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use confidence::{Confidence, ConfidenceInput};
 pub use run::research_config;
 
 /// `x * sigmoid(beta_j * x)` with a learnable `beta_j` per unit, starting

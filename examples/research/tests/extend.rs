@@ -22,13 +22,13 @@ use recipe_data::{
     DatasetKind, ImageBatcher, ImageDataset, Normalization, SplitConfig, load_splits,
 };
 use recipe_models::{ActivationConfig, MlpConfig, ModelError};
-use recipe_research::{Orthogonality, register, research_config};
+use recipe_research::{Confidence, Orthogonality, register, research_config};
 use recipe_train::{
-    Classifier, DeferredAccuracyMetric, DeferredLossMetric, EarlyStoppingConfig, EpochCsvLogger,
-    History, HistoryLogger, MaxNormConfig, MetricEarlyStopping, OptimizerConfig, ParamSelector,
-    PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks, StopOnAny, StopOnDivergence,
-    TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms,
-    read_run_config, resume_mlp, train_mlp,
+    Classifier, DeferredAccuracyMetric, DeferredLossMetric, DeferredMetric, EarlyStoppingConfig,
+    EpochCsvLogger, History, HistoryLogger, MaxNormConfig, MetricEarlyStopping, OptimizerConfig,
+    ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks, StopOnAny,
+    StopOnDivergence, TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers,
+    checkpoint_file, column_norms, read_run_config, resume_mlp, train_mlp,
 };
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -312,6 +312,7 @@ fn burns_supervised_training_with_recipes_hooks() {
             DeferredLossMetric::new().read_every(7),
         ))
         .metric_train_numeric(PenaltyMetric::new().read_every(7))
+        .metric_valid_numeric(DeferredMetric::from_reading(Confidence).read_every(3))
         .renderer(Box::new(QuietRenderer::new(false)))
         .with_application_logger(None)
         .with_metric_logger(history_logger)
@@ -371,6 +372,16 @@ fn burns_supervised_training_with_recipes_hooks() {
         "the penalty reached Burn's metrics: {csv}"
     );
     assert!(losses.iter().all(|&l| l.is_finite() && l > 0.0), "{csv}");
+    // A metric of this crate's own reached Burn's store: a confidence of
+    // ten classes lies between 10% and 100%.
+    let confidence = header
+        .iter()
+        .position(|&c| c == "valid_Confidence")
+        .unwrap();
+    for line in csv.lines().skip(1) {
+        let value: f64 = line.split(',').nth(confidence).unwrap().parse().unwrap();
+        assert!((10.0..=100.0).contains(&value), "{csv}");
+    }
     // recipe's own history, from its metric logger: the same three epochs.
     let recorded = history.history();
     let epochs: Vec<usize> = recorded.epochs.iter().map(|r| r.epoch).collect();
