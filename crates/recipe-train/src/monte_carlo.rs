@@ -10,6 +10,7 @@ use burn::tensor::activation::softmax;
 use recipe_data::ClassBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::scalar_reads::read_scalars;
 use crate::{Classify, TrainError};
 
 /// The averaged prediction of `samples` thinned nets on a split.
@@ -50,6 +51,9 @@ pub fn evaluate_monte_carlo<N: Classify>(
         let [size] = batch.targets.dims();
         let targets = batch.targets.clone().unsqueeze_dim::<2>(1);
         let mut sum = None;
+        // The batch's figures per count, read together after its samples.
+        let mut figures = Vec::with_capacity(2 * sample_counts.len());
+        let mut counts = Vec::with_capacity(sample_counts.len());
         for sample in 1..=most {
             let probabilities = softmax(net.logits(batch.inputs.clone()).detach(), 1);
             let total = match sum.take() {
@@ -63,15 +67,19 @@ pub fn evaluate_monte_carlo<N: Classify>(
             {
                 let mean = total.clone().div_scalar(sample as f64);
                 let predicted = mean.clone().argmax(1);
-                correct[index] += predicted
-                    .equal(targets.clone())
-                    .int()
-                    .sum()
-                    .into_scalar::<i64>();
+                // A batch's count of right answers is exact in f32.
+                let right = predicted.equal(targets.clone()).float().sum();
                 let chosen = mean.gather(1, targets.clone()).clamp_min(1e-12).log();
-                log_likelihood[index] += chosen.sum().into_scalar::<f64>();
+                figures.extend([right, chosen.sum()]);
+                counts.push(index);
             }
             sum = Some(total);
+        }
+        let read = read_scalars(figures.iter())
+            .map_err(|e| TrainError::Learner(format!("reading the evaluation's figures: {e}")))?;
+        for (pair, &index) in read.chunks(2).zip(&counts) {
+            correct[index] += pair[0] as i64;
+            log_likelihood[index] += pair[1];
         }
         examples += size;
     }
@@ -135,6 +143,7 @@ mod tests {
                 (mc.loss - deterministic.loss).abs() < 1e-5,
                 "{mc:?} {deterministic:?}"
             );
+            assert_eq!(mc.accuracy, deterministic.accuracy, "{mc:?}");
         }
         let autodiff = plain.clone().autodiff();
         let net = net.fork(&autodiff);
