@@ -45,8 +45,8 @@ fn the_metric_read_cadence_changes_no_figure() {
 
 /// On a GPU backend two runs of the same cadence already differ in the
 /// last digits (measured on wgpu over lavapipe: reading every step twice,
-/// the epoch means differed by about 1e-7 relative; CubeCL picks its
-/// reduction kernels by timing, per process): the same columns, every
+/// the epoch means differed by about 1e-7 relative, likely CubeCL's
+/// autotuning, which picks kernels by timing): the same columns, every
 /// figure within 1e-5 relative.
 fn assert_close(found: &[String], expected: &[String], read_metrics_every: usize) {
     assert_eq!(found.len(), expected.len(), "{found:?}\n{expected:?}");
