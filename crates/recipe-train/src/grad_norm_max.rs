@@ -53,7 +53,8 @@ impl Metric for GradNormMaxMetric {
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
         if let Some(norm) = input.grad_norm() {
-            let norm = norm.clone().max();
+            // Shape `[1]` already: no reduction to launch.
+            let norm = norm.clone();
             self.running = Some(match self.running.take() {
                 Some(running) => running.max_pair(norm),
                 None => norm,

@@ -115,10 +115,7 @@ impl StepReading for PenaltyReading {
             StepNumber::GradNorm => &input.grad_norm,
         };
         // Nothing to read at a step without the number: it records 0.
-        (
-            number.iter().map(|number| number.clone().sum()).collect(),
-            1,
-        )
+        (number.iter().cloned().collect(), 1)
     }
 
     /// The step's number, 0 at a step without one; each step weighs 1.

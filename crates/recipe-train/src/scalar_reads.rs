@@ -8,29 +8,21 @@ pub(crate) fn read_scalars<'a>(
     tensors: impl Iterator<Item = &'a Tensor<1>>,
 ) -> Result<Vec<f64>, TensorReadError> {
     let tensors: Vec<&Tensor<1>> = tensors.collect();
-    let mut devices: Vec<Device> = Vec::new();
-    let mut device_of = Vec::with_capacity(tensors.len());
-    for tensor in &tensors {
+    // Each device's tensors, by their position in `tensors`.
+    let mut groups: Vec<(Device, Vec<usize>)> = Vec::new();
+    for (position, tensor) in tensors.iter().enumerate() {
         let device = tensor.device();
-        let index = match devices.iter().position(|known| *known == device) {
-            Some(index) => index,
-            None => {
-                devices.push(device);
-                devices.len() - 1
-            }
-        };
-        device_of.push(index);
+        match groups.iter_mut().find(|(known, _)| *known == device) {
+            Some((_, positions)) => positions.push(position),
+            None => groups.push((device, vec![position])),
+        }
     }
     let mut values = vec![0.0; tensors.len()];
-    for device in 0..devices.len() {
-        let positions: Vec<usize> = (0..tensors.len())
-            .filter(|&i| device_of[i] == device)
-            .collect();
+    for (_, positions) in groups {
         let transaction = positions.iter().fold(Transaction::default(), |t, &i| {
             t.register(tensors[i].clone())
         });
-        let read = transaction.try_execute()?;
-        for (&position, data) in positions.iter().zip(read) {
+        for (&position, data) in positions.iter().zip(transaction.try_execute()?) {
             values[position] = first_value(data)?;
         }
     }
