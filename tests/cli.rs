@@ -151,6 +151,10 @@ fn impossible_settings_exit_2_naming_the_option() {
         "`use_averaged_weights`",
     );
     assert_clean_failure(
+        &recipe(&["train", "--validate-averaged"]),
+        "`validate_with_average` must be false in a run without weight_averaging",
+    );
+    assert_clean_failure(
         &recipe(&["train", "--epochs", "3", "--average-weights", "swa:4"]),
         "`weight_averaging.swa.start_epoch` must be an epoch of the run, 1 to 3",
     );

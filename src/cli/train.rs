@@ -205,6 +205,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub use_averaged: bool,
+    /// Validate with the averaged weights (--average-weights) in place of the trained
+    /// ones, as Lightning's WeightAveraging does: early stopping, the plateau rule and
+    /// the kept checkpoints go by the average's figures, and the average is the model
+    /// (with --restore-best, the best epoch's average)
+    #[arg(long)]
+    #[serde(default)]
+    pub validate_averaged: bool,
     /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
     #[arg(long)]
     #[serde(default)]
@@ -341,6 +348,7 @@ impl TrainArgs {
         self.overwrite |= file.overwrite;
         self.record_layers |= file.record_layers;
         self.use_averaged |= file.use_averaged;
+        self.validate_averaged |= file.validate_averaged;
         self.regularize_bias |= file.regularize_bias;
         self.early_stopping |= file.early_stopping;
         self.restore_best |= file.restore_best;
@@ -452,6 +460,7 @@ impl TrainArgs {
         config.keep_checkpoints = self.keep_checkpoints.clone();
         config.weight_averaging = self.average_weights;
         config.use_averaged_weights = self.use_averaged;
+        config.validate_with_average = self.validate_averaged;
         config.dropout_inference = self.dropout_inference.unwrap_or_default();
         config.devices = self.device_names().len().max(1);
         let selector = ParamSelector {
@@ -569,7 +578,7 @@ mod tests {
             &path,
             "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
              reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n\
-             average-weights = \"ema:0.99\"\nuse-averaged = true\n",
+             average-weights = \"ema:0.99\"\nuse-averaged = true\nvalidate-averaged = true\n",
         )
         .unwrap();
         let args = TrainArgs {
@@ -592,6 +601,7 @@ mod tests {
             Some(WeightAveraging::Ema { decay: 0.99 })
         );
         assert!(config.fit.use_averaged_weights);
+        assert!(config.fit.validate_with_average);
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();

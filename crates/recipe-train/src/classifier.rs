@@ -290,10 +290,29 @@ impl<N: Classify> InferenceStep for Classifier<N> {
     type Output = ClassificationOutput;
 
     fn step(&self, batch: ClassBatch<N::Input>) -> ClassificationOutput {
-        if let Some(averager) = &self.hooks.averager {
+        let Some(averager) = &self.hooks.averager else {
+            return self.forward_classification(batch);
+        };
+        if !averager.validates_with_average() {
             averager.on_validation_batch(&self.net, batch.inputs.clone(), batch.targets.clone());
+            return self.forward_classification(batch);
         }
-        self.forward_classification(batch)
+        // Until the average exists (SWA before its first epoch) the
+        // trained weights stand in for it.
+        let Some(averaged) = averager.validation_net(&self.net) else {
+            return self.forward_classification(batch);
+        };
+        let output = Self {
+            net: averaged,
+            hooks: self.hooks.clone(),
+        }
+        .forward_classification(batch);
+        averager.record_validation(
+            output.loss.clone(),
+            output.output.clone(),
+            output.targets.clone(),
+        );
+        output
     }
 }
 

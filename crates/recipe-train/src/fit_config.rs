@@ -85,6 +85,13 @@ pub struct FitConfig {
     /// are saved beside it as `averaged.bpk`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub use_averaged_weights: bool,
+    /// Validate with the averaged weights in place of the trained ones
+    /// (Lightning's `WeightAveraging`, Keras' `SwapEMAWeights`): the
+    /// validation figures, and so early stopping, the plateau rule and the
+    /// choice of checkpoints, are the average's, and the average is the
+    /// run's model (with `restore_best_weights`, the best epoch's average).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validate_with_average: bool,
     /// How the final evaluation treats dropout: the weight-scaled pass, or
     /// the average of K sampled thinned nets (K passes over every split).
     #[serde(default, skip_serializing_if = "DropoutInference::is_weight_scaling")]
@@ -134,6 +141,7 @@ impl Default for FitConfig {
             keep_checkpoints: None,
             weight_averaging: None,
             use_averaged_weights: false,
+            validate_with_average: false,
             dropout_inference: DropoutInference::WeightScaling,
             devices: 1,
         }
@@ -141,6 +149,12 @@ impl Default for FitConfig {
 }
 
 impl FitConfig {
+    /// Whether the averaged weights, not the trained ones, are the run's
+    /// model (`use_averaged_weights`, or `validate_with_average`).
+    pub fn average_is_model(&self) -> bool {
+        self.weight_averaging.is_some() && (self.use_averaged_weights || self.validate_with_average)
+    }
+
     /// `optimizer` at its own default learning rate
     /// ([`OptimizerConfig::default_learning_rate`]), everything else as
     /// [`FitConfig::default`].
@@ -234,26 +248,30 @@ impl FitConfig {
             averaging.validate(self.epochs)?;
         }
         self.dropout_inference.validate()?;
-        if self.use_averaged_weights {
-            if self.weight_averaging.is_none() {
+        for (field, set) in [
+            ("use_averaged_weights", self.use_averaged_weights),
+            ("validate_with_average", self.validate_with_average),
+        ] {
+            if set && self.weight_averaging.is_none() {
                 return Err(TrainError::invalid(
-                    "use_averaged_weights",
+                    field,
                     "false in a run without weight_averaging (there is no average to use)",
                     true,
                 ));
             }
-            if self
-                .early_stopping
-                .as_ref()
-                .is_some_and(|e| e.restore_best_weights)
-            {
-                return Err(TrainError::invalid(
-                    "use_averaged_weights",
-                    "false with early_stopping.restore_best_weights (the model is either \
-                     the best epoch's weights or the average, not both)",
-                    true,
-                ));
-            }
+        }
+        let restore_best = self
+            .early_stopping
+            .as_ref()
+            .is_some_and(|e| e.restore_best_weights);
+        if self.use_averaged_weights && !self.validate_with_average && restore_best {
+            return Err(TrainError::invalid(
+                "use_averaged_weights",
+                "false with early_stopping.restore_best_weights (the model is either the \
+                 best epoch's weights or the average, not both), unless \
+                 validate_with_average chooses the best epoch by the average",
+                true,
+            ));
         }
         if let Some(plateau) = &self.reduce_lr_on_plateau {
             plateau.validate(self.learning_rate)?;

@@ -118,9 +118,9 @@ where
     let outcome = outcome?;
     let concluded = setup.conclude(config, options, outcome)?;
     let trained = concluded.model.net.valid();
-    let averaged = setup.averager.as_ref().map(|a| a.apply(trained.clone()));
+    let averaged = setup.final_average(trained.clone(), &concluded)?;
     let net = match averaged.clone() {
-        Some(averaged) if config.use_averaged_weights => averaged,
+        Some(averaged) if config.average_is_model() => averaged,
         _ => trained,
     };
     let mut summary = data.summarize(
@@ -137,7 +137,7 @@ where
         if let Some(keep) = &config.keep_checkpoints {
             write_kept_checkpoints(artifacts, keep, &concluded)?;
         }
-        if let Some(averaged) = averaged.filter(|_| !config.use_averaged_weights) {
+        if let Some(averaged) = averaged.filter(|_| !config.average_is_model()) {
             artifacts.write_averaged_model(&averaged)?;
         }
         save(artifacts, &net, &summary, setup.checkpointing)?;
@@ -325,7 +325,9 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             parameters: Module::num_params(net),
             loss: concluded.history.loss.clone(),
             weight_averaging: config.weight_averaging.map(|method| {
-                if config.use_averaged_weights {
+                if config.validate_with_average {
+                    format!("{method} (validated with the average, which is the model)")
+                } else if config.use_averaged_weights {
                     format!("{method} (the averaged weights are the model)")
                 } else {
                     format!("{method} (the averaged weights are in averaged.bpk)")
@@ -466,6 +468,10 @@ impl LearnerSetup {
             .and_then(|early_stopping| early_stopping.replay(&earlier));
         let checkpointing = restore_best
             || ((options.checkpoints || config.keep_checkpoints.is_some()) && artifacts.is_some());
+        let best_epoch = early_stopping
+            .as_ref()
+            .filter(|_| restore_best)
+            .map(MetricEarlyStopping::best_epoch_handle);
         Ok(Self {
             interrupter: Interrupter::new(),
             earlier,
@@ -487,22 +493,30 @@ impl LearnerSetup {
                 device,
             )?,
             plateau,
-            averager: Self::averager(config, artifacts, device, start_epoch)?,
+            averager: Self::averager(config, artifacts, device, start_epoch, best_epoch)?,
         })
     }
 
     /// The weight averager `config` asks for, holding a resumed run's
-    /// average as it was after `start_epoch`.
+    /// average as it was after `start_epoch`; validating with the average
+    /// and restoring the best epoch, it keeps the average of `best_epoch`.
     fn averager(
         config: &FitConfig,
         artifacts: Option<&RunArtifacts>,
         device: &Device,
         start_epoch: usize,
+        best_epoch: Option<Arc<AtomicUsize>>,
     ) -> Result<Option<WeightAverager>, TrainError> {
         let Some(method) = config.weight_averaging else {
             return Ok(None);
         };
-        let averager = WeightAverager::new(method);
+        let mut averager = WeightAverager::new(method);
+        if config.validate_with_average {
+            averager = averager.validating_with_average();
+            if let Some(best_epoch) = best_epoch {
+                averager = averager.keeping_best(best_epoch);
+            }
+        }
         if let Some(artifacts) = artifacts.filter(|_| start_epoch > 0) {
             averager.load(&artifacts.dir, start_epoch, &device.clone().inner())?;
         }
@@ -580,7 +594,10 @@ impl LearnerSetup {
             logger = logger.with_plateau(plateau.clone());
         }
         if let Some(averager) = &self.averager {
-            let run_dir = (self.checkpointing && !self.learner_dir.temporary)
+            // A temporary folder holds averages only for a restore-best of
+            // the average; otherwise they serve --resume, which needs --out.
+            let restores_average = self.restore_best && averager.validates_with_average();
+            let run_dir = (self.checkpointing && (!self.learner_dir.temporary || restores_average))
                 .then(|| self.learner_dir.path().to_path_buf());
             logger = logger.with_averager(averager.clone(), run_dir);
         }
@@ -743,6 +760,28 @@ impl LearnerSetup {
             Some(keep) => retain.keeping(keep.clone(), &self.earlier),
             None => retain,
         }
+    }
+
+    /// The run's average applied to `net`, `None` without one: the average
+    /// after the last epoch, or, validating with the average and restoring
+    /// the best epoch, that epoch's average.
+    fn final_average<N: Classify>(
+        &self,
+        net: N,
+        concluded: &Concluded<N>,
+    ) -> Result<Option<N>, TrainError> {
+        let Some(averager) = &self.averager else {
+            return Ok(None);
+        };
+        let restored = concluded.weights_from_epoch != concluded.history.epochs.len();
+        if averager.validates_with_average() && self.restore_best && restored {
+            averager.load(
+                self.learner_dir.path(),
+                concluded.weights_from_epoch,
+                &self.device.clone().inner(),
+            )?;
+        }
+        Ok(Some(averager.apply(net)))
     }
 
     /// Why the run ended (a divergence is an error naming the last good

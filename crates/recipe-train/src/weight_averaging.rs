@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::module::Module;
@@ -120,6 +121,10 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct WeightAverager {
     method: WeightAveraging,
+    validates_with_average: bool,
+    /// The epoch whose saved average is kept for restore-best (0: none
+    /// yet), as early stopping publishes it.
+    best_epoch: Option<Arc<AtomicUsize>>,
     state: Arc<Mutex<State>>,
 }
 
@@ -128,8 +133,40 @@ impl WeightAverager {
     pub fn new(method: WeightAveraging) -> Self {
         Self {
             method,
+            validates_with_average: false,
+            best_epoch: None,
             state: Arc::new(Mutex::new(State::default())),
         }
+    }
+
+    /// This averager, keeping the saved average of the epoch `best_epoch`
+    /// names (early stopping's
+    /// [`best_epoch_handle`](crate::MetricEarlyStopping::best_epoch_handle))
+    /// as well as the newest ones, for a restore-best of the average.
+    pub fn keeping_best(self, best_epoch: Arc<AtomicUsize>) -> Self {
+        Self {
+            best_epoch: Some(best_epoch),
+            ..self
+        }
+    }
+
+    /// This averager, asking recipe's validation step to evaluate the
+    /// average in place of the trained weights (Lightning's
+    /// `WeightAveraging` swaps them in for validation; Keras'
+    /// `SwapEMAWeights`), so that every validation figure, and what early
+    /// stopping, the plateau rule and checkpoint selection read from them,
+    /// is the average's.
+    pub fn validating_with_average(self) -> Self {
+        Self {
+            validates_with_average: true,
+            ..self
+        }
+    }
+
+    /// Whether validation evaluates the average in place of the trained
+    /// weights.
+    pub fn validates_with_average(&self) -> bool {
+        self.validates_with_average
     }
 
     /// How it averages.
@@ -168,6 +205,19 @@ impl WeightAverager {
         inputs: N::Input,
         targets: Tensor<1, Int>,
     ) {
+        let Some(averaged) = self.validation_net(net) else {
+            return;
+        };
+        let logits = averaged.logits(inputs);
+        let loss = averaged.loss(logits.clone(), targets.clone());
+        self.record_validation(loss, logits, targets);
+    }
+
+    /// The net a validation batch evaluates as the average: `net` with the
+    /// averaged weights, `None` while there is no average yet. The first
+    /// call after training steps starts the epoch's validation (where SWA
+    /// folds `net`'s weights, the epoch's last, into its mean).
+    pub fn validation_net<N: Module>(&self, net: &N) -> Option<N> {
         let mut state = self.lock();
         if state.steps_since_validation > 0 {
             state.steps_since_validation = 0;
@@ -181,13 +231,13 @@ impl WeightAverager {
                 });
             }
         }
-        if state.count == 0 {
-            return;
-        }
-        let averaged = apply(&state, net.clone());
-        let logits = averaged.logits(inputs);
+        (state.count > 0).then(|| apply(&state, net.clone()))
+    }
+
+    /// Adds the averaged net's mean `loss` and its `logits` for `targets`
+    /// (one validation batch) to the epoch's figures.
+    pub fn record_validation(&self, loss: Tensor<1>, logits: Tensor<2>, targets: Tensor<1, Int>) {
         let examples = targets.dims()[0];
-        let loss = averaged.loss(logits.clone(), targets.clone());
         let correct = logits
             .argmax(1)
             .squeeze_dim::<1>(1)
@@ -196,6 +246,7 @@ impl WeightAverager {
             .sum();
         let loss = loss.into_scalar::<f64>();
         let correct = correct.into_scalar::<i64>() as usize;
+        let mut state = self.lock();
         state.valid.0 += loss * examples as f64;
         state.valid.1 += correct;
         state.valid.2 += examples;
@@ -225,9 +276,15 @@ impl WeightAverager {
     }
 
     /// Writes the average after `epoch` into `run_dir`'s checkpoint folder
-    /// (atomically), and removes the one of `epoch - 3`: a resume starts
-    /// from one of the two newest epochs.
+    /// (atomically), and removes the older ones but those of the two epochs
+    /// before (a resume starts from one of the two newest epochs) and of
+    /// the best epoch, when restore-best will want its average
+    /// ([`WeightAverager::keeping_best`]).
     pub fn save(&self, run_dir: &Path, epoch: usize) -> Result<(), TrainError> {
+        let best = self
+            .best_epoch
+            .as_ref()
+            .map_or(0, |best| best.load(Ordering::SeqCst));
         let state = self.lock();
         ParamFile {
             count: state.count,
@@ -235,8 +292,12 @@ impl WeightAverager {
         }
         .write(&Self::file(run_dir, epoch))?;
         drop(state);
-        if epoch > 3 {
-            let old = Self::file(run_dir, epoch - 3);
+        let kept = |e: usize| e + 2 >= epoch || e == best;
+        for stale in Self::saved_epochs(run_dir)?
+            .into_iter()
+            .filter(|&e| !kept(e))
+        {
+            let old = Self::file(run_dir, stale);
             if let Err(e) = std::fs::remove_file(&old)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -244,6 +305,21 @@ impl WeightAverager {
             }
         }
         Ok(())
+    }
+
+    /// The epochs whose average is in `run_dir`'s checkpoint folder.
+    fn saved_epochs(run_dir: &Path) -> Result<Vec<usize>, TrainError> {
+        let dir = checkpoint_dir(run_dir);
+        let entries = std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?;
+        Ok(entries
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_prefix("average-")?
+                    .strip_suffix(".bin")?
+                    .parse()
+                    .ok()
+            })
+            .collect())
     }
 
     /// Reads the average that [`WeightAverager::save`] wrote after `epoch`
@@ -389,6 +465,39 @@ mod tests {
             error.contains("average-1.bin") && error.contains("cut short"),
             "{error}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The newest three averages stay, and the best epoch's while it is
+    /// the best; a best that moves on frees its file.
+    #[test]
+    fn saving_keeps_the_newest_three_and_the_best() {
+        let device = Device::flex();
+        let dir = std::env::temp_dir().join(format!("recipe-average-best-{}", std::process::id()));
+        let best = Arc::new(AtomicUsize::new(0));
+        let averager =
+            WeightAverager::new(WeightAveraging::Ema { decay: 0.9 }).keeping_best(best.clone());
+        averager.after_step(&layer(1.0, &device));
+        let saved = || {
+            let mut epochs = WeightAverager::saved_epochs(&dir).unwrap();
+            epochs.sort_unstable();
+            epochs
+        };
+        for epoch in 1..=6 {
+            if epoch == 3 {
+                best.store(2, Ordering::SeqCst);
+            }
+            averager.save(&dir, epoch).unwrap();
+        }
+        assert_eq!(saved(), vec![2, 4, 5, 6]);
+        best.store(5, Ordering::SeqCst);
+        averager.save(&dir, 7).unwrap();
+        assert_eq!(saved(), vec![5, 6, 7]);
+        averager.save(&dir, 9).unwrap();
+        assert_eq!(saved(), vec![5, 7, 9]);
+        let plain = WeightAverager::new(WeightAveraging::Ema { decay: 0.9 });
+        plain.save(&dir, 10).unwrap();
+        assert_eq!(saved(), vec![9, 10], "without a best, only the newest");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
