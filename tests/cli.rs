@@ -55,6 +55,7 @@ fn help_explains_every_train_option() {
         "--keep-checkpoints",
         "--average-weights",
         "--use-averaged",
+        "--validate-averaged",
     ] {
         assert!(help.contains(option), "train --help lacks {option}");
     }
@@ -154,6 +155,21 @@ fn impossible_settings_exit_2_naming_the_option() {
         &recipe(&["train", "--validate-averaged"]),
         "`validate_with_average` must be false in a run without weight_averaging",
     );
+    let (output, dir) = train_into(
+        "validate-keep",
+        &[
+            "--average-weights",
+            "ema:0.9",
+            "--validate-averaged",
+            "--keep-checkpoints",
+            "top_k=2",
+        ],
+    );
+    assert_clean_failure(
+        &output,
+        "`keep_checkpoints` must be none with validate_with_average",
+    );
+    assert!(!dir.exists(), "nothing written for a refused setting");
     assert_clean_failure(
         &recipe(&["train", "--epochs", "3", "--average-weights", "swa:4"]),
         "`weight_averaging.swa.start_epoch` must be an epoch of the run, 1 to 3",

@@ -260,6 +260,17 @@ impl FitConfig {
                 ));
             }
         }
+        if self.validate_with_average && self.keep_checkpoints.is_some() {
+            return Err(TrainError::invalid(
+                "keep_checkpoints",
+                "none with validate_with_average (the kept checkpoints would hold the trained \
+                 weights, chosen by the average's figures; restore_best_weights keeps the best \
+                 epoch's average)",
+                self.keep_checkpoints
+                    .as_ref()
+                    .map_or(String::new(), ToString::to_string),
+            ));
+        }
         let restore_best = self
             .early_stopping
             .as_ref()
