@@ -203,4 +203,11 @@ fn validating_with_the_average_restores_the_best_epochs_average() {
     );
     assert!(!dir.join("checkpoint").exists(), "removed at the end");
     std::fs::remove_dir_all(dir).unwrap();
+
+    // Without an output folder the averages go to the Learner's temporary
+    // one, and the same average comes back.
+    let unsaved = train_mlp(&config, &device(), &quiet()).unwrap();
+    assert_eq!(unsaved.summary.weights_from_epoch, best.epoch);
+    assert_eq!(unsaved.summary.valid_loss, summary.valid_loss);
+    assert_eq!(unsaved.summary.test_loss, summary.test_loss);
 }
