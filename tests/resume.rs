@@ -257,6 +257,61 @@ fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
     fs::remove_dir_all(killed).unwrap();
 }
 
+/// Validating with the average and restoring the best epoch, resumed: the
+/// best epoch's average (an early epoch's, as above) must be kept beside the
+/// checkpoints across the kill and become the model, the same weights as
+/// the run left alone.
+#[test]
+fn validating_with_the_average_resumes_to_the_same_best_average() {
+    let run: Vec<&str> = [
+        &RUN[..RUN.len() - 4],
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "5",
+            "--validate-averaged",
+            "--early-stopping",
+            "--monitor",
+            "valid_accuracy",
+            "--mode",
+            "min",
+            "--patience",
+            "20",
+            "--restore-best",
+        ],
+    ]
+    .concat();
+    let alone = run_dir("average-alone");
+    assert_success(&run_to_end_with(&run, &alone));
+    let killed = run_dir("average-killed");
+    let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 2);
+    assert!(done < 6, "the kill came too late ({done} epochs done)");
+    let stdout = assert_success(&resume(&killed, &[]));
+    assert_resumed_history(&alone, &killed, resumed_after(&stdout));
+    let summary = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    let (alone_summary, killed_summary) = (summary(&alone), summary(&killed));
+    let restored = alone_summary["weights_from_epoch"].as_u64().unwrap();
+    assert!(
+        restored + 3 <= 6,
+        "the best average is among the newest: nothing kept for it ({restored})"
+    );
+    for field in ["weights_from_epoch", "test_accuracy"] {
+        assert_eq!(alone_summary[field], killed_summary[field], "{field}");
+    }
+    if on_cpu() {
+        assert_eq!(alone_summary["valid_loss"], killed_summary["valid_loss"]);
+        assert!(
+            tensors(&alone.join("model.safetensors")) == tensors(&killed.join("model.safetensors")),
+            "the resumed run's restored average differs"
+        );
+    }
+    fs::remove_dir_all(alone).unwrap();
+    fs::remove_dir_all(killed).unwrap();
+}
+
 /// A data-parallel run on two devices (the CPU twice) killed and resumed
 /// with the same `--devices` ends as the same run left alone. Without
 /// dropout: two devices draw their masks from one generator in whichever
