@@ -74,6 +74,51 @@ fn run_to_end_with(run: &[&str], dir: &Path) -> Output {
         .expect("the recipe binary runs")
 }
 
+/// `RUN` for 6 epochs with early stopping on validation accuracy and
+/// restore-best, plus `extra`. The worst epoch is "best" (`--mode min`): an
+/// early one, as accuracy rises, so the kept weights come from a checkpoint
+/// kept across a kill.
+fn six_epochs_restoring_an_early_best<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    [
+        &RUN[..RUN.len() - 4],
+        &[
+            "--epochs",
+            "6",
+            "--seed",
+            "5",
+            "--early-stopping",
+            "--monitor",
+            "valid_accuracy",
+            "--mode",
+            "min",
+            "--patience",
+            "20",
+            "--restore-best",
+        ],
+        extra,
+    ]
+    .concat()
+}
+
+/// `run` left alone in `NAME-alone`, and killed after 2 epochs in
+/// `NAME-killed`, resumed there to the same history; with the alone run's
+/// output.
+fn alone_and_killed_then_resumed(run: &[&str], name: &str) -> (PathBuf, PathBuf, String) {
+    let alone = run_dir(&format!("{name}-alone"));
+    let stdout = assert_success(&run_to_end_with(run, &alone));
+    let killed = run_dir(&format!("{name}-killed"));
+    let done = kill_after_epochs(recipe().args(run).arg("--out").arg(&killed), &killed, 2);
+    assert!(done < 6, "the kill came too late ({done} epochs done)");
+    let resumed = assert_success(&resume(&killed, &[]));
+    assert_resumed_history(&alone, &killed, resumed_after(&resumed));
+    (alone, killed, stdout)
+}
+
+/// A finished run's `summary.json`.
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn a_killed_run_resumes_to_the_same_history_and_weights() {
     let alone = run_dir("alone");
@@ -171,47 +216,19 @@ fn resume_refuses_other_options_and_missing_runs() {
 /// the ranking must continue across the kill.
 #[test]
 fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
-    let run: Vec<&str> = [
-        &RUN[..RUN.len() - 4],
-        &[
-            "--epochs",
-            "6",
-            "--seed",
-            "5",
-            "--early-stopping",
-            "--monitor",
-            "valid_accuracy",
-            // The worst epoch is "best": an early one (accuracy rises), so
-            // the weights come from a checkpoint kept across the kill.
-            "--mode",
-            "min",
-            "--patience",
-            "20",
-            "--restore-best",
-            "--reduce-lr-on-plateau",
-            "monitor=valid_accuracy,mode=min,factor=0.5,patience=1,reset_early_stopping=true",
-            "--keep-checkpoints",
-            "top_k=2,last=true",
-        ],
-    ]
-    .concat();
-    let alone = run_dir("es-alone");
-    let stdout = assert_success(&run_to_end_with(&run, &alone));
+    let run = six_epochs_restoring_an_early_best(&[
+        "--reduce-lr-on-plateau",
+        "monitor=valid_accuracy,mode=min,factor=0.5,patience=1,reset_early_stopping=true",
+        "--keep-checkpoints",
+        "top_k=2,last=true",
+    ]);
+    let (alone, killed, stdout) = alone_and_killed_then_resumed(&run, "es");
     assert_eq!(
         stdout.matches("plateau: learning rate lowered").count(),
         5,
         "{stdout}"
     );
-    let killed = run_dir("es-killed");
-    let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 2);
-    assert!(done < 6, "the kill came too late ({done} epochs done)");
-    let resumed = resume(&killed, &[]);
-    let stdout = assert_success(&resumed);
-    assert_resumed_history(&alone, &killed, resumed_after(&stdout));
     assert_eq!(history_without_seconds(&alone).len(), 7);
-    let summary = |dir: &Path| -> serde_json::Value {
-        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-    };
     let (alone_summary, killed_summary) = (summary(&alone), summary(&killed));
     let restored = alone_summary["weights_from_epoch"].as_u64().unwrap();
     assert!(
@@ -263,35 +280,8 @@ fn early_stopping_with_restore_best_resumes_as_if_never_killed() {
 /// the run left alone.
 #[test]
 fn validating_with_the_average_resumes_to_the_same_best_average() {
-    let run: Vec<&str> = [
-        &RUN[..RUN.len() - 4],
-        &[
-            "--epochs",
-            "6",
-            "--seed",
-            "5",
-            "--validate-averaged",
-            "--early-stopping",
-            "--monitor",
-            "valid_accuracy",
-            "--mode",
-            "min",
-            "--patience",
-            "20",
-            "--restore-best",
-        ],
-    ]
-    .concat();
-    let alone = run_dir("average-alone");
-    assert_success(&run_to_end_with(&run, &alone));
-    let killed = run_dir("average-killed");
-    let done = kill_after_epochs(recipe().args(&run).arg("--out").arg(&killed), &killed, 2);
-    assert!(done < 6, "the kill came too late ({done} epochs done)");
-    let stdout = assert_success(&resume(&killed, &[]));
-    assert_resumed_history(&alone, &killed, resumed_after(&stdout));
-    let summary = |dir: &Path| -> serde_json::Value {
-        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-    };
+    let run = six_epochs_restoring_an_early_best(&["--validate-averaged"]);
+    let (alone, killed, _) = alone_and_killed_then_resumed(&run, "average");
     let (alone_summary, killed_summary) = (summary(&alone), summary(&killed));
     let restored = alone_summary["weights_from_epoch"].as_u64().unwrap();
     assert!(
