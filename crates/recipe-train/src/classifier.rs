@@ -182,7 +182,18 @@ impl<N: Classify> Classifier<N> {
     /// [`Classifier::forward_classification`], with the training loss
     /// (label smoothing, when asked) if `training`.
     fn forward_with(&self, batch: ClassBatch<N::Input>, training: bool) -> ClassificationOutput {
-        let output = self.net.logits(batch.inputs);
+        self.forward_net(&self.net, batch, training)
+    }
+
+    /// [`Classifier::forward_with`] through `net` (the trained network, or
+    /// its average in validation) under these hooks.
+    fn forward_net(
+        &self,
+        net: &N,
+        batch: ClassBatch<N::Input>,
+        training: bool,
+    ) -> ClassificationOutput {
+        let output = net.logits(batch.inputs);
         let rejected = self
             .hooks
             .output_check
@@ -192,7 +203,7 @@ impl<N: Classify> Classifier<N> {
         let loss = match smoothing {
             _ if rejected => output.clone().sum() * 0.0,
             Some(alpha) => smoothed_cross_entropy(output.clone(), batch.targets.clone(), alpha),
-            None => self.net.loss(output.clone(), batch.targets.clone()),
+            None => net.loss(output.clone(), batch.targets.clone()),
         };
         ClassificationOutput {
             loss,
@@ -302,11 +313,7 @@ impl<N: Classify> InferenceStep for Classifier<N> {
         let Some(averaged) = averager.validation_net(&self.net) else {
             return self.forward_classification(batch);
         };
-        let output = Self {
-            net: averaged,
-            hooks: self.hooks.clone(),
-        }
-        .forward_classification(batch);
+        let output = self.forward_net(&averaged, batch, false);
         averager.record_validation(
             output.loss.clone(),
             output.output.clone(),

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::checkpoint_dir;
 use crate::param_file::ParamFile;
+use crate::scalar_reads::read_scalars;
 use crate::{Classify, TrainError, map_params, visit_params};
 
 /// How the averaged weights are formed.
@@ -238,14 +239,19 @@ impl WeightAverager {
     /// (one validation batch) to the epoch's figures.
     pub fn record_validation(&self, loss: Tensor<1>, logits: Tensor<2>, targets: Tensor<1, Int>) {
         let examples = targets.dims()[0];
+        // A batch's count of right answers is exact in f32.
         let correct = logits
             .argmax(1)
             .squeeze_dim::<1>(1)
             .equal(targets)
-            .int()
+            .float()
             .sum();
-        let loss = loss.into_scalar::<f64>();
-        let correct = correct.into_scalar::<i64>() as usize;
+        // One read of the device for both figures; a device that fails
+        // here panics as `into_scalar` would, and the run ends with an
+        // error naming the Learner.
+        let read = read_scalars([loss, correct].iter())
+            .unwrap_or_else(|e| panic!("reading the average's validation figures: {e}"));
+        let (loss, correct) = (read[0], read[1] as usize);
         let mut state = self.lock();
         state.valid.0 += loss * examples as f64;
         state.valid.1 += correct;
