@@ -98,8 +98,9 @@ fn reproduce_all_writes_results_and_a_report() {
 }
 
 /// `reproduce paper` at its quick budget: every run of the ladder and the
-/// Maxout record (with its retraining on all the training images) trains,
-/// learns, and stands beside its paper's figure.
+/// Maxout record, plain and with a validated weight average (each with its
+/// retraining on all the training images), trains, learns, and stands
+/// beside its paper's figure.
 #[test]
 fn reproduce_paper_quick_runs_every_protocol() {
     let out = common::fresh_dir("reproduce-paper");
@@ -107,17 +108,26 @@ fn reproduce_paper_quick_runs_every_protocol() {
     common::assert_success(&output);
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(rows.len(), 6, "{json}");
+    assert_eq!(rows.len(), 7, "{json}");
     for row in &rows {
         let error = row["test_error"].as_f64().unwrap();
         assert!(error > 0.0 && error < 50.0, "{row}");
     }
-    let maxout = rows.last().unwrap();
-    assert!(maxout["retrain_epochs"].as_u64().unwrap() >= 1, "{maxout}");
-    assert!(
-        out.join("paper/maxout-dropout-max-norm-seed1/retrain/summary.json")
-            .exists()
-    );
+    for (maxout, folder) in rows[5..].iter().zip([
+        "maxout-dropout-max-norm-seed1",
+        "maxout-dropout-max-norm-validated-ema-seed1",
+    ]) {
+        assert!(maxout["retrain_epochs"].as_u64().unwrap() >= 1, "{maxout}");
+        let retrained = out.join("paper").join(folder).join("retrain");
+        assert!(retrained.join("summary.json").exists(), "{folder}");
+        // The averaged run's retraining validated its average.
+        let history = std::fs::read_to_string(retrained.join("history.csv")).unwrap();
+        assert_eq!(
+            history.lines().next().unwrap().contains("average"),
+            folder.contains("ema"),
+            "{folder}: {history}"
+        );
+    }
     let results = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
     for figure in ["| 1.05% |", "| 0.94% |", "Goodfellow et al. 2013"] {
         assert!(results.contains(figure), "{figure}: {results}");
@@ -126,7 +136,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     // Again into the same folder: every run is read back, not trained again.
     let again = reproduce(&["paper", "--profile", "quick"], &out);
     let stdout = common::assert_success(&again);
-    assert_eq!(stdout.matches("(done earlier").count(), 7, "{stdout}");
+    assert_eq!(stdout.matches("(done earlier").count(), 9, "{stdout}");
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows_again: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     for (row, again) in rows.iter().zip(&rows_again) {

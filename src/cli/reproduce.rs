@@ -349,6 +349,19 @@ fn with_overrides(context: &Context, mut run: PaperRun, seeds: Option<&[u64]>) -
     run
 }
 
+/// The command line as a shell would take it back: an argument with a
+/// space or a shell character single-quoted (`--only 'validated EMA'`).
+fn shell_words(args: impl IntoIterator<Item = String>) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=+@%".contains(c);
+    args.into_iter()
+        .map(|arg| match !arg.is_empty() && arg.chars().all(plain) {
+            true => arg,
+            false => format!("'{}'", arg.replace('\'', r"'\''")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Runs the experiment(s); `all` also writes `report.md`.
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let context = Context {
@@ -357,7 +370,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
         profile: args.profile,
         out: args.out.clone(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: shell_words(std::env::args()),
         train_limit: args.train_limit,
         epochs: args.epochs,
     };
@@ -751,4 +764,27 @@ fn write_report(context: &Context, claims: &[Claim], judged_again: bool) -> Resu
 fn write_pretty_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_words;
+
+    #[test]
+    fn the_command_line_quotes_what_a_shell_would_split() {
+        let args = [
+            "recipe",
+            "reproduce",
+            "--only",
+            "validated EMA",
+            "--out",
+            "/tmp/a,b",
+            "it's",
+            "",
+        ];
+        assert_eq!(
+            shell_words(args.map(String::from)),
+            r"recipe reproduce --only 'validated EMA' --out /tmp/a,b 'it'\''s' ''"
+        );
+    }
 }
