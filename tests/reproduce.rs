@@ -97,10 +97,10 @@ fn reproduce_all_writes_results_and_a_report() {
     std::fs::remove_dir_all(out).unwrap();
 }
 
-/// `reproduce paper` at its quick budget: every run of the ladder and the
+/// `reproduce paper` at its quick budget: every run of the ladder, the
 /// Maxout record, plain and with a validated weight average (each with its
-/// retraining on all the training images), trains, learns, and stands
-/// beside its paper's figure.
+/// retraining on all the training images), and the dampened dropout +
+/// max-norm record trains, learns, and stands beside its paper's figure.
 #[test]
 fn reproduce_paper_quick_runs_every_protocol() {
     let out = common::fresh_dir("reproduce-paper");
@@ -108,12 +108,12 @@ fn reproduce_paper_quick_runs_every_protocol() {
     common::assert_success(&output);
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(rows.len(), 7, "{json}");
+    assert_eq!(rows.len(), 8, "{json}");
     for row in &rows {
         let error = row["test_error"].as_f64().unwrap();
         assert!(error > 0.0 && error < 50.0, "{row}");
     }
-    for (maxout, folder) in rows[5..].iter().zip([
+    for (maxout, folder) in rows[5..7].iter().zip([
         "maxout-dropout-max-norm-seed1",
         "maxout-dropout-max-norm-validated-ema-seed1",
     ]) {
@@ -136,7 +136,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     // Again into the same folder: every run is read back, not trained again.
     let again = reproduce(&["paper", "--profile", "quick"], &out);
     let stdout = common::assert_success(&again);
-    assert_eq!(stdout.matches("(done earlier").count(), 9, "{stdout}");
+    assert_eq!(stdout.matches("(done earlier").count(), 10, "{stdout}");
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows_again: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     for (row, again) in rows.iter().zip(&rows_again) {
