@@ -1,9 +1,10 @@
 //! The published permutation-invariant MNIST records behind the lecture's
 //! remedies, as runs of recipe's own parts (`recipe reproduce paper`): the
 //! regularizer ladder of Srivastava et al. 2014 (Table 9) and Goodfellow et
-//! al. 2013's Maxout network (also with a validated weight average, recipe's
-//! own addition), each beside the paper's test error, with every departure
-//! from the paper's protocol written down.
+//! al. 2013's Maxout network, and variants of the two records with more of
+//! recipe's parts (a validated weight average; a dampened momentum ramp),
+//! each beside the paper's test error, with every departure from the
+//! paper's protocol written down.
 
 use std::path::Path;
 
@@ -97,13 +98,16 @@ const LADDER_L1: f64 = 1e-6;
 /// gradients once the velocity has settled.
 const DAMPENED_LEARNING_RATE: f64 = 0.2;
 /// The averaged Maxout run's EMA decay: an average over about 5,000
-/// updates (10 epochs), not tuned.
+/// updates (10 epochs); kept over 0.99995 by the validation split of seed 1
+/// (best validation accuracy 0.9890 against 0.9886).
 const MAXOUT_EMA_DECAY: f64 = 0.9998;
 /// The quick budget's decay: its 150 updates would leave a 5,000-update
 /// average at the first steps' weights.
 const MAXOUT_EMA_DECAY_QUICK: f64 = 0.98;
 
-/// The runs of the ladder and the Maxout record, at `budget`.
+/// The runs of the ladder, the Maxout record, and the two records' variants
+/// made of recipe's own parts (Maxout with a validated weight average,
+/// dropout + max-norm with a dampened momentum ramp), at `budget`.
 pub fn paper_runs(budget: PaperBudget) -> Result<Vec<PaperRun>, TrainError> {
     let ladder = ladder_base(budget);
     let max_norm = MaxNormConfig::new(LADDER_MAX_NORM)?;
@@ -203,7 +207,6 @@ fn dampened_momentum_run(
         .with_dampening()?;
     config.fit.learning_rate = DAMPENED_LEARNING_RATE;
     stopping(&mut config, budget, 1000, 100);
-    let ladder = ladder_deviations();
     let deviations = vec![
         "momentum 0.5 rising to 0.99 over 500 epochs as in the paper, but dampened (each \
          gradient weighted by 1 - momentum, Hinton et al. 2012's form) at learning rate \
@@ -212,8 +215,8 @@ fn dampened_momentum_run(
          against 0.9864 and 0.9874)"
             .to_string(),
         "max-norm c = 3.5 chosen by recipe, not tuned on the validation split".to_string(),
-        ladder[2].clone(),
-        ladder[3].clone(),
+        INVERTED_DROPOUT.to_string(),
+        BEST_EPOCH_KEPT.to_string(),
     ];
     Ok(PaperRun {
         name: "dropout + max-norm, dampened momentum ramp".into(),
@@ -279,6 +282,13 @@ fn ladder_base(budget: PaperBudget) -> TrainConfig {
     with_data(config, budget)
 }
 
+/// The ladder's dropout, as its runs depart from the paper.
+const INVERTED_DROPOUT: &str = "inverted dropout (the kept units scaled by 1/(1-p) in training) \
+     where the paper scales the weights at test time: the same network at test time";
+/// How the ladder's runs choose their model, as they depart from the paper.
+const BEST_EPOCH_KEPT: &str =
+    "the model kept is the best validation epoch; no retraining on all 60,000 images";
+
 fn ladder_deviations() -> Vec<String> {
     [
         "momentum fixed at 0.95 (Srivastava et al.: 0.5 rising to 0.95-0.99)",
@@ -287,9 +297,8 @@ fn ladder_deviations() -> Vec<String> {
          among 0.005, 0.01, 0.02 and 0.05 (0.9761, 0.9772, 0.9769, 0.9651; 0.01 over 0.02 by \
          its lower validation loss); L2 1e-5, L1 1e-6 and max-norm c = 3.5 chosen by recipe, \
          not tuned on the validation split run by run as in the paper",
-        "inverted dropout (the kept units scaled by 1/(1-p) in training) where the paper scales \
-         the weights at test time: the same network at test time",
-        "the model kept is the best validation epoch; no retraining on all 60,000 images",
+        INVERTED_DROPOUT,
+        BEST_EPOCH_KEPT,
     ]
     .map(String::from)
     .to_vec()
@@ -360,7 +369,8 @@ fn maxout_averaged_run(budget: PaperBudget, seeds: Vec<u64>) -> Result<PaperRun,
     run.config.fit.validate_with_average = true;
     run.deviations.push(format!(
         "not in the paper: an exponential moving average of the weights (decay {decay}, \
-         about {} updates) evaluated on the validation split in place of the trained weights, \
+         about {} updates; kept over 0.99995 on the validation split of seed 1) evaluated on \
+         the validation split in place of the trained weights, \
          so that early stopping keeps the average's best epoch and the average is the model; \
          the retraining starts from that average, averages its own steps afresh and stops by \
          the average's loss",
