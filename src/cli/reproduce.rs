@@ -354,9 +354,12 @@ fn with_overrides(context: &Context, mut run: PaperRun, seeds: Option<&[u64]>) -
 fn shell_words(args: impl IntoIterator<Item = String>) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,=+@%".contains(c);
     args.into_iter()
-        .map(|arg| match !arg.is_empty() && arg.chars().all(plain) {
-            true => arg,
-            false => format!("'{}'", arg.replace('\'', r"'\''")),
+        .map(|arg| {
+            if !arg.is_empty() && arg.chars().all(plain) {
+                arg
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -121,6 +121,10 @@ pub fn paper_runs(budget: PaperBudget) -> Result<Vec<PaperRun>, TrainError> {
             *mlp = mlp.clone().with_input_dropout(0.2).with_dropout(0.5);
         }
     };
+    let dropout_max_norm = with(&|c| {
+        dropout(c);
+        c.fit.max_norm = Some(max_norm.clone());
+    });
     let record_seeds = match budget {
         PaperBudget::Quick => vec![1],
         PaperBudget::Full => vec![1, 2, 3],
@@ -172,22 +176,12 @@ pub fn paper_runs(budget: PaperBudget) -> Result<Vec<PaperRun>, TrainError> {
         run(
             "dropout + max-norm",
             1.05,
-            with(&|c| {
-                dropout(c);
-                c.fit.max_norm = Some(max_norm.clone());
-            }),
+            dropout_max_norm.clone(),
             record_seeds.clone(),
         ),
         maxout_run(budget, record_seeds.clone())?,
         maxout_averaged_run(budget, record_seeds.clone())?,
-        dampened_momentum_run(
-            with(&|c| {
-                dropout(c);
-                c.fit.max_norm = Some(max_norm.clone());
-            }),
-            budget,
-            record_seeds,
-        )?,
+        dampened_momentum_run(dropout_max_norm, budget, record_seeds)?,
     ])
 }
 
