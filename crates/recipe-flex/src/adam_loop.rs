@@ -17,6 +17,7 @@ use recipe_train::{
 };
 
 use crate::elastic_net::{self, Strengths};
+use crate::simd::simd_dispatch;
 
 /// Below this many elements a parameter is updated on one thread
 /// (handing work to the thread pool costs more than it saves).
@@ -88,20 +89,11 @@ fn update_with(f: &StepFactors, b: Buffers<'_>, gradient: impl Fn(f32, f32) -> f
     }
 }
 
-/// [`update`], also compiled for AVX2 and picked at run time where the
-/// CPU has it (wider vectors; Rust never contracts `a * b + c` into an
-/// FMA, so the results do not change).
-fn update_simd(f: &StepFactors, b: Buffers<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn update_avx2(f: &StepFactors, b: Buffers<'_>) {
-            update(f, b)
-        }
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { update_avx2(f, b) };
-    }
-    update(f, b)
+simd_dispatch! {
+    /// [`update`], compiled for the widest vectors the CPU has
+    /// (`crate::simd`; Rust never contracts `a * b + c` into an FMA, so
+    /// the width does not change the results).
+    fn update_simd / update_at [](f: &StepFactors, b: Buffers<'_>) => update
 }
 
 /// The update of a whole parameter, split across the thread pool when it

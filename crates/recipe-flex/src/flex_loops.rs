@@ -4,6 +4,7 @@
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Shape, TensorData};
 
+use crate::simd::simd_dispatch;
 use crate::vector_math;
 
 /// Below this many units the max over pieces runs on one thread.
@@ -136,17 +137,15 @@ pub(crate) fn max_over_pieces(x: FlexTensor, pieces: usize) -> (FlexTensor, Winn
 /// the compiler turns into SIMD lanes.
 const LANES: usize = 8;
 
-fn max_of_units(values: &[f32], pieces: usize, max: &mut [f32], winners: &mut [u32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn max_of_units_avx2(values: &[f32], pieces: usize, max: &mut [f32], winners: &mut [u32]) {
-            max_of_units_any(values, pieces, max, winners)
-        }
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { max_of_units_avx2(values, pieces, max, winners) };
-    }
-    max_of_units_any(values, pieces, max, winners)
+simd_dispatch! {
+    /// [`max_of_units_any`], compiled for the widest vectors the CPU has
+    /// (`crate::simd`).
+    fn max_of_units / max_of_units_at [](
+        values: &[f32],
+        pieces: usize,
+        max: &mut [f32],
+        winners: &mut [u32],
+    ) => max_of_units_any
 }
 
 /// A loop compiled for each common number of pieces (known at compile

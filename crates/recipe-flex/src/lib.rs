@@ -32,6 +32,7 @@ mod linear_ops;
 mod max_norm;
 mod pointwise;
 mod sgd_loop;
+mod simd;
 mod spin_pool;
 mod split_gemm;
 mod vector_math;

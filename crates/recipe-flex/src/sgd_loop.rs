@@ -13,6 +13,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use recipe_train::{SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated};
 
 use crate::elastic_net::{self, Strengths};
+use crate::simd::simd_dispatch;
 
 /// What one step of the loop does.
 #[derive(Debug, Clone, Copy)]
@@ -87,19 +88,10 @@ fn update(rule: Rule, lr: f32, s: Stretch<'_>) {
     }
 }
 
-/// [`update`], also compiled for AVX2 and picked at run time where the
-/// CPU has it.
-fn update_simd(rule: Rule, lr: f32, s: Stretch<'_>) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        #[target_feature(enable = "avx2")]
-        fn update_avx2(rule: Rule, lr: f32, s: Stretch<'_>) {
-            update(rule, lr, s)
-        }
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { update_avx2(rule, lr, s) };
-    }
-    update(rule, lr, s)
+simd_dispatch! {
+    /// [`update`], compiled for the widest vectors the CPU has
+    /// (`crate::simd`).
+    fn update_simd / update_at [](rule: Rule, lr: f32, s: Stretch<'_>) => update
 }
 
 /// [`update_simd`] on the whole stretch, or block by block with a

@@ -5,8 +5,8 @@
 //! forward). Here `exp` is Cephes' `expf` written in plain arithmetic
 //! (range reduction by `ln 2`, a degree-5 polynomial, the exponent set by
 //! bit manipulation), so every loop below compiles to SIMD code; on x86-64
-//! each loop is also compiled for AVX2 + FMA and picked at run time where
-//! the CPU has them. Accuracy: within 2 ulp of the correctly rounded `exp`
+//! each loop is also compiled for AVX2 + FMA and for AVX-512, and the
+//! widest the CPU has is picked at run time (`crate::simd`). Accuracy: within 2 ulp of the correctly rounded `exp`
 //! over the whole range used (tests below compare with `f32::exp`), so
 //! sigmoid and tanh differ from Burn's by a few ulp, not bit for bit.
 
@@ -14,6 +14,7 @@
 // than f32 holds; they round to the same f32).
 #![allow(clippy::excessive_precision)]
 
+use crate::simd::simd_dispatch;
 use crate::spin_pool;
 
 /// Below this many elements a loop runs on one thread.
@@ -36,9 +37,19 @@ fn exp_in_range(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let e_r = p * (r * r) + r + 1.0;
-    // 2^n: n + 127 in the exponent bits (n is in [-126, 127] after clamping).
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    e_r * two_n
+    e_r * two_to_the(n)
+}
+
+/// `2^n` for a whole `n` in `[-126, 127]` (`exp_in_range`'s range): `n +
+/// 127` in the exponent bits. The integer is read off the bits of `n +
+/// 127 + 2^23`, whose lowest bits it is (exact for a whole number below
+/// 2^23), because `n as i32` is a saturating conversion that the compiler
+/// does not vectorize: it moved each lane through a scalar register.
+#[inline(always)]
+fn two_to_the(n: f32) -> f32 {
+    const TWO_TO_23: f32 = 8_388_608.0;
+    let biased = (n + (127.0 + TWO_TO_23)).to_bits() - TWO_TO_23.to_bits();
+    f32::from_bits(biased << 23)
 }
 
 /// `1 / (1 + e^-x)`, computed from `e^-|x|` so that it neither overflows
@@ -72,7 +83,7 @@ pub(crate) fn tanh(x: f32) -> f32 {
 }
 
 /// Applies `f` to every element of `values`, in place, on the thread pool
-/// for large slices and with AVX2 + FMA where the CPU has them.
+/// for large slices and with the widest vectors the CPU has (`simd`).
 pub(crate) fn map_in_place<F: Fn(f32) -> f32 + Copy + Send + Sync>(values: &mut [f32], f: F) {
     if values.len() < PARALLEL_MIN_ELEMENTS {
         return map_dispatch(values, f);
@@ -115,34 +126,17 @@ fn zip<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
     }
 }
 
-/// Generic over `f`, so each function gets its own loop with `f` inlined
-/// (a function pointer would be a call per element, and no SIMD).
-#[inline(always)]
-pub(crate) fn map_dispatch<F: Fn(f32) -> f32>(values: &mut [f32], f: F) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        fn map_avx2<F: Fn(f32) -> f32>(values: &mut [f32], f: F) {
-            map(values, f)
-        }
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { map_avx2(values, f) };
-    }
-    map(values, f)
+simd_dispatch! {
+    /// `values[i] = f(values[i])` on this thread, compiled for the widest
+    /// vectors the CPU has. Generic over `f`, so each function gets its own
+    /// loop with `f` inlined (a function pointer would be a call per
+    /// element, and no SIMD).
+    pub(crate) fn map_dispatch / map_at [F: Fn(f32) -> f32](values: &mut [f32], f: F) => map
 }
 
-#[inline(always)]
-pub(crate) fn zip_dispatch<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        #[target_feature(enable = "avx2,fma")]
-        fn zip_avx2<F: Fn(f32, f32) -> f32>(a: &[f32], b: &mut [f32], f: F) {
-            zip(a, b, f)
-        }
-        // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { zip_avx2(a, b, f) };
-    }
-    zip(a, b, f)
+simd_dispatch! {
+    /// `b[i] = f(a[i], b[i])` on this thread, as [`map_dispatch`].
+    pub(crate) fn zip_dispatch / zip_at [F: Fn(f32, f32) -> f32](a: &[f32], b: &mut [f32], f: F) => zip
 }
 
 #[cfg(test)]
@@ -198,6 +192,41 @@ mod tests {
             let mut out = expected.clone();
             zip_in_place(&values, &mut out, |a, b| a - b);
             assert!(out.iter().all(|&d| d == 0.0));
+        }
+    }
+
+    #[test]
+    fn powers_of_two_match_the_exponent_bits_over_the_whole_range() {
+        for n in -126..=127 {
+            let expected = f32::from_bits(((n + 127) as u32) << 23);
+            assert_eq!(two_to_the(n as f32).to_bits(), expected.to_bits(), "2^{n}");
+            assert_eq!(two_to_the(n as f32), 2f32.powi(n), "2^{n}");
+        }
+    }
+
+    /// The lanes are independent and the arithmetic IEEE, so the width of
+    /// the vectors must not change a bit (a kernel compiled with a
+    /// contracted FMA, or a lane mix-up, would).
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        let inputs: Vec<f32> = sample()
+            .chain([0.0, -0.0, 1e-30, -87.5, 88.5, 1e30, f32::NAN, f32::INFINITY])
+            .chain((0..1000).map(|i| (i as f32 * 0.618_034).sin() * 20.0))
+            .collect();
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let mut reference = None;
+        for level in crate::simd::levels_of_cpu() {
+            let mut sig = inputs.clone();
+            map_at(level, &mut sig, sigmoid);
+            let mut tan = inputs.clone();
+            map_at(level, &mut tan, tanh);
+            let mut grad = inputs.clone();
+            zip_at(level, &sig, &mut grad, |y, g| g * y * (1.0 - y));
+            let results = (bits(&sig), bits(&tan), bits(&grad));
+            match &reference {
+                None => reference = Some(results),
+                Some(first) => assert!(*first == results, "{level:?} differs from the baseline"),
+            }
         }
     }
 }
