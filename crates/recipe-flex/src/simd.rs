@@ -6,10 +6,12 @@
 //! element whatever the vector width (Rust never contracts `a * b + c` into
 //! an FMA, and the lanes are independent), so the choice changes speed,
 //! never a bit of the result; `tests` below and each loop's own tests check
-//! that. On a 2-core Intel Xeon with two 512-bit FMA units AVX-512 halves
-//! the instructions of the sigmoid's polynomial `exp` (BENCHMARKS.md); on
-//! AMD's Zen 4, which splits a 512-bit operation in two, it is about level
-//! with AVX2.
+//! that. Measured on a 2-core Intel Xeon (BENCHMARKS.md, 2026-12-05), the
+//! width did not matter for case B (AVX2 and AVX-512 within the noise, in
+//! paired rounds of one binary with `RECIPE_SIMD`): the loops are short and
+//! bound by memory and by the matrix products around them. One macro for
+//! every loop keeps the dispatch in one place and lets a benchmark compare
+//! the widths.
 
 use std::sync::OnceLock;
 
