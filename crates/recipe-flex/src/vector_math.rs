@@ -6,9 +6,10 @@
 //! (range reduction by `ln 2`, a degree-5 polynomial, the exponent set by
 //! bit manipulation), so every loop below compiles to SIMD code; on x86-64
 //! each loop is also compiled for AVX2 + FMA and for AVX-512, and the
-//! widest the CPU has is picked at run time (`crate::simd`). Accuracy: within 2 ulp of the correctly rounded `exp`
-//! over the whole range used (tests below compare with `f32::exp`), so
-//! sigmoid and tanh differ from Burn's by a few ulp, not bit for bit.
+//! widest the CPU has is picked at run time (`crate::simd`). Accuracy:
+//! within 2 ulp of the correctly rounded `exp` over the whole range used
+//! (tests below compare with `f32::exp`), so sigmoid and tanh differ from
+//! Burn's by a few ulp, not bit for bit.
 
 // The polynomials' constants are Cephes' as published (a few digits more
 // than f32 holds; they round to the same f32).
@@ -83,7 +84,7 @@ pub(crate) fn tanh(x: f32) -> f32 {
 }
 
 /// Applies `f` to every element of `values`, in place, on the thread pool
-/// for large slices and with the widest vectors the CPU has (`simd`).
+/// for large slices and with the widest vectors the CPU has (`crate::simd`).
 pub(crate) fn map_in_place<F: Fn(f32) -> f32 + Copy + Send + Sync>(values: &mut [f32], f: F) {
     if values.len() < PARALLEL_MIN_ELEMENTS {
         return map_dispatch(values, f);
