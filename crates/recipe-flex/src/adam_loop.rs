@@ -8,8 +8,9 @@
 //! a training step of the benchmarks' 784-512-512-10 MLP on the CPU). The
 //! loop does the same arithmetic, with the constants of
 //! [`AdamUpdate::factors`] in Burn's order of operations, in one pass over
-//! the parameter, its gradient and both moments, in place: bit for bit
-//! Burn's (tests below).
+//! the parameter, its gradient and both moments, in place (the weights
+//! into a new buffer where another holder shares theirs:
+//! [`ParamValues`]): bit for bit Burn's (tests below).
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use recipe_train::{
@@ -17,6 +18,7 @@ use recipe_train::{
 };
 
 use crate::elastic_net::{self, Strengths};
+use crate::param_values::{ParamValues, Weights};
 use crate::simd::simd_dispatch;
 
 /// Below this many elements a parameter is updated on one thread
@@ -44,7 +46,7 @@ impl StepFactors {
 /// The four arrays of one parameter (or one stretch of it), all of one
 /// length.
 struct Buffers<'a> {
-    param: &'a mut [f32],
+    param: Weights<'a>,
     grad: &'a [f32],
     moment_1: &'a mut [f32],
     moment_2: &'a mut [f32],
@@ -56,8 +58,18 @@ struct Buffers<'a> {
 #[inline(always)]
 fn update(f: &StepFactors, b: Buffers<'_>) {
     match f.penalty {
-        Some(penalty) => update_with(f, b, |w, g| g + elastic_net::penalty_gradient(w, penalty)),
-        None => update_with(f, b, |_, g| g),
+        Some(penalty) => update_with(
+            f,
+            b,
+            #[inline(always)]
+            |w, g| g + elastic_net::penalty_gradient(w, penalty),
+        ),
+        None => update_with(
+            f,
+            b,
+            #[inline(always)]
+            |_, g| g,
+        ),
     }
 }
 
@@ -68,24 +80,26 @@ fn update_with(f: &StepFactors, b: Buffers<'_>, gradient: impl Fn(f32, f32) -> f
     let (grad, moment_1, moment_2) = (&b.grad[..n], &mut b.moment_1[..n], &mut b.moment_2[..n]);
     let adam = &f.adam;
     match adam.rule {
-        AdamRuleFactors::Adam(step) => {
-            for i in 0..n {
-                let g = gradient(b.param[i], grad[i]);
+        AdamRuleFactors::Adam(step) => b.param.rewrite(
+            #[inline(always)]
+            |i, w| {
+                let g = gradient(w, grad[i]);
                 let (m, v) = adam.moments(g, moment_1[i], moment_2[i]);
                 moment_1[i] = m;
                 moment_2[i] = v;
-                b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
-            }
-        }
-        AdamRuleFactors::AdamW(step) => {
-            for i in 0..n {
-                let g = gradient(b.param[i], grad[i]);
+                step.weight(w, m, v, adam.learning_rate)
+            },
+        ),
+        AdamRuleFactors::AdamW(step) => b.param.rewrite(
+            #[inline(always)]
+            |i, w| {
+                let g = gradient(w, grad[i]);
                 let (m, v) = adam.moments(g, moment_1[i], moment_2[i]);
                 moment_1[i] = m;
                 moment_2[i] = v;
-                b.param[i] = step.weight(b.param[i], m, v, adam.learning_rate);
-            }
-        }
+                step.weight(w, m, v, adam.learning_rate)
+            },
+        ),
     }
 }
 
@@ -109,7 +123,8 @@ fn update_all(f: &StepFactors, b: Buffers<'_>) {
         .max(4096);
     let parts = b
         .param
-        .chunks_mut(chunk)
+        .chunks(chunk)
+        .into_iter()
         .zip(b.grad.chunks(chunk))
         .zip(b.moment_1.chunks_mut(chunk))
         .zip(b.moment_2.chunks_mut(chunk))
@@ -149,8 +164,10 @@ pub(crate) fn adam_update(
     }
     let device = tensors.param.device();
     let had_moments = tensors.moments.is_some();
-    // Zero-copy where Flex holds the only reference, a copy otherwise.
-    let mut param = tensors.param.into_data();
+    // The gradient and the moments: zero-copy where Flex holds the only
+    // reference (as it does), a copy otherwise; the weights are read where
+    // they are shared (`ParamValues`).
+    let mut param = ParamValues::of(tensors.param);
     let grad = tensors.grad.into_data();
     let (mut moment_1, mut moment_2) = match tensors.moments {
         Some(moments) => (moments.moment_1.into_data(), moments.moment_2.into_data()),
@@ -160,12 +177,12 @@ pub(crate) fn adam_update(
         }
     };
     let applied = match (
-        param.as_mut_slice::<f32>(),
+        param.weights(),
         grad.as_slice::<f32>(),
         moment_1.as_mut_slice::<f32>(),
         moment_2.as_mut_slice::<f32>(),
     ) {
-        (Ok(param), Ok(grad), Ok(moment_1), Ok(moment_2)) => {
+        (Some(param), Ok(grad), Ok(moment_1), Ok(moment_2)) => {
             let buffers = Buffers {
                 param,
                 grad,
@@ -182,18 +199,16 @@ pub(crate) fn adam_update(
         moment_1: rebuild(moment_1),
         moment_2: rebuild(moment_2),
     };
+    let param = param.into_tensor(applied, &device);
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(AdamTensors {
-            param: rebuild(param),
+            param,
             grad: rebuild(grad),
             moments: had_moments.then_some(moments),
         }));
     }
-    Ok(AdamUpdated {
-        param: rebuild(param),
-        moments,
-    })
+    Ok(AdamUpdated { param, moments })
 }
 
 #[cfg(test)]
@@ -265,7 +280,9 @@ mod tests {
     /// Five updates by the loop (rule `rule`) and by Burn's `burn` from the
     /// same weights and gradients (one small tensor on one thread, one
     /// large enough to be split across threads, zeros of both signs in one
-    /// step's gradient) end in the same bits, and so do the moments.
+    /// step's gradient) end in the same bits, and so do the moments; also
+    /// when, as in Burn's `Learner`, another holder keeps the weights each
+    /// step hands in (whose values the loop leaves as they were).
     fn assert_same_steps<B: Optimizer>(
         rule: AdamRule,
         burn: &B,
@@ -273,7 +290,12 @@ mod tests {
     ) {
         let device = Device::flex();
         device.seed(7);
-        for n in [15, 300 * 512] {
+        for (n, shared) in [
+            (15, false),
+            (300 * 512, false),
+            (15, true),
+            (300 * 512, true),
+        ] {
             let start = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
             // `+ 0.0` gives Burn's side a buffer of its own.
             let (mut a, mut b) = (start.clone(), start.clone() + 0.0);
@@ -283,9 +305,14 @@ mod tests {
                 if step == 1 {
                     grad = grad.mul_scalar(0.0); // +0 and -0 alike
                 }
+                let holder = shared.then(|| (a.clone(), bits(&a)));
                 (a, moments) = loop_step(rule, (0.0, 0.0), step + 1, (a, &grad, moments));
                 (b, state_b) = burn.step(1e-3, b, grad + 0.0, state_b);
-                assert_same_bits(&a, &b, &format!("weights, {n} elements, step {step}"));
+                let what = format!("weights, {n} elements, shared {shared}, step {step}");
+                assert_same_bits(&a, &b, &what);
+                if let Some((holder, before)) = holder {
+                    assert_eq!(bits(&holder), before, "the holder's weights, {what}");
+                }
             }
             let (ours, burns) = (moments.unwrap(), burn_moments(state_b.unwrap()));
             assert_eq!(burns.time, 5);
@@ -334,7 +361,7 @@ mod tests {
         let rules = [AdamRule::Adam, AdamRule::AdamW { weight_decay: 0.01 }];
         for rule in rules {
             let (l1, l2) = (1e-3, 1e-2);
-            for n in [15, 300 * 512] {
+            for (n, shared) in [(15, false), (300 * 512, false), (300 * 512, true)] {
                 let mut values = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device)
                     .into_data()
                     .try_to_vec::<f32>()
@@ -349,6 +376,8 @@ mod tests {
                 for time in 1..=3 {
                     let grad = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
                     let strengths = (l1 as f32, l2 as f32);
+                    // As in Burn's `Learner`, someone else may hold the weights.
+                    let _holder = shared.then(|| a.clone());
                     (a, moments) = loop_step(rule, strengths, time, (a, &grad, moments));
                     match rule {
                         AdamRule::Adam => {
@@ -363,7 +392,8 @@ mod tests {
                             (b, adamw_state) = reference.step(1e-3, b, grad, adamw_state);
                         }
                     }
-                    assert_same_bits(&a, &b, &format!("{rule:?}, {n} elements, update {time}"));
+                    let what = format!("{rule:?}, {n} elements, shared {shared}, update {time}");
+                    assert_same_bits(&a, &b, &what);
                 }
             }
         }

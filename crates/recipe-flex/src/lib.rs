@@ -30,6 +30,7 @@ mod flex_activations;
 mod flex_loops;
 mod linear_ops;
 mod max_norm;
+mod param_values;
 mod pointwise;
 mod sgd_loop;
 mod simd;

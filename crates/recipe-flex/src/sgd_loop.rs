@@ -7,12 +7,15 @@
 //! each reading and writing every element and allocating its result. The
 //! loop does the same arithmetic, in the same order, in one pass over the
 //! parameter, its gradient and its velocity, in place (the first step's
-//! velocity is the gradient's own buffer): bit for bit Burn's (tests below).
+//! velocity is the gradient's own buffer; the weights go into a new buffer
+//! where another holder shares theirs: [`ParamValues`]): bit for bit
+//! Burn's (tests below).
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use recipe_train::{SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated};
 
 use crate::elastic_net::{self, Strengths};
+use crate::param_values::{ParamValues, Weights};
 use crate::simd::simd_dispatch;
 
 /// What one step of the loop does.
@@ -44,7 +47,7 @@ const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
 /// velocity (`None` without momentum, or on the first step, when the
 /// gradient's buffer becomes the velocity).
 struct Stretch<'a> {
-    param: &'a mut [f32],
+    param: Weights<'a>,
     grad: &'a mut [f32],
     velocity: Option<&'a mut [f32]>,
 }
@@ -54,36 +57,44 @@ struct Stretch<'a> {
 #[inline(always)]
 fn update(rule: Rule, lr: f32, s: Stretch<'_>) {
     if let Some(penalty) = rule.penalty {
-        elastic_net::add_gradient(s.param, s.grad, penalty);
+        elastic_net::add_gradient(s.param.old(), s.grad, penalty);
     }
-    let weights_and_grads = s.param.iter_mut().zip(s.grad.iter());
+    let n = s.param.len();
+    let grad = &s.grad[..n];
     match (rule.momentum, s.velocity) {
-        (None, _) => {
-            for (w, &g) in weights_and_grads {
-                *w -= g * lr;
-            }
-        }
+        (None, _) => s.param.rewrite(
+            #[inline(always)]
+            |i, w| w - grad[i] * lr,
+        ),
         // The first step: the velocity is the gradient, kept in place.
-        (Some(rule), None) => {
-            for (w, &g) in weights_and_grads {
+        (Some(rule), None) => s.param.rewrite(
+            #[inline(always)]
+            |i, w| {
+                let g = grad[i];
                 let step = if rule.nesterov {
                     g * rule.momentum + g
                 } else {
                     g
                 };
-                *w -= step * lr;
-            }
-        }
+                w - step * lr
+            },
+        ),
         (Some(rule), Some(velocity)) => {
-            for ((w, &g), v) in weights_and_grads.zip(velocity.iter_mut()) {
-                *v = g * rule.gradient_weight + *v * rule.momentum;
-                let step = if rule.nesterov {
-                    *v * rule.momentum + g
-                } else {
-                    *v
-                };
-                *w -= step * lr;
-            }
+            let velocity = &mut velocity[..n];
+            s.param.rewrite(
+                #[inline(always)]
+                |i, w| {
+                    let g = grad[i];
+                    let v = g * rule.gradient_weight + velocity[i] * rule.momentum;
+                    velocity[i] = v;
+                    let step = if rule.nesterov {
+                        v * rule.momentum + g
+                    } else {
+                        v
+                    };
+                    w - step * lr
+                },
+            )
         }
     }
 }
@@ -101,7 +112,11 @@ fn update_dispatch(rule: Rule, lr: f32, s: Stretch<'_>) {
         return update_simd(rule, lr, s);
     }
     let mut velocity = s.velocity.map(|v| v.chunks_mut(BLOCK));
-    let blocks = s.param.chunks_mut(BLOCK).zip(s.grad.chunks_mut(BLOCK));
+    let blocks = s
+        .param
+        .chunks(BLOCK)
+        .into_iter()
+        .zip(s.grad.chunks_mut(BLOCK));
     for (param, grad) in blocks {
         let velocity = velocity.as_mut().and_then(Iterator::next);
         update_simd(
@@ -128,7 +143,7 @@ fn update_all(rule: Rule, lr: f32, s: Stretch<'_>) {
     let mut stretches = Vec::with_capacity(n.div_ceil(chunk));
     while !param.is_empty() {
         let take = chunk.min(param.len());
-        let (param_here, param_rest) = param.split_at_mut(take);
+        let (param_here, param_rest) = param.split_at(take);
         let (grad_here, grad_rest) = grad.split_at_mut(take);
         let (velocity_here, velocity_rest) = match velocity {
             Some(v) => {
@@ -174,8 +189,10 @@ pub(crate) fn sgd_update(
     let rule = Rule::of(update);
     // The velocity is read only with momentum, after the first update.
     let velocity = velocity.filter(|_| rule.momentum.is_some());
-    // Zero-copy where Flex holds the only reference, a copy otherwise.
-    let mut param = param.into_data();
+    // The gradient and the velocity: zero-copy where Flex holds the only
+    // reference (as it does), a copy otherwise; the weights are read where
+    // they are shared (`ParamValues`).
+    let mut param = ParamValues::of(param);
     let mut grad_data = grad.into_data();
     let mut velocity_data = velocity.map(Tensor::into_data);
     let velocity_slice = match velocity_data.as_mut().map(|v| v.as_mut_slice::<f32>()) {
@@ -184,11 +201,11 @@ pub(crate) fn sgd_update(
         None => Ok(None),
     };
     let applied = match (
-        param.as_mut_slice::<f32>(),
+        param.weights(),
         grad_data.as_mut_slice::<f32>(),
         velocity_slice,
     ) {
-        (Ok(param), Ok(grad), Ok(velocity)) => {
+        (Some(param), Ok(grad), Ok(velocity)) => {
             let stretch = Stretch {
                 param,
                 grad,
@@ -200,10 +217,11 @@ pub(crate) fn sgd_update(
         _ => false,
     };
     let rebuild = |data: TensorData| Tensor::<1>::from_data(data, (&device, DType::F32));
+    let param = param.into_tensor(applied, &device);
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(SgdTensors {
-            param: rebuild(param),
+            param,
             grad: rebuild(grad_data),
             velocity: velocity_data.map(rebuild),
         }));
@@ -214,10 +232,7 @@ pub(crate) fn sgd_update(
         // The first step's velocity is the gradient, untouched by the loop.
         (Some(_), None) => Some(rebuild(grad_data)),
     };
-    Ok(SgdUpdated {
-        param: rebuild(param),
-        velocity,
-    })
+    Ok(SgdUpdated { param, velocity })
 }
 
 #[cfg(test)]
@@ -252,7 +267,9 @@ mod tests {
     /// Five updates by the loop and by Burn's SGD from the same weights and
     /// gradients (a small tensor on one thread, a large one split across
     /// threads, a zero gradient in one step) end in the same bits, weights
-    /// and velocity alike, with and without dampening.
+    /// and velocity alike, with and without dampening; also when, as in
+    /// Burn's `Learner`, another holder keeps the weights each step hands
+    /// in (whose values the loop leaves as they were).
     #[test]
     fn matches_burns_sgd_bit_for_bit() {
         let device = Device::flex();
@@ -278,7 +295,12 @@ mod tests {
                 l1: 0.0,
                 l2: 0.0,
             };
-            for n in [15, 300 * 512] {
+            for (n, shared) in [
+                (15, false),
+                (300 * 512, false),
+                (15, true),
+                (300 * 512, true),
+            ] {
                 let start = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
                 let (mut a, mut b) = (start.clone(), start.clone() + 0.0);
                 let (mut velocity, mut burn_state) = (None, None);
@@ -288,6 +310,7 @@ mod tests {
                     if step == 1 {
                         grad = grad.mul_scalar(0.0);
                     }
+                    let holder = shared.then(|| (a.clone(), bits(&a)));
                     let tensors = SgdTensors {
                         param: a,
                         grad: grad.clone() + 0.0,
@@ -296,9 +319,13 @@ mod tests {
                     let done = sgd_update(&update, tensors).expect("the loop takes Flex f32");
                     (a, velocity) = (done.param, done.velocity);
                     (b, burn_state) = burn.step(0.05, b, grad + 0.0, burn_state);
-                    let what =
-                        format!("{momentum:?} dampening {dampening}, {n} elements, step {step}");
+                    let what = format!(
+                        "{momentum:?} dampening {dampening}, {n} elements, shared {shared}, step {step}"
+                    );
                     assert_eq!(bits(&a), bits(&b), "{what}");
+                    if let Some((holder, before)) = holder {
+                        assert_eq!(bits(&holder), before, "the holder's weights, {what}");
+                    }
                     // Burn's velocity, read through its record.
                     let mut sink = StateSink::default();
                     burn_state.as_ref().unwrap().state_flatten("p", &mut sink);
@@ -332,12 +359,14 @@ mod tests {
             l1: 1e-3,
             l2: 1e-2,
         };
-        for n in [15, 10_000] {
+        for (n, shared) in [(15, false), (10_000, false), (10_000, true)] {
             let start = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
             let (mut a, mut b) = (start.clone(), start + 0.0);
             let (mut velocity, mut state) = (None, None);
             for step in 0..3 {
                 let grad = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+                // As in Burn's `Learner`, someone else may hold the weights.
+                let _holder = shared.then(|| a.clone());
                 let tensors = SgdTensors {
                     param: a,
                     grad: grad.clone() + 0.0,
@@ -346,7 +375,11 @@ mod tests {
                 let done = sgd_update(&update, tensors).expect("the loop takes Flex f32");
                 (a, velocity) = (done.param, done.velocity);
                 (b, state) = reference.step(0.05, b, grad, state);
-                assert_eq!(bits(&a), bits(&b), "{n} elements, step {step}");
+                assert_eq!(
+                    bits(&a),
+                    bits(&b),
+                    "{n} elements, shared {shared}, step {step}"
+                );
             }
         }
     }
