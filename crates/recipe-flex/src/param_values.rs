@@ -145,7 +145,8 @@ impl<'a> Weights<'a> {
 
     /// Splits into pieces of `len` weights (the last may be shorter).
     pub(crate) fn chunks(self, len: usize) -> Vec<Self> {
-        let mut pieces = Vec::with_capacity(self.len().div_ceil(len.max(1)));
+        let len = len.max(1);
+        let mut pieces = Vec::with_capacity(self.len().div_ceil(len));
         let mut rest = self;
         while rest.len() > len {
             let (piece, after) = rest.split_at(len);
@@ -249,5 +250,7 @@ mod tests {
             piece.rewrite(|i, _| (10 * k + i) as f32);
         }
         assert_eq!(buffer, [0., 1., 2., 3., 10., 11., 12., 13., 20., 21.]);
+        let pieces = Weights::InPlace(&mut buffer).chunks(0);
+        assert_eq!(pieces.len(), 10, "pieces of length 0 are taken as 1");
     }
 }
