@@ -199,7 +199,13 @@ pub(crate) fn adam_update(
         moment_1: rebuild(moment_1),
         moment_2: rebuild(moment_2),
     };
-    let param = param.into_tensor(applied, &device);
+    let param = if applied {
+        // SAFETY: `update_all` rewrote every weight of `param.weights()`,
+        // on the whole view or on pieces that cover it.
+        unsafe { param.into_written(&device) }
+    } else {
+        param.into_unchanged(&device)
+    };
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(AdamTensors {

@@ -217,7 +217,13 @@ pub(crate) fn sgd_update(
         _ => false,
     };
     let rebuild = |data: TensorData| Tensor::<1>::from_data(data, (&device, DType::F32));
-    let param = param.into_tensor(applied, &device);
+    let param = if applied {
+        // SAFETY: `update_all` rewrote every weight of `param.weights()`,
+        // on the whole view or on pieces that cover it.
+        unsafe { param.into_written(&device) }
+    } else {
+        param.into_unchanged(&device)
+    };
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(SgdTensors {
