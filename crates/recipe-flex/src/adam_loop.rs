@@ -199,21 +199,17 @@ pub(crate) fn adam_update(
         moment_1: rebuild(moment_1),
         moment_2: rebuild(moment_2),
     };
-    let param = if applied {
-        // SAFETY: `update_all` rewrote every weight of `param.weights()`,
-        // on the whole view or on pieces that cover it.
-        unsafe { param.into_written(&device) }
-    } else {
-        param.into_unchanged(&device)
-    };
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(AdamTensors {
-            param,
+            param: param.into_unchanged(&device),
             grad: rebuild(grad),
             moments: had_moments.then_some(moments),
         }));
     }
+    // SAFETY: `update_all` rewrote every weight of `param.weights()`, on
+    // the whole view or on pieces that cover it.
+    let param = unsafe { param.into_written(&device) };
     Ok(AdamUpdated { param, moments })
 }
 

@@ -217,21 +217,17 @@ pub(crate) fn sgd_update(
         _ => false,
     };
     let rebuild = |data: TensorData| Tensor::<1>::from_data(data, (&device, DType::F32));
-    let param = if applied {
-        // SAFETY: `update_all` rewrote every weight of `param.weights()`,
-        // on the whole view or on pieces that cover it.
-        unsafe { param.into_written(&device) }
-    } else {
-        param.into_unchanged(&device)
-    };
     if !applied {
         // Nothing was written: the next kernel gets the values as they were.
         return Err(Box::new(SgdTensors {
-            param,
+            param: param.into_unchanged(&device),
             grad: rebuild(grad_data),
             velocity: velocity_data.map(rebuild),
         }));
     }
+    // SAFETY: `update_all` rewrote every weight of `param.weights()`, on
+    // the whole view or on pieces that cover it.
+    let param = unsafe { param.into_written(&device) };
     let velocity = match (rule.momentum, velocity_data) {
         (None, _) => None,
         (Some(_), Some(velocity)) => Some(rebuild(velocity)),
