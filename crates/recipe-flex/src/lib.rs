@@ -25,6 +25,7 @@
 
 mod activation_ops;
 mod adam_loop;
+mod column_squares;
 mod elastic_net;
 mod flex_activations;
 mod flex_loops;

@@ -11,16 +11,21 @@
 //! ball), the matrix is returned as it is. The factors are the tensor
 //! code's (`max_norm / norm` in `f32`, 1 for units at or under the bound),
 //! and the sums of squares are added row after row: for units in columns
-//! (linear weights) that is Flex's `sum_dim(0)` order, bit for bit; for
-//! units in rows (convolution kernels) Flex adds in vector lanes, so the
-//! norms may differ in the last bits (within 2e-6 relative in the tests).
+//! (linear weights) that is Flex's `sum_dim(0)` order, bit for bit
+//! (`crate::column_squares`, which shares the rows out among the threads
+//! without changing that order); for units in rows (convolution kernels)
+//! Flex adds in vector lanes, so the norms may differ in the last bits
+//! (within 2e-6 relative in the tests). The rescaled matrix is written by
+//! bands of rows, one per thread.
+
+use std::mem::MaybeUninit;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
-use crate::flex_loops;
+use crate::{column_squares, flex_loops, spin_pool};
 
 /// The Flex side of the constraint.
 #[backend_extension(Flex)]
@@ -94,27 +99,59 @@ impl Units {
                 .map(|row| row.iter().map(|w| w * w).sum())
                 .collect();
         }
-        let mut sums = vec![0.0f32; self.columns];
-        for row in values.chunks(self.columns.max(1)).take(self.rows) {
-            for (sum, w) in sums.iter_mut().zip(row) {
-                *sum += w * w;
-            }
-        }
-        sums
+        column_squares::column_sums_of_squares(values, self.rows, self.columns)
     }
 
-    /// Every weight times its unit's factor, written once.
+    /// Every weight times its unit's factor, written once, each thread its
+    /// own band of rows (the band the fused optimizer wrote, so local to
+    /// its core).
     fn rescale(self, values: &[f32], factors: &[f32]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(values.len());
-        for (i, row) in values.chunks(self.columns.max(1)).enumerate() {
+        let columns = self.columns.max(1);
+        let threads = if values.len() < column_squares::PARALLEL_MIN_WEIGHTS {
+            1
+        } else {
+            spin_pool::threads()
+        };
+        let band = self.rows.div_ceil(threads).max(1) * columns;
+        let mut out: Vec<f32> = Vec::with_capacity(values.len());
+        let new = &mut out.spare_capacity_mut()[..values.len()];
+        let parts: Vec<_> = values
+            .chunks(band)
+            .zip(new.chunks_mut(band))
+            .enumerate()
+            .collect();
+        spin_pool::for_each(parts, |(index, (old, new))| {
+            self.rescale_rows(index * band / columns, old, new, factors);
+        });
+        // SAFETY: the bands cover the first `values.len()` elements of the
+        // spare capacity, and `rescale_rows` writes every element of its
+        // band (a panic in one goes on from `for_each`, before this line).
+        unsafe { out.set_len(values.len()) };
+        out
+    }
+
+    /// Writes `new[i] = old[i] * factor` for the rows of one band, the
+    /// first of them row `first_row` of the matrix.
+    fn rescale_rows(
+        self,
+        first_row: usize,
+        old: &[f32],
+        new: &mut [MaybeUninit<f32>],
+        factors: &[f32],
+    ) {
+        let columns = self.columns.max(1);
+        for (row, (old, new)) in old.chunks(columns).zip(new.chunks_mut(columns)).enumerate() {
             if self.by_row {
-                let factor = factors[i];
-                out.extend(row.iter().map(|w| w * factor));
+                let factor = factors[first_row + row];
+                for (new, w) in new.iter_mut().zip(old) {
+                    new.write(w * factor);
+                }
             } else {
-                out.extend(row.iter().zip(factors).map(|(w, f)| w * f));
+                for ((new, w), factor) in new.iter_mut().zip(old).zip(factors) {
+                    new.write(w * factor);
+                }
             }
         }
-        out
     }
 }
 
@@ -195,14 +232,15 @@ mod tests {
         }
     }
 
-    /// Units as rows on a larger matrix against the tensor code's
+    /// Units as rows on a larger matrix (large enough to be rescaled by
+    /// bands of rows on several threads) against the tensor code's
     /// arithmetic for rows (`sum_dim(1)`), within 2e-6 relative.
     #[test]
     fn matches_the_tensor_code_by_rows() {
         let device = Device::flex();
         device.seed(11);
-        let w = Tensor::<2>::random([64, 300], Distribution::Normal(0.0, 0.2), &device);
-        let spread: Vec<f32> = (0..64).map(|j| 0.25 + j as f32 / 24.0).collect();
+        let w = Tensor::<2>::random([256, 300], Distribution::Normal(0.0, 0.2), &device);
+        let spread: Vec<f32> = (0..256).map(|j| 0.25 + j as f32 / 96.0).collect();
         let w = w * Tensor::<1>::from_floats(spread.as_slice(), &device).unsqueeze_dim::<2>(1);
         let ours = values(&max_norm(&w, 0, 3.0).unwrap());
         let norms = w.clone().powi_scalar(2).sum_dim(1).sqrt();

@@ -130,18 +130,33 @@ pub(crate) fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
     if items.len() <= 1 {
         return items.into_iter().for_each(f);
     }
+    if let Err(items) = for_each_at_once(items, &f) {
+        items.into_par_iter().for_each(&f);
+    }
+}
+
+/// Runs `f` on every item at the same time, each item on its own thread
+/// (the caller's the first), or hands the items back untouched when the
+/// pool is held by another caller or has fewer threads than items. For
+/// parts that wait for one another (a pipeline), which rayon's pool could
+/// run one after the other on one thread.
+pub(crate) fn for_each_at_once<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) -> Result<(), Vec<T>> {
+    if items.len() <= 1 {
+        items.into_iter().for_each(f);
+        return Ok(());
+    }
     let pool = pool();
+    if items.len() > pool.helpers.len() + 1 {
+        return Err(items);
+    }
     let free = pool
         .busy
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_ok();
     if !free {
-        return items.into_par_iter().for_each(&f);
+        return Err(items);
     }
     let _free = FreeOnDrop(&pool.busy);
-    if items.len() > pool.helpers.len() + 1 {
-        return items.into_par_iter().for_each(&f);
-    }
     let slots: Vec<Slot<T>> = items
         .into_iter()
         .map(|item| Slot(UnsafeCell::new(Some(item))))
@@ -153,6 +168,12 @@ pub(crate) fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
         }
     };
     run_split(&pool.helpers[..slots.len() - 1], &job);
+    Ok(())
+}
+
+/// How many threads [`for_each_at_once`] can run at once.
+pub(crate) fn threads() -> usize {
+    pool().helpers.len() + 1
 }
 
 /// Runs `job(0)` here and `job(i + 1)` on `helpers[i]`, and returns when all
