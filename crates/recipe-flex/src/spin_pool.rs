@@ -15,8 +15,9 @@
 //! Spinning threads have a failure of their own: beside another busy
 //! process, a helper waits for its core for a scheduler's time slice
 //! (milliseconds) and the caller waits for the helper. On a 2-core machine
-//! with one other busy process that made case B's training 20 times slower
-//! (PyTorch's OpenMP threads, measured the same way: 55 times). So a part
+//! with one other busy process that made case B's training 16 to 20 times
+//! slower (PyTorch's OpenMP threads, measured the same way: about 50
+//! times). So a part
 //! that its helper has not started when the caller has finished its own is
 //! taken back and run by the caller: a split then costs at worst what one
 //! thread does.
@@ -223,8 +224,8 @@ fn run_split(helpers: &[&'static Helper], job: &Job<'_>) {
     job(0);
     // A helper that has not started its part by now is late: another
     // process holds its core (or it is waking from sleep). Waiting for it
-    // made case B's training 20 times slower on a 2-core machine beside
-    // one busy process (650 samples/s against 13,700); the part runs here
+    // made case B's training 16 to 20 times slower on a 2-core machine
+    // beside one busy process (BENCHMARKS.md); the part runs here
     // instead, and the split costs at worst what one thread does.
     for (index, helper) in helpers.iter().enumerate() {
         if helper
