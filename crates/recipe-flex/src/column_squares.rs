@@ -2,11 +2,16 @@
 //! in order (the bits of one thread's loop and of Flex's `sum_dim(0)`),
 //! with the rows shared out among the threads as a pipeline.
 //!
+//! The loop keeps a tile of 64 columns' running sums in registers while it
+//! goes down the rows (through a slice of sums, every weight cost a load
+//! and a store of its column's sum).
+//!
 //! Why a pipeline: the max-norm constraint reads a weight matrix just after
 //! the fused optimizer wrote it, each thread its own band of rows, which is
 //! still in that core's cache. One thread summing every column read half of
 //! the matrix from the other core (max-norm cost 7.5-11% of case A's step
-//! on a 2-core Intel host). The threads cannot each sum their own band from
+//! on a 2-core Intel host; BENCHMARKS.md has the figures after both
+//! changes). The threads cannot each sum their own band from
 //! zero and add the results: that adds in another order and moves the
 //! figures of every max-norm run. So the columns go in blocks: the first
 //! thread sums a block down its band and hands the partial sums on to the
@@ -134,9 +139,10 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Runs `stages` stages at once, the rows split evenly (as the fused
-    /// optimizer splits them); `false`, having added nothing, when the
-    /// threads are not free.
+    /// Runs `stages` stages on recipe-flex's threads, one each (or, for a
+    /// thread late to start, after the stages before it on the caller's),
+    /// the rows split evenly (as the fused optimizer splits them); `false`,
+    /// having added nothing, when the threads are not free.
     fn run(mut self, rows: usize, stages: usize) -> bool {
         self.finished = (0..stages).map(|_| AtomicUsize::new(0)).collect();
         let bands: Vec<(usize, Range<usize>)> = (0..stages)

@@ -17,10 +17,9 @@
 //! (milliseconds) and the caller waits for the helper. On a 2-core machine
 //! with one other busy process that made case B's training 16 to 20 times
 //! slower (PyTorch's OpenMP threads, measured the same way: about 50
-//! times). So a part
-//! that its helper has not started when the caller has finished its own is
-//! taken back and run by the caller: a split then costs at worst what one
-//! thread does.
+//! times). So a part that its helper has not started when the caller has
+//! finished its own is taken back and run by the caller: a split then
+//! costs at worst what one thread does.
 //!
 //! The pool serves one caller at a time; another thread that splits work
 //! meanwhile (tests run in parallel) gets rayon's pool, as does a split into
