@@ -48,7 +48,7 @@ pub(crate) fn column_sums_of_squares(values: &[f32], rows: usize, columns: usize
     debug_assert_eq!(values.len(), rows * columns, "a [rows, columns] matrix");
     let mut sums = vec![0.0f32; columns];
     let stages = stage_count(values.len(), rows);
-    if stages > 1 && Pipeline::new(values, columns, &mut sums).run(rows, stages) {
+    if stages > 1 && Pipeline::new(values, columns, &mut sums, stages).run(rows) {
         return sums;
     }
     add_squares(values, columns, 0..rows, 0, &mut sums);
@@ -130,21 +130,21 @@ struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    fn new(values: &'a [f32], columns: usize, sums: &'a mut [f32]) -> Self {
+    fn new(values: &'a [f32], columns: usize, sums: &'a mut [f32], stages: usize) -> Self {
         Self {
             values,
             columns,
             blocks: sums.chunks_mut(BLOCK_COLUMNS).map(Mutex::new).collect(),
-            finished: Vec::new(),
+            finished: (0..stages).map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 
-    /// Runs `stages` stages on recipe-flex's threads, one each (or, for a
+    /// Runs the stages on recipe-flex's threads, one each (or, for a
     /// thread late to start, after the stages before it on the caller's),
     /// the rows split evenly (as the fused optimizer splits them); `false`,
     /// having added nothing, when the threads are not free.
-    fn run(mut self, rows: usize, stages: usize) -> bool {
-        self.finished = (0..stages).map(|_| AtomicUsize::new(0)).collect();
+    fn run(self, rows: usize) -> bool {
+        let stages = self.finished.len();
         let bands: Vec<(usize, Range<usize>)> = (0..stages)
             .map(|stage| (stage, stage * rows / stages..(stage + 1) * rows / stages))
             .collect();
@@ -175,18 +175,12 @@ impl<'a> Pipeline<'a> {
 
     /// Waits until `stage` has finished `block`; `false` if it never will.
     fn wait_for(&self, stage: usize, block: usize) -> bool {
-        let mut spins = 0u32;
+        let mut backoff = spin_pool::Backoff::default();
         loop {
             match self.finished[stage].load(Ordering::Acquire) {
                 ABANDONED => return false,
                 done if done > block => return true,
-                _ if spins < 1 << 12 => {
-                    spins += 1;
-                    std::hint::spin_loop();
-                }
-                // A machine with fewer cores than threads: let the stage
-                // we wait for run.
-                _ => std::thread::yield_now(),
+                _ => backoff.wait(),
             }
         }
     }
@@ -278,8 +272,7 @@ mod tests {
         let expected = serial(&values, rows, columns);
         for stages in 1..=5 {
             let mut sums = vec![0.0f32; columns];
-            let mut pipeline = Pipeline::new(&values, columns, &mut sums);
-            pipeline.finished = (0..stages).map(|_| AtomicUsize::new(0)).collect();
+            let pipeline = Pipeline::new(&values, columns, &mut sums, stages);
             std::thread::scope(|scope| {
                 // Started last stage first: each waits for the one before.
                 for stage in (0..stages).rev() {
@@ -300,8 +293,7 @@ mod tests {
     fn an_abandoned_stage_releases_the_next() {
         let values = matrix(64, 128);
         let mut sums = vec![0.0f32; 128];
-        let mut pipeline = Pipeline::new(&values, 128, &mut sums);
-        pipeline.finished = (0..2).map(|_| AtomicUsize::new(0)).collect();
+        let pipeline = Pipeline::new(&values, 128, &mut sums, 2);
         drop(Progress(&pipeline.finished[0]));
         assert!(!pipeline.wait_for(0, 0));
         pipeline.run_stage(1, 32..64);

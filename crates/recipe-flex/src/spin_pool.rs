@@ -145,9 +145,6 @@ fn wait_for_job(helper: &Helper) {
 /// first): the pool's helpers when it is free and has a thread per item,
 /// rayon's pool otherwise.
 pub(crate) fn for_each<T: Send>(items: Vec<T>, f: impl Fn(T) + Sync) {
-    if items.len() <= 1 {
-        return items.into_iter().for_each(f);
-    }
     if let Err(items) = for_each_at_once(items, &f) {
         items.into_par_iter().for_each(&f);
     }
@@ -256,20 +253,35 @@ impl Drop for Joined<'_> {
                 helper
                     .state
                     .compare_exchange(READY, IDLE, Ordering::Relaxed, Ordering::Relaxed);
-            let mut spins = 0u32;
+            let mut backoff = Backoff::default();
             while helper.state.load(Ordering::Acquire) == RUNNING {
-                if spins < 1 << 12 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    // The helper lost its core mid-part: let others run.
-                    thread::yield_now();
-                }
+                backoff.wait();
             }
             // SAFETY: IDLE (taken back) or DONE: the helper no longer reads
             // the job.
             unsafe { *helper.job.get() = None };
             helper.state.store(IDLE, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How a thread waits for another that is running: a few thousand spins
+/// (the other finishes within microseconds), then yielding its core at
+/// every try (the other has lost its core, or the machine has fewer cores
+/// than threads: let it run).
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    spins: u32,
+}
+
+impl Backoff {
+    /// One wait between two looks at what is waited for.
+    pub(crate) fn wait(&mut self) {
+        if self.spins < 1 << 12 {
+            self.spins += 1;
+            std::hint::spin_loop();
+        } else {
+            thread::yield_now();
         }
     }
 }
