@@ -28,7 +28,7 @@ use crate::data::{
 use crate::models::{ActivationConfig, Mlp, MlpConfig};
 use crate::train::{
     Classifier, MaxNormConfig, OptimizerConfig, ParamSelector, Regularizer, StepHooks, TrainConfig,
-    TrainError, TrainOptions, WeightPenalty, fold_penalties,
+    TrainError, TrainOptions, WeightPenalty, fold_hooks,
 };
 
 /// One benchmark network and its training setting.
@@ -202,7 +202,7 @@ impl TrainSteps {
     /// the fused optimizer where the installed kernels can).
     pub fn with_hooks(mut self, hooks: StepHooks) -> Self {
         let net = self.net.take().expect("a network").net;
-        let (optim, net) = fold_penalties(&self.optimizer, Classifier::with_hooks(net, hooks));
+        let (optim, net) = fold_hooks(&self.optimizer, Classifier::with_hooks(net, hooks));
         self.optim = optim;
         self.net = Some(net);
         self

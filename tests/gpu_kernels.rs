@@ -22,7 +22,7 @@ use recipe_cube::{CubeActivations, CubeOptimizers};
 use recipe_models::ActivationKernels;
 use recipe_models::kernels::max_over_pieces_unfused;
 use recipe_train::{
-    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, FoldedPenalty, OptimizerConfig,
+    AdamMoments, AdamRule, AdamTensors, AdamUpdate, AdamUpdated, FoldedHooks, OptimizerConfig,
     OptimizerKernels, PenaltyGradient, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
     renorm_columns,
 };
@@ -46,7 +46,7 @@ impl OptimizerKernels for CountingCube {
     fn build_folded(
         &self,
         config: &OptimizerConfig,
-        folded: &[FoldedPenalty],
+        folded: &[FoldedHooks],
     ) -> Option<burn::optim::ModuleOptimizer> {
         CubeOptimizers.build_folded(config, folded)
     }

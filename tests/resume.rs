@@ -336,9 +336,12 @@ fn a_data_parallel_run_resumes_on_its_devices() {
     fs::remove_dir_all(killed).unwrap();
 }
 
-/// L1 + L2 on a run with SGD and momentum: on the CPU the penalty's gradient
-/// is folded into the fused optimizer (a parameter group per penalty in
-/// Burn's optimizer record), and the momentum rises along a ramp that is
+/// L1 + L2 and max-norm on a run with SGD and momentum: on the CPU the
+/// penalty's gradient and the constraint are folded into the fused
+/// optimizer (parameter groups in Burn's optimizer record: one per
+/// constrained weight, with its penalty, and one for the biases' penalty;
+/// the bound is tight enough to rescale units), and the momentum rises
+/// along a ramp that is
 /// still rising at the kill (each parameter's update count is recorded with
 /// its velocity). Resumed, it ends as if never killed: a resumed ramp that
 /// started again from 0.5 would end elsewhere.
@@ -349,7 +352,7 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 /// (seen on wgpu over lavapipe: 0.6439275950 against 0.6439275920), and the
 /// fold itself is recipe-flex's, for the CPU.
 #[test]
-fn a_run_with_folded_penalties_and_a_momentum_ramp_resumes_bit_for_bit() {
+fn a_run_with_folded_penalties_and_constraints_and_a_momentum_ramp_resumes_bit_for_bit() {
     if !on_cpu() {
         return;
     }
@@ -369,6 +372,8 @@ fn a_run_with_folded_penalties_and_a_momentum_ramp_resumes_bit_for_bit() {
         "1e-5",
         "--l2",
         "1e-3",
+        "--max-norm",
+        "0.8",
         "--train-limit",
         "4000",
         "--valid-size",

@@ -3,7 +3,7 @@
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{DType, Tensor};
 use recipe_train::{
-    AdamMoments, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated, FoldedPenalty,
+    AdamMoments, AdamRuleFactors, AdamTensors, AdamUpdate, AdamUpdated, FoldedHooks,
     OptimizerConfig, OptimizerKernels, SgdTensors, SgdUpdate, SgdUpdated, fused_optimizer_folded,
 };
 
@@ -38,7 +38,7 @@ impl OptimizerKernels for CubeOptimizers {
     fn build_folded(
         &self,
         config: &OptimizerConfig,
-        folded: &[FoldedPenalty],
+        folded: &[FoldedHooks],
     ) -> Option<burn::optim::ModuleOptimizer> {
         fused_optimizer_folded(config, folded)
     }

@@ -42,7 +42,7 @@ mod vector_math;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 use recipe_train::{
-    AdamTensors, AdamUpdate, AdamUpdated, FoldedPenalty, OptimizerConfig, OptimizerKernels,
+    AdamTensors, AdamUpdate, AdamUpdated, FoldedHooks, OptimizerConfig, OptimizerKernels,
     SgdTensors, SgdUpdate, SgdUpdated, fused_optimizer_folded, install_optimizer_kernels,
 };
 
@@ -64,7 +64,7 @@ impl OptimizerKernels for FlexKernels {
     fn build_folded(
         &self,
         config: &OptimizerConfig,
-        folded: &[FoldedPenalty],
+        folded: &[FoldedHooks],
     ) -> Option<ModuleOptimizer> {
         fused_optimizer_folded(config, folded)
     }

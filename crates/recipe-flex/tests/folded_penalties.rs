@@ -1,14 +1,16 @@
 //! L1/L2 penalties folded into the fused optimizers train the same weights
 //! as penalties added in the training step.
 
+mod common;
+
 use burn::optim::ModuleOptimizer;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use burn::train::TrainStep;
+use common::{net_and_batch, weights};
 use recipe_data::ClassBatch;
 use recipe_models::{ActivationConfig, Mlp, MlpConfig};
 use recipe_train::{
-    Classifier, OptimizerConfig, ParamSelector, Regularizer, StepHooks, WeightPenalty,
-    fold_penalties,
+    Classifier, OptimizerConfig, ParamSelector, Regularizer, StepHooks, WeightPenalty, fold_hooks,
 };
 
 fn penalties() -> Vec<WeightPenalty> {
@@ -23,17 +25,6 @@ fn penalties() -> Vec<WeightPenalty> {
         ),
         WeightPenalty::new(Regularizer::L2 { lambda: 0.05 }, with_biases),
     ]
-}
-
-fn weights(net: &Mlp) -> Vec<f32> {
-    let linears = net.layers.iter().map(|l| &l.linear).chain([&net.output]);
-    linears
-        .flat_map(|linear| {
-            let weight = linear.weight.val().into_data().try_to_vec::<f32>().unwrap();
-            let bias = linear.bias.as_ref().unwrap().val().into_data();
-            weight.into_iter().chain(bias.try_to_vec::<f32>().unwrap())
-        })
-        .collect()
 }
 
 /// Five steps of `classifier` with `optimizer`; the weights and the
@@ -72,7 +63,7 @@ fn folding_leaves_the_weights_undrawn() {
     let device = Device::flex().autodiff();
     let net = MlpConfig::new(6, vec![8], 3).init(&device).unwrap();
     let classifier = Classifier::with_hooks(net, StepHooks::new(penalties(), vec![]));
-    let (_, folded) = fold_penalties(&OptimizerConfig::sgd(0.9), classifier);
+    let (_, folded) = fold_hooks(&OptimizerConfig::sgd(0.9), classifier);
     assert!(folded.hooks.folded_penalties.is_some());
     assert!(!folded.net.layers[0].linear.weight.is_initialized());
     assert!(!folded.net.output.weight.is_initialized());
@@ -82,24 +73,11 @@ fn folding_leaves_the_weights_undrawn() {
 fn folded_penalties_train_the_same_weights() {
     recipe_flex::install();
     let device = Device::flex().autodiff();
-    // The weights drawn once, now, and fixed inputs: Burn's random numbers
-    // are shared with the other test's thread.
-    let net = MlpConfig::new(6, vec![8, 5], 3)
-        .with_activation(vec![ActivationConfig::sigmoid()])
-        .init(&device)
-        .unwrap();
-    let _ = net.forward(Tensor::zeros([1, 6], &device));
-    let inputs: Vec<f32> = (0..72)
-        .map(|i| ((i * 37) % 17) as f32 / 17.0 - 0.5)
-        .collect();
-    let batch = ClassBatch {
-        inputs: Tensor::<2>::from_data(TensorData::new(inputs, [12, 6]), &device),
-        targets: Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2], &device),
-    };
+    let (net, batch) = net_and_batch(ActivationConfig::sigmoid(), &device);
     for config in [OptimizerConfig::sgd(0.9), OptimizerConfig::adam()] {
         let classifier =
             || Classifier::with_hooks(net.clone(), StepHooks::new(penalties(), vec![]));
-        let (folding, folded) = fold_penalties(&config, classifier());
+        let (folding, folded) = fold_hooks(&config, classifier());
         let paths = folded.hooks.folded_penalties.clone().expect("folded");
         assert_eq!(paths.len(), 6, "three weights and three biases: {paths:?}");
         let (folded_weights, folded_reported) = train(folded, folding, &batch);

@@ -115,6 +115,12 @@ pub struct StepHooks {
     /// kernels build such an optimizer
     /// ([`OptimizerKernels::build_folded`](crate::OptimizerKernels::build_folded)).
     pub folded_penalties: Option<Arc<BTreeSet<String>>>,
+    /// Whether the optimizer applies every constraint itself, to each
+    /// parameter right after its update
+    /// ([`ConstrainedStep`](crate::ConstrainedStep)), so that the step
+    /// leaves them out. Set by [`fold_hooks`](crate::fold_hooks) when the
+    /// installed kernels build such an optimizer.
+    pub constraints_folded: bool,
 }
 
 impl StepHooks {
@@ -131,6 +137,7 @@ impl StepHooks {
             initial_loss: None,
             gradient_scale: None,
             folded_penalties: None,
+            constraints_folded: false,
         }
     }
 
@@ -281,7 +288,7 @@ impl<N: Classify> TrainStep for Classifier<N> {
         grads: GradientsParams,
     ) -> Self {
         let stepped = optim.step(lr, self, grads);
-        let stepped = if stepped.hooks.constraints.is_empty() {
+        let stepped = if stepped.hooks.constraints.is_empty() || stepped.hooks.constraints_folded {
             stepped
         } else {
             Self {

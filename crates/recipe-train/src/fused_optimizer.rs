@@ -1,9 +1,12 @@
 //! recipe's optimizers whose updates the installed kernels run.
 
 use burn::module::ParamGroup;
-use burn::optim::ModuleOptimizer;
+use burn::optim::{ModuleOptimizer, Optimizer};
 
-use crate::{FoldedPenalty, FusedAdam, FusedAdamW, FusedSgd, OptimizerConfig};
+use crate::{
+    ConstrainedStep, FoldedHooks, FusedAdam, FusedAdamW, FusedSgd, OptimizerConfig,
+    ParamConstraints,
+};
 
 /// [`FusedAdam`], [`FusedAdamW`] or [`FusedSgd`] for `config` (recipe's SGD
 /// momentum is undampened, as PyTorch's), or `None` for optimizers without
@@ -19,19 +22,22 @@ pub fn fused_optimizer(config: &OptimizerConfig) -> Option<ModuleOptimizer> {
     Fused::of(config, None).map(Fused::into_module_optimizer)
 }
 
-/// [`fused_optimizer`] with each [`FoldedPenalty`]'s gradient added to its
-/// parameters' gradients inside their updates: what a set of kernels whose
-/// updates take the penalty ([`SgdUpdate::l1`](crate::SgdUpdate::l1) and
-/// `l2`, the same in [`AdamUpdate`](crate::AdamUpdate)) returns from
+/// [`fused_optimizer`] with each [`FoldedHooks`]' penalty gradient added
+/// to its parameters' gradients inside their updates, and its constraints
+/// applied to its parameter right after the update ([`ConstrainedStep`]):
+/// what a set of kernels whose updates take the penalty
+/// ([`SgdUpdate::l1`](crate::SgdUpdate::l1) and `l2`, the same in
+/// [`AdamUpdate`](crate::AdamUpdate)) returns from
 /// [`OptimizerKernels::build_folded`](crate::OptimizerKernels::build_folded).
 pub fn fused_optimizer_folded(
     config: &OptimizerConfig,
-    folded: &[FoldedPenalty],
+    folded: &[FoldedHooks],
 ) -> Option<ModuleOptimizer> {
     let mut optimizer = fused_optimizer(config)?;
     for fold in folded {
-        let with_penalty = Fused::of(config, Some((fold.l1, fold.l2)))?;
-        optimizer = with_penalty.add_group(optimizer, fold.group.clone());
+        let penalty = fold.has_penalty().then_some((fold.l1, fold.l2));
+        let fused = Fused::of(config, penalty)?;
+        optimizer = fused.add_group(optimizer, fold.group.clone(), fold.constraints.clone());
     }
     Some(optimizer)
 }
@@ -101,11 +107,31 @@ impl Fused {
         }
     }
 
-    fn add_group(self, to: ModuleOptimizer, group: ParamGroup) -> ModuleOptimizer {
+    /// `to` with this optimizer for `group`, followed by `constraints`
+    /// after each step where given.
+    fn add_group(
+        self,
+        to: ModuleOptimizer,
+        group: ParamGroup,
+        constraints: Option<ParamConstraints>,
+    ) -> ModuleOptimizer {
+        fn add<O: Optimizer>(
+            to: ModuleOptimizer,
+            group: ParamGroup,
+            optimizer: O,
+            constraints: Option<ParamConstraints>,
+        ) -> ModuleOptimizer {
+            match constraints {
+                Some(constraints) => {
+                    to.with_group(group, ConstrainedStep::new(optimizer, constraints), None)
+                }
+                None => to.with_group(group, optimizer, None),
+            }
+        }
         match self {
-            Self::Adam(o) => to.with_group(group, o, None),
-            Self::AdamW(o) => to.with_group(group, o, None),
-            Self::Sgd(o) => to.with_group(group, o, None),
+            Self::Adam(o) => add(to, group, o, constraints),
+            Self::AdamW(o) => add(to, group, o, constraints),
+            Self::Sgd(o) => add(to, group, o, constraints),
         }
     }
 }

@@ -50,6 +50,7 @@ mod artifacts;
 mod checkpoint;
 mod classifier;
 mod config;
+mod constrained_step;
 mod constraint;
 mod deferred_accuracy;
 mod deferred_loss;
@@ -63,6 +64,7 @@ mod epoch_logger;
 mod error;
 mod evaluate;
 mod fit_config;
+mod fold_hooks;
 mod fused_adam;
 mod fused_optimizer;
 mod fused_sgd;
@@ -125,6 +127,7 @@ pub use checkpoint::{
 };
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
+pub use constrained_step::{ConstrainedStep, ParamConstraints};
 pub use constraint::{Constraint, WeightConstraint};
 pub use deferred_accuracy::{AccuracyReading, DeferredAccuracyInput, DeferredAccuracyMetric};
 pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, LossReading};
@@ -137,6 +140,7 @@ pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};
 pub use fit_config::FitConfig;
+pub use fold_hooks::fold_hooks;
 pub use fused_adam::{FusedAdam, FusedAdamW};
 pub use fused_optimizer::{fused_optimizer, fused_optimizer_folded};
 pub use fused_sgd::{FusedSgd, FusedSgdState};
@@ -159,14 +163,14 @@ pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;
 pub use optimizer::OptimizerConfig;
 pub use optimizer_kernels::{
-    FoldedPenalty, OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
+    FoldedHooks, OptimizerKernels, SgdMomentum, SgdTensors, SgdUpdate, SgdUpdated,
     install_optimizer_kernels, installed_adam_update, installed_sgd_update,
     uninstall_optimizer_kernels,
 };
 pub use output_check::OutputCheck;
 pub use param::{ParamInfo, ParamTensor, map_params, param_infos, visit_params};
 pub use penalty::{Penalty, WeightPenalty};
-pub use penalty_gradient::{PenaltyGradient, fold_penalties};
+pub use penalty_gradient::PenaltyGradient;
 pub use penalty_metric::{
     GRAD_NORM_METRIC, PENALTY_METRIC, PenalizedOutput, PenaltyInput, PenaltyMetric, PenaltyReading,
 };

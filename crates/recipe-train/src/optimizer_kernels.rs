@@ -6,8 +6,8 @@ use burn::module::ParamGroup;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
-use crate::OptimizerConfig;
 use crate::adam_update::{AdamTensors, AdamUpdate, AdamUpdated};
+use crate::{OptimizerConfig, ParamConstraints};
 
 /// Faster implementations of recipe's optimizers' updates and penalties,
 /// with the same numbers as Burn's (e.g. `recipe-flex`'s in-place loops for
@@ -50,19 +50,21 @@ pub trait OptimizerKernels: Send + Sync + 'static {
         Err(grad)
     }
 
-    /// The optimizer for `config` with each [`FoldedPenalty`]'s gradient
-    /// added to its parameters' gradients inside the update (one pass over
-    /// memory for both), or `None` (the default) to leave penalties in the
-    /// training step. When it returns an optimizer, the training step no
-    /// longer adds those gradients itself; it still reports the penalty's
-    /// value through [`OptimizerKernels::elastic_net_value`]. Kernels whose
-    /// updates add the penalty ([`SgdUpdate::l1`], [`SgdUpdate::l2`]; the
-    /// same in [`AdamUpdate`]) return
+    /// The optimizer for `config` with each [`FoldedHooks`]' penalty
+    /// gradient added to its parameters' gradients inside the update (one
+    /// pass over memory for both) and its constraints applied to each new
+    /// parameter right after its update, or `None` (the default) to leave
+    /// penalties in the training step and constraints after the optimizer.
+    /// When it returns an optimizer, the training step no longer adds those
+    /// gradients or applies those constraints itself; it still reports the
+    /// penalty's value through [`OptimizerKernels::elastic_net_value`].
+    /// Kernels whose updates add the penalty ([`SgdUpdate::l1`],
+    /// [`SgdUpdate::l2`]; the same in [`AdamUpdate`]) return
     /// [`fused_optimizer_folded`](crate::fused_optimizer_folded).
     fn build_folded(
         &self,
         config: &OptimizerConfig,
-        folded: &[FoldedPenalty],
+        folded: &[FoldedHooks],
     ) -> Option<ModuleOptimizer> {
         let _ = (config, folded);
         None
@@ -194,7 +196,7 @@ impl<A: OptimizerKernels, B: OptimizerKernels> OptimizerKernels for (A, B) {
     fn build_folded(
         &self,
         config: &OptimizerConfig,
-        folded: &[FoldedPenalty],
+        folded: &[FoldedHooks],
     ) -> Option<ModuleOptimizer> {
         self.0
             .build_folded(config, folded)
@@ -234,16 +236,57 @@ impl<A: OptimizerKernels, B: OptimizerKernels> OptimizerKernels for (A, B) {
     }
 }
 
-/// An L1/L2 penalty for an optimizer to add to the gradients of a group of
-/// parameters (their paths in the module the optimizer steps).
+/// What an optimizer does for a group of parameters (their paths in the
+/// module the optimizer steps) besides its update: an L1/L2 penalty's
+/// gradient added to theirs inside the update (0 for none), and, for a
+/// group of one parameter, that parameter's constraints applied to its new
+/// values right after (a [`ConstrainedStep`](crate::ConstrainedStep)).
 #[derive(Debug, Clone)]
-pub struct FoldedPenalty {
+#[non_exhaustive]
+pub struct FoldedHooks {
     /// The parameters.
     pub group: ParamGroup,
-    /// The L1 strength.
+    /// The L1 strength (0 for none).
     pub l1: f64,
-    /// The L2 strength.
+    /// The L2 strength (0 for none).
     pub l2: f64,
+    /// The constraints of the group's one parameter, if it has any.
+    pub constraints: Option<ParamConstraints>,
+}
+
+impl FoldedHooks {
+    /// An elastic-net penalty `l1 Σ|w| + l2/2 Σw²` on `group`.
+    pub fn penalty(group: ParamGroup, l1: f64, l2: f64) -> Self {
+        Self {
+            group,
+            l1,
+            l2,
+            constraints: None,
+        }
+    }
+
+    /// `constraints` on the group's one parameter (and no penalty).
+    pub fn constraints(group: ParamGroup, constraints: ParamConstraints) -> Self {
+        Self {
+            group,
+            l1: 0.0,
+            l2: 0.0,
+            constraints: Some(constraints),
+        }
+    }
+
+    /// The same with `constraints` on the group's one parameter.
+    pub fn with_constraints(self, constraints: ParamConstraints) -> Self {
+        Self {
+            constraints: Some(constraints),
+            ..self
+        }
+    }
+
+    /// Whether the update adds a penalty's gradient.
+    pub fn has_penalty(&self) -> bool {
+        self.l1 != 0.0 || self.l2 != 0.0
+    }
 }
 
 fn installed() -> &'static RwLock<Option<Arc<dyn OptimizerKernels>>> {
@@ -294,7 +337,7 @@ fn current() -> Option<Arc<dyn OptimizerKernels>> {
 /// The installed kernels' [`OptimizerKernels::build_folded`].
 pub(crate) fn build_installed_folded(
     config: &OptimizerConfig,
-    folded: &[FoldedPenalty],
+    folded: &[FoldedHooks],
 ) -> Option<ModuleOptimizer> {
     current().and_then(|kernels| kernels.build_folded(config, folded))
 }

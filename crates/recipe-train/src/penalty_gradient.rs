@@ -17,18 +17,11 @@ use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
-use crate::WeightPenalty;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use burn::module::ParamGroup;
-use burn::optim::ModuleOptimizer;
-
-use crate::optimizer_kernels::{
-    build_installed_folded, installed_elastic_net, installed_elastic_net_value,
-};
+use crate::WeightPenalty;
+use crate::optimizer_kernels::{installed_elastic_net, installed_elastic_net_value};
 use crate::param::{ParamTensor, PathStack};
-use crate::{Classifier, Classify, FoldedPenalty, OptimizerConfig};
 
 /// A penalty's value and gradient in one parameter, in closed form.
 #[derive(Debug, Clone)]
@@ -74,7 +67,7 @@ impl PenaltyGradient {
 }
 
 /// An L1/L2 penalty an optimizer adds to each gradient of its parameters
-/// before the update (folded: [`FoldedPenalty`]).
+/// before the update (folded: [`FoldedHooks`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FoldedStrengths {
     pub(crate) l1: f64,
@@ -284,53 +277,6 @@ impl ModuleVisitor for FoldFinder<'_> {
         if let Some((l1, l2)) = sum {
             self.folded.push((info.path, l1, l2));
         }
-    }
-}
-
-/// The optimizer for `config` and the classifier to train with it: where
-/// the installed kernels can add the network's L1/L2 penalties inside their
-/// update, they do, and the classifier's step leaves those gradients out.
-/// Not when something reads the gradients between the step and the
-/// optimizer (gradient clipping, per-layer gradient norms), which must
-/// see the penalty's part.
-///
-/// The trainer calls it; a program that gives recipe's [`Classifier`] to
-/// Burn's own `Learner` calls it to get the same optimizer.
-pub fn fold_penalties<N: Classify>(
-    optimizer: &OptimizerConfig,
-    mut model: Classifier<N>,
-) -> (ModuleOptimizer, Classifier<N>) {
-    let hooks = &model.hooks;
-    if hooks.penalties.is_empty()
-        || hooks.gradient_clipping.is_some()
-        || hooks.layer_gradients.is_some()
-    {
-        return (optimizer.init(), model);
-    }
-    let mut groups: Vec<(f64, f64, Vec<String>)> = Vec::new();
-    let folded = folded_penalties(&model.net, &hooks.penalties);
-    for (path, l1, l2) in &folded {
-        match groups.iter_mut().find(|(a, b, _)| a == l1 && b == l2) {
-            Some((_, _, paths)) => paths.push(path.clone()),
-            None => groups.push((*l1, *l2, vec![path.clone()])),
-        }
-    }
-    let groups: Vec<FoldedPenalty> = groups
-        .into_iter()
-        .map(|(l1, l2, paths)| FoldedPenalty {
-            // The optimizer steps the classifier, whose network is `net`.
-            group: ParamGroup::from_paths(paths.iter().map(|p| format!("net.{p}")).collect()),
-            l1,
-            l2,
-        })
-        .collect();
-    match build_installed_folded(optimizer, &groups) {
-        Some(folding) if !groups.is_empty() => {
-            let paths = folded.into_iter().map(|(path, _, _)| path).collect();
-            model.hooks.folded_penalties = Some(Arc::new(paths));
-            (folding, model)
-        }
-        _ => (optimizer.init(), model),
     }
 }
 

@@ -679,7 +679,7 @@ impl LearnerSetup {
         if self.checkpointing {
             training = self.with_checkpoints(config, training)?;
         }
-        let (optimizer, model) = crate::fold_penalties(&config.optimizer, model);
+        let (optimizer, model) = crate::fold_hooks(&config.optimizer, model);
         let learner = match schedule {
             Some(schedule) => Learner::new(model, optimizer, schedule),
             None => Learner::new(model, optimizer, config.learning_rate),
