@@ -57,7 +57,9 @@ pub trait OptimizerKernels: Send + Sync + 'static {
     /// penalties in the training step and constraints after the optimizer.
     /// When it returns an optimizer, the training step no longer adds those
     /// gradients or applies those constraints itself; it still reports the
-    /// penalty's value through [`OptimizerKernels::elastic_net_value`].
+    /// penalty's value through [`OptimizerKernels::elastic_net_value`]. So
+    /// an optimizer that cannot honour every group's `constraints` must not
+    /// be returned (return `None`): they would silently not be applied.
     /// Kernels whose updates add the penalty ([`SgdUpdate::l1`],
     /// [`SgdUpdate::l2`]; the same in [`AdamUpdate`]) return
     /// [`fused_optimizer_folded`](crate::fused_optimizer_folded).
@@ -262,16 +264,6 @@ impl FoldedHooks {
             l1,
             l2,
             constraints: None,
-        }
-    }
-
-    /// `constraints` on the group's one parameter (and no penalty).
-    pub fn constraints(group: ParamGroup, constraints: ParamConstraints) -> Self {
-        Self {
-            group,
-            l1: 0.0,
-            l2: 0.0,
-            constraints: Some(constraints),
         }
     }
 
