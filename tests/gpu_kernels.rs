@@ -816,3 +816,85 @@ fn recipes_hooks_run_the_gpu_kernels() {
     assert_eq!(after[0] - before[0], 3, "max-norm kernels");
     assert_eq!(after[1] - before[1], 6, "penalty value kernels");
 }
+
+/// The constraints folded into recipe's optimizer on wgpu (each weight
+/// matrix constrained right after its update, by recipe-cube's max-norm
+/// kernel) train what the step's own pass after the optimizer trains:
+/// the same kernels on the same values, so the same numbers (compared
+/// within 1e-6 rather than bit for bit only because a GPU's reductions
+/// need not be deterministic from one launch to the next).
+#[test]
+fn folded_constraints_train_the_same_weights_on_the_gpu() {
+    use burn::tensor::Int;
+    use burn::train::TrainStep;
+    use recipe_data::ClassBatch;
+    use recipe_models::{Mlp, MlpConfig};
+    use recipe_train::{
+        Classifier, MaxNorm, ParamSelector, Regularizer, StepHooks, WeightConstraint,
+        WeightPenalty, fold_hooks,
+    };
+    let device = gpu();
+    let _kernels = KERNELS.lock().unwrap_or_else(|e| e.into_inner());
+    let net: Mlp = MlpConfig::new(30, vec![20, 16], 4).init(&device).unwrap();
+    let _ = net.forward(Tensor::zeros([1, 30], &device));
+    let batch = ClassBatch {
+        inputs: tensor([8, 30], 1.0, &device),
+        targets: Tensor::<1, Int>::from_ints([0, 1, 2, 3, 0, 1, 2, 3], &device),
+    };
+    let hooks = StepHooks::new(
+        vec![WeightPenalty::new(
+            Regularizer::L1L2 { l1: 1e-3, l2: 1e-2 },
+            ParamSelector::default(),
+        )],
+        vec![WeightConstraint::new(
+            MaxNorm { max_norm: 0.5 },
+            ParamSelector::default(),
+        )],
+    );
+    let train =
+        |(mut optimizer, mut classifier): (burn::optim::ModuleOptimizer, Classifier<Mlp>)| {
+            for _ in 0..3 {
+                let output = classifier.step(batch.clone());
+                classifier = classifier.optimize(&mut optimizer, 0.5.into(), output.grads);
+            }
+            let weights = [
+                &classifier.net.layers[0].linear.weight,
+                &classifier.net.output.weight,
+            ];
+            weights
+                .iter()
+                .flat_map(|w| w.val().into_data().try_to_vec::<f32>().unwrap())
+                .collect::<Vec<f32>>()
+        };
+    let configs = [OptimizerConfig::sgd(0.9), OptimizerConfig::adam()];
+    recipe_train::install_optimizer_kernels(CountingCube);
+    let trained: Vec<_> = configs
+        .iter()
+        .map(|config| {
+            let classifier = || Classifier::with_hooks(net.clone(), hooks.clone());
+            let (folding, folded) = fold_hooks(config, classifier());
+            let folded_constraints = folded.hooks.constraints_folded;
+            let unconstrained = Classifier::with_hooks(
+                net.clone(),
+                StepHooks::new(hooks.penalties.clone(), Vec::new()),
+            );
+            (
+                folded_constraints,
+                train((folding, folded)),
+                train((config.init(), classifier())),
+                train((config.init(), unconstrained)),
+            )
+        })
+        .collect();
+    recipe_train::uninstall_optimizer_kernels();
+    for (config, (folded_constraints, folded, applied, unconstrained)) in
+        configs.iter().zip(trained)
+    {
+        assert!(folded_constraints, "{config:?}");
+        assert!(max_abs_difference(&folded, &applied) <= 1e-6, "{config:?}");
+        assert!(
+            max_abs_difference(&folded, &unconstrained) > 1e-3,
+            "{config:?}: the constraint changed nothing"
+        );
+    }
+}
