@@ -19,6 +19,7 @@ use burn::tensor::Tensor;
 
 use std::collections::BTreeSet;
 
+use crate::ParamInfo;
 use crate::WeightPenalty;
 use crate::optimizer_kernels::{installed_elastic_net, installed_elastic_net_value};
 use crate::param::{ParamTensor, PathStack};
@@ -153,6 +154,46 @@ struct Splitter<'a> {
     split: SplitPenalties,
 }
 
+impl Splitter<'_> {
+    /// For a parameter whose penalties the optimizer adds (all elastic
+    /// nets), their summed value in one read of the weights (as many reads
+    /// as penalties otherwise); `false`, adding nothing, if one of them
+    /// turns out not to be an elastic net.
+    fn add_folded_value<const D: usize>(
+        &mut self,
+        param: &Param<Tensor<D>>,
+        info: &ParamInfo,
+    ) -> bool {
+        let weights = param.val().inner();
+        let values = ParamTensor::from_param(info.clone(), weights.clone());
+        let strengths = self
+            .penalties
+            .iter()
+            .filter(|p| p.selector.selects(info))
+            .try_fold((0.0, 0.0), |(l1, l2), p| {
+                match p.penalty.closed_form(&values) {
+                    Some(PenaltyGradient::ElasticNet { l1: a, l2: b }) => Some((l1 + a, l2 + b)),
+                    _ => None,
+                }
+            });
+        let Some((l1, l2)) = strengths else {
+            return false;
+        };
+        self.add_value(weights, l1, l2);
+        true
+    }
+
+    /// The value of an elastic net whose gradient the optimizer adds.
+    fn add_value<const D: usize>(&mut self, weights: Tensor<D>, l1: f64, l2: f64) {
+        let weights = weights.flatten::<1>(0, D - 1);
+        self.split
+            .additions
+            .push(Box::new(move |_: &mut GradientsParams, _| {
+                Some(elastic_net_value(weights, l1, l2))
+            }));
+    }
+}
+
 impl ModuleVisitor for Splitter<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
         self.stack.enter(name, container_type);
@@ -164,6 +205,10 @@ impl ModuleVisitor for Splitter<'_> {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let info = self.stack.info(param.lazy_shape().to_vec());
+        let folded = self.folded.is_some_and(|paths| paths.contains(&info.path));
+        if folded && self.add_folded_value(param, &info) {
+            return;
+        }
         for weight_penalty in self.penalties {
             if !weight_penalty.selector.selects(&info) {
                 continue;
@@ -172,15 +217,9 @@ impl ModuleVisitor for Splitter<'_> {
             // gradients they are added to.
             let weights = param.val().inner();
             let inner_values = ParamTensor::from_param(info.clone(), weights.clone());
-            let folded = self.folded.is_some_and(|paths| paths.contains(&info.path));
             match weight_penalty.penalty.closed_form(&inner_values) {
                 Some(PenaltyGradient::ElasticNet { l1, l2 }) if folded => {
-                    let weights = weights.flatten::<1>(0, D - 1);
-                    self.split
-                        .additions
-                        .push(Box::new(move |_: &mut GradientsParams, _| {
-                            Some(elastic_net_value(weights, l1, l2))
-                        }));
+                    self.add_value(weights, l1, l2);
                 }
                 None => {
                     let values = ParamTensor::from_param(info.clone(), param.val());
