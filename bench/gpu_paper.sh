@@ -10,7 +10,8 @@
 #      record, whose checkpoints are small enough to carry) and SEEDS
 #      (default 1) until the budget ends; `reproduce paper` then stops with
 #      its last complete epoch checkpointed, and a later invocation resumes
-#      from there;
+#      from there (not the 2x8192 net, `ONLY=8192`: its run folder, over
+#      500 MB, is too large to carry between lendings);
 #   3. packs that run folder, checkpoints included, into
 #      $OUT/paper-runs.tgz: bring it back and keep it as
 #      bench/paper-runs.tgz (ignored by git), and carry it to the next

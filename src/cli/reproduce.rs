@@ -41,8 +41,8 @@ pub enum Experiment {
     Dropout,
     /// Every experiment, then report.md with each claim and its verdict.
     All,
-    /// The papers' records (Srivastava et al. 2014 Table 9, Goodfellow et al.
-    /// 2013's Maxout) beside recipe's runs; hours at --profile full, not part of `all`.
+    /// The papers' records (Srivastava et al. 2014 Tables 9 and 2, Goodfellow et
+    /// al. 2013's Maxout) beside recipe's runs; hours at --profile full, not part of `all`.
     Paper,
 }
 
