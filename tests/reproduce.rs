@@ -110,6 +110,10 @@ fn reproduce_paper_quick_runs_every_protocol() {
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(rows.len(), 9, "{json}");
+    // Every run's validation curve, in one chart beside the table.
+    let markdown = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
+    assert!(markdown.contains("](validation.png)"), "{markdown}");
+    assert!(out.join("paper").join("validation.png").exists());
     for row in &rows {
         let error = row["test_error"].as_f64().unwrap();
         assert!(error > 0.0 && error < 50.0, "{row}");
@@ -137,7 +141,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     // Again into the same folder: every run is read back, not trained again.
     let again = reproduce(&["paper", "--profile", "quick"], &out);
     let stdout = common::assert_success(&again);
-    assert_eq!(stdout.matches("(done earlier").count(), 10, "{stdout}");
+    assert_eq!(stdout.matches("(done earlier").count(), 11, "{stdout}");
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows_again: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     for (row, again) in rows.iter().zip(&rows_again) {

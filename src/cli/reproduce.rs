@@ -15,9 +15,10 @@ use recipe::experiments::{
     PenaltyTrace, PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims,
     claims_table, compare, dropout_claims, dropout_variants, early_stopping_claims,
     early_stopping_variants, first_layer_responses, history_chart, learning_curves, markdown_table,
-    maxout_claims, overfitting_setting, paper_runs, paper_table, regularization_claims,
-    regularization_variants, relu_regions, response_chart, run_paper, trace_penalties,
-    underfitting_dropout_variants, vanishing_gradient_claims, variant_folder, weight_histograms,
+    maxout_claims, overfitting_setting, paper_chart, paper_runs, paper_table,
+    regularization_claims, regularization_variants, relu_regions, response_chart, run_paper,
+    trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims, variant_folder,
+    weight_histograms,
 };
 use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, write_atomic};
 use serde::Serialize;
@@ -275,6 +276,8 @@ fn paper(context: &Context, only: Option<&str>, seeds: Option<&[u64]>) -> Result
             body.push_str(&format!("  - {deviation}\n"));
         }
     }
+    paper_chart(&rows).write(&context.out.join("paper").join("validation"))?;
+    body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
     context.write(
         "paper",
         "The published permutation-invariant MNIST records",

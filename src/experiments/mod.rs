@@ -29,7 +29,9 @@ pub use overfitting::{
     learning_curves, markdown_table, overfitting_setting, regularization_variants,
     underfitting_dropout_variants, variant_folder, weight_histograms, with_dropout,
 };
-pub use paper_records::{PaperBudget, PaperRow, PaperRun, paper_runs, paper_table, run_paper};
+pub use paper_records::{
+    PaperBudget, PaperRow, PaperRun, paper_chart, paper_runs, paper_table, run_paper,
+};
 pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
 pub use relu_regions::{ReluRegions, relu_regions};
 pub use remedies::{remedies, shallow_baseline};
