@@ -17,6 +17,7 @@ use recipe::train::{Summary, TrainOptions, resume_mlp, train_mlp};
 use cli::bench::{self, BenchArgs};
 use cli::data::{self, DataCommand};
 use cli::diagnose::{self, DiagnoseArgs};
+use cli::evaluate::{self, EvaluateArgs};
 use cli::lr_find::{self, LrFindArgs};
 use cli::reproduce::{self, ReproduceArgs};
 use cli::train::TrainArgs;
@@ -65,6 +66,8 @@ enum Command {
     /// Apply the lecture's flowchart to a run: optimization problem, overfitting, or neither
     #[command(after_help = activations_help())]
     Diagnose(DiagnoseArgs),
+    /// Evaluate a finished run's weights again: weight-scaled, and as the mean of sampled thinned nets (--monte-carlo)
+    Evaluate(EvaluateArgs),
     /// Inspect or download the datasets
     #[command(subcommand)]
     Data(DataCommand),
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Some(Command::Train(TrainCommand { args, resume: None })) => train(args),
         Some(Command::Reproduce(args)) => reproduce::run(&args),
         Some(Command::Diagnose(args)) => diagnose::run(args),
+        Some(Command::Evaluate(args)) => evaluate::run(&args),
         Some(Command::Data(command)) => data::run(&command),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::LrFind(args)) => lr_find::run(args),

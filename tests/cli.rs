@@ -404,6 +404,74 @@ fn dropout_inference_and_form_are_chosen_and_recorded() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `recipe evaluate DIR`: the weight-scaled figures are the run's own,
+/// the sampled thinned nets draw their masks from the seed (each command is
+/// a process of its own, so Burn's one generator per process is not shared
+/// with another test), and bad requests are refused by name.
+#[test]
+fn evaluate_repeats_a_runs_figures_and_samples_by_seed() {
+    let (output, dir) = train_into(
+        "evaluate",
+        &[
+            "--hidden",
+            "64",
+            "--dropout",
+            "0.5",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+            "--valid-size",
+            "1000",
+        ],
+    );
+    common::assert_success(&output);
+    let read = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let evaluate = |json: &str, extra: &[&str]| -> serde_json::Value {
+        let path = dir.join(json);
+        let mut args = vec!["evaluate", dir.to_str().unwrap(), "--json"];
+        args.push(path.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let stdout = common::assert_success(&recipe(&args));
+        assert!(stdout.contains("| weight-scaled net |"), "{stdout}");
+        read(&path)
+    };
+    let summary = read(&dir.join("summary.json"));
+    let plain = evaluate("plain.json", &[]);
+    assert_eq!(plain["splits"][0]["split"], "valid");
+    assert_eq!(plain["splits"][0]["weight_scaled"]["examples"], 1000);
+    assert_eq!(
+        plain["splits"][0]["weight_scaled"]["accuracy"], summary["valid_accuracy"],
+        "{plain}"
+    );
+    assert_eq!(
+        plain["splits"][1]["weight_scaled"]["accuracy"], summary["test_accuracy"],
+        "{plain}"
+    );
+    assert_eq!(plain["splits"][1]["monte_carlo"], serde_json::json!([]));
+    let one = evaluate("one.json", &["--monte-carlo", "1,8"]);
+    let two = evaluate("two.json", &["--monte-carlo", "1,8"]);
+    let other = evaluate("other.json", &["--monte-carlo", "1,8", "--seed", "9"]);
+    assert_eq!(one, two, "the run's seed, the same masks");
+    assert_eq!(one["splits"][1]["monte_carlo"][1]["samples"], 8);
+    assert_ne!(
+        one["splits"][1]["monte_carlo"], other["splits"][1]["monte_carlo"],
+        "another seed, other masks"
+    );
+    let dir_arg = dir.to_str().unwrap();
+    assert_clean_failure(
+        &recipe(&["evaluate", dir_arg, "--weights", "averaged.bpk"]),
+        "averaged.bpk",
+    );
+    assert_clean_failure(
+        &recipe(&["evaluate", dir_arg, "--monte-carlo", "10,0"]),
+        "1 or more",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// With `--keep-checkpoints top_k=2,last=true`, `checkpoints/` keeps the two
 /// epochs of lowest validation loss and the last, listed best first; the
 /// best one's weights are the restored model's.

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod data;
 pub mod diagnose;
+pub mod evaluate;
 mod experiment_jobs;
 pub mod lr_find;
 pub mod reproduce;

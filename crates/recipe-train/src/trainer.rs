@@ -187,13 +187,13 @@ pub fn lr_find_mlp(
 }
 
 /// The data of a [`DataSource`], batched for an MLP.
-enum MlpData {
+pub(crate) enum MlpData {
     Images(ClassData<ImageItem, Tensor<2>>),
     Table(ClassData<FeatureItem, Tensor<2>>),
 }
 
 impl MlpData {
-    fn load(config: &TrainConfig) -> Result<Self, TrainError> {
+    pub(crate) fn load(config: &TrainConfig) -> Result<Self, TrainError> {
         let data = &config.data;
         Ok(match &data.dataset {
             DataSource::Idx(kind) => {
