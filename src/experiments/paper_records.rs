@@ -430,7 +430,14 @@ fn maxout_deviations() -> Vec<String> {
          it by 1.000004 after every update (the same 0.998 per epoch of 500 updates, \
          spread over the epoch), with no floor of 1e-6 (not reached within 1000 epochs)",
         "the retraining starts with zero velocity, the learning rate and the momentum of the \
-         best epoch (fixed), at most as many epochs as phase 1's best epoch",
+         best epoch, both fixed (pylearn2's `mnist_pi_continued.yaml` fixes the momentum and \
+         goes on dividing the learning rate by 1.000004 per update), for at most as many \
+         epochs as phase 1's best epoch",
+        "the retraining stops when the loss of the net without dropout on the last 10,000 \
+         images reaches phase 1's training loss (with dropout, the mean over the best \
+         epoch's updates); pylearn2's `MatchChannel` compares the Dropout cost on both sides \
+         (its monitor draws masks on the last 10,000 images too), which falls more slowly, \
+         so its retraining likely ran longer",
     ]
     .map(String::from)
     .to_vec()
