@@ -404,6 +404,43 @@ fn dropout_inference_and_form_are_chosen_and_recorded() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--validate-thinned`: history.csv's validation figures are a thinned
+/// net's (another loss than the weight-scaled evaluation of the same final
+/// weights in summary.json), and config.json records the choice.
+#[test]
+fn validate_thinned_records_the_dropout_objective() {
+    let (output, dir) = train_into(
+        "validate-thinned",
+        &[
+            "--hidden",
+            "64",
+            "--dropout",
+            "0.5",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+            "--valid-size",
+            "1000",
+            "--validate-thinned",
+        ],
+    );
+    common::assert_success(&output);
+    let read = |file: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+    };
+    assert_eq!(read("config.json")["fit"]["validate_thinned"], true);
+    let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
+    let last = history.lines().last().unwrap();
+    let thinned: f64 = last.split(',').nth(4).unwrap().parse().unwrap();
+    let scaled = read("summary.json")["valid_loss"].as_f64().unwrap();
+    assert!(
+        thinned > scaled + 1e-3,
+        "a thinned net's loss is above the weight-scaled net's: {thinned} vs {scaled}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// `recipe evaluate DIR`: the weight-scaled figures are the run's own,
 /// the sampled thinned nets draw their masks from the seed (each command is
 /// a process of its own, so Burn's one generator per process is not shared

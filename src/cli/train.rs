@@ -212,6 +212,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(default)]
     pub validate_averaged: bool,
+    /// Validate one sampled thinned net per example (dropout's masks drawn, as in
+    /// training) instead of the weight-scaled net: the validation loss is the dropout
+    /// objective (pylearn2's monitor with a Dropout cost), and early stopping goes by it;
+    /// summary.json stays the weight-scaled evaluation
+    #[arg(long)]
+    #[serde(default)]
+    pub validate_thinned: bool,
     /// Record each weight's gradient norm per epoch (first step, mean) in layers.csv
     #[arg(long)]
     #[serde(default)]
@@ -349,6 +356,7 @@ impl TrainArgs {
         self.record_layers |= file.record_layers;
         self.use_averaged |= file.use_averaged;
         self.validate_averaged |= file.validate_averaged;
+        self.validate_thinned |= file.validate_thinned;
         self.regularize_bias |= file.regularize_bias;
         self.early_stopping |= file.early_stopping;
         self.restore_best |= file.restore_best;
@@ -461,6 +469,7 @@ impl TrainArgs {
         config.weight_averaging = self.average_weights;
         config.use_averaged_weights = self.use_averaged;
         config.validate_with_average = self.validate_averaged;
+        config.validate_thinned = self.validate_thinned;
         config.dropout_inference = self.dropout_inference.unwrap_or_default();
         config.devices = self.device_names().len().max(1);
         let selector = ParamSelector {
@@ -578,7 +587,8 @@ mod tests {
             &path,
             "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
              reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n\
-             average-weights = \"ema:0.99\"\nuse-averaged = true\nvalidate-averaged = true\n",
+             average-weights = \"ema:0.99\"\nuse-averaged = true\nvalidate-averaged = true\n\
+             validate-thinned = true\n",
         )
         .unwrap();
         let args = TrainArgs {
@@ -602,6 +612,7 @@ mod tests {
         );
         assert!(config.fit.use_averaged_weights);
         assert!(config.fit.validate_with_average);
+        assert!(config.fit.validate_thinned);
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();

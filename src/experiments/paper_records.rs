@@ -433,11 +433,10 @@ fn maxout_deviations() -> Vec<String> {
          best epoch, both fixed (pylearn2's `mnist_pi_continued.yaml` fixes the momentum and \
          goes on dividing the learning rate by 1.000004 per update), for at most as many \
          epochs as phase 1's best epoch",
-        "the retraining stops when the loss of the net without dropout on the last 10,000 \
-         images reaches phase 1's training loss (with dropout, the mean over the best \
-         epoch's updates); pylearn2's `MatchChannel` compares the Dropout cost on both sides \
-         (its monitor draws masks on the last 10,000 images too), which falls more slowly, \
-         so its retraining likely ran longer",
+        "the retraining stops when the dropout objective on the last 10,000 images (one \
+         thinned net per image, validated after each epoch) reaches phase 1's training loss \
+         as the mean over the best epoch's updates, where pylearn2's monitor measures that \
+         training loss after the epoch, with the epoch's last weights",
     ]
     .map(String::from)
     .to_vec()
@@ -572,7 +571,8 @@ fn retrain_on_all(
 /// Phase 2's settings: phase 1's, from the learning rate and momentum it
 /// had reached after `best` epochs (fixed from there), for at most `best`
 /// epochs, stopping as soon as the validation loss (on images now trained
-/// on) reaches `target`.
+/// on), measured on thinned nets as pylearn2's monitor measures its
+/// Dropout cost, reaches `target`.
 fn retraining_settings(config: &TrainConfig, best: usize, target: f64) -> TrainConfig {
     let mut again = config.clone();
     if let LrSchedule::Exponential { factor } = config.fit.lr_schedule {
@@ -594,6 +594,8 @@ fn retraining_settings(config: &TrainConfig, best: usize, target: f64) -> TrainC
         };
     }
     again.fit.epochs = best;
+    // pylearn2's `MatchChannel` compares the Dropout cost on both sides.
+    again.fit.validate_thinned = true;
     again.fit.early_stopping = Some(EarlyStoppingConfig {
         monitor: Metric::ValidLoss,
         stopping_threshold: Some(target),
@@ -1015,6 +1017,11 @@ mod tests {
         assert_eq!(
             (stop.monitor, stop.stopping_threshold),
             (Metric::ValidLoss, Some(0.05))
+        );
+        assert!(again.fit.validate_thinned, "the Dropout cost on both sides");
+        assert!(
+            !maxout.config.fit.validate_thinned,
+            "phase 1 validates the weight-scaled net"
         );
     }
 

@@ -84,11 +84,27 @@ impl<I, X> fmt::Debug for ClassData<I, X> {
 pub trait BatchInputs {
     /// The shape of the whole batch (first dimension: the batch).
     fn batch_shape(&self) -> Vec<usize>;
+
+    /// The same inputs with autodiff enabled on their device, where
+    /// dropout draws masks (for validating thinned nets: recipe-train's
+    /// `FitConfig::validate_thinned`). `None`, the default, for inputs that
+    /// cannot say how: implement it for a struct of your own by enabling
+    /// autodiff on each of its tensors (`Tensor::autodiff`).
+    fn with_autodiff(self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 impl<const D: usize> BatchInputs for Tensor<D> {
     fn batch_shape(&self) -> Vec<usize> {
         self.dims().to_vec()
+    }
+
+    fn with_autodiff(self) -> Option<Self> {
+        Some(self.autodiff())
     }
 }
 

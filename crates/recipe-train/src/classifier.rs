@@ -121,6 +121,10 @@ pub struct StepHooks {
     /// leaves them out. Set by [`fold_hooks`](crate::fold_hooks) when the
     /// installed kernels build such an optimizer.
     pub constraints_folded: bool,
+    /// Validation steps evaluate one sampled thinned net per example
+    /// (dropout's masks drawn as in training) instead of the weight-scaled
+    /// net: [`FitConfig::validate_thinned`](crate::FitConfig::validate_thinned).
+    pub validate_thinned: bool,
 }
 
 impl StepHooks {
@@ -138,6 +142,7 @@ impl StepHooks {
             gradient_scale: None,
             folded_penalties: None,
             constraints_folded: false,
+            validate_thinned: false,
         }
     }
 
@@ -200,7 +205,11 @@ impl<N: Classify> Classifier<N> {
         batch: ClassBatch<N::Input>,
         training: bool,
     ) -> ClassificationOutput {
-        let output = net.logits(batch.inputs);
+        let output = if self.hooks.validate_thinned && !training {
+            thinned_logits(net, batch.inputs)
+        } else {
+            net.logits(batch.inputs)
+        };
         let rejected = self
             .hooks
             .output_check
@@ -227,6 +236,26 @@ impl<N: Classify> Classifier<N> {
             .filter_map(|p| p.of(&self.net))
             .reduce(|a, b| a + b)
     }
+}
+
+/// The logits of `net` (a validation copy, without autodiff) with its
+/// dropout active: one thinned net per example, the masks drawn from the
+/// backend's generator as in training. Returned without autodiff, as the
+/// weight-scaled pass's are. The inputs must enable autodiff
+/// ([`BatchInputs::with_autodiff`]), which the trainer checks before the
+/// first epoch.
+fn thinned_logits<N: Classify>(net: &N, inputs: N::Input) -> Tensor<2> {
+    let Some(inputs) = inputs.with_autodiff() else {
+        unreachable!("the trainer refuses validate_thinned for inputs without autodiff")
+    };
+    let device = net
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_default()
+        .autodiff();
+    let thinned = net.clone().fork(&device).train();
+    thinned.logits(inputs).detach().inner()
 }
 
 impl<N: Classify> TrainStep for Classifier<N> {
@@ -353,5 +382,53 @@ mod tests {
             .forward(logits, targets)
             .into_scalar::<f32>();
         assert!((plain - 0.287_682).abs() < 1e-5, "{plain}");
+    }
+
+    /// A validation step of `net` (as the Learner hands it over: a plain
+    /// `valid()` copy) on 64 random inputs, with or without thinned nets.
+    fn validation_loss(net: &Mlp, thinned: bool, device: &Device) -> f32 {
+        let hooks = StepHooks {
+            validate_thinned: thinned,
+            ..StepHooks::default()
+        };
+        let classifier = Classifier::with_hooks(net.valid(), hooks);
+        let values = (0..64 * 20).map(|i| ((i * 37) % 101) as f32 / 101.0);
+        let inputs = Tensor::<2>::from_data(TensorData::new(values.collect(), [64, 20]), device);
+        let targets = Tensor::<1, Int>::from_data(
+            TensorData::new((0..64).map(|i| i % 4).collect::<Vec<i64>>(), [64]),
+            device,
+        );
+        let output = InferenceStep::step(&classifier, ClassBatch { inputs, targets });
+        assert!(
+            !output.loss.is_autodiff(),
+            "the Learner's metrics take plain tensors"
+        );
+        output.loss.into_scalar::<f32>()
+    }
+
+    /// Validating thinned nets draws dropout masks (a different loss from
+    /// the weight-scaled pass, and from one draw to the next); without
+    /// dropout the thinned net is the net.
+    #[test]
+    fn thinned_validation_draws_masks_only_where_there_is_dropout() {
+        let device = Device::flex();
+        let trained = |dropout| {
+            let net = recipe_models::MlpConfig::new(20, vec![32], 4)
+                .with_dropout(dropout)
+                .init(&device.clone().autodiff())
+                .unwrap();
+            net.train()
+        };
+        let with_dropout = trained(0.5);
+        let scaled = validation_loss(&with_dropout, false, &device);
+        let thinned = validation_loss(&with_dropout, true, &device);
+        let thinned_again = validation_loss(&with_dropout, true, &device);
+        assert_ne!(scaled, thinned);
+        assert_ne!(thinned, thinned_again, "the masks are drawn afresh");
+        let without = trained(0.0);
+        assert_eq!(
+            validation_loss(&without, false, &device),
+            validation_loss(&without, true, &device)
+        );
     }
 }

@@ -92,6 +92,16 @@ pub struct FitConfig {
     /// run's model (with `restore_best_weights`, the best epoch's average).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub validate_with_average: bool,
+    /// Validate one sampled thinned net per example (dropout's masks drawn,
+    /// as in training) instead of the weight-scaled net: the validation
+    /// loss is then the dropout objective, what pylearn2's monitor reports
+    /// for a `Dropout` cost, and early stopping, the plateau rule and the
+    /// kept checkpoints go by it. The final evaluation (`summary.json`)
+    /// stays the weight-scaled pass ([`FitConfig::dropout_inference`]).
+    /// The data's inputs must enable autodiff
+    /// ([`BatchInputs::with_autodiff`](recipe_data::BatchInputs::with_autodiff)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validate_thinned: bool,
     /// How the final evaluation treats dropout: the weight-scaled pass, or
     /// the average of K sampled thinned nets (K passes over every split).
     #[serde(default, skip_serializing_if = "DropoutInference::is_weight_scaling")]
@@ -142,6 +152,7 @@ impl Default for FitConfig {
             weight_averaging: None,
             use_averaged_weights: false,
             validate_with_average: false,
+            validate_thinned: false,
             dropout_inference: DropoutInference::WeightScaling,
             devices: 1,
         }
@@ -183,6 +194,7 @@ impl FitConfig {
         StepHooks {
             label_smoothing: self.label_smoothing,
             gradient_clipping: self.gradient_clipping,
+            validate_thinned: self.validate_thinned,
             ..StepHooks::new(penalties, constraints)
         }
     }

@@ -71,6 +71,9 @@ where
     let device = autodiff(device);
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
+    if config.validate_thinned {
+        check_thinnable(data.data, &device)?;
+    }
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
     // A resumed run's caller holds the folder already (it read it first).
     let _lock = match (&artifacts, &resume_from) {
@@ -370,6 +373,26 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             split(&self.data.test)?,
         ])
     }
+}
+
+/// Refuses [`FitConfig::validate_thinned`] for inputs that cannot enable
+/// autodiff, where dropout would draw no masks.
+fn check_thinnable<I, X: recipe_data::BatchInputs + Clone + Send + std::fmt::Debug + 'static>(
+    data: &ClassData<I, X>,
+    device: &Device,
+) -> Result<(), TrainError>
+where
+    I: DataItem,
+{
+    let sample = data.sample_batch(&device.clone().inner())?;
+    if sample.inputs.with_autodiff().is_none() {
+        return Err(TrainError::invalid(
+            "validate_thinned",
+            "inputs that enable autodiff (BatchInputs::with_autodiff), where dropout draws masks",
+            format!("{}'s inputs, which do not say how", data.info.name),
+        ));
+    }
+    Ok(())
 }
 
 /// The loss a run's `*_loss` figures measure, for `summary.json` and
