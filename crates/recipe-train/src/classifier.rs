@@ -124,6 +124,12 @@ pub struct StepHooks {
     /// Validation steps evaluate one sampled thinned net per example
     /// (dropout's masks drawn as in training) instead of the weight-scaled
     /// net: [`FitConfig::validate_thinned`](crate::FitConfig::validate_thinned).
+    ///
+    /// # Panics
+    ///
+    /// A validation step panics when its inputs cannot enable autodiff
+    /// ([`BatchInputs::with_autodiff`] returns `None`); recipe's trainer
+    /// refuses such a run with an error before its first epoch.
     pub validate_thinned: bool,
 }
 
@@ -246,7 +252,10 @@ impl<N: Classify> Classifier<N> {
 /// first epoch.
 fn thinned_logits<N: Classify>(net: &N, inputs: N::Input) -> Tensor<2> {
     let Some(inputs) = inputs.with_autodiff() else {
-        unreachable!("the trainer refuses validate_thinned for inputs without autodiff")
+        panic!(
+            "validate_thinned needs inputs that enable autodiff (BatchInputs::with_autodiff); \
+             recipe's trainer refuses such a run before its first epoch"
+        )
     };
     let device = net
         .devices()

@@ -97,7 +97,9 @@ pub struct FitConfig {
     /// loss is then the dropout objective, what pylearn2's monitor reports
     /// for a `Dropout` cost, and early stopping, the plateau rule and the
     /// kept checkpoints go by it. The final evaluation (`summary.json`)
-    /// stays the weight-scaled pass ([`FitConfig::dropout_inference`]).
+    /// stays the weight-scaled pass ([`FitConfig::dropout_inference`]), and
+    /// so do a weight average's figures recorded beside the trained
+    /// weights' (without `validate_with_average`).
     /// The data's inputs must enable autodiff
     /// ([`BatchInputs::with_autodiff`](recipe_data::BatchInputs::with_autodiff)).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
