@@ -404,31 +404,38 @@ fn dropout_inference_and_form_are_chosen_and_recorded() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A finished 784-64-10 run with dropout 0.5 (one epoch on 1,000 images,
+/// 1,000 validation images) and `extra` options, in a fresh folder.
+fn small_dropout_run(name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "--hidden",
+        "64",
+        "--dropout",
+        "0.5",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "1000",
+        "--valid-size",
+        "1000",
+    ];
+    args.extend_from_slice(extra);
+    let (output, dir) = train_into(name, &args);
+    common::assert_success(&output);
+    dir
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// `--validate-thinned`: history.csv's validation figures are a thinned
 /// net's (another loss than the weight-scaled evaluation of the same final
 /// weights in summary.json), and config.json records the choice.
 #[test]
 fn validate_thinned_records_the_dropout_objective() {
-    let (output, dir) = train_into(
-        "validate-thinned",
-        &[
-            "--hidden",
-            "64",
-            "--dropout",
-            "0.5",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "1000",
-            "--valid-size",
-            "1000",
-            "--validate-thinned",
-        ],
-    );
-    common::assert_success(&output);
-    let read = |file: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
-    };
+    let dir = small_dropout_run("validate-thinned", &["--validate-thinned"]);
+    let read = |file: &str| read_json(&dir.join(file));
     assert_eq!(read("config.json")["fit"]["validate_thinned"], true);
     let history = std::fs::read_to_string(dir.join("history.csv")).unwrap();
     let last = history.lines().last().unwrap();
@@ -447,25 +454,8 @@ fn validate_thinned_records_the_dropout_objective() {
 /// with another test), and bad requests are refused by name.
 #[test]
 fn evaluate_repeats_a_runs_figures_and_samples_by_seed() {
-    let (output, dir) = train_into(
-        "evaluate",
-        &[
-            "--hidden",
-            "64",
-            "--dropout",
-            "0.5",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "1000",
-            "--valid-size",
-            "1000",
-        ],
-    );
-    common::assert_success(&output);
-    let read = |path: &std::path::Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    };
+    let dir = small_dropout_run("evaluate", &[]);
+    let read = read_json;
     let evaluate = |json: &str, extra: &[&str]| -> serde_json::Value {
         let path = dir.join(json);
         let mut args = vec!["evaluate", dir.to_str().unwrap(), "--json"];

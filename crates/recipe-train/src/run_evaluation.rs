@@ -222,6 +222,13 @@ mod tests {
         (dir, trained.summary)
     }
 
+    fn weights(name: &str) -> RunEvaluationConfig {
+        RunEvaluationConfig {
+            weights: name.into(),
+            ..RunEvaluationConfig::default()
+        }
+    }
+
     fn settings(counts: &[usize]) -> RunEvaluationConfig {
         RunEvaluationConfig {
             sample_counts: counts.to_vec(),
@@ -277,49 +284,32 @@ mod tests {
     #[test]
     fn bad_settings_and_missing_weights_are_named() {
         let (dir, _) = finished_run("refusals", 0.0);
-        let device = Device::default();
-        let error = evaluate_mlp_run(&dir, &settings(&[5, 0]), &device)
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("sample_counts"), "{error}");
-        for weights in ["../model.bpk", "model.json"] {
-            let bad = RunEvaluationConfig {
-                weights: weights.into(),
-                ..RunEvaluationConfig::default()
-            };
-            let error = evaluate_mlp_run(&dir, &bad, &device)
+        let refusal = |run: &Path, settings: RunEvaluationConfig| {
+            evaluate_mlp_run(run, &settings, &Device::default())
                 .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains("weights") && error.contains(weights),
-                "{error}"
-            );
+                .to_string()
+        };
+        let cases = [
+            (settings(&[5, 0]), vec!["sample_counts"]),
+            (weights("../model.bpk"), vec!["weights", "../model.bpk"]),
+            (weights("model.json"), vec!["weights", "model.json"]),
+            (
+                weights("averaged.bpk"),
+                vec!["averaged.bpk", "no such weights file"],
+            ),
+            (
+                RunEvaluationConfig {
+                    data_dir: Some(PathBuf::from("data/mnist")),
+                    ..RunEvaluationConfig::default()
+                },
+                vec!["data_dir", "not an image set"],
+            ),
+        ];
+        for (settings, needles) in cases {
+            let error = refusal(&dir, settings);
+            assert!(needles.iter().all(|n| error.contains(n)), "{error}");
         }
-        let averaged = RunEvaluationConfig {
-            weights: "averaged.bpk".into(),
-            ..RunEvaluationConfig::default()
-        };
-        let error = evaluate_mlp_run(&dir, &averaged, &device)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("averaged.bpk") && error.contains("no such weights file"),
-            "{error}"
-        );
-        let elsewhere = RunEvaluationConfig {
-            data_dir: Some(PathBuf::from("data/mnist")),
-            ..RunEvaluationConfig::default()
-        };
-        let error = evaluate_mlp_run(&dir, &elsewhere, &device)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains("data_dir") && error.contains("not an image set"),
-            "{error}"
-        );
-        let error = evaluate_mlp_run(&dir.join("nothing"), &settings(&[]), &device)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&dir.join("nothing"), settings(&[]));
         assert!(error.contains("config.json"), "{error}");
     }
 }
