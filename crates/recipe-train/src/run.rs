@@ -72,7 +72,7 @@ where
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
     if config.validate_thinned {
-        check_thinnable(data.data, &device)?;
+        data.check_thinnable(&device)?;
     }
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
     // A resumed run's caller holds the folder already (it read it first).
@@ -206,6 +206,20 @@ struct RunData<'a, I, X> {
 impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'static>
     RunData<'_, I, X>
 {
+    /// Refuses [`FitConfig::validate_thinned`] for inputs that cannot
+    /// enable autodiff, where dropout would draw no masks.
+    fn check_thinnable(&self, device: &Device) -> Result<(), TrainError> {
+        let sample = self.data.sample_batch(&device.clone().inner())?;
+        if sample.inputs.with_autodiff().is_none() {
+            return Err(TrainError::invalid(
+                "validate_thinned",
+                "inputs that enable autodiff (BatchInputs::with_autodiff), where dropout draws masks",
+                format!("{}'s inputs, which do not say how", self.data.info.name),
+            ));
+        }
+        Ok(())
+    }
+
     /// Shuffled training batches, starting at the shuffle of epoch
     /// `start_epoch + 1`, seeding `device` for each later epoch as it starts.
     fn train_loader(
@@ -373,26 +387,6 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             split(&self.data.test)?,
         ])
     }
-}
-
-/// Refuses [`FitConfig::validate_thinned`] for inputs that cannot enable
-/// autodiff, where dropout would draw no masks.
-fn check_thinnable<I, X: recipe_data::BatchInputs + Clone + Send + std::fmt::Debug + 'static>(
-    data: &ClassData<I, X>,
-    device: &Device,
-) -> Result<(), TrainError>
-where
-    I: DataItem,
-{
-    let sample = data.sample_batch(&device.clone().inner())?;
-    if sample.inputs.with_autodiff().is_none() {
-        return Err(TrainError::invalid(
-            "validate_thinned",
-            "inputs that enable autodiff (BatchInputs::with_autodiff), where dropout draws masks",
-            format!("{}'s inputs, which do not say how", data.info.name),
-        ));
-    }
-    Ok(())
 }
 
 /// The loss a run's `*_loss` figures measure, for `summary.json` and
