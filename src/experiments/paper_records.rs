@@ -15,7 +15,7 @@ use recipe_models::{ActivationConfig, DropoutForm, InitConfig, Mlp, MlpConfig};
 use recipe_train::{
     EarlyStoppingConfig, History, LrSchedule, MaxNormConfig, Metric, MomentumRamp, OptimizerConfig,
     Regularizer, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAveraging,
-    read_run_config, resume, resume_mlp, train,
+    evaluate_monte_carlo, read_run_config, resume, resume_mlp, train,
 };
 use serde::Serialize;
 
@@ -407,8 +407,9 @@ fn maxout_averaged_run(budget: PaperBudget, seeds: Vec<u64>) -> Result<PaperRun,
          about {} updates; kept over 0.99995 on the validation split of seed 1) evaluated on \
          the validation split in place of the trained weights, \
          so that early stopping keeps the average's best epoch and the average is the model; \
-         the retraining starts from that average, averages its own steps afresh and stops by \
-         the average's loss",
+         the retraining starts from that average, averages its own steps afresh and stops \
+         when the average's dropout objective on the last 10,000 images falls to the kept \
+         average's on the first 50,000",
         (1.0 / (1.0 - decay)).round()
     ));
     Ok(run)
@@ -429,14 +430,9 @@ fn maxout_deviations() -> Vec<String> {
         "the learning rate is multiplied by 0.998 after each epoch, where pylearn2 divides \
          it by 1.000004 after every update (the same 0.998 per epoch of 500 updates, \
          spread over the epoch), with no floor of 1e-6 (not reached within 1000 epochs)",
-        "the retraining starts with zero velocity, the learning rate and the momentum of the \
-         best epoch, both fixed (pylearn2's `mnist_pi_continued.yaml` fixes the momentum and \
-         goes on dividing the learning rate by 1.000004 per update), for at most as many \
-         epochs as phase 1's best epoch",
-        "the retraining stops when the dropout objective on the last 10,000 images (one \
-         thinned net per image, validated after each epoch) reaches phase 1's training loss \
-         as the mean over the best epoch's updates, where pylearn2's monitor measures that \
-         training loss after the epoch, with the epoch's last weights",
+        "the retraining runs for at most as many epochs as phase 1's best epoch (pylearn2's \
+         `mnist_pi_continued.yaml` sets no limit) and checks its stopping rule after each \
+         epoch, not also before the first (pylearn2's monitor runs once before training)",
     ]
     .map(String::from)
     .to_vec()
@@ -526,8 +522,8 @@ fn train_fresh(
 }
 
 /// Phase 2 of Goodfellow et al.: from phase 1's kept weights, on all the
-/// training images, until the loss on the last 10,000 reaches phase 1's
-/// training loss at its best epoch (pylearn2's `MatchChannel`).
+/// training images, until the dropout objective on the last 10,000 reaches
+/// phase 1's on its training images (pylearn2's `MatchChannel`).
 fn retrain_on_all(
     config: &TrainConfig,
     splits: &Splits,
@@ -535,30 +531,27 @@ fn retrain_on_all(
     first: &TrainedModel<Mlp>,
     folder: &Path,
 ) -> Result<TrainedModel<Mlp>, TrainError> {
-    let best = first.summary.weights_from_epoch.max(1);
-    let target = first
-        .history
-        .epochs
-        .iter()
-        .find(|e| e.epoch == best)
-        .map(|e| e.train_loss)
-        .ok_or_else(|| TrainError::invalid("history", format!("epoch {best}"), "missing"))?;
-    let again = retraining_settings(config, best, target);
+    let retrain_folder = folder.join("retrain");
+    let target = match recorded_target(&retrain_folder)? {
+        Some(target) => target,
+        None => dropout_objective(config, splits, device, &first.net)?,
+    };
     let mut all = splits.clone();
     all.train.pixels.extend_from_slice(&splits.valid.pixels);
     all.train.labels.extend_from_slice(&splits.valid.labels);
+    let best = first.summary.weights_from_epoch.max(1);
+    let again = retraining_settings(config, best, target, all.train.labels.len());
     let device = device.clone().autodiff();
     // The kept net is in evaluation mode: `train` turns its gradients and
     // dropout back on.
     let net = first.net.clone().fork(&device).train();
     let options = TrainOptions {
-        out_dir: Some(folder.join("retrain")),
+        out_dir: Some(retrain_folder.clone()),
         model_name: Some("retrained on all 60,000 images".into()),
         overwrite: true,
         ..TrainOptions::default()
     };
     let data = all.flat_data(again.data.standardize)?;
-    let retrain_folder = folder.join("retrain");
     if let Some(done) = finished(&again, &retrain_folder, &device)? {
         return Ok(done);
     }
@@ -568,15 +561,61 @@ fn retrain_on_all(
     train(&again, net, &data, &device, &options)
 }
 
+/// pylearn2's `train_objective` of the kept model, which its retraining
+/// matches: the Dropout cost (one thinned net per image, masks seeded by
+/// the run's seed) of `net` on phase 1's training images, measured after
+/// training as pylearn2's monitor measures it, not averaged over the
+/// epoch's updates.
+fn dropout_objective(
+    config: &TrainConfig,
+    splits: &Splits,
+    device: &Device,
+    net: &Mlp,
+) -> Result<f64, TrainError> {
+    let data = splits.flat_data(config.data.standardize)?;
+    // recipe's dropout draws masks only on a device with autodiff.
+    let sampled = device.clone().autodiff();
+    sampled.seed(config.fit.seed);
+    let thinned = net.clone().fork(&sampled).train();
+    let loader = data.loader(&data.train, config.fit.eval_batch_size, None, Some(sampled));
+    let one_net_each = evaluate_monte_carlo(&thinned, &loader, &[1])?;
+    Ok(one_net_each[0].loss)
+}
+
+/// The target a retraining begun earlier in `folder` recorded in its
+/// `config.json`: measured once, so that a resumed or finished retraining
+/// is compared with the settings it ran under, whatever the rounding of a
+/// second measurement.
+fn recorded_target(folder: &Path) -> Result<Option<f64>, TrainError> {
+    if !folder.join("config.json").exists() {
+        return Ok(None);
+    }
+    let recorded = read_run_config(folder)?;
+    Ok(recorded
+        .fit
+        .early_stopping
+        .and_then(|stop| stop.stopping_threshold))
+}
+
 /// Phase 2's settings: phase 1's, from the learning rate and momentum it
-/// had reached after `best` epochs (fixed from there), for at most `best`
-/// epochs, stopping as soon as the validation loss (on images now trained
-/// on), measured on thinned nets as pylearn2's monitor measures its
-/// Dropout cost, reaches `target`.
-fn retraining_settings(config: &TrainConfig, best: usize, target: f64) -> TrainConfig {
+/// had reached after `best` epochs, the momentum fixed from there and the
+/// learning rate decaying per update as in phase 1 over epochs of `images`
+/// images, for at most `best` epochs, stopping as soon as the validation
+/// loss (on images now trained on), measured on thinned nets as pylearn2's
+/// monitor measures its Dropout cost, reaches `target`.
+fn retraining_settings(
+    config: &TrainConfig,
+    best: usize,
+    target: f64,
+    images: usize,
+) -> TrainConfig {
     let mut again = config.clone();
     if let LrSchedule::Exponential { factor } = config.fit.lr_schedule {
         again.fit.learning_rate *= factor.powi(best as i32);
+        // pylearn2 decays per update: a longer epoch decays more.
+        let updates = images.div_ceil(config.fit.batch_size) as f64;
+        let factor = factor.powf(updates / phase_one_updates_per_epoch(config) as f64);
+        again.fit.lr_schedule = LrSchedule::Exponential { factor };
     }
     if let OptimizerConfig::Sgd {
         momentum,
@@ -982,7 +1021,7 @@ mod tests {
             );
             assert_eq!(averaged.deviations.len(), protocol.deviations.len() + 1);
             // The retraining keeps the average, validated.
-            let again = retraining_settings(&averaged.config, 100, 0.05);
+            let again = retraining_settings(&averaged.config, 100, 0.05, 60_000);
             assert_eq!(
                 again.fit.weight_averaging,
                 averaged.config.fit.weight_averaging
@@ -997,7 +1036,7 @@ mod tests {
     #[test]
     fn the_retraining_starts_where_phase_one_kept_its_weights() {
         let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
-        let momentum = |best| match retraining_settings(&maxout.config, best, 0.05)
+        let momentum = |best| match retraining_settings(&maxout.config, best, 0.05, 60_000)
             .fit
             .optimizer
         {
@@ -1010,8 +1049,13 @@ mod tests {
         };
         assert!((momentum(125) - 0.6).abs() < 1e-12);
         assert!((momentum(400) - 0.7).abs() < 1e-12);
-        let again = retraining_settings(&maxout.config, 100, 0.05);
+        let again = retraining_settings(&maxout.config, 100, 0.05, 60_000);
         assert!((again.fit.learning_rate - 0.1 * 0.998f64.powi(100)).abs() < 1e-12);
+        // 600 updates an epoch on 60,000 images decay as 1.2 of phase 1's.
+        let LrSchedule::Exponential { factor } = again.fit.lr_schedule else {
+            panic!("{:?}", again.fit.lr_schedule)
+        };
+        assert!((factor - 0.998f64.powf(1.2)).abs() < 1e-12);
         assert_eq!(again.fit.epochs, 100);
         let stop = again.fit.early_stopping.unwrap();
         assert_eq!(
@@ -1111,6 +1155,73 @@ mod tests {
             (field.as_str(), was.as_str(), is.as_str()),
             ("fit.epochs", "3", "1")
         );
+    }
+
+    /// Splits of 300 random 4x4 "images" of 3 classes, the same three
+    /// sets (only the training one is measured).
+    fn small_splits() -> Splits {
+        let mut state = 7u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u8
+        };
+        let labels: Vec<u8> = (0..300).map(|_| next() % 3).collect();
+        let pixels: Vec<u8> = (0..300 * 16).map(|_| next()).collect();
+        let set = recipe_data::ImageSet::new(pixels, labels, 4, 4).unwrap();
+        Splits {
+            kind: recipe_data::DatasetKind::Mnist,
+            train: set.clone(),
+            valid: set.clone(),
+            test: set,
+        }
+    }
+
+    /// The retraining's target is the loss of sampled thinned nets: above
+    /// the weight-scaled net's, the same for the same seed, and the
+    /// weight-scaled loss itself when nothing is dropped.
+    #[test]
+    fn the_target_is_the_dropout_objective_of_the_kept_weights() {
+        let device = Device::flex();
+        let splits = small_splits();
+        let objective = |dropout: f64, seed: u64| {
+            let mut config =
+                TrainConfig::new(MlpConfig::new(16, vec![32], 3).with_dropout(dropout));
+            config.fit.seed = seed;
+            device.seed(3);
+            let net = config.mlp().unwrap().init(&device).unwrap();
+            let thinned = dropout_objective(&config, &splits, &device, &net).unwrap();
+            let data = splits.flat_data(config.data.standardize).unwrap();
+            let loader = data.loader(&data.train, 100, None, Some(device.clone()));
+            (thinned, recipe_train::evaluate(&net, &loader).unwrap().loss)
+        };
+        let (thinned, weight_scaled) = objective(0.5, 1);
+        assert!(
+            thinned > weight_scaled + 1e-4,
+            "{thinned} vs {weight_scaled}"
+        );
+        assert_eq!(objective(0.5, 1).0, thinned, "seeded by the run's seed");
+        assert_ne!(objective(0.5, 2).0, thinned, "other masks for another seed");
+        let (kept, scaled) = objective(0.0, 1);
+        assert!((kept - scaled).abs() < 1e-5, "{kept} vs {scaled}");
+    }
+
+    /// A resumed or finished retraining is compared with the target it
+    /// recorded, not with a second measurement.
+    #[test]
+    fn a_retraining_begun_earlier_keeps_its_recorded_target() {
+        let dir = std::env::temp_dir().join(format!("recipe-paper-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(recorded_target(&dir).unwrap(), None, "nothing begun");
+        std::fs::create_dir_all(&dir).unwrap();
+        let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
+        let again = retraining_settings(&maxout.config, 100, 0.0123, 60_000);
+        let json = serde_json::to_string(&again).unwrap();
+        std::fs::write(dir.join("config.json"), json).unwrap();
+        let recorded = recorded_target(&dir).unwrap().unwrap();
+        assert!((recorded - 0.0123).abs() < 1e-15, "{recorded}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
