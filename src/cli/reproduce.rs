@@ -20,7 +20,7 @@ use recipe::experiments::{
     trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims, variant_folder,
     weight_histograms,
 };
-use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, write_atomic};
+use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, thinned_copy, write_atomic};
 use serde::Serialize;
 
 /// Which claim to reproduce.
@@ -642,9 +642,7 @@ fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
         &net,
         &data.loader(&data.test, 500, None, Some(plain.clone())),
     )?;
-    let sampling = plain.autodiff();
-    sampling.seed(config.fit.seed);
-    let thinned = net.fork(&sampling);
+    let (thinned, sampling) = thinned_copy(&net, &plain, config.fit.seed);
     let monte_carlo = evaluate_monte_carlo(
         &thinned,
         &data.loader(&data.test, 500, None, Some(sampling.clone())),

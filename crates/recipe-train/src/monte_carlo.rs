@@ -6,11 +6,14 @@
 use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
+use burn::module::Module;
+use burn::tensor::Device;
 use burn::tensor::activation::softmax;
 use recipe_data::ClassBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::scalar_reads::read_scalars;
+use crate::trainer::autodiff;
 use crate::{Classify, TrainError};
 
 /// The averaged prediction of `samples` thinned nets on a split.
@@ -97,10 +100,19 @@ pub fn evaluate_monte_carlo<N: Classify>(
         .collect())
 }
 
+/// `net` made ready for [`evaluate_monte_carlo`]: a copy in training mode
+/// (dropout on) on the autodiff form of `device`, where recipe's dropout
+/// draws its masks, with that device's random stream seeded by `seed`, so
+/// that the same seed samples the same thinned nets. Returns the copy and
+/// the device the loader must put its batches on.
+pub fn thinned_copy<M: Module>(net: &M, device: &Device, seed: u64) -> (M, Device) {
+    let sampled = autodiff(device);
+    sampled.seed(seed);
+    (net.clone().fork(&sampled).train(), sampled)
+}
+
 #[cfg(test)]
 mod tests {
-    use burn::module::Module;
-    use burn::tensor::Device;
     use recipe_data::FeatureSet;
     use recipe_models::MlpConfig;
 

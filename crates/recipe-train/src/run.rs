@@ -25,7 +25,7 @@ use crate::{
     KeepCheckpoints, LayerGradients, MetricEarlyStopping, MonteCarloFigures, OutputCheck,
     PenaltyMetric, Plateau, RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence,
     Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
-    evaluate_monte_carlo,
+    evaluate_monte_carlo, thinned_copy,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -368,8 +368,7 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
         device: &Device,
         samples: usize,
     ) -> Result<[Evaluation; 3], TrainError> {
-        device.seed(config.seed);
-        let thinned = net.clone().fork(device).train();
+        let (thinned, device) = thinned_copy(net, device, config.seed);
         let split = |set| -> Result<Evaluation, TrainError> {
             let loader = self
                 .data

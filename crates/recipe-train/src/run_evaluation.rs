@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::resume::read_run_config;
 use crate::run::DataItem;
-use crate::trainer::{MlpData, autodiff};
-use crate::{Evaluation, MonteCarloEvaluation, TrainError, evaluate, evaluate_monte_carlo};
+use crate::trainer::MlpData;
+use crate::{
+    Evaluation, MonteCarloEvaluation, TrainError, evaluate, evaluate_monte_carlo, thinned_copy,
+};
 
 /// What [`evaluate_mlp_run`] measures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,11 +159,8 @@ impl Sampling<'_> {
         data: &ClassData<I, Tensor<2>>,
         plain: &Device,
     ) -> Result<Vec<SplitEvaluation>, TrainError> {
-        // recipe's dropout draws masks only on a device with autodiff; one
-        // seeding for both splits keeps every figure reproducible.
-        let sampled = autodiff(plain);
-        sampled.seed(self.seed);
-        let thinned = net.clone().fork(&sampled).train();
+        // One seeding for both splits keeps every figure reproducible.
+        let (thinned, sampled) = thinned_copy(net, plain, self.seed);
         let mut splits = Vec::new();
         for (name, set) in [("valid", &data.valid), ("test", &data.test)] {
             if set.is_empty() {
