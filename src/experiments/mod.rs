@@ -12,6 +12,9 @@ mod dropout_ensemble;
 mod maxout_response;
 mod overfitting;
 mod paper_records;
+mod paper_report;
+mod paper_retraining;
+mod paper_run_folder;
 mod penalty_trace;
 mod relu_regions;
 mod remedies;
@@ -29,9 +32,8 @@ pub use overfitting::{
     learning_curves, markdown_table, overfitting_setting, regularization_variants,
     underfitting_dropout_variants, variant_folder, weight_histograms, with_dropout,
 };
-pub use paper_records::{
-    PaperBudget, PaperRow, PaperRun, paper_chart, paper_runs, paper_table, run_paper,
-};
+pub use paper_records::{PaperBudget, PaperRow, PaperRun, paper_runs, run_paper};
+pub use paper_report::{paper_chart, paper_table};
 pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
 pub use relu_regions::{ReluRegions, relu_regions};
 pub use remedies::{remedies, shallow_baseline};

@@ -8,19 +8,18 @@
 
 use std::path::Path;
 
-use burn::module::Module;
 use burn::tensor::Device;
 use recipe_data::Splits;
 use recipe_models::{ActivationConfig, DropoutForm, InitConfig, Mlp, MlpConfig};
 use recipe_train::{
-    EarlyStoppingConfig, History, LrSchedule, MaxNormConfig, Metric, MomentumRamp, OptimizerConfig,
-    Regularizer, Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAveraging,
-    evaluate_monte_carlo, read_run_config, resume, resume_mlp, thinned_copy, train,
+    EarlyStoppingConfig, LrSchedule, MaxNormConfig, Metric, MomentumRamp, OptimizerConfig,
+    Regularizer, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAveraging, resume_mlp,
 };
 use serde::Serialize;
 
 use super::SplitCache;
-use crate::plots::{LineChart, Series};
+use super::paper_retraining::retrain_on_all;
+use super::paper_run_folder::{finished, resumable};
 
 /// How much of the papers' budget to spend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,32 +82,41 @@ pub struct PaperRow {
     /// Where the protocol departs from the paper's.
     pub deviations: Vec<String>,
     /// Phase 1's validation error per epoch, percent, for the chart
-    /// ([`paper_chart`]); each run's `history.csv` has it too.
+    /// ([`paper_chart`](super::paper_chart)); each run's `history.csv` has it too.
     #[serde(skip)]
     pub valid_errors: Vec<(usize, f64)>,
 }
 
 /// The ladder's network: 784-1024-1024-2048-10 ReLU (Table 9).
 const LADDER_WIDTHS: [usize; 3] = [1024, 1024, 2048];
+
 /// Srivastava et al.'s widest dropout + max-norm net (Table 2): two ReLU
 /// layers of 8,192 units.
 const WIDE_WIDTHS: [usize; 2] = [8192, 8192];
+
 /// Goodfellow et al.'s Maxout layers: 240 units of 5 pieces, twice.
 const MAXOUT_UNITS: usize = 240;
+
 const MAXOUT_PIECES: usize = 5;
+
 /// The protocol choices recipe makes where Srivastava et al. give a range
 /// or tune on validation data (see [`ladder_base`]).
 const LADDER_MAX_NORM: f64 = 3.5;
+
 const LADDER_L2: f64 = 1e-5;
+
 const LADDER_L1: f64 = 1e-6;
+
 /// The dampened run's learning rate: with gradients weighted by
 /// 1 - momentum, the ladder's 0.01 at momentum 0.95 is a step of 0.2
 /// gradients once the velocity has settled.
 const DAMPENED_LEARNING_RATE: f64 = 0.2;
+
 /// The averaged Maxout run's EMA decay: an average over about 5,000
 /// updates (10 epochs); kept over 0.99995 by the validation split of seed 1
 /// (best validation accuracy 0.9890 against 0.9886).
 const MAXOUT_EMA_DECAY: f64 = 0.9998;
+
 /// The quick budget's decay: its 150 updates would leave a 5,000-update
 /// average at the first steps' weights.
 const MAXOUT_EMA_DECAY_QUICK: f64 = 0.98;
@@ -438,6 +446,13 @@ fn maxout_deviations() -> Vec<String> {
     .to_vec()
 }
 
+/// Updates per epoch of `config`'s phase 1 (the first 50,000 images, or
+/// fewer).
+pub(super) fn phase_one_updates_per_epoch(config: &TrainConfig) -> u64 {
+    let images = config.data.split.train_limit.unwrap_or(50_000);
+    images.div_ceil(config.fit.batch_size) as u64
+}
+
 /// Trains every seed of every run, on `device`, keeping each run's files in
 /// `out/<name>-seed<seed>` (and the retraining in `.../retrain`), and calls
 /// `report` after each.
@@ -521,270 +536,6 @@ fn train_fresh(
     )
 }
 
-/// Phase 2 of Goodfellow et al.: from phase 1's kept weights, on all the
-/// training images, until the dropout objective on the last 10,000 reaches
-/// phase 1's on its training images (pylearn2's `MatchChannel`).
-fn retrain_on_all(
-    config: &TrainConfig,
-    splits: &Splits,
-    device: &Device,
-    first: &TrainedModel<Mlp>,
-    folder: &Path,
-) -> Result<TrainedModel<Mlp>, TrainError> {
-    let retrain_folder = folder.join("retrain");
-    let target = match recorded_target(&retrain_folder)? {
-        Some(target) => target,
-        None => dropout_objective(config, splits, device, &first.net)?,
-    };
-    let best = first.summary.weights_from_epoch.max(1);
-    let images = splits.train.len() + splits.valid.len();
-    let again = retraining_settings(config, best, target, images);
-    let device = device.clone().autodiff();
-    if let Some(done) = finished(&again, &retrain_folder, &device)? {
-        return Ok(done);
-    }
-    let mut all = splits.clone();
-    all.train.pixels.extend_from_slice(&splits.valid.pixels);
-    all.train.labels.extend_from_slice(&splits.valid.labels);
-    let data = all.flat_data(again.data.standardize)?;
-    // The kept net is in evaluation mode: `train` turns its gradients and
-    // dropout back on.
-    let net = first.net.clone().fork(&device).train();
-    let options = TrainOptions {
-        out_dir: Some(retrain_folder.clone()),
-        model_name: Some("retrained on all 60,000 images".into()),
-        overwrite: true,
-        ..TrainOptions::default()
-    };
-    if resumable(&again, &retrain_folder)? {
-        return resume(&retrain_folder, net, &data, &device, &options);
-    }
-    train(&again, net, &data, &device, &options)
-}
-
-/// pylearn2's `train_objective` of the kept model, which its retraining
-/// matches: the Dropout cost (one thinned net per image, masks seeded by
-/// the run's seed) of `net` on phase 1's training images, measured after
-/// training as pylearn2's monitor measures it, not averaged over the
-/// epoch's updates.
-fn dropout_objective(
-    config: &TrainConfig,
-    splits: &Splits,
-    device: &Device,
-    net: &Mlp,
-) -> Result<f64, TrainError> {
-    let data = splits.flat_data(config.data.standardize)?;
-    let (thinned, sampled) = thinned_copy(net, device, config.fit.seed);
-    let loader = data.loader(&data.train, config.fit.eval_batch_size, None, Some(sampled));
-    let one_net_each = evaluate_monte_carlo(&thinned, &loader, &[1])?;
-    Ok(one_net_each[0].loss)
-}
-
-/// The target a retraining begun earlier in `folder` recorded in its
-/// `config.json`: measured once, so that a resumed or finished retraining
-/// is compared with the settings it ran under, whatever the rounding of a
-/// second measurement.
-fn recorded_target(folder: &Path) -> Result<Option<f64>, TrainError> {
-    if !folder.join("config.json").exists() {
-        return Ok(None);
-    }
-    let recorded = read_run_config(folder)?;
-    Ok(recorded
-        .fit
-        .early_stopping
-        .and_then(|stop| stop.stopping_threshold))
-}
-
-/// Phase 2's settings: phase 1's, from the learning rate and momentum it
-/// had reached after `best` epochs, the momentum fixed from there and the
-/// learning rate decaying at phase 1's rate per update (so by more per
-/// epoch of `images` images), for at most `best` epochs, stopping as soon
-/// as the validation loss (on images now trained on), measured on thinned
-/// nets as pylearn2's monitor measures its Dropout cost, reaches `target`.
-fn retraining_settings(
-    config: &TrainConfig,
-    best: usize,
-    target: f64,
-    images: usize,
-) -> TrainConfig {
-    let mut again = config.clone();
-    if let LrSchedule::Exponential { factor } = config.fit.lr_schedule {
-        again.fit.learning_rate *= factor.powi(best as i32);
-        // pylearn2 decays per update: a longer epoch decays more.
-        let updates = images.div_ceil(config.fit.batch_size) as f64;
-        let factor = factor.powf(updates / phase_one_updates_per_epoch(config) as f64);
-        again.fit.lr_schedule = LrSchedule::Exponential { factor };
-    }
-    if let OptimizerConfig::Sgd {
-        momentum,
-        nesterov,
-        dampened,
-        ramp: Some(ramp),
-    } = config.fit.optimizer
-    {
-        let updates = best as u64 * phase_one_updates_per_epoch(config);
-        again.fit.optimizer = OptimizerConfig::Sgd {
-            momentum: ramp.momentum(updates, momentum),
-            nesterov,
-            dampened,
-            ramp: None,
-        };
-    }
-    again.fit.epochs = best;
-    // pylearn2's `MatchChannel` compares the Dropout cost on both sides.
-    again.fit.validate_thinned = true;
-    again.fit.early_stopping = Some(EarlyStoppingConfig {
-        monitor: Metric::ValidLoss,
-        stopping_threshold: Some(target),
-        patience: best,
-        ..EarlyStoppingConfig::default()
-    });
-    again
-}
-
-/// Updates per epoch of `config`'s phase 1 (the first 50,000 images, or
-/// fewer).
-fn phase_one_updates_per_epoch(config: &TrainConfig) -> u64 {
-    let images = config.data.split.train_limit.unwrap_or(50_000);
-    images.div_ceil(config.fit.batch_size) as u64
-}
-
-/// The run that ended in `folder` (its `summary.json` written), read back
-/// instead of trained again, so that `reproduce paper` continues where an
-/// earlier, stopped invocation left off.
-fn finished(
-    config: &TrainConfig,
-    folder: &Path,
-    device: &Device,
-) -> Result<Option<TrainedModel<Mlp>>, TrainError> {
-    let summary_file = folder.join("summary.json");
-    if !summary_file.exists() {
-        return Ok(None);
-    }
-    check_same_settings(config, folder)?;
-    let read = |name: &str| {
-        std::fs::read_to_string(folder.join(name)).map_err(|source| TrainError::Io {
-            path: folder.join(name),
-            source: source.into(),
-        })
-    };
-    let summary: Summary =
-        serde_json::from_str(&read("summary.json")?).map_err(|error| TrainError::Io {
-            path: summary_file.clone(),
-            source: error.into(),
-        })?;
-    let history = History::from_csv(&read("history.csv")?)?;
-    let weights = folder.join("model.bpk");
-    let net = config
-        .mlp()?
-        .init(device)?
-        .try_load_file(&weights)
-        .map_err(|error| TrainError::Io {
-            path: weights.clone(),
-            source: format!("{error:?}").into(),
-        })?;
-    println!(
-        "== {} (done earlier, read from {})",
-        summary.model,
-        folder.display()
-    );
-    Ok(Some(TrainedModel {
-        net,
-        history,
-        summary,
-        layer_gradients: Vec::new(),
-    }))
-}
-
-/// Whether `folder` holds a run of `config` that stopped after at least one
-/// complete epoch, which `--resume` continues; an error when it holds a run
-/// of other settings (a quick run where a full one is asked for, say),
-/// which would otherwise be continued or overwritten.
-fn resumable(config: &TrainConfig, folder: &Path) -> Result<bool, TrainError> {
-    let stopped = folder.join("config.json").exists()
-        && !folder.join("summary.json").exists()
-        && folder.join("history.csv").exists();
-    if stopped {
-        check_same_settings(config, folder)?;
-    }
-    Ok(stopped)
-}
-
-/// Fails, naming the folder, unless its `config.json` trains the same
-/// network the same way as `config`.
-fn check_same_settings(config: &TrainConfig, folder: &Path) -> Result<(), TrainError> {
-    let recorded = read_run_config(folder)?;
-    let parts = |c: &TrainConfig| {
-        [
-            ("fit", serde_json::to_value(&c.fit).ok()),
-            ("network", serde_json::to_value(&c.network).ok()),
-            ("data.split", serde_json::to_value(&c.data.split).ok()),
-        ]
-    };
-    let differing = parts(&recorded)
-        .into_iter()
-        .zip(parts(config))
-        .find(|((_, recorded), (_, asked))| !same_json(recorded, asked));
-    match differing {
-        None => Ok(()),
-        Some(((part, recorded), (_, asked))) => {
-            let (field, recorded, asked) = first_difference(part, recorded, asked);
-            Err(TrainError::FolderInUse {
-                dir: folder.to_path_buf(),
-                reason: format!(
-                    "holds a run of other settings (another --profile?): its {field} is \
-                     {recorded} where this run's is {asked}; give another --out, or remove \
-                     the folder"
-                ),
-            })
-        }
-    }
-}
-
-/// Equal settings, numbers to 1e-9 relative: config.json keeps a computed
-/// learning rate to fewer digits than the computation.
-fn same_json(a: &Option<serde_json::Value>, b: &Option<serde_json::Value>) -> bool {
-    use serde_json::Value;
-    fn same(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
-                (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
-                _ => x == y,
-            },
-            (Value::Array(x), Value::Array(y)) => {
-                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-            }
-            (Value::Object(x), Value::Object(y)) => {
-                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-            }
-            _ => a == b,
-        }
-    }
-    match (a, b) {
-        (Some(a), Some(b)) => same(a, b),
-        _ => a.is_none() && b.is_none(),
-    }
-}
-
-/// The first field, by name, where two settings differ, and its two values.
-fn first_difference(
-    part: &str,
-    recorded: Option<serde_json::Value>,
-    asked: Option<serde_json::Value>,
-) -> (String, String, String) {
-    use serde_json::Value;
-    if let (Some(Value::Object(recorded)), Some(Value::Object(asked))) = (&recorded, &asked) {
-        for (key, value) in asked {
-            let old = recorded.get(key).unwrap_or(&Value::Null);
-            if !same_json(&Some(old.clone()), &Some(value.clone())) {
-                return (format!("{part}.{key}"), old.to_string(), value.to_string());
-            }
-        }
-    }
-    let text = |v: Option<Value>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
-    (part.to_string(), text(recorded), text(asked))
-}
-
 /// A folder name for a run's name.
 fn slug(name: &str) -> String {
     name.chars()
@@ -802,95 +553,10 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
-/// Phase 1's validation error per epoch of every run and seed, one colour
-/// per run, with the run's paper figure (a test error) as a dashed line.
-/// Errors above a ceiling (5%, or twice the runs' median best validation
-/// error if that is higher: a net at chance level for its first epochs
-/// would flatten every curve) are drawn at the ceiling, as the axis says.
-pub fn paper_chart(rows: &[PaperRow]) -> LineChart {
-    let mut best: Vec<f64> = rows.iter().map(|r| r.valid_error).collect();
-    best.sort_by(f64::total_cmp);
-    let median = best.get(best.len() / 2).copied().unwrap_or(0.0);
-    let ceiling = (2.0 * median).max(5.0);
-    let mut chart = LineChart::new(
-        "Validation error per epoch (dashed: the paper's test error)",
-        "epoch",
-        format!("validation error, % (above {ceiling:.1}% drawn at it)"),
-    );
-    let mut names: Vec<&str> = Vec::new();
-    for row in rows {
-        let color = match names.iter().position(|&n| n == row.name) {
-            Some(index) => index,
-            None => {
-                names.push(&row.name);
-                let last_epoch = rows
-                    .iter()
-                    .filter(|r| r.name == row.name)
-                    .map(|r| r.epochs_run.max(1))
-                    .max()
-                    .unwrap_or(1);
-                let paper = vec![
-                    (1.0, row.paper_test_error),
-                    (last_epoch as f64, row.paper_test_error),
-                ];
-                let label = format!("{} (paper {:.2}%)", row.name, row.paper_test_error);
-                chart = chart.with(Series::new(label, paper).dashed().colored(names.len() - 1));
-                names.len() - 1
-            }
-        };
-        let points = row
-            .valid_errors
-            .iter()
-            .map(|&(epoch, error)| (epoch as f64, error.min(ceiling)))
-            .collect();
-        let curve = Series::new(format!("{} seed {}", row.name, row.seed), points);
-        chart = chart.with(curve.colored(color).unlabelled());
-    }
-    chart
-}
-
-/// The results table: per run, the paper's figure beside recipe's mean test
-/// error over its seeds with their range.
-pub fn paper_table(rows: &[PaperRow]) -> String {
-    let mut table = String::from(
-        "| run | source | paper test error | recipe test error (mean; seeds: range) | seeds \
-         | best epoch | training time, all seeds |\n|---|---|---|---|---|---|---|\n",
-    );
-    let mut names: Vec<&str> = Vec::new();
-    for row in rows {
-        if !names.contains(&row.name.as_str()) {
-            names.push(&row.name);
-        }
-    }
-    for name in names {
-        let runs: Vec<&PaperRow> = rows.iter().filter(|r| r.name == name).collect();
-        let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
-        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-        let (low, high) = errors
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &e| (l.min(e), h.max(e)));
-        let range = if runs.len() > 1 {
-            format!("{mean:.2}% ({low:.2} to {high:.2})")
-        } else {
-            format!("{mean:.2}%")
-        };
-        let best_epochs: Vec<String> = runs.iter().map(|r| r.best_epoch.to_string()).collect();
-        let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
-        table.push_str(&format!(
-            "| {name} | {} | {:.2}% | {range} | {} | {} | {:.0} s |\n",
-            runs[0].source,
-            runs[0].paper_test_error,
-            runs.len(),
-            best_epochs.join(", "),
-            seconds
-        ));
-    }
-    table
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiments::paper_retraining::retraining_settings;
 
     #[test]
     fn the_full_budget_uses_the_papers_networks_and_the_quick_one_is_narrower() {
@@ -1027,190 +693,6 @@ mod tests {
             assert!(again.fit.validate_with_average);
             again.validate().unwrap();
         }
-    }
-
-    /// The retraining goes on at the learning rate and momentum phase 1
-    /// reached at its best epoch, mid-ramp or past it.
-    #[test]
-    fn the_retraining_starts_where_phase_one_kept_its_weights() {
-        let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
-        let momentum = |best| match retraining_settings(&maxout.config, best, 0.05, 60_000)
-            .fit
-            .optimizer
-        {
-            OptimizerConfig::Sgd {
-                momentum,
-                ramp: None,
-                ..
-            } => momentum,
-            other => panic!("{other:?}"),
-        };
-        assert!((momentum(125) - 0.6).abs() < 1e-12);
-        assert!((momentum(400) - 0.7).abs() < 1e-12);
-        let again = retraining_settings(&maxout.config, 100, 0.05, 60_000);
-        assert!((again.fit.learning_rate - 0.1 * 0.998f64.powi(100)).abs() < 1e-12);
-        // 600 updates an epoch on 60,000 images decay as 1.2 of phase 1's.
-        let LrSchedule::Exponential { factor } = again.fit.lr_schedule else {
-            panic!("{:?}", again.fit.lr_schedule)
-        };
-        assert!((factor - 0.998f64.powf(1.2)).abs() < 1e-12);
-        assert_eq!(again.fit.epochs, 100);
-        let stop = again.fit.early_stopping.unwrap();
-        assert_eq!(
-            (stop.monitor, stop.stopping_threshold),
-            (Metric::ValidLoss, Some(0.05))
-        );
-        assert!(again.fit.validate_thinned, "the Dropout cost on both sides");
-        assert!(
-            !maxout.config.fit.validate_thinned,
-            "phase 1 validates the weight-scaled net"
-        );
-    }
-
-    #[test]
-    fn the_table_averages_seeds_beside_the_paper() {
-        let row = |seed, error| PaperRow {
-            name: "dropout + max-norm".into(),
-            source: "Srivastava et al. 2014, Table 9".into(),
-            paper_test_error: 1.05,
-            seed,
-            test_error: error,
-            valid_error: 1.0,
-            epochs_run: 10,
-            best_epoch: 8,
-            retrain_epochs: None,
-            seconds: 10.0,
-            deviations: Vec::new(),
-            valid_errors: Vec::new(),
-        };
-        let table = paper_table(&[row(1, 1.0), row(2, 1.2), row(3, 1.1)]);
-        assert!(
-            table.contains("| 1.05% | 1.10% (1.00 to 1.20) | 3 |"),
-            "{table}"
-        );
-    }
-
-    /// One dashed paper line per run in the run's colour, one curve per
-    /// seed in the same colour, errors above the ceiling drawn at it.
-    #[test]
-    fn the_chart_has_a_paper_line_per_run_and_a_curve_per_seed() {
-        let row = |name: &str, seed, errors: &[f64]| PaperRow {
-            name: name.into(),
-            source: "a paper".into(),
-            paper_test_error: if name == "a" { 1.05 } else { 0.94 },
-            seed,
-            test_error: 1.2,
-            valid_error: 1.1,
-            epochs_run: errors.len(),
-            best_epoch: 1,
-            retrain_epochs: None,
-            seconds: 1.0,
-            deviations: Vec::new(),
-            valid_errors: errors
-                .iter()
-                .enumerate()
-                .map(|(i, &e)| (i + 1, e))
-                .collect(),
-        };
-        let rows = [
-            row("a", 1, &[90.0, 3.0, 1.2]),
-            row("b", 1, &[4.0, 1.1]),
-            row("a", 2, &[2.5, 1.3, 1.1, 1.0]),
-        ];
-        let chart = paper_chart(&rows);
-        let drawn: Vec<(bool, Option<usize>, bool)> = chart
-            .series
-            .iter()
-            .map(|s| (s.dashed, s.color, s.in_legend))
-            .collect();
-        assert_eq!(
-            drawn,
-            [
-                (true, Some(0), true),
-                (false, Some(0), false),
-                (true, Some(1), true),
-                (false, Some(1), false),
-                (false, Some(0), false),
-            ]
-        );
-        // The paper line spans the run's longest phase 1 (seed 2's 4 epochs).
-        assert_eq!(chart.series[0].points, [(1.0, 1.05), (4.0, 1.05)]);
-        // A net at chance in its first epoch is drawn at the 5% ceiling.
-        assert_eq!(chart.series[1].points, [(1.0, 5.0), (2.0, 3.0), (3.0, 1.2)]);
-        assert!(chart.y_label.contains("5.0%"), "{}", chart.y_label);
-    }
-
-    #[test]
-    fn settings_differ_by_a_named_field_and_not_by_rounding() {
-        let json = |text: &str| Some(serde_json::from_str::<serde_json::Value>(text).unwrap());
-        let recorded = json(r#"{"epochs": 3, "learning_rate": 0.0994011992}"#);
-        let rounded = json(r#"{"epochs": 3, "learning_rate": 0.09940119920000001}"#);
-        assert!(same_json(&recorded, &rounded));
-        let other = json(r#"{"epochs": 1, "learning_rate": 0.0994011992}"#);
-        assert!(!same_json(&recorded, &other));
-        let (field, was, is) = first_difference("fit", recorded, other);
-        assert_eq!(
-            (field.as_str(), was.as_str(), is.as_str()),
-            ("fit.epochs", "3", "1")
-        );
-    }
-
-    /// Splits of 300 scrambled 4x4 "images" of 3 classes, the same three
-    /// sets (only the training one is measured).
-    fn small_splits() -> Splits {
-        let labels: Vec<u8> = (0..300).map(|i| (i % 3) as u8).collect();
-        // Multiplying by a prime modulo another scrambles the pixels.
-        let pixels: Vec<u8> = (0..300 * 16).map(|i| (i * 7919 % 251) as u8).collect();
-        let set = recipe_data::ImageSet::new(pixels, labels, 4, 4).unwrap();
-        Splits {
-            kind: recipe_data::DatasetKind::Mnist,
-            train: set.clone(),
-            valid: set.clone(),
-            test: set,
-        }
-    }
-
-    /// The retraining's target is the loss of sampled thinned nets: above
-    /// the weight-scaled net's, and the weight-scaled loss itself when
-    /// nothing is dropped. (That a seed draws the same masks again is
-    /// `thinned_copy`'s, tested in a binary of its own: the generator is
-    /// shared by this binary's test threads.)
-    #[test]
-    fn the_target_is_the_dropout_objective_of_the_kept_weights() {
-        let device = Device::flex();
-        let splits = small_splits();
-        let objective = |dropout: f64| {
-            let config = TrainConfig::new(MlpConfig::new(16, vec![32], 3).with_dropout(dropout));
-            let net = config.mlp().unwrap().init(&device).unwrap();
-            let thinned = dropout_objective(&config, &splits, &device, &net).unwrap();
-            let data = splits.flat_data(config.data.standardize).unwrap();
-            let loader = data.loader(&data.train, 100, None, Some(device.clone()));
-            (thinned, recipe_train::evaluate(&net, &loader).unwrap().loss)
-        };
-        let (thinned, weight_scaled) = objective(0.5);
-        assert!(
-            thinned > weight_scaled + 1e-4,
-            "{thinned} vs {weight_scaled}"
-        );
-        let (kept, scaled) = objective(0.0);
-        assert!((kept - scaled).abs() < 1e-5, "{kept} vs {scaled}");
-    }
-
-    /// A resumed or finished retraining is compared with the target it
-    /// recorded, not with a second measurement.
-    #[test]
-    fn a_retraining_begun_earlier_keeps_its_recorded_target() {
-        let dir = std::env::temp_dir().join(format!("recipe-paper-target-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(recorded_target(&dir).unwrap(), None, "nothing begun");
-        std::fs::create_dir_all(&dir).unwrap();
-        let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
-        let again = retraining_settings(&maxout.config, 100, 0.0123, 60_000);
-        let json = serde_json::to_string(&again).unwrap();
-        std::fs::write(dir.join("config.json"), json).unwrap();
-        let recorded = recorded_target(&dir).unwrap().unwrap();
-        assert!((recorded - 0.0123).abs() < 1e-15, "{recorded}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

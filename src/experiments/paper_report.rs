@@ -1,0 +1,169 @@
+//! The paper runs' report: the results table, each run's mean test error
+//! beside the paper's, and the chart of phase 1's validation error.
+
+use super::PaperRow;
+use crate::plots::{LineChart, Series};
+
+/// Phase 1's validation error per epoch of every run and seed, one colour
+/// per run, with the run's paper figure (a test error) as a dashed line.
+/// Errors above a ceiling (5%, or twice the runs' median best validation
+/// error if that is higher: a net at chance level for its first epochs
+/// would flatten every curve) are drawn at the ceiling, as the axis says.
+pub fn paper_chart(rows: &[PaperRow]) -> LineChart {
+    let mut best: Vec<f64> = rows.iter().map(|r| r.valid_error).collect();
+    best.sort_by(f64::total_cmp);
+    let median = best.get(best.len() / 2).copied().unwrap_or(0.0);
+    let ceiling = (2.0 * median).max(5.0);
+    let mut chart = LineChart::new(
+        "Validation error per epoch (dashed: the paper's test error)",
+        "epoch",
+        format!("validation error, % (above {ceiling:.1}% drawn at it)"),
+    );
+    let mut names: Vec<&str> = Vec::new();
+    for row in rows {
+        let color = match names.iter().position(|&n| n == row.name) {
+            Some(index) => index,
+            None => {
+                names.push(&row.name);
+                let last_epoch = rows
+                    .iter()
+                    .filter(|r| r.name == row.name)
+                    .map(|r| r.epochs_run.max(1))
+                    .max()
+                    .unwrap_or(1);
+                let paper = vec![
+                    (1.0, row.paper_test_error),
+                    (last_epoch as f64, row.paper_test_error),
+                ];
+                let label = format!("{} (paper {:.2}%)", row.name, row.paper_test_error);
+                chart = chart.with(Series::new(label, paper).dashed().colored(names.len() - 1));
+                names.len() - 1
+            }
+        };
+        let points = row
+            .valid_errors
+            .iter()
+            .map(|&(epoch, error)| (epoch as f64, error.min(ceiling)))
+            .collect();
+        let curve = Series::new(format!("{} seed {}", row.name, row.seed), points);
+        chart = chart.with(curve.colored(color).unlabelled());
+    }
+    chart
+}
+
+/// The results table: per run, the paper's figure beside recipe's mean test
+/// error over its seeds with their range.
+pub fn paper_table(rows: &[PaperRow]) -> String {
+    let mut table = String::from(
+        "| run | source | paper test error | recipe test error (mean; seeds: range) | seeds \
+         | best epoch | training time, all seeds |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut names: Vec<&str> = Vec::new();
+    for row in rows {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
+    for name in names {
+        let runs: Vec<&PaperRow> = rows.iter().filter(|r| r.name == name).collect();
+        let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        let (low, high) = errors
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &e| (l.min(e), h.max(e)));
+        let range = if runs.len() > 1 {
+            format!("{mean:.2}% ({low:.2} to {high:.2})")
+        } else {
+            format!("{mean:.2}%")
+        };
+        let best_epochs: Vec<String> = runs.iter().map(|r| r.best_epoch.to_string()).collect();
+        let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+        table.push_str(&format!(
+            "| {name} | {} | {:.2}% | {range} | {} | {} | {:.0} s |\n",
+            runs[0].source,
+            runs[0].paper_test_error,
+            runs.len(),
+            best_epochs.join(", "),
+            seconds
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_averages_seeds_beside_the_paper() {
+        let row = |seed, error| PaperRow {
+            name: "dropout + max-norm".into(),
+            source: "Srivastava et al. 2014, Table 9".into(),
+            paper_test_error: 1.05,
+            seed,
+            test_error: error,
+            valid_error: 1.0,
+            epochs_run: 10,
+            best_epoch: 8,
+            retrain_epochs: None,
+            seconds: 10.0,
+            deviations: Vec::new(),
+            valid_errors: Vec::new(),
+        };
+        let table = paper_table(&[row(1, 1.0), row(2, 1.2), row(3, 1.1)]);
+        assert!(
+            table.contains("| 1.05% | 1.10% (1.00 to 1.20) | 3 |"),
+            "{table}"
+        );
+    }
+
+    /// One dashed paper line per run in the run's colour, one curve per
+    /// seed in the same colour, errors above the ceiling drawn at it.
+    #[test]
+    fn the_chart_has_a_paper_line_per_run_and_a_curve_per_seed() {
+        let row = |name: &str, seed, errors: &[f64]| PaperRow {
+            name: name.into(),
+            source: "a paper".into(),
+            paper_test_error: if name == "a" { 1.05 } else { 0.94 },
+            seed,
+            test_error: 1.2,
+            valid_error: 1.1,
+            epochs_run: errors.len(),
+            best_epoch: 1,
+            retrain_epochs: None,
+            seconds: 1.0,
+            deviations: Vec::new(),
+            valid_errors: errors
+                .iter()
+                .enumerate()
+                .map(|(i, &e)| (i + 1, e))
+                .collect(),
+        };
+        let rows = [
+            row("a", 1, &[90.0, 3.0, 1.2]),
+            row("b", 1, &[4.0, 1.1]),
+            row("a", 2, &[2.5, 1.3, 1.1, 1.0]),
+        ];
+        let chart = paper_chart(&rows);
+        let drawn: Vec<(bool, Option<usize>, bool)> = chart
+            .series
+            .iter()
+            .map(|s| (s.dashed, s.color, s.in_legend))
+            .collect();
+        assert_eq!(
+            drawn,
+            [
+                (true, Some(0), true),
+                (false, Some(0), false),
+                (true, Some(1), true),
+                (false, Some(1), false),
+                (false, Some(0), false),
+            ]
+        );
+        // The paper line spans the run's longest phase 1 (seed 2's 4 epochs).
+        assert_eq!(chart.series[0].points, [(1.0, 1.05), (4.0, 1.05)]);
+        // A net at chance in its first epoch is drawn at the 5% ceiling.
+        assert_eq!(chart.series[1].points, [(1.0, 5.0), (2.0, 3.0), (3.0, 1.2)]);
+        assert!(chart.y_label.contains("5.0%"), "{}", chart.y_label);
+    }
+}
