@@ -8,7 +8,7 @@ use recipe_data::FeatureSet;
 use recipe_models::MlpConfig;
 use recipe_train::{MonteCarloEvaluation, evaluate, evaluate_monte_carlo, thinned_copy};
 
-/// A net in evaluation mode on a plain device (as a loaded run's is)
+/// A net in evaluation mode on a plain device (as a run's kept net is)
 /// still yields sampled masks through its thinned copy: the same for the
 /// same seed, others for another seed. The net's own evaluation is
 /// deterministic, so only the masks can move the figure.
