@@ -645,7 +645,7 @@ fn dropout_ensemble(context: &Context) -> Result<Vec<Claim>> {
     let (thinned, sampling) = thinned_copy(&net, &plain, config.fit.seed);
     let monte_carlo = evaluate_monte_carlo(
         &thinned,
-        &data.loader(&data.test, 500, None, Some(sampling.clone())),
+        &data.loader(&data.test, 500, None, Some(sampling)),
         &[1, 2, 5, 10, 20, 50, 100],
     )?;
     let ensemble = DropoutEnsemble {
