@@ -154,8 +154,8 @@ fn reproduce_paper_quick_runs_every_protocol() {
 
     // A run's whole name picks it alone (not the two records whose names
     // contain it), several names pick several runs, --seeds replaces the
-    // protocol's seeds, and a budget cut on the command line is listed with
-    // the departures.
+    // protocol's seeds, and a budget cut or a new patience on the command
+    // line is listed with the departures.
     let cut = common::fresh_dir("reproduce-paper-cut");
     let unknown = reproduce(&["paper", "--only", "L2,no such run"], &cut);
     common::assert_refused(&unknown, "no run of `paper` has `no such run` in its name");
@@ -167,6 +167,8 @@ fn reproduce_paper_quick_runs_every_protocol() {
             "--seeds",
             "2",
             "--epochs",
+            "1",
+            "--patience",
             "1",
         ],
         &cut,
@@ -184,5 +186,15 @@ fn reproduce_paper_quick_runs_every_protocol() {
             .contains("a reduced budget: at most 1 epochs (--epochs) where the protocol allows 3"),
         "{results}"
     );
+    assert!(
+        results.contains(
+            "phase 1 stops after 1 epochs without a better `valid_accuracy` (--patience) \
+             where the protocol waits 2"
+        ),
+        "{results}"
+    );
+    // Only `paper`'s runs have a patience the command line may change.
+    let other = reproduce(&["maxout", "--patience", "3"], &cut);
+    common::assert_refused(&other, "--patience pick and change runs of `paper`");
     std::fs::remove_dir_all(cut).unwrap();
 }

@@ -1,5 +1,7 @@
 //! `recipe reproduce`: the lecture's claims on real data.
 
+mod paper;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -11,17 +13,18 @@ use super::experiment_jobs;
 use recipe::backend::select_device;
 use recipe::data::{DatasetKind, load_images, load_splits, locate};
 use recipe::experiments::{
-    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, FormAgreement, PaperBudget, PaperRun,
-    PenaltyTrace, PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims,
-    claims_table, compare, dropout_claims, dropout_variants, early_stopping_claims,
-    early_stopping_variants, first_layer_responses, history_chart, learning_curves, markdown_table,
-    maxout_claims, overfitting_setting, paper_chart, paper_runs, paper_table,
-    regularization_claims, regularization_variants, relu_regions, response_chart, run_paper,
-    trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims, variant_folder,
-    weight_histograms,
+    Claim, DepthSweep, DepthSweepRow, DropoutEnsemble, FormAgreement, PenaltyTrace,
+    PenaltyTraceConfig, ReluRegions, VariantKey, VariantRow, activation_claims, claims_table,
+    compare, dropout_claims, dropout_variants, early_stopping_claims, early_stopping_variants,
+    first_layer_responses, history_chart, learning_curves, markdown_table, maxout_claims,
+    overfitting_setting, regularization_claims, regularization_variants, relu_regions,
+    response_chart, trace_penalties, underfitting_dropout_variants, vanishing_gradient_claims,
+    variant_folder, weight_histograms,
 };
 use recipe::train::{TrainConfig, evaluate, evaluate_monte_carlo, thinned_copy, write_atomic};
 use serde::Serialize;
+
+use paper::{PaperSelection, paper};
 
 /// Which claim to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,6 +97,11 @@ pub struct ReproduceArgs {
     /// departures
     #[arg(long, value_delimiter = ',')]
     pub seeds: Option<Vec<u64>>,
+    /// `paper` only: stop phase 1 after this many epochs without a better
+    /// validation score, in place of each protocol's patience; listed with
+    /// the departures
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// `all` only: experiments to run at once, each in a process of its own
     /// with its share of the cores (0: one per core on a CPU device, one on
     /// a GPU); each experiment's output goes to OUT/logs/
@@ -118,6 +126,7 @@ impl Default for ReproduceArgs {
             epochs: None,
             only: None,
             seeds: None,
+            patience: None,
             jobs: 0,
             from_results: false,
         }
@@ -232,126 +241,6 @@ impl Context {
     }
 }
 
-/// `reproduce paper`: the published records beside recipe's runs.
-fn paper(context: &Context, only: Option<&str>, seeds: Option<&[u64]>) -> Result<()> {
-    let budget = match context.profile {
-        Profile::Quick => PaperBudget::Quick,
-        Profile::Full => PaperBudget::Full,
-    };
-    let runs: Vec<_> = picked_runs(paper_runs(budget)?, only)?
-        .into_iter()
-        .map(|run| with_overrides(context, run, seeds))
-        .collect();
-    let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
-        println!(
-            "   {} seed {}: test error {:.2}% (paper {:.2}%), best epoch {} of {} ({:.0}s)",
-            row.name,
-            row.seed,
-            row.test_error,
-            row.paper_test_error,
-            row.best_epoch,
-            row.epochs_run,
-            row.seconds
-        );
-    })?;
-    let mut body = format!(
-        "Test error on the 10,000 test images, each run's model chosen on the validation \
-         split (the last 10,000 training images) only. The papers' figures are on MNIST.\n\n{}",
-        paper_table(&rows)
-    );
-    body.push_str("\nWhere each protocol departs from its paper:\n");
-    let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
-    for run in &runs {
-        let same = |(_, other): &&mut (Vec<&str>, &PaperRun)| {
-            other.source == run.source && other.deviations == run.deviations
-        };
-        match protocols.iter_mut().find(same) {
-            Some((names, _)) => names.push(&run.name),
-            None => protocols.push((vec![&run.name], run)),
-        }
-    }
-    for (names, run) in protocols {
-        body.push_str(&format!("\n- {} ({}):\n", names.join(", "), run.source));
-        for deviation in &run.deviations {
-            body.push_str(&format!("  - {deviation}\n"));
-        }
-    }
-    paper_chart(&rows).write(&context.out.join("paper").join("validation"))?;
-    body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
-    context.write(
-        "paper",
-        "The published permutation-invariant MNIST records",
-        &body,
-        &rows,
-    )
-}
-
-/// The runs `--only` names: each comma-separated item picks the run of that
-/// whole name alone (`max-norm`, not the two records whose names contain
-/// it), or else every run whose name contains it.
-fn picked_runs(all: Vec<PaperRun>, only: Option<&str>) -> Result<Vec<PaperRun>> {
-    let Some(only) = only else {
-        return Ok(all);
-    };
-    let items: Vec<String> = only
-        .split(',')
-        .map(|item| item.trim().to_lowercase())
-        .filter(|item| !item.is_empty())
-        .collect();
-    let names: Vec<String> = all.iter().map(|run| run.name.to_lowercase()).collect();
-    let picks = |item: &str, name: &str| {
-        let name = name.to_lowercase();
-        match names.iter().any(|whole| whole == item) {
-            true => name == item,
-            false => name.contains(item),
-        }
-    };
-    if let Some(item) = items
-        .iter()
-        .find(|item| !all.iter().any(|run| picks(item, &run.name)))
-    {
-        bail!("--only {only}: no run of `paper` has `{item}` in its name");
-    }
-    if items.is_empty() {
-        bail!("--only: give a run's name, or text in the names of the runs to train");
-    }
-    Ok(all
-        .into_iter()
-        .filter(|run| items.iter().any(|item| picks(item, &run.name)))
-        .collect())
-}
-
-/// `run` on the chosen dataset with the command line's cuts (images,
-/// epochs, seeds), each cut listed with the run's departures.
-fn with_overrides(context: &Context, mut run: PaperRun, seeds: Option<&[u64]>) -> PaperRun {
-    let protocol_epochs = run.config.fit.epochs;
-    let protocol_images = run.config.data.split.train_limit;
-    run.config = context.on_dataset(run.config);
-    if run.config.data.split.train_limit != protocol_images {
-        run.deviations.push(format!(
-            "fewer training images: the first {} (--train-limit)",
-            run.config.data.split.train_limit.unwrap_or_default()
-        ));
-    }
-    if run.config.fit.epochs != protocol_epochs {
-        run.deviations.push(format!(
-            "a reduced budget: at most {} epochs (--epochs) where the protocol allows {}",
-            run.config.fit.epochs, protocol_epochs
-        ));
-    }
-    if let Some(seeds) = seeds.filter(|seeds| *seeds != run.seeds.as_slice()) {
-        if seeds.len() < run.seeds.len() {
-            run.deviations.push(format!(
-                "{} seed(s) (--seeds) where the protocol reports {}",
-                seeds.len(),
-                run.seeds.len()
-            ));
-        }
-        run.seeds = seeds.to_vec();
-    }
-    run
-}
-
 /// The command line as a shell would take it back: an argument with a
 /// space or a shell character single-quoted (`--only 'validated EMA'`).
 fn shell_words(args: impl IntoIterator<Item = String>) -> String {
@@ -392,9 +281,17 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         return write_report(&earlier, &claims, true);
     }
     if args.experiment == Experiment::Paper {
-        return paper(&context, args.only.as_deref(), args.seeds.as_deref());
-    } else if args.only.is_some() || args.seeds.is_some() {
-        bail!("--only and --seeds select runs of `paper`; the other experiments run whole");
+        let selection = PaperSelection {
+            only: args.only.as_deref(),
+            seeds: args.seeds.as_deref(),
+            patience: args.patience,
+        };
+        return paper(&context, selection);
+    } else if args.only.is_some() || args.seeds.is_some() || args.patience.is_some() {
+        bail!(
+            "--only, --seeds and --patience pick and change runs of `paper`; the other \
+             experiments run whole"
+        );
     }
     let jobs = experiment_jobs::jobs(args.jobs, &args.device);
     if args.experiment == Experiment::All && jobs > 1 {

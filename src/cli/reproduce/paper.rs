@@ -1,0 +1,244 @@
+//! `recipe reproduce paper`: the published records beside recipe's runs,
+//! and what the command line picks (runs, seeds) and changes (images,
+//! epochs, patience), each change listed with the run's departures.
+
+use anyhow::{Result, anyhow, bail};
+use recipe::experiments::{PaperBudget, PaperRun, paper_chart, paper_runs, paper_table, run_paper};
+
+use super::{Context, Profile};
+
+/// What `reproduce paper`'s command line picks and changes beyond the
+/// profile's cuts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PaperSelection<'a> {
+    /// `--only`: whole names, or text in the names, of the runs to train.
+    pub only: Option<&'a str>,
+    /// `--seeds`: the seeds to train in place of each protocol's.
+    pub seeds: Option<&'a [u64]>,
+    /// `--patience`: epochs without improvement before phase 1 stops, in
+    /// place of each protocol's.
+    pub patience: Option<usize>,
+}
+
+/// `reproduce paper`: the published records beside recipe's runs.
+pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> {
+    let budget = match context.profile {
+        Profile::Quick => PaperBudget::Quick,
+        Profile::Full => PaperBudget::Full,
+    };
+    let runs = picked_runs(paper_runs(budget)?, selection.only)?
+        .into_iter()
+        .map(|run| with_overrides(context, run, selection))
+        .collect::<Result<Vec<_>>>()?;
+    let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
+        println!(
+            "   {} seed {}: test error {:.2}% (paper {:.2}%), best epoch {} of {} ({:.0}s)",
+            row.name,
+            row.seed,
+            row.test_error,
+            row.paper_test_error,
+            row.best_epoch,
+            row.epochs_run,
+            row.seconds
+        );
+    })?;
+    let mut body = format!(
+        "Test error on the 10,000 test images, each run's model chosen on the validation \
+         split (the last 10,000 training images) only. The papers' figures are on MNIST.\n\n{}",
+        paper_table(&rows)
+    );
+    body.push_str("\nWhere each protocol departs from its paper:\n");
+    let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
+    for run in &runs {
+        let same = |(_, other): &&mut (Vec<&str>, &PaperRun)| {
+            other.source == run.source && other.deviations == run.deviations
+        };
+        match protocols.iter_mut().find(same) {
+            Some((names, _)) => names.push(&run.name),
+            None => protocols.push((vec![&run.name], run)),
+        }
+    }
+    for (names, run) in protocols {
+        body.push_str(&format!("\n- {} ({}):\n", names.join(", "), run.source));
+        for deviation in &run.deviations {
+            body.push_str(&format!("  - {deviation}\n"));
+        }
+    }
+    paper_chart(&rows).write(&context.out.join("paper").join("validation"))?;
+    body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
+    context.write(
+        "paper",
+        "The published permutation-invariant MNIST records",
+        &body,
+        &rows,
+    )
+}
+
+/// The runs `--only` names: each comma-separated item picks the run of that
+/// whole name alone (`max-norm`, not the two records whose names contain
+/// it), or else every run whose name contains it.
+fn picked_runs(all: Vec<PaperRun>, only: Option<&str>) -> Result<Vec<PaperRun>> {
+    let Some(only) = only else {
+        return Ok(all);
+    };
+    let items: Vec<String> = only
+        .split(',')
+        .map(|item| item.trim().to_lowercase())
+        .filter(|item| !item.is_empty())
+        .collect();
+    let names: Vec<String> = all.iter().map(|run| run.name.to_lowercase()).collect();
+    let picks = |item: &str, name: &str| {
+        let name = name.to_lowercase();
+        match names.iter().any(|whole| whole == item) {
+            true => name == item,
+            false => name.contains(item),
+        }
+    };
+    if let Some(item) = items
+        .iter()
+        .find(|item| !all.iter().any(|run| picks(item, &run.name)))
+    {
+        bail!("--only {only}: no run of `paper` has `{item}` in its name");
+    }
+    if items.is_empty() {
+        bail!("--only: give a run's name, or text in the names of the runs to train");
+    }
+    Ok(all
+        .into_iter()
+        .filter(|run| items.iter().any(|item| picks(item, &run.name)))
+        .collect())
+}
+
+/// `run` on the chosen dataset with the command line's cuts and changes
+/// (images, epochs, seeds, patience), each listed with the run's
+/// departures.
+fn with_overrides(
+    context: &Context,
+    mut run: PaperRun,
+    selection: PaperSelection,
+) -> Result<PaperRun> {
+    let protocol_epochs = run.config.fit.epochs;
+    let protocol_images = run.config.data.split.train_limit;
+    run.config = context.on_dataset(run.config);
+    if run.config.data.split.train_limit != protocol_images {
+        run.deviations.push(format!(
+            "fewer training images: the first {} (--train-limit)",
+            run.config.data.split.train_limit.unwrap_or_default()
+        ));
+    }
+    if run.config.fit.epochs != protocol_epochs {
+        run.deviations.push(format!(
+            "a reduced budget: at most {} epochs (--epochs) where the protocol allows {}",
+            run.config.fit.epochs, protocol_epochs
+        ));
+    }
+    if let Some(seeds) = selection
+        .seeds
+        .filter(|seeds| *seeds != run.seeds.as_slice())
+    {
+        if seeds.len() < run.seeds.len() {
+            run.deviations.push(format!(
+                "{} seed(s) (--seeds) where the protocol reports {}",
+                seeds.len(),
+                run.seeds.len()
+            ));
+        }
+        run.seeds = seeds.to_vec();
+    }
+    match selection.patience {
+        Some(patience) => with_patience(run, patience),
+        None => Ok(run),
+    }
+}
+
+/// `run` stopping after `patience` epochs without improvement, where its
+/// protocol waits another number of epochs (listed with the departures):
+/// the length of phase 1 is a choice the validation split may make, as a
+/// longer patience only keeps or raises the validation score of the epoch
+/// kept.
+fn with_patience(mut run: PaperRun, patience: usize) -> Result<PaperRun> {
+    let Some(stopping) = run.config.fit.early_stopping.as_mut() else {
+        bail!(
+            "--patience {patience}: `{}` stops by no validation rule, so it has no patience to change",
+            run.name
+        );
+    };
+    let protocol = stopping.patience;
+    if protocol == patience {
+        return Ok(run);
+    }
+    stopping.patience = patience;
+    stopping
+        .validate()
+        .map_err(|error| anyhow!("--patience {patience}: {error}"))?;
+    run.deviations.push(format!(
+        "phase 1 stops after {patience} epochs without a better `{}` (--patience) where the \
+         protocol waits {protocol}",
+        stopping.monitor
+    ));
+    Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_runs() -> Vec<PaperRun> {
+        paper_runs(PaperBudget::Full).unwrap()
+    }
+
+    fn names(runs: &[PaperRun]) -> Vec<&str> {
+        runs.iter().map(|run| run.name.as_str()).collect()
+    }
+
+    #[test]
+    fn a_whole_name_picks_its_run_alone_and_text_picks_every_run_containing_it() {
+        let alone = picked_runs(full_runs(), Some("Maxout + dropout + max-norm")).unwrap();
+        assert_eq!(names(&alone), ["Maxout + dropout + max-norm"]);
+        let both = picked_runs(full_runs(), Some("maxout")).unwrap();
+        assert_eq!(
+            names(&both),
+            [
+                "Maxout + dropout + max-norm",
+                "Maxout + dropout + max-norm + validated EMA"
+            ]
+        );
+        let error = picked_runs(full_runs(), Some("L2, nothing")).unwrap_err();
+        assert!(error.to_string().contains("`nothing`"), "{error}");
+    }
+
+    #[test]
+    fn a_new_patience_replaces_the_protocols_and_is_listed_with_the_departures() {
+        let maxout = full_runs().swap_remove(5);
+        let protocol = maxout.config.fit.early_stopping.clone().unwrap().patience;
+        assert_eq!(protocol, 100, "Goodfellow et al.'s patience");
+        let longer = with_patience(maxout.clone(), 200).unwrap();
+        assert_eq!(longer.config.fit.early_stopping.unwrap().patience, 200);
+        let listed = longer.deviations.last().unwrap();
+        assert!(
+            listed.contains("after 200 epochs") && listed.contains("waits 100"),
+            "{listed}"
+        );
+        // The protocol's own patience is no departure.
+        let same = with_patience(maxout.clone(), 100).unwrap();
+        assert_eq!(same.deviations, maxout.deviations);
+    }
+
+    #[test]
+    fn an_impossible_patience_is_refused_in_words() {
+        let mut runs = full_runs();
+        let error = with_patience(runs[0].clone(), 0).unwrap_err().to_string();
+        assert!(
+            error.contains("--patience 0") && error.contains("at least 1"),
+            "{error}"
+        );
+        runs[0].config.fit.early_stopping = None;
+        let error = with_patience(runs.swap_remove(0), 5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`L2` stops by no validation rule"),
+            "{error}"
+        );
+    }
+}
