@@ -8,7 +8,8 @@
 #      GPU path through every run, about a minute);
 #   2. the full profile's runs named by ONLY (default: the plain Maxout
 #      record, whose checkpoints are small enough to carry) and SEEDS
-#      (default 1) until the budget ends; `reproduce paper` then stops with
+#      (default 1), with PATIENCE (`--patience`; default the protocol's),
+#      until the budget ends; `reproduce paper` then stops with
 #      its last complete epoch checkpointed, and a later invocation resumes
 #      from there (not the 2x8192 net, `ONLY=8192`: its run folder, over
 #      500 MB, is too large to carry between lendings);
@@ -40,6 +41,8 @@ budget="${BUDGET_S:-540}"
 device="${DEVICE:-wgpu}"
 only="${ONLY:-Maxout + dropout + max-norm}"
 seeds="${SEEDS:-1}"
+patience=()
+if [ -n "${PATIENCE:-}" ]; then patience=(--patience "$PATIENCE"); fi
 runs="$OUT/paper-runs"
 stamp() { echo "[$(( $(date +%s) - started )) s] $*" | tee -a "$OUT/steps.log"; }
 left() { echo $(( budget - ($(date +%s) - started) )); }
@@ -69,8 +72,8 @@ stamp "quick profile on $device ended with $?"
 piece=$(( $(left) - 30 ))
 if [ "$piece" -gt 60 ]; then
   timeout -s INT -k 20 "$piece" "$recipe" reproduce paper --profile full --device "$device" \
-    --only "$only" --seeds "$seeds" --out "$runs" >> "$OUT/full.log" 2>&1
-  stamp "full profile (--only '$only' --seeds $seeds) for ${piece} s ended with $? (124: the budget, to be continued)"
+    --only "$only" --seeds "$seeds" "${patience[@]}" --out "$runs" >> "$OUT/full.log" 2>&1
+  stamp "full profile (--only '$only' --seeds $seeds ${patience[*]}) for ${piece} s ended with $? (124: the budget, to be continued)"
 else
   stamp "no time left for the full profile's piece"
 fi
