@@ -9,7 +9,7 @@ use super::{Context, Profile};
 
 /// What `reproduce paper`'s command line picks and changes beyond the
 /// profile's cuts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct PaperSelection<'a> {
     /// `--only`: whole names, or text in the names, of the runs to train.
     pub only: Option<&'a str>,
