@@ -56,7 +56,8 @@ pub fn paper_chart(rows: &[PaperRow]) -> LineChart {
 pub fn paper_table(rows: &[PaperRow]) -> String {
     let mut table = String::from(
         "| run | source | paper test error | recipe test error (mean; seeds: range) | seeds \
-         | best epoch | training time, all seeds |\n|---|---|---|---|---|---|---|\n",
+         | best epoch | training time, all seeds | phase 1's model (mean) |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     let mut names: Vec<&str> = Vec::new();
     for row in rows {
@@ -78,8 +79,10 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
         };
         let best_epochs: Vec<String> = runs.iter().map(|r| r.best_epoch.to_string()).collect();
         let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+        let phase_one =
+            runs.iter().map(|r| r.phase_one_test_error).sum::<f64>() / runs.len() as f64;
         table.push_str(&format!(
-            "| {name} | {} | {:.2}% | {range} | {} | {} | {:.0} s |\n",
+            "| {name} | {} | {:.2}% | {range} | {} | {} | {:.0} s | {phase_one:.2}% |\n",
             runs[0].source,
             runs[0].paper_test_error,
             runs.len(),
@@ -105,6 +108,7 @@ mod tests {
             valid_error: 1.0,
             epochs_run: 10,
             best_epoch: 8,
+            phase_one_test_error: error + 0.1,
             retrain_epochs: None,
             seconds: 10.0,
             deviations: Vec::new(),
@@ -115,6 +119,7 @@ mod tests {
             table.contains("| 1.05% | 1.10% (1.00 to 1.20) | 3 |"),
             "{table}"
         );
+        assert!(table.ends_with("| 30 s | 1.20% |\n"), "{table}");
     }
 
     /// One dashed paper line per run in the run's colour, one curve per
@@ -130,6 +135,7 @@ mod tests {
             valid_error: 1.1,
             epochs_run: errors.len(),
             best_epoch: 1,
+            phase_one_test_error: 1.2,
             retrain_epochs: None,
             seconds: 1.0,
             deviations: Vec::new(),

@@ -1,7 +1,9 @@
-//! Goodfellow et al. 2013's second phase: from phase 1's kept weights, on
-//! all 60,000 training images, until the dropout objective on the last
-//! 10,000 falls to the one phase 1's kept model had on its training images
-//! (pylearn2's `MatchChannel`).
+//! The papers' second phase: once phase 1 has chosen its model on the
+//! validation split, training on all 60,000 training images, as Goodfellow
+//! et al. 2013 (from the kept weights, until the dropout objective on the
+//! last 10,000 falls to the one the kept model had on its training images:
+//! pylearn2's `MatchChannel`) or Srivastava et al. 2014 (afresh, for as
+//! many updates as phase 1 needed) do.
 
 use std::path::Path;
 
@@ -17,35 +19,68 @@ use recipe_train::{
 use super::paper_records::phase_one_updates_per_epoch;
 use super::paper_run_folder::{finished, resumable};
 
-/// Phase 2 of Goodfellow et al.: from phase 1's kept weights, on all the
-/// training images, until the dropout objective on the last 10,000 reaches
-/// phase 1's on its training images (pylearn2's `MatchChannel`).
-pub(super) fn retrain_on_all(
+/// How a paper run trains on all 60,000 training images (phase 2) once
+/// phase 1, on the first 50,000, has chosen its model on the last 10,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retraining {
+    /// No phase 2: the model is phase 1's best validation epoch.
+    None,
+    /// Goodfellow et al. 2013 (pylearn2's `mnist_pi_continued.yaml`): from
+    /// phase 1's kept weights, at the learning rate and momentum phase 1
+    /// had reached, until the dropout objective on the last 10,000 images
+    /// (now trained on) falls to the kept model's on the first 50,000.
+    UntilObjectiveMatches,
+    /// Srivastava et al. 2014 (Appendix B.1: the validation set "combined
+    /// with the training set" and trained for the number of updates the
+    /// validation split chose): afresh, with phase 1's settings, for as
+    /// many updates as phase 1 made up to its kept epoch; the model is the
+    /// last epoch's.
+    AfreshForSameUpdates,
+}
+
+/// Phase 2 of `retraining` after phase 1 kept `first`, in
+/// `folder/retrain`: read back if it finished there, resumed if it
+/// stopped; `None` when the protocol has no phase 2.
+pub(super) fn retrain(
+    retraining: Retraining,
     config: &TrainConfig,
     splits: &Splits,
     device: &Device,
     first: &TrainedModel<Mlp>,
     folder: &Path,
-) -> Result<TrainedModel<Mlp>, TrainError> {
+) -> Result<Option<TrainedModel<Mlp>>, TrainError> {
+    if retraining == Retraining::None {
+        return Ok(None);
+    }
     let retrain_folder = folder.join("retrain");
-    let target = match recorded_target(&retrain_folder)? {
-        Some(target) => target,
-        None => dropout_objective(config, splits, device, &first.net)?,
-    };
     let best = first.summary.weights_from_epoch.max(1);
-    let images = splits.train.len() + splits.valid.len();
-    let again = retraining_settings(config, best, target, images);
+    let all = all_images(splits);
+    let images = all.train.len();
+    let again = match retraining {
+        Retraining::UntilObjectiveMatches => {
+            let target = match recorded_target(&retrain_folder)? {
+                Some(target) => target,
+                None => dropout_objective(config, splits, device, &first.net)?,
+            };
+            continued_settings(config, best, target, images)
+        }
+        _ => afresh_settings(config, best, images),
+    };
     let device = device.clone().autodiff();
     if let Some(done) = finished(&again, &retrain_folder, &device)? {
-        return Ok(done);
+        return Ok(Some(done));
     }
-    let mut all = splits.clone();
-    all.train.pixels.extend_from_slice(&splits.valid.pixels);
-    all.train.labels.extend_from_slice(&splits.valid.labels);
+    let net = match retraining {
+        // The kept net is in evaluation mode: `train` turns its gradients
+        // and dropout back on.
+        Retraining::UntilObjectiveMatches => first.net.clone().fork(&device).train(),
+        _ => {
+            device.seed(config.fit.seed);
+            again.mlp()?.init(&device)?
+        }
+    };
     let data = all.flat_data(again.data.standardize)?;
-    // The kept net is in evaluation mode: `train` turns its gradients and
-    // dropout back on.
-    let net = first.net.clone().fork(&device).train();
     let options = TrainOptions {
         out_dir: Some(retrain_folder.clone()),
         model_name: Some("retrained on all 60,000 images".into()),
@@ -53,9 +88,19 @@ pub(super) fn retrain_on_all(
         ..TrainOptions::default()
     };
     if resumable(&again, &retrain_folder)? {
-        return resume(&retrain_folder, net, &data, &device, &options);
+        return resume(&retrain_folder, net, &data, &device, &options).map(Some);
     }
-    train(&again, net, &data, &device, &options)
+    train(&again, net, &data, &device, &options).map(Some)
+}
+
+/// Phase 2's data: phase 1's training images followed by its validation
+/// images, which stay the validation set (a record of the fit, no longer
+/// held out).
+fn all_images(splits: &Splits) -> Splits {
+    let mut all = splits.clone();
+    all.train.pixels.extend_from_slice(&splits.valid.pixels);
+    all.train.labels.extend_from_slice(&splits.valid.labels);
+    all
 }
 
 /// pylearn2's `train_objective` of the kept model, which its retraining
@@ -91,13 +136,13 @@ fn recorded_target(folder: &Path) -> Result<Option<f64>, TrainError> {
         .and_then(|stop| stop.stopping_threshold))
 }
 
-/// Phase 2's settings: phase 1's, from the learning rate and momentum it
-/// had reached after `best` epochs, the momentum fixed from there and the
+/// Goodfellow et al.'s phase 2 settings: phase 1's, from the learning rate
+/// and momentum it had reached after `best` epochs, the momentum fixed from there and the
 /// learning rate decaying at phase 1's rate per update (so by more per
 /// epoch of `images` images), for at most `best` epochs, stopping as soon
 /// as the validation loss (on images now trained on), measured on thinned
 /// nets as pylearn2's monitor measures its Dropout cost, reaches `target`.
-pub(super) fn retraining_settings(
+pub(super) fn continued_settings(
     config: &TrainConfig,
     best: usize,
     target: f64,
@@ -106,11 +151,8 @@ pub(super) fn retraining_settings(
     let mut again = config.clone();
     if let LrSchedule::Exponential { factor } = config.fit.lr_schedule {
         again.fit.learning_rate *= factor.powi(best as i32);
-        // pylearn2 decays per update: a longer epoch decays more.
-        let updates = images.div_ceil(config.fit.batch_size) as f64;
-        let factor = factor.powf(updates / phase_one_updates_per_epoch(config) as f64);
-        again.fit.lr_schedule = LrSchedule::Exponential { factor };
     }
+    again.fit.lr_schedule = decay_per_update(config, images);
     if let OptimizerConfig::Sgd {
         momentum,
         nesterov,
@@ -138,6 +180,38 @@ pub(super) fn retraining_settings(
     again
 }
 
+/// Srivastava et al.'s phase 2 settings: phase 1's, afresh, for as many
+/// updates as phase 1 made in its first `best` epochs, in whole epochs of
+/// `images` images (the nearest count, at least one), with the learning
+/// rate decaying at phase 1's rate per update; no early stopping, so the
+/// model is the last epoch's. A momentum ramp counts updates already.
+pub(super) fn afresh_settings(config: &TrainConfig, best: usize, images: usize) -> TrainConfig {
+    let mut again = config.clone();
+    let phase_one = phase_one_updates_per_epoch(config) as f64;
+    let per_epoch = images.div_ceil(config.fit.batch_size) as f64;
+    again.fit.epochs = ((best as f64 * phase_one / per_epoch).round() as usize).max(1);
+    again.fit.lr_schedule = decay_per_update(config, images);
+    again.fit.early_stopping = None;
+    again
+}
+
+/// Phase 1's schedule for epochs of `images` images: an exponential decay
+/// keeps its rate per update (pylearn2 and Srivastava et al. decay per
+/// update, so a longer epoch decays more); other schedules are kept as
+/// they are, per epoch.
+fn decay_per_update(config: &TrainConfig, images: usize) -> LrSchedule {
+    match config.fit.lr_schedule {
+        LrSchedule::Exponential { factor } => {
+            let updates = images.div_ceil(config.fit.batch_size) as f64;
+            let phase_one = phase_one_updates_per_epoch(config) as f64;
+            LrSchedule::Exponential {
+                factor: factor.powf(updates / phase_one),
+            }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use recipe_models::MlpConfig;
@@ -150,7 +224,7 @@ mod tests {
     #[test]
     fn the_retraining_starts_where_phase_one_kept_its_weights() {
         let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
-        let momentum = |best| match retraining_settings(&maxout.config, best, 0.05, 60_000)
+        let momentum = |best| match continued_settings(&maxout.config, best, 0.05, 60_000)
             .fit
             .optimizer
         {
@@ -163,7 +237,7 @@ mod tests {
         };
         assert!((momentum(125) - 0.6).abs() < 1e-12);
         assert!((momentum(400) - 0.7).abs() < 1e-12);
-        let again = retraining_settings(&maxout.config, 100, 0.05, 60_000);
+        let again = continued_settings(&maxout.config, 100, 0.05, 60_000);
         assert!((again.fit.learning_rate - 0.1 * 0.998f64.powi(100)).abs() < 1e-12);
         // 600 updates an epoch on 60,000 images decay as 1.2 of phase 1's.
         let LrSchedule::Exponential { factor } = again.fit.lr_schedule else {
@@ -181,6 +255,39 @@ mod tests {
             !maxout.config.fit.validate_thinned,
             "phase 1 validates the weight-scaled net"
         );
+    }
+
+    /// Srivastava et al.'s retraining makes as many updates as phase 1 made
+    /// up to its kept epoch, afresh, with the same decay per update and no
+    /// stopping rule; the momentum ramp (counted in updates) is phase 1's.
+    #[test]
+    fn the_afresh_retraining_makes_as_many_updates_as_phase_one_kept() {
+        let runs = paper_runs(PaperBudget::Full).unwrap();
+        let dampened = runs.iter().find(|r| r.name.contains("dampened")).unwrap();
+        assert_eq!(dampened.retraining, Retraining::AfreshForSameUpdates);
+        // 227 epochs of 500 updates are 113,500: 189 epochs of 600 (113,400).
+        let again = afresh_settings(&dampened.config, 227, 60_000);
+        assert_eq!(again.fit.epochs, 189);
+        assert!(again.fit.early_stopping.is_none());
+        assert_eq!(again.fit.learning_rate, dampened.config.fit.learning_rate);
+        assert_eq!(again.fit.optimizer, dampened.config.fit.optimizer);
+        let LrSchedule::Exponential { factor } = again.fit.lr_schedule else {
+            panic!("{:?}", again.fit.lr_schedule)
+        };
+        assert!((factor - 0.998f64.powf(1.2)).abs() < 1e-12);
+        again.validate().unwrap();
+        // A first-epoch model still retrains for one epoch.
+        assert_eq!(afresh_settings(&dampened.config, 1, 60_000).fit.epochs, 1);
+        // Every run of Srivastava et al.'s papers retrains so; Goodfellow
+        // et al.'s runs match the dropout objective.
+        for run in &runs {
+            let expected = if run.source.starts_with("Srivastava") {
+                Retraining::AfreshForSameUpdates
+            } else {
+                Retraining::UntilObjectiveMatches
+            };
+            assert_eq!(run.retraining, expected, "{}", run.name);
+        }
     }
 
     /// Splits of 300 scrambled 4x4 "images" of 3 classes, the same three
@@ -233,7 +340,7 @@ mod tests {
         assert_eq!(recorded_target(&dir).unwrap(), None, "nothing begun");
         std::fs::create_dir_all(&dir).unwrap();
         let maxout = paper_runs(PaperBudget::Full).unwrap().remove(5);
-        let again = retraining_settings(&maxout.config, 100, 0.0123, 60_000);
+        let again = continued_settings(&maxout.config, 100, 0.0123, 60_000);
         let json = serde_json::to_string(&again).unwrap();
         std::fs::write(dir.join("config.json"), json).unwrap();
         let recorded = recorded_target(&dir).unwrap().unwrap();

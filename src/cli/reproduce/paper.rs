@@ -32,10 +32,12 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         .collect::<Result<Vec<_>>>()?;
     let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
         println!(
-            "   {} seed {}: test error {:.2}% (paper {:.2}%), best epoch {} of {} ({:.0}s)",
+            "   {} seed {}: test error {:.2}% (phase 1's model {:.2}%; paper {:.2}%), best epoch \
+             {} of {} ({:.0}s)",
             row.name,
             row.seed,
             row.test_error,
+            row.phase_one_test_error,
             row.paper_test_error,
             row.best_epoch,
             row.epochs_run,
@@ -44,7 +46,9 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
     })?;
     let mut body = format!(
         "Test error on the 10,000 test images, each run's model chosen on the validation \
-         split (the last 10,000 training images) only. The papers' figures are on MNIST.\n\n{}",
+         split (the last 10,000 training images) only, then retrained on all the training \
+         images as its paper does (the last column: phase 1's model before that). The papers' \
+         figures are on MNIST.\n\n{}",
         paper_table(&rows)
     );
     body.push_str("\nWhere each protocol departs from its paper:\n");
