@@ -50,14 +50,11 @@ pub(super) fn retrain(
     first: &TrainedModel<Mlp>,
     folder: &Path,
 ) -> Result<Option<TrainedModel<Mlp>>, TrainError> {
-    if retraining == Retraining::None {
-        return Ok(None);
-    }
     let retrain_folder = folder.join("retrain");
     let best = first.summary.weights_from_epoch.max(1);
-    let all = all_images(splits);
-    let images = all.train.len();
+    let images = splits.train.len() + splits.valid.len();
     let again = match retraining {
+        Retraining::None => return Ok(None),
         Retraining::UntilObjectiveMatches => {
             let target = match recorded_target(&retrain_folder)? {
                 Some(target) => target,
@@ -65,21 +62,21 @@ pub(super) fn retrain(
             };
             continued_settings(config, best, target, images)
         }
-        _ => afresh_settings(config, best, images),
+        Retraining::AfreshForSameUpdates => afresh_settings(config, best, images),
     };
     let device = device.clone().autodiff();
     if let Some(done) = finished(&again, &retrain_folder, &device)? {
         return Ok(Some(done));
     }
-    let net = match retraining {
+    let net = if retraining == Retraining::UntilObjectiveMatches {
         // The kept net is in evaluation mode: `train` turns its gradients
         // and dropout back on.
-        Retraining::UntilObjectiveMatches => first.net.clone().fork(&device).train(),
-        _ => {
-            device.seed(config.fit.seed);
-            again.mlp()?.init(&device)?
-        }
+        first.net.clone().fork(&device).train()
+    } else {
+        device.seed(config.fit.seed);
+        again.mlp()?.init(&device)?
     };
+    let all = all_images(splits);
     let data = all.flat_data(again.data.standardize)?;
     let options = TrainOptions {
         out_dir: Some(retrain_folder.clone()),
@@ -137,9 +134,9 @@ fn recorded_target(folder: &Path) -> Result<Option<f64>, TrainError> {
 }
 
 /// Goodfellow et al.'s phase 2 settings: phase 1's, from the learning rate
-/// and momentum it had reached after `best` epochs, the momentum fixed from there and the
-/// learning rate decaying at phase 1's rate per update (so by more per
-/// epoch of `images` images), for at most `best` epochs, stopping as soon
+/// and momentum it had reached after `best` epochs, the momentum fixed
+/// from there and the learning rate decaying at phase 1's rate per update
+/// (so by more per epoch of `images` images), for at most `best` epochs, stopping as soon
 /// as the validation loss (on images now trained on), measured on thinned
 /// nets as pylearn2's monitor measures its Dropout cost, reaches `target`.
 pub(super) fn continued_settings(
