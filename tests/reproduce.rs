@@ -106,7 +106,14 @@ fn reproduce_all_writes_results_and_a_report() {
 fn reproduce_paper_quick_runs_every_protocol() {
     let out = common::fresh_dir("reproduce-paper");
     let output = reproduce(&["paper", "--profile", "quick"], &out);
-    common::assert_success(&output);
+    let stdout = common::assert_success(&output);
+    // Each retraining says in the log what it does: 5,000 + 10,000 images.
+    for phase_two in [
+        "== retraining on all 15000 images, afresh for as many updates as phase 1 made (",
+        "== retraining on all 15000 images, from phase 1's model until its dropout objective",
+    ] {
+        assert!(stdout.contains(phase_two), "{phase_two}: {stdout}");
+    }
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     assert_eq!(rows.len(), 9, "{json}");

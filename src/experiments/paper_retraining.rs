@@ -39,6 +39,19 @@ pub enum Retraining {
     AfreshForSameUpdates,
 }
 
+impl Retraining {
+    /// What phase 2 does, in words, for the log.
+    fn describe(self) -> &'static str {
+        match self {
+            Retraining::None => "not at all",
+            Retraining::UntilObjectiveMatches => {
+                "from phase 1's model until its dropout objective falls to phase 1's"
+            }
+            Retraining::AfreshForSameUpdates => "afresh for as many updates as phase 1 made",
+        }
+    }
+}
+
 /// Phase 2 of `retraining` after phase 1 kept `first`, in
 /// `folder/retrain`: read back if it finished there, resumed if it
 /// stopped; `None` when the protocol has no phase 2.
@@ -84,7 +97,14 @@ pub(super) fn retrain(
         overwrite: true,
         ..TrainOptions::default()
     };
-    if resumable(&again, &retrain_folder)? {
+    let resuming = resumable(&again, &retrain_folder)?;
+    println!(
+        "== retraining on all {images} images, {} ({}{})",
+        retraining.describe(),
+        if resuming { "resuming " } else { "" },
+        retrain_folder.display()
+    );
+    if resuming {
         return resume(&retrain_folder, net, &data, &device, &options).map(Some);
     }
     train(&again, net, &data, &device, &options).map(Some)
