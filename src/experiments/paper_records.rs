@@ -233,7 +233,7 @@ fn wide_run(dropout_max_norm: TrainConfig, budget: PaperBudget) -> Result<PaperR
         deviations: vec![
             settings,
             INVERTED_DROPOUT.to_string(),
-            BEST_EPOCH_KEPT.to_string(),
+            RETRAINING_LENGTH.to_string(),
         ],
     })
 }
@@ -263,7 +263,7 @@ fn dampened_momentum_run(
             .to_string(),
         "max-norm c = 3.5 chosen by recipe, not tuned on the validation split".to_string(),
         INVERTED_DROPOUT.to_string(),
-        BEST_EPOCH_KEPT.to_string(),
+        RETRAINING_LENGTH.to_string(),
     ];
     Ok(PaperRun {
         name: "dropout + max-norm, dampened momentum ramp".into(),
@@ -335,7 +335,7 @@ fn ladder_base(budget: PaperBudget) -> TrainConfig {
 const INVERTED_DROPOUT: &str = "inverted dropout (the kept units scaled by 1/(1-p) in training) \
      where the paper scales the weights at test time: the same network at test time";
 /// How the ladder's runs choose their length, as they depart from the paper.
-const BEST_EPOCH_KEPT: &str = "phase 1 stops early and its best validation epoch sets the length \
+const RETRAINING_LENGTH: &str = "phase 1 stops early and its best validation epoch sets the length \
      of the retraining on all 60,000 images (afresh, as many updates as phase 1 made up to that \
      epoch, in whole epochs of 600 updates; the model is its last epoch), where Srivastava et al. \
      chose their settings so that the best validation error came after 1 million updates and \
@@ -350,7 +350,7 @@ fn ladder_deviations() -> Vec<String> {
          its lower validation loss); L2 1e-5, L1 1e-6 and max-norm c = 3.5 chosen by recipe, \
          not tuned on the validation split run by run as in the paper",
         INVERTED_DROPOUT,
-        BEST_EPOCH_KEPT,
+        RETRAINING_LENGTH,
     ]
     .map(String::from)
     .to_vec()
