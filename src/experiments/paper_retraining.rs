@@ -39,19 +39,6 @@ pub enum Retraining {
     AfreshForSameUpdates,
 }
 
-impl Retraining {
-    /// What phase 2 does, in words, for the log.
-    fn describe(self) -> &'static str {
-        match self {
-            Retraining::None => "not at all",
-            Retraining::UntilObjectiveMatches => {
-                "from phase 1's model until its dropout objective falls to phase 1's"
-            }
-            Retraining::AfreshForSameUpdates => "afresh for as many updates as phase 1 made",
-        }
-    }
-}
-
 /// Phase 2 of `retraining` after phase 1 kept `first`, in
 /// `folder/retrain`: read back if it finished there, resumed if it
 /// stopped; `None` when the protocol has no phase 2.
@@ -66,16 +53,21 @@ pub(super) fn retrain(
     let retrain_folder = folder.join("retrain");
     let best = first.summary.weights_from_epoch.max(1);
     let images = splits.train.len() + splits.valid.len();
-    let again = match retraining {
+    let (again, what) = match retraining {
         Retraining::None => return Ok(None),
         Retraining::UntilObjectiveMatches => {
             let target = match recorded_target(&retrain_folder)? {
                 Some(target) => target,
                 None => dropout_objective(config, splits, device, &first.net)?,
             };
-            continued_settings(config, best, target, images)
+            let again = continued_settings(config, best, target, images);
+            let what = "from phase 1's model until its dropout objective falls to phase 1's";
+            (again, what)
         }
-        Retraining::AfreshForSameUpdates => afresh_settings(config, best, images),
+        Retraining::AfreshForSameUpdates => {
+            let what = "afresh for as many updates as phase 1 made";
+            (afresh_settings(config, best, images), what)
+        }
     };
     let device = device.clone().autodiff();
     if let Some(done) = finished(&again, &retrain_folder, &device)? {
@@ -99,8 +91,7 @@ pub(super) fn retrain(
     };
     let resuming = resumable(&again, &retrain_folder)?;
     println!(
-        "== retraining on all {images} images, {} ({}{})",
-        retraining.describe(),
+        "== retraining on all {images} images, {what} ({}{})",
         if resuming { "resuming " } else { "" },
         retrain_folder.display()
     );
@@ -156,9 +147,10 @@ fn recorded_target(folder: &Path) -> Result<Option<f64>, TrainError> {
 /// Goodfellow et al.'s phase 2 settings: phase 1's, from the learning rate
 /// and momentum it had reached after `best` epochs, the momentum fixed
 /// from there and the learning rate decaying at phase 1's rate per update
-/// (so by more per epoch of `images` images), for at most `best` epochs, stopping as soon
-/// as the validation loss (on images now trained on), measured on thinned
-/// nets as pylearn2's monitor measures its Dropout cost, reaches `target`.
+/// (so by more per epoch of `images` images), for at most `best` epochs,
+/// stopping as soon as the validation loss (on images now trained on),
+/// measured on thinned nets as pylearn2's monitor measures its Dropout
+/// cost, reaches `target`.
 pub(super) fn continued_settings(
     config: &TrainConfig,
     best: usize,
@@ -204,9 +196,8 @@ pub(super) fn continued_settings(
 /// model is the last epoch's. A momentum ramp counts updates already.
 pub(super) fn afresh_settings(config: &TrainConfig, best: usize, images: usize) -> TrainConfig {
     let mut again = config.clone();
-    let phase_one = phase_one_updates_per_epoch(config) as f64;
-    let per_epoch = images.div_ceil(config.fit.batch_size) as f64;
-    again.fit.epochs = ((best as f64 * phase_one / per_epoch).round() as usize).max(1);
+    let epochs = best as f64 / epoch_length(config, images);
+    again.fit.epochs = (epochs.round() as usize).max(1);
     again.fit.lr_schedule = decay_per_update(config, images);
     again.fit.early_stopping = None;
     again
@@ -218,15 +209,18 @@ pub(super) fn afresh_settings(config: &TrainConfig, best: usize, images: usize) 
 /// they are, per epoch.
 fn decay_per_update(config: &TrainConfig, images: usize) -> LrSchedule {
     match config.fit.lr_schedule {
-        LrSchedule::Exponential { factor } => {
-            let updates = images.div_ceil(config.fit.batch_size) as f64;
-            let phase_one = phase_one_updates_per_epoch(config) as f64;
-            LrSchedule::Exponential {
-                factor: factor.powf(updates / phase_one),
-            }
-        }
+        LrSchedule::Exponential { factor } => LrSchedule::Exponential {
+            factor: factor.powf(epoch_length(config, images)),
+        },
         other => other,
     }
+}
+
+/// How many of phase 1's epochs of updates one epoch of `images` images
+/// makes (1.2 for 60,000 against 50,000).
+fn epoch_length(config: &TrainConfig, images: usize) -> f64 {
+    let updates = images.div_ceil(config.fit.batch_size) as f64;
+    updates / phase_one_updates_per_epoch(config) as f64
 }
 
 #[cfg(test)]
