@@ -218,6 +218,86 @@ fn reproduce_paper_quick_runs_every_protocol() {
     );
     // Only `paper`'s runs have a patience the command line may change.
     let other = reproduce(&["maxout", "--patience", "3"], &cut);
-    common::assert_refused(&other, "--patience pick and change runs of `paper`");
+    common::assert_refused(&other, "--phase-one pick and change runs of `paper`");
     std::fs::remove_dir_all(cut).unwrap();
+}
+
+/// A phase 1 row as an earlier `results.json` records it.
+fn phase_one_row(name: &str, seed: u64) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "source": "a test", "paper_test_error": 1.0, "seed": seed,
+        "test_error": 2.5, "phase_one_test_error": 2.5, "valid_error": 2.4, "epochs_run": 5,
+        "best_epoch": 3, "retrain_epochs": null, "seconds": 10.0, "deviations": []
+    })
+}
+
+/// `reproduce paper --phase-one`: no phase 1 is trained, the retraining
+/// afresh runs for the recorded epoch's updates, and the row keeps the
+/// record's phase 1 figures; a retraining that needs phase 1's weights,
+/// or a seed the record lacks, is refused in words.
+#[test]
+fn reproduce_paper_retrains_a_recorded_phase_one() {
+    let out = common::fresh_dir("reproduce-paper-recorded");
+    std::fs::create_dir_all(&out).unwrap();
+    let record = out.join("phase-one.json");
+    let rows = serde_json::json!([
+        phase_one_row("max-norm", 1),
+        phase_one_row("Maxout + dropout + max-norm", 1)
+    ]);
+    std::fs::write(&record, rows.to_string()).unwrap();
+    let record = record.to_str().unwrap();
+    let picked = [
+        "paper",
+        "--profile",
+        "quick",
+        "--only",
+        "max-norm",
+        "--seeds",
+    ];
+    let output = reproduce(&[&picked[..], &["1", "--phase-one", record]].concat(), &out);
+    let stdout = common::assert_success(&output);
+    assert!(
+        stdout.contains("max-norm seed 1: phase 1 from the record"),
+        "{stdout}"
+    );
+    let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows.len(), 1, "{json}");
+    let row = &rows[0];
+    assert_eq!(row["phase_one_test_error"], 2.5);
+    assert_eq!(row["best_epoch"], 3);
+    // 3 epochs of 50 updates are 1 epoch of 150 on all 15,000 quick images.
+    assert_eq!(row["retrain_epochs"], 1, "{json}");
+    assert!(
+        row["seconds"].as_f64().unwrap() > 10.0,
+        "the retraining adds its time"
+    );
+    let folder = out.join("paper/max-norm-seed1");
+    assert!(!folder.join("summary.json").exists(), "phase 1 was trained");
+    assert!(folder.join("retrain/summary.json").exists());
+    let results = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
+    assert!(
+        results.contains("phase 1 not trained by this command") && results.contains(record),
+        "{results}"
+    );
+    assert!(
+        !out.join("paper/validation.png").exists(),
+        "no phase 1 curve to draw"
+    );
+
+    let other_seed = reproduce(&[&picked[..], &["2", "--phase-one", record]].concat(), &out);
+    common::assert_refused(&other_seed, "no row of `max-norm` with seed 2");
+    let maxout = [
+        "paper",
+        "--profile",
+        "quick",
+        "--only",
+        "Maxout + dropout + max-norm",
+    ];
+    let from_weights = reproduce(
+        &[&maxout[..], &["--seeds", "1", "--phase-one", record]].concat(),
+        &out,
+    );
+    common::assert_refused(&from_weights, "its trained model");
+    std::fs::remove_dir_all(out).unwrap();
 }

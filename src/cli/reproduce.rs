@@ -102,6 +102,12 @@ pub struct ReproduceArgs {
     /// the departures
     #[arg(long)]
     pub patience: Option<usize>,
+    /// `paper` only: train no phase 1; take each run's and seed's from this
+    /// results.json of an earlier `reproduce paper` whose runs did not
+    /// retrain, and run only the retraining afresh on all 60,000 images,
+    /// which needs nothing of phase 1 but the epoch it kept
+    #[arg(long, value_name = "RESULTS_JSON")]
+    pub phase_one: Option<PathBuf>,
     /// `all` only: experiments to run at once, each in a process of its own
     /// with its share of the cores (0: one per core on a CPU device, one on
     /// a GPU); each experiment's output goes to OUT/logs/
@@ -127,6 +133,7 @@ impl Default for ReproduceArgs {
             only: None,
             seeds: None,
             patience: None,
+            phase_one: None,
             jobs: 0,
             from_results: false,
         }
@@ -285,12 +292,17 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             only: args.only.as_deref(),
             seeds: args.seeds.as_deref(),
             patience: args.patience,
+            phase_one: args.phase_one.as_deref(),
         };
         return paper(&context, selection);
-    } else if args.only.is_some() || args.seeds.is_some() || args.patience.is_some() {
+    } else if args.only.is_some()
+        || args.seeds.is_some()
+        || args.patience.is_some()
+        || args.phase_one.is_some()
+    {
         bail!(
-            "--only, --seeds and --patience pick and change runs of `paper`; the other \
-             experiments run whole"
+            "--only, --seeds, --patience and --phase-one pick and change runs of `paper`; the \
+             other experiments run whole"
         );
     }
     let jobs = experiment_jobs::jobs(args.jobs, &args.device);

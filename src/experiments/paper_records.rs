@@ -20,7 +20,8 @@ use recipe_train::{
 use serde::Serialize;
 
 use super::SplitCache;
-use super::paper_retraining::{Retraining, retrain};
+use super::paper_phase_one::{PhaseOne, PhaseOneFigures};
+use super::paper_retraining::{KeptByPhaseOne, Retraining, retrain};
 use super::paper_run_folder::{finished, resumable};
 
 /// How much of the papers' budget to spend.
@@ -464,13 +465,19 @@ pub(super) fn phase_one_updates_per_epoch(config: &TrainConfig) -> u64 {
 
 /// Trains every seed of every run, on `device`, keeping each run's files in
 /// `out/<name>-seed<seed>` (and the retraining in `.../retrain`), and calls
-/// `report` after each.
+/// `report` after each. With [`PhaseOne::Recorded`], phase 1 is not
+/// trained: its figures are the record's and only the retraining runs.
 pub fn run_paper(
     runs: &[PaperRun],
+    phase_one: &PhaseOne,
     device: &Device,
     out: &Path,
     mut report: impl FnMut(&PaperRow),
 ) -> Result<Vec<PaperRow>, TrainError> {
+    if let PhaseOne::Recorded(records) = phase_one {
+        // Before hours of training, not after.
+        records.cover(runs)?;
+    }
     let mut cache = SplitCache::default();
     let mut rows = Vec::new();
     for run in runs {
@@ -479,41 +486,22 @@ pub fn run_paper(
             config.fit.seed = seed;
             let splits = cache.get(&config)?;
             let folder = out.join(format!("{}-seed{seed}", slug(&run.name)));
-            let first = match finished(&config, &folder, device)? {
-                Some(done) => done,
-                None if resumable(&config, &folder)? => {
-                    println!("== {} (resuming {})", run.name, folder.display());
-                    let options = TrainOptions {
-                        model_name: Some(run.name.clone()),
-                        ..TrainOptions::default()
-                    };
-                    resume_mlp(&folder, device, &options)?
+            let trained;
+            let (first, kept) = match phase_one {
+                PhaseOne::Train => {
+                    trained = phase_one_model(run, &config, splits, device, &folder)?;
+                    let figures = PhaseOneFigures::of_model(&trained);
+                    (figures, KeptByPhaseOne::Model(&trained))
                 }
-                None => train_fresh(&config, splits, device, &run.name, &folder)?,
+                PhaseOne::Recorded(records) => {
+                    let figures = PhaseOneFigures::of_record(records.find(&run.name, seed)?);
+                    println!("== {} seed {seed}: phase 1 from the record", run.name);
+                    let kept = KeptByPhaseOne::Epoch(figures.best_epoch);
+                    (figures, kept)
+                }
             };
-            let retrained = retrain(run.retraining, &config, splits, device, &first, &folder)?;
-            let last = retrained.as_ref().unwrap_or(&first);
-            let best = first.summary.weights_from_epoch;
-            let row = PaperRow {
-                name: run.name.clone(),
-                source: run.source.clone(),
-                paper_test_error: run.paper_test_error,
-                seed,
-                test_error: 100.0 * (1.0 - last.summary.test_accuracy),
-                phase_one_test_error: 100.0 * (1.0 - first.summary.test_accuracy),
-                valid_error: 100.0 * (1.0 - first.summary.valid_accuracy),
-                epochs_run: first.summary.epochs_run,
-                best_epoch: best,
-                retrain_epochs: retrained.as_ref().map(|r| r.summary.epochs_run),
-                seconds: epoch_seconds(&first) + retrained.as_ref().map_or(0.0, epoch_seconds),
-                deviations: run.deviations.clone(),
-                valid_errors: first
-                    .history
-                    .epochs
-                    .iter()
-                    .map(|e| (e.epoch, 100.0 * (1.0 - e.valid_accuracy)))
-                    .collect(),
-            };
+            let retrained = retrain(run.retraining, &config, splits, device, kept, &folder)?;
+            let row = paper_row(run, seed, first, retrained.as_ref());
             report(&row);
             rows.push(row);
         }
@@ -521,9 +509,56 @@ pub fn run_paper(
     Ok(rows)
 }
 
-/// The seconds of every epoch a run trained, over all its pieces.
-fn epoch_seconds(run: &TrainedModel<Mlp>) -> f64 {
-    run.history.epochs.iter().map(|e| e.seconds).sum()
+/// Phase 1 of `run` in `folder`: read back if it finished there, resumed
+/// if it stopped, trained otherwise.
+fn phase_one_model(
+    run: &PaperRun,
+    config: &TrainConfig,
+    splits: &Splits,
+    device: &Device,
+    folder: &Path,
+) -> Result<TrainedModel<Mlp>, TrainError> {
+    if let Some(done) = finished(config, folder, device)? {
+        return Ok(done);
+    }
+    if resumable(config, folder)? {
+        println!("== {} (resuming {})", run.name, folder.display());
+        let options = TrainOptions {
+            model_name: Some(run.name.clone()),
+            ..TrainOptions::default()
+        };
+        return resume_mlp(folder, device, &options);
+    }
+    train_fresh(config, splits, device, &run.name, folder)
+}
+
+/// The row of `run`'s `seed`: the retrained model's test error when there
+/// is one, phase 1's otherwise.
+fn paper_row(
+    run: &PaperRun,
+    seed: u64,
+    first: PhaseOneFigures,
+    retrained: Option<&TrainedModel<Mlp>>,
+) -> PaperRow {
+    let retrain_seconds =
+        retrained.map_or(0.0, |r| r.history.epochs.iter().map(|e| e.seconds).sum());
+    PaperRow {
+        name: run.name.clone(),
+        source: run.source.clone(),
+        paper_test_error: run.paper_test_error,
+        seed,
+        test_error: retrained.map_or(first.test_error, |r| {
+            100.0 * (1.0 - r.summary.test_accuracy)
+        }),
+        phase_one_test_error: first.test_error,
+        valid_error: first.valid_error,
+        epochs_run: first.epochs_run,
+        best_epoch: first.best_epoch,
+        retrain_epochs: retrained.map(|r| r.summary.epochs_run),
+        seconds: first.seconds + retrain_seconds,
+        deviations: run.deviations.clone(),
+        valid_errors: first.valid_errors,
+    }
 }
 
 fn train_fresh(

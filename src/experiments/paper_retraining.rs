@@ -16,6 +16,7 @@ use recipe_train::{
     TrainOptions, TrainedModel, evaluate_monte_carlo, read_run_config, resume, thinned_copy, train,
 };
 
+use super::paper_phase_one::from_weights;
 use super::paper_records::phase_one_updates_per_epoch;
 use super::paper_run_folder::{finished, resumable};
 
@@ -39,47 +40,70 @@ pub enum Retraining {
     AfreshForSameUpdates,
 }
 
-/// Phase 2 of `retraining` after phase 1 kept `first`, in
+/// What phase 1 left for phase 2.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum KeptByPhaseOne<'a> {
+    /// The model it kept, trained in this run's folder.
+    Model(&'a TrainedModel<Mlp>),
+    /// Only the epoch it kept, from a record of an earlier invocation.
+    Epoch(usize),
+}
+
+impl KeptByPhaseOne<'_> {
+    fn epoch(self) -> usize {
+        match self {
+            Self::Model(first) => first.summary.weights_from_epoch,
+            Self::Epoch(epoch) => epoch,
+        }
+    }
+}
+
+/// Phase 2 of `retraining` after phase 1 kept `kept`, in
 /// `folder/retrain`: read back if it finished there, resumed if it
-/// stopped; `None` when the protocol has no phase 2.
+/// stopped; `None` when the protocol has no phase 2. A retraining that
+/// starts from phase 1's model is refused when only the epoch is known.
 pub(super) fn retrain(
     retraining: Retraining,
     config: &TrainConfig,
     splits: &Splits,
     device: &Device,
-    first: &TrainedModel<Mlp>,
+    kept: KeptByPhaseOne,
     folder: &Path,
 ) -> Result<Option<TrainedModel<Mlp>>, TrainError> {
     let retrain_folder = folder.join("retrain");
-    let best = first.summary.weights_from_epoch.max(1);
+    let best = kept.epoch().max(1);
     let images = splits.train.len() + splits.valid.len();
-    let (again, what) = match retraining {
-        Retraining::None => return Ok(None),
-        Retraining::UntilObjectiveMatches => {
+    let (again, what, first) = match (retraining, kept) {
+        (Retraining::None, _) => return Ok(None),
+        (Retraining::UntilObjectiveMatches, KeptByPhaseOne::Model(first)) => {
             let target = match recorded_target(&retrain_folder)? {
                 Some(target) => target,
                 None => dropout_objective(config, splits, device, &first.net)?,
             };
             let again = continued_settings(config, best, target, images);
             let what = "from phase 1's model until its dropout objective falls to phase 1's";
-            (again, what)
+            (again, what, Some(first))
         }
-        Retraining::AfreshForSameUpdates => {
+        (Retraining::UntilObjectiveMatches, KeptByPhaseOne::Epoch(_)) => {
+            return Err(from_weights("phase 1"));
+        }
+        (Retraining::AfreshForSameUpdates, _) => {
             let what = "afresh for as many updates as phase 1 made";
-            (afresh_settings(config, best, images), what)
+            (afresh_settings(config, best, images), what, None)
         }
     };
     let device = device.clone().autodiff();
     if let Some(done) = finished(&again, &retrain_folder, &device)? {
         return Ok(Some(done));
     }
-    let net = if retraining == Retraining::UntilObjectiveMatches {
+    let net = match first {
         // The kept net is in evaluation mode: `train` turns its gradients
         // and dropout back on.
-        first.net.clone().fork(&device).train()
-    } else {
-        device.seed(config.fit.seed);
-        again.mlp()?.init(&device)?
+        Some(first) => first.net.clone().fork(&device).train(),
+        None => {
+            device.seed(config.fit.seed);
+            again.mlp()?.init(&device)?
+        }
     };
     let all = all_images(splits);
     let data = all.flat_data(again.data.standardize)?;

@@ -3,7 +3,12 @@
 //! epochs, patience), each change listed with the run's departures.
 
 use anyhow::{Result, anyhow, bail};
-use recipe::experiments::{PaperBudget, PaperRun, paper_chart, paper_runs, paper_table, run_paper};
+use std::path::Path;
+
+use recipe::experiments::{
+    PaperBudget, PaperRun, PhaseOne, PhaseOneRecords, paper_chart, paper_runs, paper_table,
+    run_paper,
+};
 
 use super::{Context, Profile};
 
@@ -18,6 +23,9 @@ pub(super) struct PaperSelection<'a> {
     /// `--patience`: epochs without improvement before phase 1 stops, in
     /// place of each protocol's.
     pub patience: Option<usize>,
+    /// `--phase-one`: an earlier results.json whose phase 1 figures the
+    /// retraining starts from, in place of training phase 1.
+    pub phase_one: Option<&'a Path>,
 }
 
 /// `reproduce paper`: the published records beside recipe's runs.
@@ -30,7 +38,17 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         .into_iter()
         .map(|run| with_overrides(context, run, selection))
         .collect::<Result<Vec<_>>>()?;
-    let rows = run_paper(&runs, &context.device, &context.out.join("paper"), |row| {
+    let (phase_one, runs) = match selection.phase_one {
+        Some(file) => (
+            PhaseOne::Recorded(PhaseOneRecords::read(file)?),
+            runs.into_iter()
+                .map(|run| with_recorded_phase_one(run, file))
+                .collect(),
+        ),
+        None => (PhaseOne::Train, runs),
+    };
+    let out = context.out.join("paper");
+    let rows = run_paper(&runs, &phase_one, &context.device, &out, |row| {
         println!(
             "   {} seed {}: test error {:.2}% (phase 1's model {:.2}%; paper {:.2}%), best epoch \
              {} of {} ({:.0}s)",
@@ -68,8 +86,11 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
             body.push_str(&format!("  - {deviation}\n"));
         }
     }
-    paper_chart(&rows).write(&context.out.join("paper").join("validation"))?;
-    body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
+    // A recorded phase 1 has no curve to draw: its own folder has the chart.
+    if rows.iter().any(|row| !row.valid_errors.is_empty()) {
+        paper_chart(&rows).write(&out.join("validation"))?;
+        body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
+    }
     context.write(
         "paper",
         "The published permutation-invariant MNIST records",
@@ -153,6 +174,16 @@ fn with_overrides(
         Some(patience) => with_patience(run, patience),
         None => Ok(run),
     }
+}
+
+/// `run` with its phase 1 taken from `file`, listed with its departures.
+fn with_recorded_phase_one(mut run: PaperRun, file: &Path) -> PaperRun {
+    run.deviations.push(format!(
+        "phase 1 not trained by this command: its figures and the epoch it kept are those \
+         {} records (--phase-one; its results.md names the command that trained it)",
+        file.display()
+    ));
+    run
 }
 
 /// `run` stopping after `patience` epochs without improvement, where its
