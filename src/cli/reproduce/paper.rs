@@ -1,10 +1,11 @@
 //! `recipe reproduce paper`: the published records beside recipe's runs,
 //! and what the command line picks (runs, seeds) and changes (images,
-//! epochs, patience), each change listed with the run's departures.
+//! epochs, patience, a recorded phase 1), each change listed with the
+//! run's departures.
 
-use anyhow::{Result, anyhow, bail};
 use std::path::Path;
 
+use anyhow::{Result, anyhow, bail};
 use recipe::experiments::{
     PaperBudget, PaperRun, PhaseOne, PhaseOneRecords, paper_chart, paper_runs, paper_table,
     run_paper,
