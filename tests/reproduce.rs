@@ -226,7 +226,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
 fn phase_one_row(name: &str, seed: u64) -> serde_json::Value {
     serde_json::json!({
         "name": name, "source": "a test", "paper_test_error": 1.0, "seed": seed,
-        "test_error": 2.5, "phase_one_test_error": 2.5, "valid_error": 2.4, "epochs_run": 5,
+        "test_error": 2.5, "phase_one_test_error": 2.5, "valid_error": 2.4, "epochs_run": 3,
         "best_epoch": 3, "retrain_epochs": null, "seconds": 10.0, "deviations": []
     })
 }

@@ -73,15 +73,29 @@ impl PhaseOneRecords {
         })
     }
 
-    /// Whether every seed of every run of `runs` has a row here and a
-    /// retraining that can start from it; the first that has not, in words.
+    /// Whether every seed of every run of `runs` has a row here, within
+    /// the run's epoch budget (a row of the full profile is no phase 1 of
+    /// the quick one), and a retraining that can start from it; the first
+    /// that has not, in words.
     pub(super) fn cover(&self, runs: &[PaperRun]) -> Result<(), TrainError> {
         for run in runs {
             if run.retraining == Retraining::UntilObjectiveMatches {
                 return Err(from_weights(&format!("phase 1 of `{}`", run.name)));
             }
             for &seed in &run.seeds {
-                self.find(&run.name, seed)?;
+                let row = self.find(&run.name, seed)?;
+                let budget = run.config.fit.epochs;
+                if row.epochs_run > budget || row.best_epoch > row.epochs_run {
+                    return Err(TrainError::Io {
+                        path: self.file.clone(),
+                        source: format!(
+                            "`{}` seed {seed} kept epoch {} of {}, where the run allows at \
+                             most {budget} epochs: a record of other settings",
+                            run.name, row.best_epoch, row.epochs_run
+                        )
+                        .into(),
+                    });
+                }
             }
         }
         Ok(())
@@ -156,6 +170,7 @@ impl PhaseOneFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiments::{PaperBudget, paper_runs};
 
     /// `text` as `results.json` in a folder of its own (`test` names it).
     fn written(test: &str, text: &str) -> PathBuf {
@@ -188,6 +203,28 @@ mod tests {
             missing.contains("results.json")
                 && missing.contains("no row of `dropout + max-norm` with seed 3"),
             "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_record_beyond_the_runs_budget_is_refused_as_other_settings() {
+        let file = written("phase-one-budget", &format!("[{ROW}]"));
+        let records = PhaseOneRecords::read(&file).unwrap();
+        let run = |budget| {
+            let runs = paper_runs(PaperBudget::Full).unwrap();
+            let mut run = runs
+                .into_iter()
+                .find(|run| run.name == "dropout + max-norm")
+                .unwrap();
+            run.seeds = vec![2];
+            run.config.fit.epochs = budget;
+            run
+        };
+        records.cover(&[run(500)]).unwrap();
+        let error = records.cover(&[run(3)]).unwrap_err().to_string();
+        assert!(
+            error.contains("kept epoch 170 of 270") && error.contains("at most 3 epochs"),
+            "{error}"
         );
     }
 
