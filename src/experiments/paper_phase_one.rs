@@ -138,6 +138,11 @@ pub(super) struct PhaseOneFigures {
     pub valid_errors: Vec<(usize, f64)>,
 }
 
+/// The seconds of every epoch a run trained, over all its pieces.
+pub(super) fn epoch_seconds(run: &TrainedModel<Mlp>) -> f64 {
+    run.history.epochs.iter().map(|e| e.seconds).sum()
+}
+
 impl PhaseOneFigures {
     pub(super) fn of_model(first: &TrainedModel<Mlp>) -> Self {
         Self {
@@ -145,7 +150,7 @@ impl PhaseOneFigures {
             epochs_run: first.summary.epochs_run,
             test_error: 100.0 * (1.0 - first.summary.test_accuracy),
             valid_error: 100.0 * (1.0 - first.summary.valid_accuracy),
-            seconds: first.history.epochs.iter().map(|e| e.seconds).sum(),
+            seconds: epoch_seconds(first),
             valid_errors: first
                 .history
                 .epochs

@@ -20,7 +20,7 @@ use recipe_train::{
 use serde::Serialize;
 
 use super::SplitCache;
-use super::paper_phase_one::{PhaseOne, PhaseOneFigures};
+use super::paper_phase_one::{PhaseOne, PhaseOneFigures, epoch_seconds};
 use super::paper_retraining::{KeptByPhaseOne, Retraining, retrain};
 use super::paper_run_folder::{finished, resumable};
 
@@ -540,8 +540,7 @@ fn paper_row(
     first: PhaseOneFigures,
     retrained: Option<&TrainedModel<Mlp>>,
 ) -> PaperRow {
-    let retrain_seconds =
-        retrained.map_or(0.0, |r| r.history.epochs.iter().map(|e| e.seconds).sum());
+    let retrain_seconds = retrained.map_or(0.0, epoch_seconds);
     PaperRow {
         name: run.name.clone(),
         source: run.source.clone(),
