@@ -121,6 +121,15 @@ fn reproduce_paper_quick_runs_every_protocol() {
     let markdown = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
     assert!(markdown.contains("](validation.png)"), "{markdown}");
     assert!(out.join("paper").join("validation.png").exists());
+    // Table 9's ladder ranked by the paper and by recipe, below the table.
+    let ranking = markdown
+        .lines()
+        .find(|line| line.starts_with("- Srivastava et al. 2014, Table 9: the paper's order: "))
+        .unwrap_or_else(|| panic!("no ranking of Table 9: {markdown}"));
+    assert!(
+        ranking.contains("recipe's, by mean test error: "),
+        "{ranking}"
+    );
     for row in &rows {
         for error in [&row["test_error"], &row["phase_one_test_error"]] {
             let error = error.as_f64().unwrap();

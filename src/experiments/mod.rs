@@ -35,7 +35,7 @@ pub use overfitting::{
 };
 pub use paper_phase_one::{PhaseOne, PhaseOneRecords};
 pub use paper_records::{PaperBudget, PaperRow, PaperRun, paper_runs, run_paper};
-pub use paper_report::{paper_chart, paper_table};
+pub use paper_report::{paper_chart, paper_ranking, paper_table};
 pub use paper_retraining::Retraining;
 pub use penalty_trace::{PenaltyTrace, PenaltyTraceConfig, WeightSeries, trace_penalties};
 pub use relu_regions::{ReluRegions, relu_regions};

@@ -93,6 +93,102 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
     table
 }
 
+/// Each paper's ranking beside recipe's: for every source whose paper
+/// gives its runs different figures, the runs ordered by the paper's test error and by recipe's mean,
+/// and the pairs the paper orders (different figures) that recipe's means
+/// order the other way. `None` when no paper orders two of the runs.
+pub fn paper_ranking(rows: &[PaperRow]) -> Option<String> {
+    let mut sources: Vec<&str> = Vec::new();
+    for row in rows {
+        if !sources.contains(&row.source.as_str()) {
+            sources.push(&row.source);
+        }
+    }
+    let rankings: Vec<String> = sources
+        .into_iter()
+        .filter_map(|source| source_ranking(source, rows))
+        .collect();
+    (!rankings.is_empty()).then(|| rankings.join("\n"))
+}
+
+/// One run's figures in a ranking: its paper's test error and recipe's mean.
+struct Ranked<'a> {
+    name: &'a str,
+    paper: f64,
+    mean: f64,
+}
+
+/// The ranking line of one source, `None` when the paper orders none of its
+/// runs (fewer than two, or all of one figure).
+fn source_ranking(source: &str, rows: &[PaperRow]) -> Option<String> {
+    let mut runs: Vec<Ranked> = Vec::new();
+    for row in rows.iter().filter(|r| r.source == source) {
+        if runs.iter().any(|r| r.name == row.name) {
+            continue;
+        }
+        let errors: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.name == row.name)
+            .map(|r| r.test_error)
+            .collect();
+        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
+        runs.push(Ranked {
+            name: &row.name,
+            paper: row.paper_test_error,
+            mean,
+        });
+    }
+    if runs.len() < 2 {
+        return None;
+    }
+    let order = |runs: &mut Vec<&Ranked>, key: fn(&Ranked) -> f64, figure: &str| {
+        runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        let names: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{} {:.2}%", r.name, key(r)))
+            .collect();
+        format!("{figure}: {}", names.join(", "))
+    };
+    let mut by_paper: Vec<&Ranked> = runs.iter().collect();
+    let paper_order = order(&mut by_paper, |r| r.paper, "the paper's order");
+    let mut by_recipe: Vec<&Ranked> = runs.iter().collect();
+    let recipe_order = order(&mut by_recipe, |r| r.mean, "recipe's, by mean test error");
+    let mut ordered = 0;
+    let mut reversed = Vec::new();
+    for (i, better) in by_paper.iter().enumerate() {
+        for worse in by_paper
+            .iter()
+            .skip(i + 1)
+            .filter(|w| w.paper > better.paper)
+        {
+            ordered += 1;
+            if worse.mean < better.mean {
+                reversed.push(format!(
+                    "{} below {} ({:.2}% against {:.2}%)",
+                    worse.name, better.name, worse.mean, better.mean
+                ));
+            }
+        }
+    }
+    if ordered == 0 {
+        return None;
+    }
+    let agreement = match reversed.is_empty() {
+        true => format!(
+            "recipe's means order every pair as the paper does (pairs it orders: {ordered})"
+        ),
+        false => format!(
+            "recipe's means reverse {} of the {ordered} pairs the paper orders: {}",
+            reversed.len(),
+            reversed.join("; ")
+        ),
+    };
+    Some(format!(
+        "- {source}: {paper_order}; {recipe_order}. {agreement} (a pair's means can differ by \
+         less than its seeds' spread: the table's ranges).",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +216,54 @@ mod tests {
             "{table}"
         );
         assert!(table.ends_with("| 30 s | 1.20% |\n"), "{table}");
+    }
+
+    /// Pairs of equal paper figures are not ranked; a pair recipe's means
+    /// order the other way is named; a source of one run has no ranking.
+    #[test]
+    fn the_ranking_names_the_pairs_recipe_orders_otherwise() {
+        let row = |name: &str, source: &str, paper, seed, error| PaperRow {
+            name: name.into(),
+            source: source.into(),
+            paper_test_error: paper,
+            seed,
+            test_error: error,
+            valid_error: 1.0,
+            epochs_run: 10,
+            best_epoch: 8,
+            phase_one_test_error: error,
+            retrain_epochs: None,
+            seconds: 1.0,
+            deviations: Vec::new(),
+            valid_errors: Vec::new(),
+        };
+        let rows = [
+            row("L2", "Table 9", 1.62, 1, 1.70),
+            row("L2", "Table 9", 1.62, 2, 1.60),
+            row("max-norm", "Table 9", 1.35, 1, 1.70),
+            row("dropout", "Table 9", 1.05, 1, 1.40),
+            row("dropout, slower", "Table 9", 1.05, 1, 1.30),
+            row("Maxout", "Goodfellow", 0.94, 1, 1.0),
+        ];
+        let ranking = paper_ranking(&rows).expect("Table 9 has four runs");
+        assert_eq!(ranking.lines().count(), 1, "{ranking}");
+        assert!(
+            ranking.starts_with(
+                "- Table 9: the paper's order: dropout 1.05%, dropout, slower 1.05%, \
+                 max-norm 1.35%, L2 1.62%; recipe's, by mean test error: dropout, slower \
+                 1.30%, dropout 1.40%, L2 1.65%, max-norm 1.70%. recipe's means reverse 1 of \
+                 the 5 pairs the paper orders: L2 below max-norm (1.65% against 1.70%)"
+            ),
+            "{ranking}"
+        );
+        assert_eq!(paper_ranking(&rows[5..]), None);
+        assert_eq!(paper_ranking(&rows[3..5]), None, "one figure: no order");
+        let in_order = [row("a", "T", 1.0, 1, 1.1), row("b", "T", 2.0, 1, 2.1)];
+        assert!(
+            paper_ranking(&in_order)
+                .unwrap()
+                .contains("recipe's means order every pair as the paper does (pairs it orders: 1)")
+        );
     }
 
     /// One dashed paper line per run in the run's colour, one curve per

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use recipe::experiments::{
-    PaperBudget, PaperRun, PhaseOne, PhaseOneRecords, paper_chart, paper_runs, paper_table,
-    run_paper,
+    PaperBudget, PaperRun, PhaseOne, PhaseOneRecords, paper_chart, paper_ranking, paper_runs,
+    paper_table, run_paper,
 };
 
 use super::{Context, Profile};
@@ -70,6 +70,11 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
          figures are on MNIST.\n\n{}",
         paper_table(&rows)
     );
+    if let Some(ranking) = paper_ranking(&rows) {
+        body.push_str(&format!(
+            "\nEach paper's ranking beside recipe's:\n\n{ranking}\n"
+        ));
+    }
     body.push_str("\nWhere each protocol departs from its paper:\n");
     let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
     for run in &runs {
