@@ -94,9 +94,10 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
 }
 
 /// Each paper's ranking beside recipe's: for every source whose paper
-/// gives its runs different figures, the runs ordered by the paper's test error and by recipe's mean,
-/// and the pairs the paper orders (different figures) that recipe's means
-/// order the other way. `None` when no paper orders two of the runs.
+/// gives its runs different figures, the runs ordered by the paper's test
+/// error and by recipe's mean, and the pairs the paper orders that
+/// recipe's means order the other way. `None` when no paper orders two of
+/// the runs.
 pub fn paper_ranking(rows: &[PaperRow]) -> Option<String> {
     let mut sources: Vec<&str> = Vec::new();
     for row in rows {
@@ -118,58 +119,12 @@ struct Ranked<'a> {
     mean: f64,
 }
 
-/// The ranking line of one source, `None` when the paper orders none of its
-/// runs (fewer than two, or all of one figure).
+/// The ranking line of one source, `None` when its paper orders none of
+/// its runs (fewer than two, or all of one figure).
 fn source_ranking(source: &str, rows: &[PaperRow]) -> Option<String> {
-    let mut runs: Vec<Ranked> = Vec::new();
-    for row in rows.iter().filter(|r| r.source == source) {
-        if runs.iter().any(|r| r.name == row.name) {
-            continue;
-        }
-        let errors: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.name == row.name)
-            .map(|r| r.test_error)
-            .collect();
-        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-        runs.push(Ranked {
-            name: &row.name,
-            paper: row.paper_test_error,
-            mean,
-        });
-    }
-    if runs.len() < 2 {
-        return None;
-    }
-    let order = |runs: &mut Vec<&Ranked>, key: fn(&Ranked) -> f64, figure: &str| {
-        runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
-        let names: Vec<String> = runs
-            .iter()
-            .map(|r| format!("{} {:.2}%", r.name, key(r)))
-            .collect();
-        format!("{figure}: {}", names.join(", "))
-    };
-    let mut by_paper: Vec<&Ranked> = runs.iter().collect();
-    let paper_order = order(&mut by_paper, |r| r.paper, "the paper's order");
-    let mut by_recipe: Vec<&Ranked> = runs.iter().collect();
-    let recipe_order = order(&mut by_recipe, |r| r.mean, "recipe's, by mean test error");
-    let mut ordered = 0;
-    let mut reversed = Vec::new();
-    for (i, better) in by_paper.iter().enumerate() {
-        for worse in by_paper
-            .iter()
-            .skip(i + 1)
-            .filter(|w| w.paper > better.paper)
-        {
-            ordered += 1;
-            if worse.mean < better.mean {
-                reversed.push(format!(
-                    "{} below {} ({:.2}% against {:.2}%)",
-                    worse.name, better.name, worse.mean, better.mean
-                ));
-            }
-        }
-    }
+    let runs = ranked_runs(source, rows);
+    let by_paper = sorted_by(&runs, |r| r.paper);
+    let (ordered, reversed) = reversed_pairs(&by_paper);
     if ordered == 0 {
         return None;
     }
@@ -184,9 +139,69 @@ fn source_ranking(source: &str, rows: &[PaperRow]) -> Option<String> {
         ),
     };
     Some(format!(
-        "- {source}: {paper_order}; {recipe_order}. {agreement} (a pair's means can differ by \
-         less than its seeds' spread: the table's ranges).",
+        "- {source}: the paper's order: {}; recipe's, by mean test error: {}. {agreement} (a \
+         pair's means can differ by less than its seeds' spread: the table's ranges).",
+        listed(&by_paper, |r| r.paper),
+        listed(&sorted_by(&runs, |r| r.mean), |r| r.mean),
     ))
+}
+
+/// The source's runs in the order of their first row, each with the mean
+/// test error over its seeds.
+fn ranked_runs<'a>(source: &str, rows: &'a [PaperRow]) -> Vec<Ranked<'a>> {
+    let mut runs: Vec<Ranked> = Vec::new();
+    for row in rows.iter().filter(|r| r.source == source) {
+        if runs.iter().any(|r| r.name == row.name) {
+            continue;
+        }
+        let errors: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.name == row.name)
+            .map(|r| r.test_error)
+            .collect();
+        runs.push(Ranked {
+            name: &row.name,
+            paper: row.paper_test_error,
+            mean: errors.iter().sum::<f64>() / errors.len() as f64,
+        });
+    }
+    runs
+}
+
+/// The runs sorted by a figure, best (lowest) first; ties keep their order.
+fn sorted_by<'a, 'r>(runs: &'r [Ranked<'a>], figure: fn(&Ranked) -> f64) -> Vec<&'r Ranked<'a>> {
+    let mut sorted: Vec<&Ranked> = runs.iter().collect();
+    sorted.sort_by(|a, b| figure(a).total_cmp(&figure(b)));
+    sorted
+}
+
+/// "name 1.23%, ..." in the given order.
+fn listed(runs: &[&Ranked], figure: fn(&Ranked) -> f64) -> String {
+    let names: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{} {:.2}%", r.name, figure(r)))
+        .collect();
+    names.join(", ")
+}
+
+/// How many pairs the paper orders (different figures), and those of them
+/// whose means recipe orders the other way, in words.
+fn reversed_pairs(by_paper: &[&Ranked]) -> (usize, Vec<String>) {
+    let mut ordered = 0;
+    let mut reversed = Vec::new();
+    for (i, better) in by_paper.iter().enumerate() {
+        let worse_runs = by_paper[i + 1..].iter().filter(|w| w.paper > better.paper);
+        for worse in worse_runs {
+            ordered += 1;
+            if worse.mean < better.mean {
+                reversed.push(format!(
+                    "{} below {} ({:.2}% against {:.2}%)",
+                    worse.name, better.name, worse.mean, better.mean
+                ));
+            }
+        }
+    }
+    (ordered, reversed)
 }
 
 #[cfg(test)]
