@@ -334,7 +334,9 @@ fn ladder_base(budget: PaperBudget) -> TrainConfig {
 
 /// The ladder's dropout, as its runs depart from the paper.
 const INVERTED_DROPOUT: &str = "inverted dropout (the kept units scaled by 1/(1-p) in training) \
-     where the paper scales the weights at test time: the same network at test time";
+     where the paper scales the weights at test time: the same network at test time, but the \
+     max-norm bound falls on the test-time weights, so the paper's c is (1-p) x c here (its \
+     Appendix B.1's c = 2 for MNIST would be 1.6 on the first layer and 1.0 on the others)";
 /// How the ladder's runs choose their length, as they depart from the paper.
 const RETRAINING_LENGTH: &str = "phase 1 stops early and its best validation epoch sets the length \
      of the retraining on all 60,000 images (afresh, as many updates as phase 1 made up to that \
