@@ -789,6 +789,62 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `--constraint NAME:ARG@LAYERS` bounds only its layers: each one its own
+/// radius (the paper's c = 2 under inverted dropout is 1.6 on the first
+/// layer and 1.0 on the rest), the layer none names left free.
+#[test]
+fn each_constraint_can_take_its_own_layers() {
+    let (output, dir) = train_into(
+        "layer-constraints",
+        &[
+            "--hidden",
+            "32,16",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+            "--constraint",
+            "max-norm:0.5@layers.0",
+            "--constraint",
+            "max-norm:0.2@output",
+        ],
+    );
+    common::assert_success(&output);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["fit"]["constraints"][1]["selector"]["layers"],
+        serde_json::json!(["output"]),
+        "{config}"
+    );
+    let tensors = common::tensors(&dir.join("model.safetensors"));
+    let largest_unit_norm = |name: &str| {
+        let (shape, bytes) = &tensors[name];
+        let dims: Vec<usize> = shape
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|d| d.parse().unwrap())
+            .collect();
+        let w: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (0..dims[1])
+            .map(|unit| {
+                (0..dims[0])
+                    .map(|i| w[i * dims[1] + unit].powi(2))
+                    .sum::<f32>()
+                    .sqrt()
+            })
+            .fold(0.0f32, f32::max)
+    };
+    assert!(largest_unit_norm("layers.0.linear.weight") <= 0.5 + 1e-4);
+    assert!(largest_unit_norm("output.weight") <= 0.2 + 1e-4);
+    let free = largest_unit_norm("layers.1.linear.weight");
+    assert!(free > 0.5, "layers.1 is named by no constraint: {free}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// A run folder is never shared or silently replaced: a second run into a
 /// folder that holds a run is refused (and leaves the first run's files as
 /// they were) unless `--overwrite`; a run started while another writes

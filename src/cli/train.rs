@@ -146,8 +146,9 @@ pub struct TrainArgs {
     /// Group lasso strength: adds lambda * sum over units of |w_unit|_2 (switches whole units off)
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub group_lasso: Option<f64>,
-    /// A constraint after each step: max-norm:C, unit-norm[:N] or non-neg (repeatable)
-    #[arg(long, value_name = "NAME[:ARG]")]
+    /// A constraint after each step: max-norm:C, unit-norm[:N] or non-neg (repeatable);
+    /// `@LAYERS` after it picks its own layers (max-norm:1.6@layers.0), else --regularize-layers'
+    #[arg(long, value_name = "NAME[:ARG][@LAYERS]")]
     #[serde(default)]
     pub constraint: Vec<String>,
     /// Decoupled weight decay of AdamW (needs --optimizer adamw; not an L2 penalty)
@@ -484,9 +485,17 @@ impl TrainArgs {
             ));
         }
         for text in &self.constraint {
+            let (constraint, layers) = constraint_and_layers(text)?;
+            let selector = match layers {
+                Some(layers) => ParamSelector {
+                    layers,
+                    ..selector.clone()
+                },
+                None => selector.clone(),
+            };
             config
                 .constraints
-                .push(WeightConstraint::parse(text, selector.clone())?);
+                .push(WeightConstraint::parse(constraint, selector)?);
         }
         if let Some(max_norm) = self.max_norm {
             let mut max_norm = MaxNormConfig::new(max_norm)?;
@@ -551,6 +560,24 @@ impl TrainArgs {
     }
 }
 
+/// `--constraint`'s text split at its last `@`: the constraint, and the
+/// layers it alone applies to (`max-norm:1.6@layers.0,layers.1`), if any.
+fn constraint_and_layers(text: &str) -> Result<(&str, Option<Vec<String>>)> {
+    let Some((constraint, layers)) = text.rsplit_once('@') else {
+        return Ok((text, None));
+    };
+    let layers: Vec<String> = layers
+        .split(',')
+        .map(str::trim)
+        .filter(|layer| !layer.is_empty())
+        .map(String::from)
+        .collect();
+    if layers.is_empty() {
+        bail!("--constraint {text}: name the layers after `@` (e.g. max-norm:1.6@layers.0)");
+    }
+    Ok((constraint, Some(layers)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +603,40 @@ mod tests {
         };
         let error = format!("{:#}", adam.to_config().unwrap_err());
         assert!(error.contains("dampened"), "{error}");
+    }
+
+    /// `@LAYERS` gives one constraint its own layers; without it the
+    /// constraint takes --regularize-layers'; an empty list is an error.
+    #[test]
+    fn a_constraint_can_pick_its_own_layers() {
+        let args = TrainArgs {
+            constraint: vec![
+                "max-norm:1.6@layers.0".into(),
+                "max-norm:1@layers.1, output".into(),
+                "non-neg".into(),
+            ],
+            regularize_layers: Some(vec!["layers.2".into()]),
+            ..TrainArgs::default()
+        };
+        let constraints = args.to_config().unwrap().fit.constraints;
+        let layers: Vec<Vec<String>> = constraints
+            .iter()
+            .map(|c| c.selector.layers.clone())
+            .collect();
+        assert_eq!(
+            layers,
+            [
+                vec!["layers.0"],
+                vec!["layers.1", "output"],
+                vec!["layers.2"]
+            ]
+        );
+        let empty = TrainArgs {
+            constraint: vec!["max-norm:1@ ,".into()],
+            ..TrainArgs::default()
+        };
+        let error = format!("{:#}", empty.to_config().unwrap_err());
+        assert!(error.contains("name the layers after `@`"), "{error}");
     }
 
     #[test]
