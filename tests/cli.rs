@@ -776,11 +776,9 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
         .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
         .collect();
     assert!(w.iter().all(|&v| v >= 0.0), "non-neg held");
-    for unit in 0..32 {
-        let norm = (0..784)
-            .map(|i| w[i * 32 + unit].powi(2))
-            .sum::<f32>()
-            .sqrt();
+    let norms = common::unit_norms(&tensors, "layers.0.linear.weight");
+    assert_eq!(norms.len(), 32);
+    for (unit, norm) in norms.into_iter().enumerate() {
         assert!(
             (norm - 1.0).abs() < 1e-4 || norm == 0.0,
             "unit {unit}: norm {norm}"
@@ -819,23 +817,8 @@ fn each_constraint_can_take_its_own_layers() {
     );
     let tensors = common::tensors(&dir.join("model.safetensors"));
     let largest_unit_norm = |name: &str| {
-        let (shape, bytes) = &tensors[name];
-        let dims: Vec<usize> = shape
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .map(|d| d.parse().unwrap())
-            .collect();
-        let w: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        (0..dims[1])
-            .map(|unit| {
-                (0..dims[0])
-                    .map(|i| w[i * dims[1] + unit].powi(2))
-                    .sum::<f32>()
-                    .sqrt()
-            })
+        common::unit_norms(&tensors, name)
+            .into_iter()
             .fold(0.0f32, f32::max)
     };
     assert!(largest_unit_norm("layers.0.linear.weight") <= 0.5 + 1e-4);

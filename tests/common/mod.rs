@@ -290,3 +290,26 @@ pub fn assert_same_step(before: &Mlp, one: &Mlp, two: &Mlp) {
         assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
     }
 }
+
+/// The L2 norm of each unit's incoming weights (each column) of the linear
+/// weight `name` (`[d_input, d_output]`, f32) in `tensors`.
+pub fn unit_norms(tensors: &BTreeMap<String, (String, Vec<u8>)>, name: &str) -> Vec<f32> {
+    let (shape, bytes) = &tensors[name];
+    let dims: Vec<usize> = shape
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|d| d.parse().unwrap())
+        .collect();
+    let w: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (0..dims[1])
+        .map(|unit| {
+            (0..dims[0])
+                .map(|i| w[i * dims[1] + unit].powi(2))
+                .sum::<f32>()
+                .sqrt()
+        })
+        .collect()
+}
