@@ -86,15 +86,11 @@ impl PhaseOneRecords {
                 let row = self.find(&run.name, seed)?;
                 let budget = run.config.fit.epochs;
                 if row.epochs_run > budget || row.best_epoch > row.epochs_run {
-                    return Err(TrainError::Io {
-                        path: self.file.clone(),
-                        source: format!(
-                            "`{}` seed {seed} kept epoch {} of {}, where the run allows at \
-                             most {budget} epochs: a record of other settings",
-                            run.name, row.best_epoch, row.epochs_run
-                        )
-                        .into(),
-                    });
+                    return Err(self.refusal(format!(
+                        "`{}` seed {seed} kept epoch {} of {}, where the run allows at most \
+                         {budget} epochs: a record of other settings",
+                        run.name, row.best_epoch, row.epochs_run
+                    )));
                 }
             }
         }
@@ -106,10 +102,15 @@ impl PhaseOneRecords {
         self.rows
             .iter()
             .find(|row| row.name == name && row.seed == seed)
-            .ok_or_else(|| TrainError::Io {
-                path: self.file.clone(),
-                source: format!("no row of `{name}` with seed {seed}").into(),
-            })
+            .ok_or_else(|| self.refusal(format!("no row of `{name}` with seed {seed}")))
+    }
+
+    /// The error that refuses this file, and why.
+    fn refusal(&self, why: String) -> TrainError {
+        TrainError::Io {
+            path: self.file.clone(),
+            source: why.into(),
+        }
     }
 }
 

@@ -51,6 +51,39 @@ pub fn paper_chart(rows: &[PaperRow]) -> LineChart {
     chart
 }
 
+/// The rows of each run, runs in the order of their first row.
+fn seeds_by_run(rows: &[PaperRow]) -> Vec<Vec<&PaperRow>> {
+    let mut runs: Vec<Vec<&PaperRow>> = Vec::new();
+    for row in rows {
+        match runs.iter_mut().find(|seeds| seeds[0].name == row.name) {
+            Some(seeds) => seeds.push(row),
+            None => runs.push(vec![row]),
+        }
+    }
+    runs
+}
+
+/// A run's test errors over its seeds: their mean and range.
+struct TestErrors {
+    seeds: usize,
+    mean: f64,
+    lowest: f64,
+    highest: f64,
+}
+
+impl TestErrors {
+    /// The figures of one run's rows (at least one).
+    fn of(seeds: &[&PaperRow]) -> Self {
+        let errors = seeds.iter().map(|r| r.test_error);
+        Self {
+            seeds: seeds.len(),
+            mean: errors.clone().sum::<f64>() / seeds.len() as f64,
+            lowest: errors.clone().fold(f64::INFINITY, f64::min),
+            highest: errors.fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
 /// The results table: per run, the paper's figure beside recipe's mean test
 /// error over its seeds with their range.
 pub fn paper_table(rows: &[PaperRow]) -> String {
@@ -59,33 +92,26 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
          | best epoch | training time, all seeds | phase 1's model (mean) |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
-    let mut names: Vec<&str> = Vec::new();
-    for row in rows {
-        if !names.contains(&row.name.as_str()) {
-            names.push(&row.name);
-        }
-    }
-    for name in names {
-        let runs: Vec<&PaperRow> = rows.iter().filter(|r| r.name == name).collect();
-        let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
-        let mean = errors.iter().sum::<f64>() / errors.len() as f64;
-        let (low, high) = errors
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), &e| (l.min(e), h.max(e)));
-        let range = if runs.len() > 1 {
-            format!("{mean:.2}% ({low:.2} to {high:.2})")
+    for runs in seeds_by_run(rows) {
+        let TestErrors {
+            seeds,
+            mean,
+            lowest,
+            highest,
+        } = TestErrors::of(&runs);
+        let range = if seeds > 1 {
+            format!("{mean:.2}% ({lowest:.2} to {highest:.2})")
         } else {
             format!("{mean:.2}%")
         };
         let best_epochs: Vec<String> = runs.iter().map(|r| r.best_epoch.to_string()).collect();
         let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
-        let phase_one =
-            runs.iter().map(|r| r.phase_one_test_error).sum::<f64>() / runs.len() as f64;
+        let phase_one = runs.iter().map(|r| r.phase_one_test_error).sum::<f64>() / seeds as f64;
         table.push_str(&format!(
-            "| {name} | {} | {:.2}% | {range} | {} | {} | {:.0} s | {phase_one:.2}% |\n",
+            "| {} | {} | {:.2}% | {range} | {seeds} | {} | {:.0} s | {phase_one:.2}% |\n",
+            runs[0].name,
             runs[0].source,
             runs[0].paper_test_error,
-            runs.len(),
             best_epochs.join(", "),
             seconds
         ));
@@ -99,43 +125,53 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
 /// recipe's means order the other way. `None` when no paper orders two of
 /// the runs.
 pub fn paper_ranking(rows: &[PaperRow]) -> Option<String> {
+    let runs = seeds_by_run(rows);
     let mut sources: Vec<&str> = Vec::new();
-    for row in rows {
-        if !sources.contains(&row.source.as_str()) {
-            sources.push(&row.source);
+    for seeds in &runs {
+        if !sources.contains(&seeds[0].source.as_str()) {
+            sources.push(&seeds[0].source);
         }
     }
     let rankings: Vec<String> = sources
         .into_iter()
-        .filter_map(|source| source_ranking(source, rows))
+        .filter_map(|source| source_ranking(source, &runs))
         .collect();
     (!rankings.is_empty()).then(|| rankings.join("\n"))
 }
 
-/// One run's figures in a ranking: its paper's test error, recipe's mean
-/// and the range of its seeds' test errors.
+/// One run in a ranking: its paper's test error and recipe's test errors.
 struct Ranked<'a> {
     name: &'a str,
     paper: f64,
-    mean: f64,
-    seeds: usize,
-    lowest: f64,
-    highest: f64,
+    errors: TestErrors,
 }
 
 impl Ranked<'_> {
+    /// recipe's mean test error.
+    fn mean(&self) -> f64 {
+        self.errors.mean
+    }
+
     /// Whether every seed of `self` has a lower test error than every seed
     /// of `other`, with at least two seeds each: a reversal no seed of
     /// either run contradicts.
     fn below_every_seed_of(&self, other: &Ranked) -> bool {
-        self.seeds > 1 && other.seeds > 1 && self.highest < other.lowest
+        self.errors.seeds > 1 && other.errors.seeds > 1 && self.errors.highest < other.errors.lowest
     }
 }
 
 /// The ranking line of one source, `None` when its paper orders none of
 /// its runs (fewer than two, or all of one figure).
-fn source_ranking(source: &str, rows: &[PaperRow]) -> Option<String> {
-    let runs = ranked_runs(source, rows);
+fn source_ranking(source: &str, runs: &[Vec<&PaperRow>]) -> Option<String> {
+    let runs: Vec<Ranked> = runs
+        .iter()
+        .filter(|seeds| seeds[0].source == source)
+        .map(|seeds| Ranked {
+            name: &seeds[0].name,
+            paper: seeds[0].paper_test_error,
+            errors: TestErrors::of(seeds),
+        })
+        .collect();
     let by_paper = sorted_by(&runs, |r| r.paper);
     let (ordered, reversed) = reversed_pairs(&by_paper);
     if ordered == 0 {
@@ -154,33 +190,8 @@ fn source_ranking(source: &str, rows: &[PaperRow]) -> Option<String> {
     Some(format!(
         "- {source}: the paper's order: {}; recipe's, by mean test error: {}. {agreement}.",
         listed(&by_paper, |r| r.paper),
-        listed(&sorted_by(&runs, |r| r.mean), |r| r.mean),
+        listed(&sorted_by(&runs, |r| r.mean()), |r| r.mean()),
     ))
-}
-
-/// The source's runs in the order of their first row, each with the mean
-/// and range of the test errors of its seeds.
-fn ranked_runs<'a>(source: &str, rows: &'a [PaperRow]) -> Vec<Ranked<'a>> {
-    let mut runs: Vec<Ranked> = Vec::new();
-    for row in rows.iter().filter(|r| r.source == source) {
-        if runs.iter().any(|r| r.name == row.name) {
-            continue;
-        }
-        let errors: Vec<f64> = rows
-            .iter()
-            .filter(|r| r.name == row.name)
-            .map(|r| r.test_error)
-            .collect();
-        runs.push(Ranked {
-            name: &row.name,
-            paper: row.paper_test_error,
-            mean: errors.iter().sum::<f64>() / errors.len() as f64,
-            seeds: errors.len(),
-            lowest: errors.iter().copied().fold(f64::INFINITY, f64::min),
-            highest: errors.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        });
-    }
-    runs
 }
 
 /// The runs sorted by a figure, best (lowest) first; ties keep their order.
@@ -210,15 +221,18 @@ fn reversed_pairs(by_paper: &[&Ranked]) -> (usize, Vec<String>) {
         let worse_runs = by_paper[i + 1..].iter().filter(|w| w.paper > better.paper);
         for worse in worse_runs {
             ordered += 1;
-            if worse.mean < better.mean {
-                let spread = match (worse.seeds, better.seeds) {
+            if worse.mean() < better.mean() {
+                let spread = match (worse.errors.seeds, better.errors.seeds) {
                     (1, _) | (_, 1) => "",
                     _ if worse.below_every_seed_of(better) => ", every seed below every seed",
                     _ => ", within the seeds' ranges",
                 };
                 reversed.push(format!(
                     "{} below {} ({:.2}% against {:.2}%{spread})",
-                    worse.name, better.name, worse.mean, better.mean
+                    worse.name,
+                    better.name,
+                    worse.mean(),
+                    better.mean()
                 ));
             }
         }
