@@ -221,7 +221,7 @@ impl LineChart {
 fn io_error(path: &Path, error: impl std::fmt::Display) -> TrainError {
     TrainError::Io {
         path: path.to_path_buf(),
-        source: error.to_string().into(),
+        reason: error.to_string().into(),
     }
 }
 

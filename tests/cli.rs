@@ -244,6 +244,19 @@ fn missing_data_and_bad_config_files_are_named() {
     );
     let dir = std::env::temp_dir().join(format!("recipe-cli-it-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    let cut_short = dir.join("mnist");
+    std::fs::create_dir_all(&cut_short).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, cut_short.join(from.file_name().unwrap())).unwrap();
+    }
+    let images = cut_short.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &bytes[..1000]).unwrap();
+    assert_clean_failure(
+        &recipe(&["train", "--data-dir", cut_short.to_str().unwrap()]),
+        "train-images-idx3-ubyte.gz: corrupt gzip stream",
+    );
     let config = dir.join("bad.toml");
     std::fs::write(&config, "epochs = 2\nlearning-rate = 0.1\n").unwrap();
     assert_clean_failure(

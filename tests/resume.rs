@@ -195,13 +195,18 @@ fn a_killed_run_resumes_to_the_same_history_and_weights() {
 }
 
 #[test]
-fn resume_refuses_other_options_and_missing_runs() {
+fn resume_refuses_other_options_and_missing_or_corrupt_runs() {
     let missing = run_dir("missing");
     assert_refused(&resume(&missing, &[]), "config.json");
     assert_refused(
         &resume(&missing, &["--epochs", "3"]),
         "give no other option",
     );
+    let corrupt = run_dir("corrupt");
+    fs::create_dir_all(&corrupt).unwrap();
+    fs::write(corrupt.join("config.json"), "{not json").unwrap();
+    assert_refused(&resume(&corrupt, &[]), "config.json: key must be a string");
+    fs::remove_dir_all(corrupt).unwrap();
 }
 
 /// Early stopping on validation accuracy with restore-best, resumed: the

@@ -51,9 +51,9 @@ impl PhaseOneRecords {
     /// whose runs did not retrain (a retrained row's seconds and test
     /// error are the retraining's).
     pub fn read(file: &Path) -> Result<Self, TrainError> {
-        let io = |source: Box<dyn std::error::Error + Send + Sync>| TrainError::Io {
+        let io = |reason: Box<dyn std::error::Error + Send + Sync>| TrainError::Io {
             path: file.to_path_buf(),
-            source,
+            reason,
         };
         let text = std::fs::read_to_string(file).map_err(|error| io(error.into()))?;
         let rows: Vec<RecordedPhaseOne> = serde_json::from_str(&text).map_err(|error| {
@@ -109,7 +109,7 @@ impl PhaseOneRecords {
     fn refusal(&self, why: String) -> TrainError {
         TrainError::Io {
             path: self.file.clone(),
-            source: why.into(),
+            reason: why.into(),
         }
     }
 }

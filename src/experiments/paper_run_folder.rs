@@ -24,15 +24,15 @@ pub(super) fn finished(
     }
     check_same_settings(config, folder)?;
     let read = |name: &str| {
-        std::fs::read_to_string(folder.join(name)).map_err(|source| TrainError::Io {
+        std::fs::read_to_string(folder.join(name)).map_err(|reason| TrainError::Io {
             path: folder.join(name),
-            source: source.into(),
+            reason: reason.into(),
         })
     };
     let summary: Summary =
         serde_json::from_str(&read("summary.json")?).map_err(|error| TrainError::Io {
             path: summary_file.clone(),
-            source: error.into(),
+            reason: error.into(),
         })?;
     let history = History::from_csv(&read("history.csv")?)?;
     let weights = folder.join("model.bpk");
@@ -42,7 +42,7 @@ pub(super) fn finished(
         .try_load_file(&weights)
         .map_err(|error| TrainError::Io {
             path: weights.clone(),
-            source: format!("{error:?}").into(),
+            reason: format!("{error:?}").into(),
         })?;
     println!(
         "== {} (done earlier, read from {})",

@@ -62,7 +62,8 @@ pub fn assert_success(output: &Output) -> String {
     stdout
 }
 
-/// Exit status 2 and `needle` in stderr, without a panic.
+/// Exit status 2 and `needle` in stderr, without a panic, and an error
+/// message that says each of its parts once.
 pub fn assert_refused(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
@@ -71,6 +72,20 @@ pub fn assert_refused(output: &Output, needle: &str) {
         "stderr should mention {needle:?}: {stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_no_part_repeated(&stderr);
+}
+
+/// The `error:` line of a refusal is a chain of causes joined by ": "; an
+/// error whose message already holds its cause's text, and that also gives
+/// that cause as its `source`, shows up as the same part twice in a row.
+fn assert_no_part_repeated(stderr: &str) {
+    for line in stderr.lines().filter(|line| line.starts_with("error: ")) {
+        let parts: Vec<&str> = line.split(": ").collect();
+        assert!(
+            parts.windows(2).all(|pair| pair[0] != pair[1]),
+            "the error says a part twice: {line}"
+        );
+    }
 }
 
 /// Each tensor's name, shape and raw bytes in a safetensors file (its JSON

@@ -276,9 +276,9 @@ struct CsvTable {
 
 impl CsvTable {
     fn read(path: &Path, label: &str) -> Result<Self, DataError> {
-        let file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        let file = std::fs::File::open(path).map_err(|reason| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            reason,
         })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)

@@ -8,20 +8,22 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum DataError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    // The I/O error is in the message, so it is not also the error's
+    // `source`: a report of the chain (anyhow's `{:#}`) would say it twice.
+    #[error("{path}: {reason}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// A gzip file whose compressed stream is corrupt or cut short.
-    #[error("{path}: corrupt gzip stream: {source}")]
+    #[error("{path}: corrupt gzip stream: {reason}")]
     Gzip {
         /// The file.
         path: PathBuf,
         /// The decoder's error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file is not in the IDX format recipe reads, or not of the expected kind.
     #[error("{path}: not a valid IDX file: expected {expected}, found {found}")]

@@ -129,9 +129,9 @@ const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
 /// renamed into place; one that fails its checksum is deleted and the next
 /// mirror is tried. The error lists every mirror's failure.
 pub fn fetch(kind: DatasetKind, mirrors: &[String], dir: &Path) -> Result<Vec<Fetched>, DataError> {
-    fs::create_dir_all(dir).map_err(|source| DataError::Io {
+    fs::create_dir_all(dir).map_err(|reason| DataError::Io {
         path: dir.to_path_buf(),
-        source,
+        reason,
     })?;
     let agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(20)))
@@ -162,9 +162,9 @@ fn fetch_file(
         let outcome = download(agent, &url, &temporary).and_then(|()| verify(&temporary, file));
         match outcome {
             Ok(()) => {
-                fs::rename(&temporary, &path).map_err(|source| DataError::Io {
+                fs::rename(&temporary, &path).map_err(|reason| DataError::Io {
                     path: path.clone(),
-                    source,
+                    reason,
                 })?;
                 if let Ok(folder) = fs::File::open(dir) {
                     let _ = folder.sync_all();

@@ -27,9 +27,9 @@ pub struct IdxArray {
 /// Reads an IDX file of unsigned bytes, raw or gzip-compressed (detected by
 /// its content, not its name).
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let bytes = fs::read(path).map_err(|source| DataError::Io {
+    let bytes = fs::read(path).map_err(|reason| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     })?;
     decode_idx(&bytes, path)
 }
@@ -43,9 +43,9 @@ pub fn decode_idx(bytes: &[u8], path: &Path) -> Result<IdxArray, DataError> {
         let mut raw = Vec::new();
         GzDecoder::new(bytes)
             .read_to_end(&mut raw)
-            .map_err(|source| DataError::Gzip {
+            .map_err(|reason| DataError::Gzip {
                 path: path.to_path_buf(),
-                source,
+                reason,
             })?;
         decompressed = raw;
         &decompressed
@@ -128,9 +128,9 @@ pub(crate) fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray, DataError
 /// Writes an IDX file of unsigned bytes, gzip-compressed when `gzip` is set.
 /// The file is written to a temporary name in the same folder, then renamed.
 pub fn write_idx(path: &Path, array: &IdxArray, gzip: bool) -> Result<(), DataError> {
-    let io = |source| DataError::Io {
+    let io = |reason| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     };
     let mut bytes = vec![0, 0, UNSIGNED_BYTE, array.dims.len() as u8];
     for &d in &array.dims {

@@ -20,12 +20,14 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] DataError),
     /// An artifact could not be written or read.
-    #[error("{path}: {source}")]
+    // The reason is in the message, so it is not also the error's `source`
+    // (see `InvalidConfig`).
+    #[error("{path}: {reason}")]
     Io {
         /// The file.
         path: PathBuf,
         /// What went wrong: the I/O, parse or format error itself.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        reason: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The loss became NaN or infinite.
     #[error(
@@ -92,7 +94,7 @@ impl TrainError {
     ) -> Self {
         Self::Io {
             path: path.into(),
-            source: error.into(),
+            reason: error.into(),
         }
     }
 }
