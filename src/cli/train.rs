@@ -174,7 +174,8 @@ pub struct TrainArgs {
     #[serde(default, deserialize_with = "text::option")]
     pub clip: Option<GradientClipping>,
     /// Learning-rate schedule (--lr is its peak): constant, step:EVERY:FACTOR,
-    /// exponential:FACTOR, cosine[:WARMUP_EPOCHS[:MIN_LR]] or one-cycle
+    /// exponential:FACTOR, inverse-time:HALF_LIFE_EPOCHS,
+    /// cosine[:WARMUP_EPOCHS[:MIN_LR]] or one-cycle
     #[arg(long, value_name = "SCHEDULE")]
     #[serde(default, deserialize_with = "text::option")]
     pub lr_schedule: Option<LrSchedule>,

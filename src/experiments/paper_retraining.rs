@@ -182,10 +182,16 @@ pub(super) fn continued_settings(
     images: usize,
 ) -> TrainConfig {
     let mut again = config.clone();
-    if let LrSchedule::Exponential { factor } = config.fit.lr_schedule {
-        again.fit.learning_rate *= factor.powi(best as i32);
+    if let LrSchedule::Exponential { .. } | LrSchedule::InverseTime { .. } = config.fit.lr_schedule
+    {
+        // The rate phase 1 had reached after `best` epochs.
+        again.fit.learning_rate =
+            config
+                .fit
+                .lr_schedule
+                .rate(config.fit.learning_rate, best, 1, best + 1);
     }
-    again.fit.lr_schedule = decay_per_update(config, images);
+    again.fit.lr_schedule = decay_per_update(config, images, best);
     if let OptimizerConfig::Sgd {
         momentum,
         nesterov,
@@ -222,19 +228,26 @@ pub(super) fn afresh_settings(config: &TrainConfig, best: usize, images: usize) 
     let mut again = config.clone();
     let epochs = best as f64 / epoch_length(config, images);
     again.fit.epochs = (epochs.round() as usize).max(1);
-    again.fit.lr_schedule = decay_per_update(config, images);
+    again.fit.lr_schedule = decay_per_update(config, images, 0);
     again.fit.early_stopping = None;
     again
 }
 
-/// Phase 1's schedule for epochs of `images` images: an exponential decay
-/// keeps its rate per update (pylearn2 and Srivastava et al. decay per
-/// update, so a longer epoch decays more); other schedules are kept as
-/// they are, per epoch.
-fn decay_per_update(config: &TrainConfig, images: usize) -> LrSchedule {
+/// Phase 1's schedule from its epoch `from` on (0: its start), for epochs
+/// of `images` images: an exponential or inverse-time decay keeps its rate
+/// per update (pylearn2 and Srivastava et al. decay per update, so a longer
+/// epoch decays more), and goes on from where phase 1 was at `from` when
+/// the run starts at the rate phase 1 had reached there; other schedules
+/// are kept as they are, per epoch.
+fn decay_per_update(config: &TrainConfig, images: usize, from: usize) -> LrSchedule {
+    let length = epoch_length(config, images);
     match config.fit.lr_schedule {
         LrSchedule::Exponential { factor } => LrSchedule::Exponential {
-            factor: factor.powf(epoch_length(config, images)),
+            factor: factor.powf(length),
+        },
+        // peak / (1 + (from + t) / h) = rate at `from` / (1 + t / (h + from)).
+        LrSchedule::InverseTime { half_life } => LrSchedule::InverseTime {
+            half_life: (half_life + from as f64) / length,
         },
         other => other,
     }
@@ -280,6 +293,19 @@ mod tests {
         };
         assert!((factor - 0.998f64.powf(1.2)).abs() < 1e-12);
         assert_eq!(again.fit.epochs, 100);
+        // An inverse-time decay goes on as phase 1's would have: after 100
+        // epochs of half-life 20 the rate is a sixth of the peak, and 600
+        // more updates (1.2 of phase 1's epochs) take it to 1 / (1 + 101.2 / 20).
+        let mut inverse_time = maxout.config.clone();
+        inverse_time.fit.lr_schedule = LrSchedule::InverseTime { half_life: 20.0 };
+        let again = continued_settings(&inverse_time, 100, 0.05, 60_000);
+        let peak = inverse_time.fit.learning_rate;
+        assert!((again.fit.learning_rate - peak / 6.0).abs() < 1e-12);
+        let after_one_epoch = again
+            .fit
+            .lr_schedule
+            .rate(again.fit.learning_rate, 600, 600, 2);
+        assert!((after_one_epoch - peak / 6.06).abs() < 1e-12);
         let stop = again.fit.early_stopping.unwrap();
         assert_eq!(
             (stop.monitor, stop.stopping_threshold),
@@ -311,6 +337,17 @@ mod tests {
         };
         assert!((factor - 0.998f64.powf(1.2)).abs() < 1e-12);
         again.validate().unwrap();
+        // An inverse-time decay keeps its rate per update too: half the
+        // peak after 20 epochs of 500 updates, 10,000 updates, which are
+        // 16.7 epochs of 600.
+        let mut inverse_time = dampened.config.clone();
+        inverse_time.fit.lr_schedule = LrSchedule::InverseTime { half_life: 20.0 };
+        let again = afresh_settings(&inverse_time, 227, 60_000);
+        assert_eq!(again.fit.learning_rate, inverse_time.fit.learning_rate);
+        let LrSchedule::InverseTime { half_life } = again.fit.lr_schedule else {
+            panic!("{:?}", again.fit.lr_schedule)
+        };
+        assert!((half_life - 20.0 / 1.2).abs() < 1e-12);
         // A first-epoch model still retrains for one epoch.
         assert_eq!(afresh_settings(&dampened.config, 1, 60_000).fit.epochs, 1);
         // Every run of Srivastava et al.'s papers retrains so; Goodfellow

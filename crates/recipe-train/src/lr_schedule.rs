@@ -34,6 +34,14 @@ pub enum LrSchedule {
         /// The factor per epoch, in (0, 1].
         factor: f64,
     },
+    /// `peak / (1 + t / half_life)` at `t` epochs into the run, counted in
+    /// steps (Keras' `InverseTimeDecay` with `decay_rate` 1; the schedule of
+    /// Srivastava's deepnet, `INVERSE_T`): half the peak after `half_life`
+    /// epochs, a third after twice that.
+    InverseTime {
+        /// Epochs until the rate is half the peak, above 0 (fractions allowed).
+        half_life: f64,
+    },
     /// Linear warm-up from near 0 over `warmup` epochs, then a half cosine
     /// down to `min_lr` at the last step (SGDR without restarts).
     Cosine {
@@ -67,6 +75,13 @@ impl LrSchedule {
             Self::Step { factor, .. } | Self::Exponential { factor } if !factor_ok(factor) => Err(
                 TrainError::invalid("lr_schedule factor", "a number in (0, 1]", factor),
             ),
+            Self::InverseTime { half_life } if !(half_life > 0.0 && half_life.is_finite()) => {
+                Err(TrainError::invalid(
+                    "lr_schedule.inverse_time.half_life",
+                    "a number of epochs above 0",
+                    half_life,
+                ))
+            }
             Self::Cosine { warmup, .. } if warmup >= epochs => Err(TrainError::invalid(
                 "lr_schedule.cosine.warmup",
                 format!("fewer epochs than the run's {epochs}"),
@@ -96,6 +111,9 @@ impl LrSchedule {
             Self::Constant => peak,
             Self::Step { every, factor } => peak * factor.powi(epoch / every.max(1) as i32),
             Self::Exponential { factor } => peak * factor.powi(epoch),
+            Self::InverseTime { half_life } => {
+                peak / (1.0 + step as f64 / (half_life * steps_per_epoch as f64))
+            }
             Self::Cosine { warmup, min_lr } => {
                 let warmup_steps = warmup * steps_per_epoch;
                 if step < warmup_steps {
@@ -124,6 +142,7 @@ impl fmt::Display for LrSchedule {
             Self::Constant => write!(f, "constant"),
             Self::Step { every, factor } => write!(f, "step:{every}:{factor}"),
             Self::Exponential { factor } => write!(f, "exponential:{factor}"),
+            Self::InverseTime { half_life } => write!(f, "inverse-time:{half_life}"),
             Self::Cosine { warmup, min_lr } => write!(f, "cosine:{warmup}:{min_lr}"),
             Self::OneCycle => write!(f, "one-cycle"),
         }
@@ -134,12 +153,13 @@ impl FromStr for LrSchedule {
     type Err = TrainError;
 
     /// `constant`, `step:EVERY:FACTOR`, `exponential:FACTOR`,
-    /// `cosine[:WARMUP[:MIN_LR]]` or `one-cycle`.
+    /// `inverse-time:HALF_LIFE`, `cosine[:WARMUP[:MIN_LR]]` or `one-cycle`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || {
             TrainError::invalid(
                 "learning-rate schedule",
-                "constant, step:EVERY:FACTOR, exponential:FACTOR, cosine[:WARMUP[:MIN_LR]] or one-cycle",
+                "constant, step:EVERY:FACTOR, exponential:FACTOR, inverse-time:HALF_LIFE, \
+                 cosine[:WARMUP[:MIN_LR]] or one-cycle",
                 text,
             )
         };
@@ -158,6 +178,9 @@ impl FromStr for LrSchedule {
                 factor: number(2)?,
             }),
             ("exponential", 2) => Ok(Self::Exponential { factor: number(1)? }),
+            ("inverse-time", 2) => Ok(Self::InverseTime {
+                half_life: number(1)?,
+            }),
             ("cosine", 1..=3) => Ok(Self::Cosine {
                 warmup: count(1)?,
                 min_lr: if parts.len() == 3 { number(2)? } else { 0.0 },
@@ -255,6 +278,13 @@ mod tests {
         );
         let exponential = LrSchedule::Exponential { factor: 0.5 };
         assert!((rate(exponential, 35) - 0.0125).abs() < 1e-12);
+        // Half-life 1.5 epochs = 15 steps: 0.1 at step 0, 0.05 at step 15,
+        // 0.1 / 3 at step 30; between steps too, not only at epoch ends.
+        let inverse_time = LrSchedule::InverseTime { half_life: 1.5 };
+        assert_eq!(rate(inverse_time, 0), 0.1);
+        assert!((rate(inverse_time, 15) - 0.05).abs() < 1e-12);
+        assert!((rate(inverse_time, 30) - 0.1 / 3.0).abs() < 1e-12);
+        assert!((rate(inverse_time, 5) - 0.075).abs() < 1e-12);
         let cosine = LrSchedule::Cosine {
             warmup: 1,
             min_lr: 0.0,
@@ -297,6 +327,8 @@ mod tests {
             "constant",
             "step:2:0.5",
             "exponential:0.9",
+            "inverse-time:20",
+            "inverse-time:2.5",
             "cosine:1:0.001",
             "one-cycle",
         ] {
@@ -313,6 +345,8 @@ mod tests {
         assert!("linear:3".parse::<LrSchedule>().is_err());
         let cases = [
             ("exponential:-0.5", "factor"),
+            ("inverse-time:0", "half_life"),
+            ("inverse-time:-3", "half_life"),
             ("step:0:0.5", "every"),
             ("cosine:5", "warmup"),
             ("cosine:0:0.5", "min_lr"),
