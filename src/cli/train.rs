@@ -465,7 +465,7 @@ impl TrainArgs {
         config.label_smoothing = self.label_smoothing;
         config.gradient_clipping = self.clip;
         config.record_layer_gradients = self.record_layers;
-        config.lr_schedule = self.lr_schedule.unwrap_or_default();
+        config.lr_schedule = self.lr_schedule.clone().unwrap_or_default();
         config.reduce_lr_on_plateau = self.reduce_lr_on_plateau.clone();
         config.keep_checkpoints = self.keep_checkpoints.clone();
         config.weight_averaging = self.average_weights;

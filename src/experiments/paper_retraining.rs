@@ -241,7 +241,7 @@ pub(super) fn afresh_settings(config: &TrainConfig, best: usize, images: usize) 
 /// are kept as they are, per epoch.
 fn decay_per_update(config: &TrainConfig, images: usize, from: usize) -> LrSchedule {
     let length = epoch_length(config, images);
-    match config.fit.lr_schedule {
+    match config.fit.lr_schedule.clone() {
         LrSchedule::Exponential { factor } => LrSchedule::Exponential {
             factor: factor.powf(length),
         },

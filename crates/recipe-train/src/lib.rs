@@ -17,7 +17,8 @@
 //!   shape, grouped by unit ([`ParamTensor`]), so they work on linear
 //!   weights and convolution kernels alike. Registered by name
 //!   ([`register_penalty`], [`register_constraint`]), they are recorded in
-//!   `config.json` and rebuilt by resume.
+//!   `config.json` and rebuilt by resume; so is a learning-rate schedule of
+//!   your own ([`LrScheduleFn`], [`register_lr_schedule`]).
 //! - Each Learner hook is Burn's own trait, so recipe's pieces work in a
 //!   `SupervisedTraining` you build yourself: [`MetricEarlyStopping`] is an
 //!   `EarlyStoppingStrategy` on any recorded metric (with restore-best),
@@ -52,6 +53,7 @@ mod classifier;
 mod config;
 mod constrained_step;
 mod constraint;
+mod custom_lr_schedule;
 mod deferred_accuracy;
 mod deferred_loss;
 mod deferred_mean;
@@ -130,6 +132,7 @@ pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constrained_step::{ConstrainedStep, ParamConstraints};
 pub use constraint::{Constraint, WeightConstraint};
+pub use custom_lr_schedule::{CustomLrSchedule, LrScheduleFn};
 pub use deferred_accuracy::{AccuracyReading, DeferredAccuracyInput, DeferredAccuracyMetric};
 pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, LossReading};
 pub use deferred_metric::{DeferredMetric, READ_METRICS_EVERY, StepReading};
@@ -179,7 +182,8 @@ pub use plateau::{Plateau, PlateauState, ReduceLrOnPlateau};
 pub use progress::QuietRenderer;
 pub use recipe_core::InvalidSetting;
 pub use registry::{
-    Settings, constraint_names, penalty_names, register_constraint, register_penalty,
+    Settings, constraint_names, lr_schedule_names, penalty_names, register_constraint,
+    register_lr_schedule, register_penalty,
 };
 pub use regularizer::Regularizer;
 pub use remedy::{Remedy, tenth_of};

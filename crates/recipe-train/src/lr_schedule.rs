@@ -10,12 +10,23 @@ use burn::optim::LearningRate;
 use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::{Plateau, TrainError};
+use crate::{CustomLrSchedule, LrScheduleFn, Plateau, TrainError};
+
+/// The text names of the built-in schedules (a schedule of your own cannot
+/// take one).
+pub(crate) const BUILT_IN_NAMES: [&str; 6] = [
+    "constant",
+    "step",
+    "exponential",
+    "inverse-time",
+    "cosine",
+    "one-cycle",
+];
 
 /// How the learning rate changes over a run; `learning_rate` in the
 /// [`FitConfig`](crate::FitConfig) is its peak (its start, but for warm-up
-/// and one-cycle).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// and one-cycle). A schedule of your own is [`LrSchedule::Custom`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LrSchedule {
@@ -54,6 +65,10 @@ pub enum LrSchedule {
     /// from peak/25 to the peak over the first 30% of the steps, then a
     /// cosine fall to peak/25/1e4.
     OneCycle,
+    /// A schedule of your own ([`LrScheduleFn`]), registered with
+    /// [`register_lr_schedule`](crate::register_lr_schedule) so that
+    /// `config.json` can name it and resume rebuild it.
+    Custom(CustomLrSchedule),
 }
 
 impl LrSchedule {
@@ -62,10 +77,24 @@ impl LrSchedule {
         matches!(self, Self::Constant)
     }
 
+    /// `schedule`, a schedule of your own.
+    pub fn custom(schedule: impl LrScheduleFn + 'static) -> Self {
+        Self::Custom(CustomLrSchedule(std::sync::Arc::new(schedule)))
+    }
+
     /// Fails, naming the setting, when the schedule makes no sense for a run
     /// of `epochs` epochs peaking at `learning_rate`.
     pub fn validate(&self, learning_rate: f64, epochs: usize) -> Result<(), TrainError> {
         let factor_ok = |factor: f64| factor > 0.0 && factor <= 1.0;
+        if let Self::Custom(CustomLrSchedule(schedule)) = self {
+            return schedule.check(learning_rate, epochs).map_err(|why| {
+                TrainError::invalid(
+                    "lr_schedule",
+                    format!("a `{}` schedule that fits the run", schedule.name()),
+                    why,
+                )
+            });
+        }
         match *self {
             Self::Step { every, .. } if every == 0 => Err(TrainError::invalid(
                 "lr_schedule.step.every",
@@ -122,6 +151,7 @@ impl LrSchedule {
                 let span = (total - warmup_steps).saturating_sub(1).max(1);
                 half_cosine(peak, min_lr, (step - warmup_steps) as f64 / span as f64)
             }
+            Self::Custom(ref custom) => custom.0.rate(peak, step, steps_per_epoch, epochs),
             Self::OneCycle => {
                 let rise = ((0.3 * total as f64) as usize).max(1);
                 let start = peak / 25.0;
@@ -145,6 +175,7 @@ impl fmt::Display for LrSchedule {
             Self::InverseTime { half_life } => write!(f, "inverse-time:{half_life}"),
             Self::Cosine { warmup, min_lr } => write!(f, "cosine:{warmup}:{min_lr}"),
             Self::OneCycle => write!(f, "one-cycle"),
+            Self::Custom(custom) => write!(f, "{custom}"),
         }
     }
 }
@@ -153,16 +184,24 @@ impl FromStr for LrSchedule {
     type Err = TrainError;
 
     /// `constant`, `step:EVERY:FACTOR`, `exponential:FACTOR`,
-    /// `inverse-time:HALF_LIFE`, `cosine[:WARMUP[:MIN_LR]]` or `one-cycle`.
+    /// `inverse-time:HALF_LIFE`, `cosine[:WARMUP[:MIN_LR]]`, `one-cycle`,
+    /// or a registered schedule of your own as `NAME` or
+    /// `NAME:{json settings}`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || {
             TrainError::invalid(
                 "learning-rate schedule",
                 "constant, step:EVERY:FACTOR, exponential:FACTOR, inverse-time:HALF_LIFE, \
-                 cosine[:WARMUP[:MIN_LR]] or one-cycle",
+                 cosine[:WARMUP[:MIN_LR]], one-cycle, or a registered schedule's \
+                 NAME[:{json settings}]",
                 text,
             )
         };
+        if let Some(custom) = CustomLrSchedule::parse(text) {
+            return custom
+                .map(Self::Custom)
+                .map_err(|why| TrainError::invalid("learning-rate schedule", "its settings", why));
+        }
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
         let number = |i: usize| -> Result<f64, TrainError> {
             parts.get(i).ok_or_else(bad)?.parse().map_err(|_| bad())
@@ -267,39 +306,39 @@ mod tests {
     /// By hand, peak 0.1, 10 steps per epoch, 4 epochs.
     #[test]
     fn rates_follow_their_formulas() {
-        let rate = |schedule: LrSchedule, step: usize| schedule.rate(0.1, step, 10, 4);
+        let rate = |schedule: &LrSchedule, step: usize| schedule.rate(0.1, step, 10, 4);
         let step = LrSchedule::Step {
             every: 2,
             factor: 0.5,
         };
         assert_eq!(
-            [rate(step, 0), rate(step, 19), rate(step, 20)],
+            [rate(&step, 0), rate(&step, 19), rate(&step, 20)],
             [0.1, 0.1, 0.05]
         );
         let exponential = LrSchedule::Exponential { factor: 0.5 };
-        assert!((rate(exponential, 35) - 0.0125).abs() < 1e-12);
+        assert!((rate(&exponential, 35) - 0.0125).abs() < 1e-12);
         // Half-life 1.5 epochs = 15 steps: 0.1 at step 0, 0.05 at step 15,
         // 0.1 / 3 at step 30; between steps too, not only at epoch ends.
         let inverse_time = LrSchedule::InverseTime { half_life: 1.5 };
-        assert_eq!(rate(inverse_time, 0), 0.1);
-        assert!((rate(inverse_time, 15) - 0.05).abs() < 1e-12);
-        assert!((rate(inverse_time, 30) - 0.1 / 3.0).abs() < 1e-12);
-        assert!((rate(inverse_time, 5) - 0.075).abs() < 1e-12);
+        assert_eq!(rate(&inverse_time, 0), 0.1);
+        assert!((rate(&inverse_time, 15) - 0.05).abs() < 1e-12);
+        assert!((rate(&inverse_time, 30) - 0.1 / 3.0).abs() < 1e-12);
+        assert!((rate(&inverse_time, 5) - 0.075).abs() < 1e-12);
         let cosine = LrSchedule::Cosine {
             warmup: 1,
             min_lr: 0.0,
         };
         // Warm-up: 0.01, 0.02, ..., 0.1 over epoch 1; then 0.1 at step 10,
         // half way (step 10 + 14.5 of 29) 0.05, 0 at the last step (39).
-        assert!((rate(cosine, 0) - 0.01).abs() < 1e-12);
-        assert!((rate(cosine, 9) - 0.1).abs() < 1e-12);
-        assert!((rate(cosine, 10) - 0.1).abs() < 1e-12);
-        assert!(rate(cosine, 39).abs() < 1e-12);
+        assert!((rate(&cosine, 0) - 0.01).abs() < 1e-12);
+        assert!((rate(&cosine, 9) - 0.1).abs() < 1e-12);
+        assert!((rate(&cosine, 10) - 0.1).abs() < 1e-12);
+        assert!(rate(&cosine, 39).abs() < 1e-12);
         // One-cycle: 0.004 at step 0, 0.1 at step 12 (30% of 40), 0.1 / 25 / 1e4 at 39.
-        assert!((rate(LrSchedule::OneCycle, 0) - 0.004).abs() < 1e-12);
-        assert!((rate(LrSchedule::OneCycle, 12) - 0.1).abs() < 1e-12);
-        assert!((rate(LrSchedule::OneCycle, 39) - 4e-7).abs() < 1e-15);
-        assert_eq!(rate(LrSchedule::Constant, 39), 0.1);
+        assert!((rate(&LrSchedule::OneCycle, 0) - 0.004).abs() < 1e-12);
+        assert!((rate(&LrSchedule::OneCycle, 12) - 0.1).abs() < 1e-12);
+        assert!((rate(&LrSchedule::OneCycle, 39) - 4e-7).abs() < 1e-15);
+        assert_eq!(rate(&LrSchedule::Constant, 39), 0.1);
     }
 
     #[test]
@@ -308,9 +347,9 @@ mod tests {
             warmup: 1,
             min_lr: 0.001,
         };
-        let mut unbroken = ScheduledLr::new(schedule, 0.1, 10, 4);
+        let mut unbroken = ScheduledLr::new(schedule.clone(), 0.1, 10, 4);
         let all: Vec<f64> = (0..40).map(|_| unbroken.step()).collect();
-        let mut first = ScheduledLr::new(schedule, 0.1, 10, 4);
+        let mut first = ScheduledLr::new(schedule.clone(), 0.1, 10, 4);
         (0..17).for_each(|_| {
             first.step();
         });

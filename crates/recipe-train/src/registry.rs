@@ -1,11 +1,14 @@
-//! Names for penalties and constraints, so that `config.json` records them
-//! with their settings and a resumed run rebuilds them.
+//! Names for penalties, constraints and learning-rate schedules of your
+//! own, so that `config.json` records them with their settings and a
+//! resumed run rebuilds them.
 //!
-//! A run's config names each [`Penalty`] and [`Constraint`] by the name it
-//! was registered under and stores its settings as JSON (its `Serialize`
-//! form). Resuming looks the name up here: the built-in ones are always
-//! registered; yours must be registered (with [`register_penalty`] or
-//! [`register_constraint`]) by the program that resumes, or the resume
+//! A run's config names each [`Penalty`], [`Constraint`] and
+//! [`LrScheduleFn`] by the name it was registered under and stores its
+//! settings as JSON (its `Serialize` form). Resuming looks the name up
+//! here: the built-in ones are always registered (or, for schedules, are
+//! variants of [`LrSchedule`](crate::LrSchedule)); yours must be registered
+//! (with [`register_penalty`], [`register_constraint`] or
+//! [`register_lr_schedule`]) by the program that resumes, or the resume
 //! fails with an error that names the missing one.
 
 use std::sync::{Arc, OnceLock, RwLock};
@@ -13,7 +16,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Constraint, GroupLasso, MaxNorm, NonNeg, Penalty, Regularizer, TrainError, UnitNorm};
+use crate::{
+    Constraint, GroupLasso, LrScheduleFn, MaxNorm, NonNeg, Penalty, Regularizer, TrainError,
+    UnitNorm,
+};
 
 /// Settings that can be written into `config.json`. Every `Serialize` type
 /// has them; penalties and constraints need it to be recorded.
@@ -158,6 +164,11 @@ pub(crate) fn constraints() -> &'static Registry<dyn Constraint> {
     })
 }
 
+pub(crate) fn lr_schedules() -> &'static Registry<dyn LrScheduleFn> {
+    static REGISTRY: OnceLock<Registry<dyn LrScheduleFn>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::new("learning-rate schedule", "register_lr_schedule"))
+}
+
 /// Registers a penalty type under `name` (which its [`Penalty::name`] must
 /// return), so that runs recording it in `config.json` can be resumed.
 /// Its settings are its `Serialize` form and are read back with `Deserialize`.
@@ -175,6 +186,27 @@ pub fn register_constraint<C: Constraint + DeserializeOwned + 'static>(
     constraints().register(name, builder(|c: C| -> Arc<dyn Constraint> { Arc::new(c) }))
 }
 
+/// Registers a learning-rate schedule type under `name` (which its
+/// [`LrScheduleFn::name`] must return); see [`register_penalty`]. The
+/// built-in schedules are [`LrSchedule`](crate::LrSchedule)'s variants, so
+/// their names (`constant`, `step`, `exponential`, `inverse-time`,
+/// `cosine`, `one-cycle`) are refused here.
+pub fn register_lr_schedule<S: LrScheduleFn + DeserializeOwned + 'static>(
+    name: &str,
+) -> Result<(), TrainError> {
+    if crate::lr_schedule::BUILT_IN_NAMES.contains(&name) {
+        return Err(TrainError::invalid(
+            "learning-rate schedule name",
+            "a name that is not a built-in schedule's",
+            format!("`{name}`"),
+        ));
+    }
+    lr_schedules().register(
+        name,
+        builder(|s: S| -> Arc<dyn LrScheduleFn> { Arc::new(s) }),
+    )
+}
+
 /// The names of the registered penalties.
 pub fn penalty_names() -> Vec<String> {
     penalties().names()
@@ -183,6 +215,11 @@ pub fn penalty_names() -> Vec<String> {
 /// The names of the registered constraints.
 pub fn constraint_names() -> Vec<String> {
     constraints().names()
+}
+
+/// The names of the registered learning-rate schedules of your own.
+pub fn lr_schedule_names() -> Vec<String> {
+    lr_schedules().names()
 }
 
 /// How `config.json` records a penalty or constraint and its parameters.

@@ -581,7 +581,7 @@ impl LearnerSetup {
         }
         let steps_per_epoch = data.data.train.len().div_ceil(config.batch_size);
         let schedule = ScheduledLr::new(
-            config.lr_schedule,
+            config.lr_schedule.clone(),
             config.learning_rate,
             steps_per_epoch,
             config.epochs,

@@ -8,6 +8,8 @@
 //! - [`Orthogonality`]: a structured penalty that needs each parameter's
 //!   shape and units;
 //! - [`ClipValue`]: a constraint of its own;
+//! - [`WarmRestarts`]: a learning-rate schedule of its own (SGDR), run by
+//!   recipe's trainer at every step and continued by resume;
 //! - [`Confidence`]: a metric of its own (the mean largest softmax
 //!   probability), read from the device every 50 steps by recipe's
 //!   `DeferredMetric`.
@@ -26,7 +28,8 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 use recipe_models::{ActivationConfig, ActivationFn, InitFamily, ModelError, register_activation};
 use recipe_train::{
-    Constraint, ParamInfo, ParamTensor, Penalty, register_constraint, register_penalty,
+    Constraint, LrScheduleFn, ParamInfo, ParamTensor, Penalty, register_constraint,
+    register_lr_schedule, register_penalty,
 };
 use serde::{Deserialize, Serialize};
 
@@ -166,7 +169,56 @@ impl Constraint for ClipValue {
     }
 }
 
-/// Registers this crate's activation, block, penalty and constraint under
+/// Loshchilov & Hutter's SGDR (2017): a half cosine from the peak down to
+/// `min_lr` over `period` epochs, then again from the peak, each cycle
+/// `mult` times as long as the one before. Not one of recipe's schedules;
+/// stated in epochs and applied at every step, like them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WarmRestarts {
+    /// The first cycle's length in epochs, above 0.
+    pub period: f64,
+    /// Each cycle's length over the one before, at least 1.
+    pub mult: f64,
+    /// The rate at the end of every cycle, below the peak.
+    pub min_lr: f64,
+}
+
+impl LrScheduleFn for WarmRestarts {
+    fn name(&self) -> &str {
+        "warm-restarts"
+    }
+
+    fn rate(&self, peak: f64, step: usize, steps_per_epoch: usize, _epochs: usize) -> f64 {
+        let (mut into_cycle, mut length) = (step as f64 / steps_per_epoch as f64, self.period);
+        while into_cycle >= length {
+            into_cycle -= length;
+            length *= self.mult;
+        }
+        let cosine = (std::f64::consts::PI * into_cycle / length).cos();
+        self.min_lr + (peak - self.min_lr) * (1.0 + cosine) / 2.0
+    }
+
+    fn check(&self, learning_rate: f64, _epochs: usize) -> Result<(), String> {
+        if !(self.period > 0.0 && self.period.is_finite()) {
+            return Err(format!(
+                "its period must be above 0 epochs, found {}",
+                self.period
+            ));
+        }
+        if !(self.mult >= 1.0 && self.mult.is_finite()) {
+            return Err(format!("its mult must be at least 1, found {}", self.mult));
+        }
+        if !(0.0..learning_rate).contains(&self.min_lr) {
+            return Err(format!(
+                "its min_lr must be at least 0 and below the learning rate ({learning_rate}), found {}",
+                self.min_lr
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Registers this crate's activation, block, penalty, constraint and schedule under
 /// their names (once per process; later calls do nothing).
 pub fn register() {
     static ONCE: Once = Once::new();
@@ -196,5 +248,6 @@ pub fn register() {
         .expect("residual-relu is a new name");
         register_penalty::<Orthogonality>("orthogonality").expect("a new penalty name");
         register_constraint::<ClipValue>("clip-value").expect("a new constraint name");
+        register_lr_schedule::<WarmRestarts>("warm-restarts").expect("a new schedule name");
     });
 }

@@ -1,7 +1,8 @@
 //! recipe extended from outside, through the library crates' public API:
 //! (a) an activation of this crate inside recipe's `Mlp` with dropout,
-//! trained on MNIST; (b) a penalty and a constraint of this crate, recorded
-//! in `config.json`, surviving SIGKILL and a resume; (c) Burn's own
+//! trained on MNIST; (b) a penalty, a constraint and a learning-rate
+//! schedule of this crate, recorded in `config.json`, surviving SIGKILL and
+//! a resume; (c) Burn's own
 //! `SupervisedTraining` with recipe's early stopping and restore-best, a
 //! penalty, max-norm and atomic checkpoints.
 
@@ -25,9 +26,9 @@ use recipe_models::{ActivationConfig, MlpConfig, ModelError};
 use recipe_research::{Confidence, Orthogonality, register, research_config};
 use recipe_train::{
     Classifier, DeferredAccuracyMetric, DeferredLossMetric, DeferredMetric, EarlyStoppingConfig,
-    EpochCsvLogger, History, HistoryLogger, MaxNormConfig, MetricEarlyStopping, OptimizerConfig,
-    ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks, StopOnAny,
-    StopOnDivergence, TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers,
+    EpochCsvLogger, History, HistoryLogger, LrSchedule, MaxNormConfig, MetricEarlyStopping,
+    OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks,
+    StopOnAny, StopOnDivergence, TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers,
     checkpoint_file, column_norms, read_run_config, resume_mlp, train_mlp,
 };
 
@@ -109,6 +110,19 @@ fn a_residual_block_refuses_a_width_change() {
     );
 }
 
+/// A numeric column of `dir/history.csv`.
+fn column(dir: &Path, name: &str) -> Vec<f64> {
+    let csv = fs::read_to_string(dir.join("history.csv")).unwrap();
+    let mut lines = csv.lines();
+    let index = lines
+        .next()
+        .and_then(|header| header.split(',').position(|column| column == name))
+        .unwrap_or_else(|| panic!("no {name} column"));
+    lines
+        .map(|line| line.split(',').nth(index).unwrap().parse().unwrap())
+        .collect()
+}
+
 fn research_train() -> Command {
     Command::new(env!("CARGO_BIN_EXE_research-train"))
 }
@@ -164,18 +178,27 @@ fn succeed(command: &mut Command) {
 }
 
 #[test]
-fn own_penalty_and_constraint_survive_sigkill_and_resume() {
+fn own_penalty_constraint_and_schedule_survive_sigkill_and_resume() {
     let alone = fresh_dir("alone");
     succeed(research_train().arg("--out").arg(&alone));
     let config = fs::read_to_string(alone.join("config.json")).unwrap();
     for name in [
         "\"orthogonality\"",
         "\"clip-value\"",
+        "\"warm-restarts\"",
         "learned-swish:1",
         "residual-relu",
     ] {
         assert!(config.contains(name), "config.json names {name}: {config}");
     }
+    // The schedule ran: the rate of each epoch's first step falls within a
+    // cycle and is back at the peak at the restarts (epochs 3 and 7).
+    let rates = column(&alone, "learning_rate");
+    assert_eq!(rates.len(), 10);
+    for epoch in [1, 3, 7] {
+        assert!((rates[epoch - 1] - 1e-3).abs() < 1e-12, "{rates:?}");
+    }
+    assert!(rates[1] < rates[0] && rates[5] < rates[4] && rates[4] < rates[3]);
 
     let killed = fresh_dir("killed");
     let mut child = research_train()
@@ -221,29 +244,40 @@ fn own_penalty_and_constraint_survive_sigkill_and_resume() {
     fs::remove_dir_all(&killed).unwrap();
 }
 
-/// A run whose config names a penalty that the resuming program has not
-/// registered is refused, naming it, instead of resuming without it.
+/// A run whose config names a penalty or a schedule that the resuming
+/// program has not registered is refused, naming it, instead of resuming
+/// without it.
 #[test]
-fn an_unregistered_penalty_is_an_error_at_resume() {
+fn an_unregistered_penalty_or_schedule_is_an_error_at_resume() {
     register();
-    let dir = fresh_dir("unregistered");
-    fs::create_dir_all(&dir).unwrap();
-    let mut config = research_config().unwrap();
-    config.fit.epochs = 1;
-    let json = serde_json::to_string(&config)
-        .unwrap()
-        .replace("\"orthogonality\"", "\"orthogonality-v2\"");
-    fs::write(dir.join("config.json"), json).unwrap();
-    let err = read_run_config(&dir).unwrap_err().to_string();
-    assert!(
-        err.contains("config.json") && err.contains("penalty `orthogonality-v2` is not registered"),
-        "{err}"
-    );
-    let err = resume_mlp(&dir, &Device::flex(), &quiet())
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("orthogonality-v2"), "{err}");
-    fs::remove_dir_all(&dir).unwrap();
+    for (name, renamed, kind) in [
+        ("orthogonality", "orthogonality-v2", "penalty"),
+        (
+            "warm-restarts",
+            "warm-restarts-v2",
+            "learning-rate schedule",
+        ),
+    ] {
+        let dir = fresh_dir(&format!("unregistered-{name}"));
+        fs::create_dir_all(&dir).unwrap();
+        let mut config = research_config().unwrap();
+        config.fit.epochs = 1;
+        let json = serde_json::to_string(&config)
+            .unwrap()
+            .replace(&format!("\"{name}\""), &format!("\"{renamed}\""));
+        fs::write(dir.join("config.json"), json).unwrap();
+        let err = read_run_config(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json")
+                && err.contains(&format!("{kind} `{renamed}` is not registered")),
+            "{err}"
+        );
+        let err = resume_mlp(&dir, &Device::flex(), &quiet())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(renamed), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// Burn's own `SupervisedTraining`, built here, with recipe's pieces:
@@ -417,13 +451,29 @@ fn burns_supervised_training_with_recipes_hooks() {
 }
 
 #[test]
-fn own_penalty_and_constraint_round_trip_through_config_json() {
+fn own_penalty_constraint_and_schedule_round_trip_through_config_json() {
     register();
     let config = research_config().unwrap();
     let json = serde_json::to_string_pretty(&config).unwrap();
     let back: TrainConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back.fit.penalties, config.fit.penalties);
     assert_eq!(back.fit.constraints, config.fit.constraints);
+    assert_eq!(back.fit.lr_schedule, config.fit.lr_schedule);
+    // Its text form, as `--lr-schedule` or a TOML config would give it.
+    let text = config.fit.lr_schedule.to_string();
+    assert_eq!(
+        text,
+        r#"warm-restarts:{"min_lr":0.00001,"mult":2.0,"period":2.0}"#
+    );
+    assert_eq!(text.parse::<LrSchedule>().unwrap(), config.fit.lr_schedule);
+    // A schedule that does not fit the run is refused, naming it and why.
+    let mut too_low = config.clone();
+    too_low.fit.learning_rate = 1e-6;
+    let err = too_low.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("lr_schedule") && err.contains("warm-restarts") && err.contains("min_lr"),
+        "{err}"
+    );
     let penalty = &back.fit.penalties[0];
     assert_eq!(penalty.penalty.name(), "orthogonality");
     assert_eq!(
