@@ -81,8 +81,9 @@ pub struct TrainArgs {
     pub momentum: Option<f64>,
     /// Momentum rising linearly from START to --momentum over the first
     /// UPDATES updates (sgd; an epoch is ceil(training images / batch size)
-    /// updates), e.g. 0.5:125000
-    #[arg(long, value_name = "START:UPDATES")]
+    /// updates), e.g. 0.5:125000; with :exponential, approaching --momentum
+    /// with time constant UPDATES (deepnet's ramp), e.g. 0.5:100000:exponential
+    #[arg(long, value_name = "START:UPDATES[:exponential]")]
     #[serde(default, deserialize_with = "text::option")]
     pub momentum_ramp: Option<MomentumRamp>,
     /// Dampen SGD's momentum: each gradient enters the velocity times

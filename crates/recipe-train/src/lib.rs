@@ -161,7 +161,7 @@ pub use lr_find::{LrFindConfig, LrFindPoint, LrFindResult, lr_find, steepest_des
 pub use lr_schedule::{LrSchedule, ScheduledLr};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
-pub use momentum_ramp::{MomentumRamp, RampedSgd, RampedSgdState};
+pub use momentum_ramp::{MomentumRamp, RampShape, RampedSgd, RampedSgdState};
 pub use monte_carlo::{MonteCarloEvaluation, evaluate_monte_carlo, thinned_copy};
 pub use network_config::{CustomNetwork, NetworkConfig};
 pub use non_neg::NonNeg;

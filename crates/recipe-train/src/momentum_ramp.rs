@@ -1,7 +1,8 @@
 //! Momentum that rises during training, as the dropout and Maxout papers
 //! train (Hinton et al. 2012: 0.5 rising to 0.99 over 500 epochs;
-//! Goodfellow et al. 2013: 0.5 rising to 0.7 over 250 epochs), and the SGD
-//! that follows it.
+//! Goodfellow et al. 2013: 0.5 rising to 0.7 over 250 epochs; Srivastava's
+//! deepnet: 0.5 approaching 0.99 exponentially), and the SGD that follows
+//! it.
 //!
 //! Burn's SGD holds one momentum for the whole run and its `Learner` only
 //! schedules the learning rate, so the ramp lives in the optimizer: each
@@ -18,25 +19,62 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 
-/// A linear rise of SGD's momentum from `start` to the optimizer's momentum
-/// over the first `updates` updates, constant after it (pylearn2's
-/// `MomentumAdjustor`, counted in updates rather than epochs: an epoch is
-/// `ceil(training examples / batch size)` updates).
+/// A rise of SGD's momentum from `start` to the optimizer's momentum,
+/// counted in updates rather than epochs (an epoch is
+/// `ceil(training examples / batch size)` updates): linear over the first
+/// `updates` updates and constant after them (pylearn2's
+/// `MomentumAdjustor`), or, with [`RampShape::Exponential`], approaching
+/// it with time constant `updates`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MomentumRamp {
     /// The momentum of the first update, in [0, 1).
     pub start: f64,
-    /// Updates until the momentum reaches its final value, at least 1.
+    /// Updates until the momentum reaches its final value (linear), or the
+    /// time constant of its approach (exponential); at least 1.
     pub updates: u64,
+    /// How it rises.
+    #[serde(default, skip_serializing_if = "RampShape::is_linear")]
+    pub shape: RampShape,
+}
+
+/// How a [`MomentumRamp`] rises from its start to the final momentum `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RampShape {
+    /// In a straight line, reaching `end` after `updates` updates.
+    #[default]
+    Linear,
+    /// `end - (end - start) exp(-t / updates)` after `t` updates: 63% of the
+    /// way after `updates`, 86% after twice as many, never quite there
+    /// (Srivastava's deepnet, which trained the dropout paper's nets).
+    Exponential,
+}
+
+impl RampShape {
+    /// Whether it is [`RampShape::Linear`].
+    pub fn is_linear(&self) -> bool {
+        matches!(self, Self::Linear)
+    }
 }
 
 impl MomentumRamp {
-    /// A ramp, checked.
+    /// A linear ramp, checked.
     pub fn new(start: f64, updates: u64) -> Result<Self, TrainError> {
-        let ramp = Self { start, updates };
+        let ramp = Self {
+            start,
+            updates,
+            shape: RampShape::Linear,
+        };
         ramp.validate()?;
         Ok(ramp)
+    }
+
+    /// The same ramp with another shape.
+    pub fn with_shape(self, shape: RampShape) -> Self {
+        Self { shape, ..self }
     }
 
     /// Fails, naming the field, unless `start` is in [0, 1) and `updates` at
@@ -62,29 +100,48 @@ impl MomentumRamp {
     /// The momentum of the update that follows `done` updates, rising to
     /// `end`.
     pub fn momentum(&self, done: u64, end: f64) -> f64 {
-        let progress = (done as f64 / self.updates as f64).min(1.0);
+        let progress = match self.shape {
+            RampShape::Linear => (done as f64 / self.updates as f64).min(1.0),
+            RampShape::Exponential => 1.0 - (-(done as f64) / self.updates as f64).exp(),
+        };
         self.start + (end - self.start) * progress
     }
 }
 
+/// `START:UPDATES`, with `:exponential` after it for that shape.
 impl fmt::Display for MomentumRamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.start, self.updates)
+        write!(f, "{}:{}", self.start, self.updates)?;
+        match self.shape {
+            RampShape::Linear => Ok(()),
+            RampShape::Exponential => f.write_str(":exponential"),
+        }
     }
 }
 
-/// `START:UPDATES`, e.g. `0.5:125000`.
+/// `START:UPDATES[:linear|:exponential]`, e.g. `0.5:125000`.
 impl FromStr for MomentumRamp {
     type Err = TrainError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let expected =
-            "START:UPDATES, a momentum in [0, 1) and a number of updates, e.g. 0.5:125000";
+        let expected = "START:UPDATES[:exponential], a momentum in [0, 1) and a number of \
+                        updates, e.g. 0.5:125000";
         let invalid = || TrainError::invalid("momentum ramp", expected, text);
-        let (start, updates) = text.split_once(':').ok_or_else(invalid)?;
-        let start = start.trim().parse().map_err(|_| invalid())?;
-        let updates = updates.trim().parse().map_err(|_| invalid())?;
-        Self::new(start, updates)
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let shape = match parts.get(2).copied() {
+            None | Some("linear") => RampShape::Linear,
+            Some("exponential") => RampShape::Exponential,
+            Some(_) => return Err(invalid()),
+        };
+        let [start, updates, ..] = parts[..] else {
+            return Err(invalid());
+        };
+        if parts.len() > 3 {
+            return Err(invalid());
+        }
+        let start = start.parse().map_err(|_| invalid())?;
+        let updates = updates.parse().map_err(|_| invalid())?;
+        Ok(Self::new(start, updates)?.with_shape(shape))
     }
 }
 
@@ -207,12 +264,49 @@ mod tests {
         }
     }
 
+    /// deepnet's `final - (final - initial) exp(-t / steps)`, by hand.
+    #[test]
+    fn the_exponential_momentum_approaches_its_end() {
+        let ramp = MomentumRamp::new(0.5, 100_000)
+            .unwrap()
+            .with_shape(RampShape::Exponential);
+        assert_eq!(ramp.momentum(0, 0.99), 0.5);
+        let after = |t: u64| 0.99 - 0.49 * (-(t as f64) / 100_000.0).exp();
+        for t in [1, 50_000, 100_000, 1_000_000] {
+            assert!((ramp.momentum(t, 0.99) - after(t)).abs() < 1e-12, "{t}");
+        }
+        assert!((ramp.momentum(100_000, 0.99) - 0.8097).abs() < 1e-4);
+        assert!(ramp.momentum(1_000_000, 0.99) < 0.99);
+    }
+
     #[test]
     fn ramps_parse_and_bad_ones_are_named() {
         let ramp: MomentumRamp = "0.5:125000".parse().unwrap();
         assert_eq!(ramp, MomentumRamp::new(0.5, 125_000).unwrap());
         assert_eq!(ramp.to_string().parse::<MomentumRamp>().unwrap(), ramp);
-        for bad in ["0.5", "1.5:10", "0.5:0", "x:10", "0.5:-3"] {
+        assert_eq!("0.5:125000:linear".parse::<MomentumRamp>().unwrap(), ramp);
+        let exponential: MomentumRamp = "0.5:100000:exponential".parse().unwrap();
+        assert_eq!(exponential.shape, RampShape::Exponential);
+        assert_eq!(exponential.to_string(), "0.5:100000:exponential");
+        // config.json: a linear ramp is written as before the shape existed.
+        assert_eq!(
+            serde_json::to_string(&ramp).unwrap(),
+            r#"{"start":0.5,"updates":125000}"#
+        );
+        let json = serde_json::to_string(&exponential).unwrap();
+        assert_eq!(
+            serde_json::from_str::<MomentumRamp>(&json).unwrap(),
+            exponential
+        );
+        for bad in [
+            "0.5",
+            "1.5:10",
+            "0.5:0",
+            "x:10",
+            "0.5:-3",
+            "0.5:10:cubic",
+            "0.5:10:exponential:2",
+        ] {
             let error = bad.parse::<MomentumRamp>().unwrap_err().to_string();
             assert!(error.contains("ramp"), "{bad}: {error}");
         }

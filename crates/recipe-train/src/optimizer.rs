@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::momentum_ramp::RampedSgd;
 use crate::optimizer_kernels::build_installed;
-use crate::{MomentumRamp, TrainError};
+use crate::{MomentumRamp, RampShape, TrainError};
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
 /// [`FitConfig`](crate::FitConfig)).
@@ -380,13 +380,22 @@ impl fmt::Display for OptimizerConfig {
                 ramp: Some(ramp),
                 dampened,
                 ..
-            } => write!(
-                f,
-                "sgd({}momentum {} rising to {momentum} over {} updates)",
-                dampened_word(*dampened),
-                ramp.start,
-                ramp.updates
-            ),
+            } => match ramp.shape {
+                RampShape::Exponential => write!(
+                    f,
+                    "sgd({}momentum {} approaching {momentum}, time constant {} updates)",
+                    dampened_word(*dampened),
+                    ramp.start,
+                    ramp.updates
+                ),
+                _ => write!(
+                    f,
+                    "sgd({}momentum {} rising to {momentum} over {} updates)",
+                    dampened_word(*dampened),
+                    ramp.start,
+                    ramp.updates
+                ),
+            },
             Self::Sgd {
                 momentum, dampened, ..
             } if *momentum > 0.0 => {
