@@ -116,7 +116,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     }
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
-    assert_eq!(rows.len(), 9, "{json}");
+    assert_eq!(rows.len(), 10, "{json}");
     // Every run's validation curve, in one chart beside the table.
     let markdown = std::fs::read_to_string(out.join("paper").join("results.md")).unwrap();
     assert!(markdown.contains("](validation.png)"), "{markdown}");
@@ -173,7 +173,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     // Again into the same folder: every run is read back, not trained again.
     let again = reproduce(&["paper", "--profile", "quick"], &out);
     let stdout = common::assert_success(&again);
-    assert_eq!(stdout.matches("(done earlier").count(), 18, "{stdout}");
+    assert_eq!(stdout.matches("(done earlier").count(), 20, "{stdout}");
     let json = std::fs::read_to_string(out.join("paper").join("results.json")).unwrap();
     let rows_again: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
     for (row, again) in rows.iter().zip(&rows_again) {
