@@ -49,7 +49,7 @@ pub enum RampShape {
     Linear,
     /// `end - (end - start) exp(-t / updates)` after `t` updates: 63% of the
     /// way after `updates`, 86% after twice as many, never quite there
-    /// (Srivastava's deepnet, which trained the dropout paper's nets).
+    /// (the ramp of Nitish Srivastava's deepnet library).
     Exponential,
 }
 
