@@ -109,6 +109,11 @@ const MAXOUT_PIECES: usize = 5;
 /// or tune on validation data (see [`ladder_base`]).
 const LADDER_MAX_NORM: f64 = 3.5;
 
+/// The dampened record's departure for its radius, which the paper's
+/// radius run replaces.
+const RADIUS_CHOSEN_BY_RECIPE: &str =
+    "max-norm c = 3.5 chosen by recipe, not tuned on the validation split";
+
 const LADDER_L2: f64 = 1e-5;
 
 const LADDER_L1: f64 = 1e-6;
@@ -264,7 +269,7 @@ fn dampened_momentum_run(
          the ladder's fixed 0.95 on the validation split of seeds 1 and 3 (0.9876 and 0.9881 \
          against 0.9864 and 0.9874)"
             .to_string(),
-        "max-norm c = 3.5 chosen by recipe, not tuned on the validation split".to_string(),
+        RADIUS_CHOSEN_BY_RECIPE.to_string(),
         INVERTED_DROPOUT.to_string(),
         RETRAINING_LENGTH.to_string(),
     ];
@@ -309,12 +314,10 @@ fn papers_radius_run(
     let deviations = dampened
         .deviations
         .into_iter()
-        .map(
-            |deviation| match deviation.starts_with("max-norm c = 3.5") {
-                true => radius.to_string(),
-                false => deviation,
-            },
-        )
+        .map(|deviation| match deviation == RADIUS_CHOSEN_BY_RECIPE {
+            true => radius.to_string(),
+            false => deviation,
+        })
         .collect();
     Ok(PaperRun {
         name: "dropout + max-norm, the paper's radius".into(),

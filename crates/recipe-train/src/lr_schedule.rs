@@ -86,16 +86,16 @@ impl LrSchedule {
     /// of `epochs` epochs peaking at `learning_rate`.
     pub fn validate(&self, learning_rate: f64, epochs: usize) -> Result<(), TrainError> {
         let factor_ok = |factor: f64| factor > 0.0 && factor <= 1.0;
-        if let Self::Custom(CustomLrSchedule(schedule)) = self {
-            return schedule.check(learning_rate, epochs).map_err(|why| {
-                TrainError::invalid(
-                    "lr_schedule",
-                    format!("a `{}` schedule that fits the run", schedule.name()),
-                    why,
-                )
-            });
-        }
         match *self {
+            Self::Custom(CustomLrSchedule(ref schedule)) => {
+                schedule.check(learning_rate, epochs).map_err(|why| {
+                    TrainError::invalid(
+                        "lr_schedule",
+                        format!("a `{}` schedule that fits the run", schedule.name()),
+                        why,
+                    )
+                })
+            }
             Self::Step { every, .. } if every == 0 => Err(TrainError::invalid(
                 "lr_schedule.step.every",
                 "at least 1 epoch",

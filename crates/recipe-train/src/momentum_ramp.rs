@@ -128,17 +128,11 @@ impl FromStr for MomentumRamp {
                         updates, e.g. 0.5:125000";
         let invalid = || TrainError::invalid("momentum ramp", expected, text);
         let parts: Vec<&str> = text.split(':').map(str::trim).collect();
-        let shape = match parts.get(2).copied() {
-            None | Some("linear") => RampShape::Linear,
-            Some("exponential") => RampShape::Exponential,
-            Some(_) => return Err(invalid()),
+        let (start, updates, shape) = match parts[..] {
+            [start, updates] | [start, updates, "linear"] => (start, updates, RampShape::Linear),
+            [start, updates, "exponential"] => (start, updates, RampShape::Exponential),
+            _ => return Err(invalid()),
         };
-        let [start, updates, ..] = parts[..] else {
-            return Err(invalid());
-        };
-        if parts.len() > 3 {
-            return Err(invalid());
-        }
         let start = start.parse().map_err(|_| invalid())?;
         let updates = updates.parse().map_err(|_| invalid())?;
         Ok(Self::new(start, updates)?.with_shape(shape))

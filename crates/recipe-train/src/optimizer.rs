@@ -380,22 +380,19 @@ impl fmt::Display for OptimizerConfig {
                 ramp: Some(ramp),
                 dampened,
                 ..
-            } => match ramp.shape {
-                RampShape::Exponential => write!(
+            } => {
+                let rise = match ramp.shape {
+                    RampShape::Exponential => format!("approaching {momentum}, time constant"),
+                    _ => format!("rising to {momentum} over"),
+                };
+                write!(
                     f,
-                    "sgd({}momentum {} approaching {momentum}, time constant {} updates)",
+                    "sgd({}momentum {} {rise} {} updates)",
                     dampened_word(*dampened),
                     ramp.start,
                     ramp.updates
-                ),
-                _ => write!(
-                    f,
-                    "sgd({}momentum {} rising to {momentum} over {} updates)",
-                    dampened_word(*dampened),
-                    ramp.start,
-                    ramp.updates
-                ),
-            },
+                )
+            }
             Self::Sgd {
                 momentum, dampened, ..
             } if *momentum > 0.0 => {
