@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::registry::{self, Settings};
+use crate::registry::{self, NamedSettings, Settings};
 
 /// A learning-rate schedule. Implement it for your own, [register] it under
 /// its [`LrScheduleFn::name`], and set
@@ -46,22 +46,13 @@ impl CustomLrSchedule {
     /// Parses `NAME` or `NAME:{json settings}` of a registered schedule;
     /// `None` when no schedule is registered under `NAME`.
     pub(crate) fn parse(text: &str) -> Option<Result<Self, String>> {
-        let (name, settings) = match text.split_once(':') {
-            Some((name, json)) => (name.trim(), Some(json.trim())),
-            None => (text.trim(), None),
-        };
-        let registry = registry::lr_schedules();
-        if !registry.contains(name) {
-            return None;
-        }
-        let settings = match settings.map(serde_json::from_str) {
-            None => Ok(serde_json::Value::Null),
-            Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => Err(format!(
-                "`{name}`'s settings after ':' are not JSON: {error}"
-            )),
-        };
-        Some(settings.and_then(|settings| registry.build(name, settings).map(Self)))
+        registry::lr_schedules()
+            .parse(text)
+            .map(|built| built.map(Self))
+    }
+
+    fn named(&self) -> NamedSettings {
+        NamedSettings::new(self.0.name(), self.0.settings())
     }
 }
 
@@ -75,35 +66,19 @@ impl PartialEq for CustomLrSchedule {
 /// `--lr-schedule` and [`FromStr`](std::str::FromStr) read back.
 impl fmt::Display for CustomLrSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.settings() {
-            serde_json::Value::Null => write!(f, "{}", self.0.name()),
-            settings => write!(f, "{}:{settings}", self.0.name()),
-        }
+        self.named().fmt(f)
     }
-}
-
-/// How `config.json` records a schedule of your own.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecordedSchedule {
-    name: String,
-    #[serde(default)]
-    settings: serde_json::Value,
 }
 
 impl Serialize for CustomLrSchedule {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        RecordedSchedule {
-            name: self.0.name().to_string(),
-            settings: self.0.settings(),
-        }
-        .serialize(serializer)
+        self.named().serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for CustomLrSchedule {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let recorded = RecordedSchedule::deserialize(deserializer)?;
+        let recorded = NamedSettings::deserialize(deserializer)?;
         registry::lr_schedules()
             .build(&recorded.name, recorded.settings)
             .map(Self)

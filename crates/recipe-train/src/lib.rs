@@ -17,8 +17,9 @@
 //!   shape, grouped by unit ([`ParamTensor`]), so they work on linear
 //!   weights and convolution kernels alike. Registered by name
 //!   ([`register_penalty`], [`register_constraint`]), they are recorded in
-//!   `config.json` and rebuilt by resume; so is a learning-rate schedule of
-//!   your own ([`LrScheduleFn`], [`register_lr_schedule`]).
+//!   `config.json` and rebuilt by resume; so are a learning-rate schedule
+//!   ([`LrScheduleFn`], [`register_lr_schedule`]) and an optimizer
+//!   ([`OptimizerFn`], [`register_optimizer`]) of your own.
 //! - Each Learner hook is Burn's own trait, so recipe's pieces work in a
 //!   `SupervisedTraining` you build yourself: [`MetricEarlyStopping`] is an
 //!   `EarlyStoppingStrategy` on any recorded metric (with restore-best),
@@ -41,8 +42,8 @@
 //!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
 //!   parameter's update one call to the kernels (`recipe-flex`'s in-place
 //!   loops on the CPU, `recipe-cube`'s kernels on a GPU), which also take
-//!   folded L1/L2 penalties and the max-norm constraint. This crate names
-//!   no backend.
+//!   folded L1/L2 penalties and the max-norm constraint; or your own
+//!   ([`OptimizerFn`]). This crate names no backend.
 #![warn(missing_docs)]
 
 mod adam_update;
@@ -54,6 +55,7 @@ mod config;
 mod constrained_step;
 mod constraint;
 mod custom_lr_schedule;
+mod custom_optimizer;
 mod deferred_accuracy;
 mod deferred_loss;
 mod deferred_mean;
@@ -133,6 +135,7 @@ pub use config::{DataConfig, TrainConfig};
 pub use constrained_step::{ConstrainedStep, ParamConstraints};
 pub use constraint::{Constraint, WeightConstraint};
 pub use custom_lr_schedule::{CustomLrSchedule, LrScheduleFn};
+pub use custom_optimizer::{CustomOptimizer, OptimizerFn};
 pub use deferred_accuracy::{AccuracyReading, DeferredAccuracyInput, DeferredAccuracyMetric};
 pub use deferred_loss::{DeferredLossInput, DeferredLossMetric, LossReading};
 pub use deferred_metric::{DeferredMetric, READ_METRICS_EVERY, StepReading};
@@ -182,8 +185,8 @@ pub use plateau::{Plateau, PlateauState, ReduceLrOnPlateau};
 pub use progress::QuietRenderer;
 pub use recipe_core::InvalidSetting;
 pub use registry::{
-    Settings, constraint_names, lr_schedule_names, penalty_names, register_constraint,
-    register_lr_schedule, register_penalty,
+    Settings, constraint_names, lr_schedule_names, optimizer_names, penalty_names,
+    register_constraint, register_lr_schedule, register_optimizer, register_penalty,
 };
 pub use regularizer::Regularizer;
 pub use remedy::{Remedy, tenth_of};

@@ -5,16 +5,27 @@ use std::str::FromStr;
 
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::momentum_ramp::RampedSgd;
 use crate::optimizer_kernels::build_installed;
-use crate::{MomentumRamp, RampShape, TrainError};
+use crate::{CustomOptimizer, MomentumRamp, OptimizerFn, RampShape, TrainError};
+
+/// The `name`s `config.json` gives the built-in optimizers (a registered
+/// optimizer of your own cannot take one, nor one of [`OptimizerConfig::NAMES`]).
+pub(crate) const RECORDED_NAMES: [&str; 4] = ["sgd", "adam", "adam-w", "rms-prop"];
 
 /// An optimizer and its hyper-parameters (the learning rate is set apart, in
-/// [`FitConfig`](crate::FitConfig)).
+/// [`FitConfig`](crate::FitConfig)). `config.json` records one as an
+/// object with its `name` and hyper-parameters; an optimizer of your own
+/// as its `name` and `settings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    tag = "name",
+    rename_all = "kebab-case",
+    deny_unknown_fields
+)]
 pub enum OptimizerConfig {
     /// Stochastic gradient descent, optionally with momentum (PyTorch's
     /// form: undampened unless `dampened`).
@@ -66,9 +77,40 @@ pub enum OptimizerConfig {
         /// Added to the denominator for stability.
         epsilon: f32,
     },
+    /// An optimizer of your own ([`OptimizerFn`]), registered with
+    /// [`register_optimizer`](crate::register_optimizer) so that
+    /// `config.json` can name it and resume rebuild it.
+    #[serde(skip)]
+    Custom(CustomOptimizer),
 }
 
 impl burn::config::Config for OptimizerConfig {}
+
+impl Serialize for OptimizerConfig {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Custom(custom) => custom.serialize(serializer),
+            built_in => OptimizerConfig::serialize(built_in, serializer),
+        }
+    }
+}
+
+/// A built-in optimizer's object by its `name`, any other `name` a
+/// registered optimizer of your own's.
+impl<'de> Deserialize<'de> for OptimizerConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let name = value.get("name").and_then(serde_json::Value::as_str);
+        if name.is_some_and(|name| !RECORDED_NAMES.contains(&name)) {
+            CustomOptimizer::deserialize(value)
+                .map(Self::Custom)
+                .map_err(D::Error::custom)
+        } else {
+            OptimizerConfig::deserialize(value).map_err(D::Error::custom)
+        }
+    }
+}
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
@@ -77,8 +119,14 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// The names [`OptimizerConfig::from_str`] accepts.
+    /// The names [`OptimizerConfig::from_str`] accepts for the built-in
+    /// optimizers (it also reads a registered one's `NAME[:{json settings}]`).
     pub const NAMES: &'static str = "sgd, adam, adamw, rmsprop";
+
+    /// `optimizer`, an optimizer of your own.
+    pub fn custom(optimizer: impl OptimizerFn + 'static) -> Self {
+        Self::Custom(CustomOptimizer(std::sync::Arc::new(optimizer)))
+    }
 
     /// The learning rate a run of this optimizer gets when none is given:
     /// 0.1 for SGD (the lecture's MNIST runs), 1e-3 for the adaptive ones
@@ -90,6 +138,7 @@ impl OptimizerConfig {
             OptimizerConfig::Adam { .. }
             | OptimizerConfig::AdamW { .. }
             | OptimizerConfig::RmsProp { .. } => 1e-3,
+            OptimizerConfig::Custom(custom) => custom.0.default_learning_rate(),
         }
     }
 
@@ -244,6 +293,16 @@ impl OptimizerConfig {
             }
         };
         match *self {
+            Self::Custom(CustomOptimizer(ref optimizer)) => optimizer.check().map_err(|why| {
+                TrainError::invalid(
+                    "optimizer",
+                    format!(
+                        "a `{}` optimizer with settings that make sense",
+                        optimizer.name()
+                    ),
+                    why,
+                )
+            }),
             Self::Sgd {
                 momentum,
                 nesterov: true,
@@ -368,6 +427,7 @@ impl OptimizerConfig {
                 .with_momentum(momentum)
                 .with_epsilon(epsilon)
                 .init(),
+            Self::Custom(ref custom) => custom.0.init(),
         }
     }
 }
@@ -402,6 +462,7 @@ impl fmt::Display for OptimizerConfig {
             Self::Adam { .. } => f.write_str("adam"),
             Self::AdamW { weight_decay, .. } => write!(f, "adamw(weight decay {weight_decay})"),
             Self::RmsProp { .. } => f.write_str("rmsprop"),
+            Self::Custom(custom) => write!(f, "{custom}"),
         }
     }
 }
@@ -428,7 +489,21 @@ impl FromStr for OptimizerConfig {
                 momentum: 0.0,
                 epsilon: 1e-8,
             },
-            _ => return Err(TrainError::invalid("optimizer", Self::NAMES, text)),
+            _ => match CustomOptimizer::parse(text) {
+                Some(custom) => Self::Custom(
+                    custom.map_err(|why| TrainError::invalid("optimizer", "its settings", why))?,
+                ),
+                None => {
+                    return Err(TrainError::invalid(
+                        "optimizer",
+                        format!(
+                            "{}, or a registered optimizer's NAME[:{{json settings}}]",
+                            Self::NAMES
+                        ),
+                        text,
+                    ));
+                }
+            },
         })
     }
 }

@@ -1,24 +1,26 @@
-//! Names for penalties, constraints and learning-rate schedules of your
-//! own, so that `config.json` records them with their settings and a
-//! resumed run rebuilds them.
+//! Names for penalties, constraints, learning-rate schedules and
+//! optimizers of your own, so that `config.json` records them with their
+//! settings and a resumed run rebuilds them.
 //!
-//! A run's config names each [`Penalty`], [`Constraint`] and
-//! [`LrScheduleFn`] by the name it was registered under and stores its
+//! A run's config names each [`Penalty`], [`Constraint`], [`LrScheduleFn`]
+//! and [`OptimizerFn`] by the name it was registered under and stores its
 //! settings as JSON (its `Serialize` form). Resuming looks the name up
-//! here: the built-in ones are always registered (or, for schedules, are
-//! variants of [`LrSchedule`](crate::LrSchedule)); yours must be registered
-//! (with [`register_penalty`], [`register_constraint`] or
-//! [`register_lr_schedule`]) by the program that resumes, or the resume
-//! fails with an error that names the missing one.
+//! here: the built-in ones are always registered (or, for schedules and
+//! optimizers, are variants of [`LrSchedule`](crate::LrSchedule) and
+//! [`OptimizerConfig`](crate::OptimizerConfig)); yours must be registered
+//! (with [`register_penalty`], [`register_constraint`],
+//! [`register_lr_schedule`] or [`register_optimizer`]) by the program that
+//! resumes, or the resume fails with an error that names the missing one.
 
+use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    Constraint, GroupLasso, LrScheduleFn, MaxNorm, NonNeg, Penalty, Regularizer, TrainError,
-    UnitNorm,
+    Constraint, GroupLasso, LrScheduleFn, MaxNorm, NonNeg, OptimizerFn, Penalty, Regularizer,
+    TrainError, UnitNorm,
 };
 
 /// Settings that can be written into `config.json`. Every `Serialize` type
@@ -86,6 +88,26 @@ impl<T: ?Sized> Registry<T> {
             known = self.names().join(", "),
             function = self.function,
         )
+    }
+
+    /// Parses `NAME` or `NAME:{json settings}` (the [`NamedSettings`]
+    /// text); `None` when nothing is registered under `NAME`.
+    pub(crate) fn parse(&self, text: &str) -> Option<Result<Arc<T>, String>> {
+        let (name, settings) = match text.split_once(':') {
+            Some((name, json)) => (name.trim(), Some(json.trim())),
+            None => (text.trim(), None),
+        };
+        if !self.contains(name) {
+            return None;
+        }
+        let settings = match settings.map(serde_json::from_str) {
+            None => Ok(serde_json::Value::Null),
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(format!(
+                "`{name}`'s settings after ':' are not JSON: {error}"
+            )),
+        };
+        Some(settings.and_then(|settings| self.build(name, settings)))
     }
 
     /// Rebuilds the entry named `name` from its recorded settings.
@@ -169,6 +191,11 @@ pub(crate) fn lr_schedules() -> &'static Registry<dyn LrScheduleFn> {
     REGISTRY.get_or_init(|| Registry::new("learning-rate schedule", "register_lr_schedule"))
 }
 
+pub(crate) fn optimizers() -> &'static Registry<dyn OptimizerFn> {
+    static REGISTRY: OnceLock<Registry<dyn OptimizerFn>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry::new("optimizer", "register_optimizer"))
+}
+
 /// Registers a penalty type under `name` (which its [`Penalty::name`] must
 /// return), so that runs recording it in `config.json` can be resumed.
 /// Its settings are its `Serialize` form and are read back with `Deserialize`.
@@ -207,6 +234,31 @@ pub fn register_lr_schedule<S: LrScheduleFn + DeserializeOwned + 'static>(
     )
 }
 
+/// Registers an optimizer type under `name` (which its
+/// [`OptimizerFn::name`] must return); see [`register_penalty`]. The
+/// built-in optimizers are [`OptimizerConfig`](crate::OptimizerConfig)'s
+/// variants, so their names (`sgd`, `adam`, `adamw`, `rmsprop`, and
+/// `adam-w`, `rms-prop` as `config.json` writes them) are refused here.
+pub fn register_optimizer<O: OptimizerFn + DeserializeOwned + 'static>(
+    name: &str,
+) -> Result<(), TrainError> {
+    let built_in = crate::OptimizerConfig::NAMES.split(", ");
+    if built_in
+        .chain(crate::optimizer::RECORDED_NAMES)
+        .any(|known| known == name)
+    {
+        return Err(TrainError::invalid(
+            "optimizer name",
+            "a name that is not a built-in optimizer's",
+            format!("`{name}`"),
+        ));
+    }
+    optimizers().register(
+        name,
+        builder(|o: O| -> Arc<dyn OptimizerFn> { Arc::new(o) }),
+    )
+}
+
 /// The names of the registered penalties.
 pub fn penalty_names() -> Vec<String> {
     penalties().names()
@@ -220,6 +272,42 @@ pub fn constraint_names() -> Vec<String> {
 /// The names of the registered learning-rate schedules of your own.
 pub fn lr_schedule_names() -> Vec<String> {
     lr_schedules().names()
+}
+
+/// The names of the registered optimizers of your own.
+pub fn optimizer_names() -> Vec<String> {
+    optimizers().names()
+}
+
+/// How `config.json` records a learning-rate schedule or an optimizer of
+/// your own: its registered name and its settings. Its text, `NAME` or
+/// `NAME:{json settings}`, is what [`Registry::parse`] reads back.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NamedSettings {
+    /// The registered name.
+    pub(crate) name: String,
+    /// Its settings (its `Serialize` form).
+    #[serde(default)]
+    pub(crate) settings: serde_json::Value,
+}
+
+impl NamedSettings {
+    pub(crate) fn new(name: &str, settings: serde_json::Value) -> Self {
+        Self {
+            name: name.to_string(),
+            settings,
+        }
+    }
+}
+
+impl fmt::Display for NamedSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.settings {
+            serde_json::Value::Null => f.write_str(&self.name),
+            settings => write!(f, "{}:{settings}", self.name),
+        }
+    }
 }
 
 /// How `config.json` records a penalty or constraint and its parameters.

@@ -10,6 +10,8 @@
 //! - [`ClipValue`]: a constraint of its own;
 //! - [`WarmRestarts`]: a learning-rate schedule of its own (SGDR), run by
 //!   recipe's trainer at every step and continued by resume;
+//! - [`Signum`]: an optimizer of its own (a Burn `Optimizer` with its own
+//!   state), run by recipe's trainer, checkpointed and continued by resume;
 //! - [`Confidence`]: a metric of its own (the mean largest softmax
 //!   probability), read from the device every 50 steps by recipe's
 //!   `DeferredMetric`.
@@ -20,6 +22,7 @@
 
 mod confidence;
 mod run;
+mod signum;
 
 use std::sync::Once;
 
@@ -29,12 +32,13 @@ use burn::tensor::{Device, Tensor};
 use recipe_models::{ActivationConfig, ActivationFn, InitFamily, ModelError, register_activation};
 use recipe_train::{
     Constraint, LrScheduleFn, ParamInfo, ParamTensor, Penalty, register_constraint,
-    register_lr_schedule, register_penalty,
+    register_lr_schedule, register_optimizer, register_penalty,
 };
 use serde::{Deserialize, Serialize};
 
 pub use confidence::{Confidence, ConfidenceInput};
 pub use run::research_config;
+pub use signum::{Signum, SignumState};
 
 /// `x * sigmoid(beta_j * x)` with a learnable `beta_j` per unit, starting
 /// at `beta` (Ramachandran et al. 2017's Swish with a trainable beta).
@@ -218,7 +222,7 @@ impl LrScheduleFn for WarmRestarts {
     }
 }
 
-/// Registers this crate's activation, block, penalty, constraint and schedule under
+/// Registers this crate's activation, block, penalty, constraint, schedule and optimizer under
 /// their names (once per process; later calls do nothing).
 pub fn register() {
     static ONCE: Once = Once::new();
@@ -249,5 +253,6 @@ pub fn register() {
         register_penalty::<Orthogonality>("orthogonality").expect("a new penalty name");
         register_constraint::<ClipValue>("clip-value").expect("a new constraint name");
         register_lr_schedule::<WarmRestarts>("warm-restarts").expect("a new schedule name");
+        register_optimizer::<Signum>("signum").expect("a new optimizer name");
     });
 }

@@ -1,8 +1,8 @@
 //! recipe extended from outside, through the library crates' public API:
 //! (a) an activation of this crate inside recipe's `Mlp` with dropout,
-//! trained on MNIST; (b) a penalty, a constraint and a learning-rate
-//! schedule of this crate, recorded in `config.json`, surviving SIGKILL and
-//! a resume; (c) Burn's own
+//! trained on MNIST; (b) a penalty, a constraint, a learning-rate schedule
+//! and an optimizer of this crate, recorded in `config.json`, surviving
+//! SIGKILL and a resume; (c) Burn's own
 //! `SupervisedTraining` with recipe's early stopping and restore-best, a
 //! penalty, max-norm and atomic checkpoints.
 
@@ -178,7 +178,7 @@ fn succeed(command: &mut Command) {
 }
 
 #[test]
-fn own_penalty_constraint_and_schedule_survive_sigkill_and_resume() {
+fn own_penalty_constraint_schedule_and_optimizer_survive_sigkill_and_resume() {
     let alone = fresh_dir("alone");
     succeed(research_train().arg("--out").arg(&alone));
     let config = fs::read_to_string(alone.join("config.json")).unwrap();
@@ -186,6 +186,7 @@ fn own_penalty_constraint_and_schedule_survive_sigkill_and_resume() {
         "\"orthogonality\"",
         "\"clip-value\"",
         "\"warm-restarts\"",
+        "\"signum\"",
         "learned-swish:1",
         "residual-relu",
     ] {
@@ -244,11 +245,11 @@ fn own_penalty_constraint_and_schedule_survive_sigkill_and_resume() {
     fs::remove_dir_all(&killed).unwrap();
 }
 
-/// A run whose config names a penalty or a schedule that the resuming
-/// program has not registered is refused, naming it, instead of resuming
-/// without it.
+/// A run whose config names a penalty, a schedule or an optimizer that the
+/// resuming program has not registered is refused, naming it, instead of
+/// resuming without it.
 #[test]
-fn an_unregistered_penalty_or_schedule_is_an_error_at_resume() {
+fn an_unregistered_penalty_schedule_or_optimizer_is_an_error_at_resume() {
     register();
     for (name, renamed, kind) in [
         ("orthogonality", "orthogonality-v2", "penalty"),
@@ -257,6 +258,7 @@ fn an_unregistered_penalty_or_schedule_is_an_error_at_resume() {
             "warm-restarts-v2",
             "learning-rate schedule",
         ),
+        ("signum", "signum-v2", "optimizer"),
     ] {
         let dir = fresh_dir(&format!("unregistered-{name}"));
         fs::create_dir_all(&dir).unwrap();
@@ -451,7 +453,7 @@ fn burns_supervised_training_with_recipes_hooks() {
 }
 
 #[test]
-fn own_penalty_constraint_and_schedule_round_trip_through_config_json() {
+fn own_penalty_constraint_schedule_and_optimizer_round_trip_through_config_json() {
     register();
     let config = research_config().unwrap();
     let json = serde_json::to_string_pretty(&config).unwrap();
@@ -459,6 +461,18 @@ fn own_penalty_constraint_and_schedule_round_trip_through_config_json() {
     assert_eq!(back.fit.penalties, config.fit.penalties);
     assert_eq!(back.fit.constraints, config.fit.constraints);
     assert_eq!(back.fit.lr_schedule, config.fit.lr_schedule);
+    assert_eq!(back.fit.optimizer, config.fit.optimizer);
+    // The optimizer's text form, as `--optimizer` or a TOML config gives it.
+    let optimizer = config.fit.optimizer.to_string();
+    assert_eq!(optimizer, r#"signum:{"beta":0.9}"#);
+    assert_eq!(
+        optimizer.parse::<OptimizerConfig>().unwrap(),
+        config.fit.optimizer
+    );
+    let mut unsteady = config.clone();
+    unsteady.fit.optimizer = r#"signum:{"beta":1.0}"#.parse().unwrap();
+    let err = unsteady.validate().unwrap_err().to_string();
+    assert!(err.contains("optimizer") && err.contains("beta"), "{err}");
     // Its text form, as `--lr-schedule` or a TOML config would give it.
     let text = config.fit.lr_schedule.to_string();
     assert_eq!(
