@@ -51,6 +51,7 @@ fn help_explains_every_train_option() {
         "--clip",
         "--overwrite",
         "--lr-schedule",
+        "--lr-scale",
         "--reduce-lr-on-plateau",
         "--keep-checkpoints",
         "--average-weights",
@@ -185,6 +186,18 @@ fn impossible_settings_exit_2_naming_the_option() {
             "layer.0",
         ]),
         "`regularize.selector`",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--epochs", "1", "--lr-scale", "0.5@layer.0"]),
+        "`lr_scales[0].selector` must be a selection of at least one parameter",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--lr-scale", "-1@layers.0"]),
+        "`lr_scales.factor` must be a finite number >= 0",
+    );
+    assert_clean_failure(
+        &recipe(&["train", "--lr-scale", "0.5"]),
+        "FACTOR@LAYER[,LAYER...]",
     );
     assert_clean_failure(
         &recipe(&["train", "--device", "tpu"]),

@@ -1,16 +1,20 @@
 //! Learning-rate controls end to end on real MNIST: a schedule and
-//! ReduceLROnPlateau change the rate from the right epoch on, and the
-//! plateau rule restarts early stopping only when asked.
+//! ReduceLROnPlateau change the rate from the right epoch on, the plateau
+//! rule restarts early stopping only when asked, and a learning-rate scale
+//! changes its layers' rate only.
 //!
 //! The tests compare whole runs bit for bit, so they hold [`SERIAL`]: Burn's
 //! random generator is process-wide, and a run training in another test
 //! thread would draw from it between one run's seeding and its
 //! initialization.
 
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use recipe::models::{ActivationConfig, MlpConfig};
-use recipe::train::{EarlyStoppingConfig, EpochRecord, OptimizerConfig, TrainConfig, train_mlp};
+use recipe::models::{ActivationConfig, Mlp, MlpConfig};
+use recipe::train::{
+    EarlyStoppingConfig, EpochRecord, OptimizerConfig, TrainConfig, train_mlp, visit_params,
+};
 
 mod common;
 use common::{device, quiet};
@@ -113,4 +117,49 @@ fn a_plateau_restarts_early_stopping_only_when_asked() {
     config.fit.early_stopping = None;
     let error = config.validate().unwrap_err().to_string();
     assert!(error.contains("reset_early_stopping"), "{error}");
+}
+
+/// Every parameter's values by path.
+fn parameters(net: &Mlp) -> BTreeMap<String, Vec<f32>> {
+    let mut values = BTreeMap::new();
+    visit_params(
+        net,
+        |_| true,
+        |param| {
+            let flat = param.flat().to_data().try_to_vec::<f32>().unwrap();
+            values.insert(param.info.path, flat);
+        },
+    );
+    values
+}
+
+/// A scale of 1 on the first layer is the unscaled run bit for bit; a
+/// scale of 0 freezes it: runs at two rates end with the same first layer
+/// (its initialization, unmoved) and different others, and that layer is
+/// not the unscaled run's.
+#[test]
+fn a_learning_rate_scale_changes_its_layers_rate_only() {
+    let _serial = serial();
+    let device = device();
+    let mut config = small_run(2);
+    let plain = train_mlp(&config, &device, &quiet()).unwrap();
+    config.fit.lr_scales = vec!["1@layers.0".parse().unwrap()];
+    let unit = train_mlp(&config, &device, &quiet()).unwrap();
+    for (a, b) in plain.history.epochs.iter().zip(&unit.history.epochs) {
+        assert_eq!(figures(a), figures(b));
+    }
+    assert_eq!(parameters(&plain.net), parameters(&unit.net));
+
+    config.fit.lr_scales = vec!["0@layers.0".parse().unwrap()];
+    let frozen_fast = parameters(&train_mlp(&config, &device, &quiet()).unwrap().net);
+    config.fit.learning_rate = 0.05;
+    let frozen_slow = parameters(&train_mlp(&config, &device, &quiet()).unwrap().net);
+    let moved = parameters(&plain.net);
+    for path in ["layers.0.linear.weight", "layers.0.linear.bias"] {
+        assert_eq!(frozen_fast[path], frozen_slow[path], "{path}");
+        assert_ne!(frozen_fast[path], moved[path], "{path}");
+    }
+    for path in ["layers.1.linear.weight", "output.weight"] {
+        assert_ne!(frozen_fast[path], frozen_slow[path], "{path}");
+    }
 }

@@ -348,8 +348,10 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 /// the bound is tight enough to rescale units), and the momentum rises
 /// along a ramp that is
 /// still rising at the kill (each parameter's update count is recorded with
-/// its velocity). Resumed, it ends as if never killed: a resumed ramp that
-/// started again from 0.5 would end elsewhere.
+/// its velocity), and the first layer and the output learn at half the
+/// rate (a scheduler group each in Burn's scheduler record). Resumed, it
+/// ends as if never killed: a resumed ramp that started again from 0.5
+/// would end elsewhere.
 ///
 /// CPU only: on a GPU backend the penalty's value is a reduction whose
 /// kernel Burn's autotuner may choose differently in each process, so even
@@ -357,7 +359,7 @@ fn a_data_parallel_run_resumes_on_its_devices() {
 /// (seen on wgpu over lavapipe: 0.6439275950 against 0.6439275920), and the
 /// fold itself is recipe-flex's, for the CPU.
 #[test]
-fn a_run_with_folded_penalties_and_constraints_and_a_momentum_ramp_resumes_bit_for_bit() {
+fn a_run_with_folded_hooks_a_momentum_ramp_and_layer_rates_resumes_bit_for_bit() {
     if !on_cpu() {
         return;
     }
@@ -373,6 +375,8 @@ fn a_run_with_folded_penalties_and_constraints_and_a_momentum_ramp_resumes_bit_f
         "0.5:200",
         "--lr",
         "0.05",
+        "--lr-scale",
+        "0.5@layers.0,output",
         "--l1",
         "1e-5",
         "--l2",

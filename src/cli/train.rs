@@ -8,9 +8,9 @@ use recipe::data::{CsvSource, DataSource, DatasetKind};
 use recipe::models::{ActivationConfig, DropoutForm, InitConfig, MlpConfig};
 use recipe::train::{
     DataConfig, DropoutInference, EarlyStoppingConfig, FitConfig, GradientClipping, GroupLasso,
-    KeepCheckpoints, LrSchedule, MaxNormConfig, Metric, Mode, MomentumRamp, OptimizerConfig,
-    ParamSelector, ReduceLrOnPlateau, Regularizer, TrainConfig, WeightAveraging, WeightConstraint,
-    WeightPenalty,
+    KeepCheckpoints, LrScale, LrSchedule, MaxNormConfig, Metric, Mode, MomentumRamp,
+    OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, TrainConfig, WeightAveraging,
+    WeightConstraint, WeightPenalty,
 };
 use serde::Deserialize;
 
@@ -180,6 +180,12 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SCHEDULE")]
     #[serde(default, deserialize_with = "text::option")]
     pub lr_schedule: Option<LrSchedule>,
+    /// A learning rate of their own for some layers: FACTOR@LAYER[,LAYER...]
+    /// multiplies the rate (under any schedule) for their weights and biases,
+    /// 0 freezes them (repeatable; a later one wins where two pick a layer)
+    #[arg(long, value_name = "FACTOR@LAYERS", allow_hyphen_values = true)]
+    #[serde(default, deserialize_with = "text::list")]
+    pub lr_scale: Option<Vec<LrScale>>,
     /// Lower the learning rate (the schedule's peak) when a metric stops
     /// improving, with Keras' ReduceLROnPlateau rules: KEY=VALUE pairs of
     /// monitor, mode, factor, patience, min_delta, cooldown, min_lr,
@@ -314,6 +320,7 @@ impl TrainArgs {
                 label_smoothing,
                 clip,
                 lr_schedule,
+                lr_scale,
                 reduce_lr_on_plateau,
                 keep_checkpoints,
                 average_weights,
@@ -353,6 +360,9 @@ impl TrainArgs {
                 out
             ]
         );
+        if self.constraint.is_empty() {
+            self.constraint = std::mem::take(&mut file.constraint);
+        }
         self.standardize |= file.standardize;
         self.dampened |= file.dampened;
         self.overwrite |= file.overwrite;
@@ -467,6 +477,7 @@ impl TrainArgs {
         config.gradient_clipping = self.clip;
         config.record_layer_gradients = self.record_layers;
         config.lr_schedule = self.lr_schedule.clone().unwrap_or_default();
+        config.lr_scales = self.lr_scale.clone().unwrap_or_default();
         config.reduce_lr_on_plateau = self.reduce_lr_on_plateau.clone();
         config.keep_checkpoints = self.keep_checkpoints.clone();
         config.weight_averaging = self.average_weights;
@@ -651,7 +662,8 @@ mod tests {
             "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
              reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n\
              average-weights = \"ema:0.99\"\nuse-averaged = true\nvalidate-averaged = true\n\
-             validate-thinned = true\n",
+             validate-thinned = true\n\
+             constraint = [\"max-norm:2@layers.0\"]\nlr-scale = [\"0.5@layers.0,layers.1\", \"0@output\"]\n",
         )
         .unwrap();
         let args = TrainArgs {
@@ -676,6 +688,20 @@ mod tests {
         assert!(config.fit.use_averaged_weights);
         assert!(config.fit.validate_with_average);
         assert!(config.fit.validate_thinned);
+        assert_eq!(config.fit.constraints.len(), 1, "the file's constraints");
+        let scales: Vec<String> = config.fit.lr_scales.iter().map(|s| s.to_string()).collect();
+        assert_eq!(scales, ["0.5@layers.0,layers.1", "0@output"]);
+        // Flags given replace the file's lists rather than join them.
+        let flagged = TrainArgs {
+            constraint: vec!["non-neg".into()],
+            lr_scale: Some(vec!["2@layers.1".parse().unwrap()]),
+            config: Some(path.clone()),
+            ..TrainArgs::default()
+        };
+        let config = flagged.merged().unwrap().to_config().unwrap();
+        assert_eq!(config.fit.constraints[0].constraint.name(), "non-neg");
+        assert_eq!(config.fit.constraints.len(), 1);
+        assert_eq!(config.fit.lr_scales.len(), 1);
 
         std::fs::write(&path, "epoch = 3\n").unwrap();
         let err = TrainArgs::from_toml_file(&path).unwrap_err();
@@ -690,6 +716,7 @@ mod tests {
             ("monitor = \"valid_los\"\n", "valid_los"),
             ("reduce-lr-on-plateau = \"factr=0.5\"\n", "factr"),
             ("average-weights = \"sma:3\"\n", "sma:3"),
+            ("lr-scale = [\"half@layers.0\"]\n", "half@layers.0"),
         ] {
             std::fs::write(&path, text).unwrap();
             let err = format!("{:#}", TrainArgs::from_toml_file(&path).unwrap_err());

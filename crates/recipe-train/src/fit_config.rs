@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    DropoutInference, EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrSchedule,
+    DropoutInference, EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrScale, LrSchedule,
     MaxNormConfig, OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks,
     TrainError, WeightAveraging, WeightConstraint, WeightPenalty,
 };
@@ -68,6 +68,12 @@ pub struct FitConfig {
     /// peak); `history.csv` records the rate of each epoch's first step.
     #[serde(default, skip_serializing_if = "LrSchedule::is_constant")]
     pub lr_schedule: LrSchedule,
+    /// Learning rates of their own for some parameters: the rate (under the
+    /// schedule and any plateau rule) times each scale's factor for the
+    /// parameters it picks, a later scale overriding an earlier one.
+    /// `history.csv`'s `learning_rate` is the unscaled rate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lr_scales: Vec<LrScale>,
     /// Lower the learning rate (or the schedule's peak) when a metric stops
     /// improving, with Keras' `ReduceLROnPlateau` rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +155,7 @@ impl Default for FitConfig {
             gradient_clipping: None,
             record_layer_gradients: false,
             lr_schedule: LrSchedule::Constant,
+            lr_scales: Vec::new(),
             reduce_lr_on_plateau: None,
             keep_checkpoints: None,
             weight_averaging: None,
@@ -201,8 +208,9 @@ impl FitConfig {
         }
     }
 
-    /// Fails, naming the field, when a penalty or constraint selects no
-    /// parameter of `net` or a constraint cannot apply to one it selects.
+    /// Fails, naming the field, when a penalty, constraint or learning-rate
+    /// scale selects no parameter of `net` or a constraint cannot apply to
+    /// one it selects.
     pub fn check_hooks<M: burn::module::Module>(&self, net: &M) -> Result<(), TrainError> {
         if let Some(regularizer) = self.regularizer {
             WeightPenalty::new(regularizer, self.regularize.clone()).check(net, "regularize")?;
@@ -215,6 +223,11 @@ impl FitConfig {
         }
         for (index, constraint) in self.constraints.iter().enumerate() {
             constraint.check(net, &format!("constraints[{index}]"))?;
+        }
+        for (index, scale) in self.lr_scales.iter().enumerate() {
+            scale
+                .selector
+                .selected(net, &format!("lr_scales[{index}]"))?;
         }
         Ok(())
     }
@@ -255,6 +268,9 @@ impl FitConfig {
             clipping.validate()?;
         }
         self.lr_schedule.validate(self.learning_rate, self.epochs)?;
+        for scale in &self.lr_scales {
+            scale.validate()?;
+        }
         if let Some(keep) = &self.keep_checkpoints {
             keep.validate()?;
         }

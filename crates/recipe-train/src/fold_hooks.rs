@@ -86,18 +86,21 @@ fn groups(
     }
     let mut groups: Vec<FoldedHooks> = by_strength
         .into_iter()
-        .map(|((l1, l2), paths)| FoldedHooks::penalty(group(paths.iter()), l1, l2))
+        .map(|((l1, l2), paths)| FoldedHooks::penalty(classifier_group(paths.iter()), l1, l2))
         .collect();
     for constraints in constrained {
         let path = constraints.info.path.clone();
         let (l1, l2) = penalties.get(&path).copied().unwrap_or((0.0, 0.0));
-        groups.push(FoldedHooks::penalty(group([&path]), l1, l2).with_constraints(constraints));
+        groups.push(
+            FoldedHooks::penalty(classifier_group([&path]), l1, l2).with_constraints(constraints),
+        );
     }
     groups
 }
 
-/// The optimizer steps the classifier, whose network is its `net` field.
-fn group<'a>(paths: impl IntoIterator<Item = &'a String>) -> ParamGroup {
+/// The group of the network's parameters at `paths`: the optimizer steps
+/// the classifier, whose network is its `net` field.
+pub(crate) fn classifier_group<'a>(paths: impl IntoIterator<Item = &'a String>) -> ParamGroup {
     ParamGroup::from_paths(paths.into_iter().map(|p| format!("net.{p}")).collect())
 }
 

@@ -3,7 +3,6 @@
 //! learning rate grows exponentially, and watch where the loss falls
 //! fastest and where it blows up.
 
-use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::tensor::Device;
 use burn::train::{TrainOutput, TrainStep};
 use recipe_data::ClassData;
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::resume::seed_epoch;
 use crate::run::DataItem;
-use crate::{Classifier, Classify, FitConfig, TrainError};
+use crate::{Classifier, Classify, FitConfig, TrainError, scaled_lr_scheduler};
 
 /// Settings of a range test. The optimizer, batch size, seed and step hooks
 /// (penalties, constraints, clipping) come from the [`FitConfig`].
@@ -123,7 +122,8 @@ pub struct LrFindResult {
 }
 
 /// Runs a range test on `net` with `data`'s training split: `fit`'s
-/// optimizer, batch size, seed and hooks, learning rates from `test`.
+/// optimizer, batch size, seed, hooks and learning-rate scales, learning
+/// rates from `test`.
 /// `net` is trained by it; build a fresh one for the real run.
 pub fn lr_find<N, I>(
     fit: &FitConfig,
@@ -175,11 +175,8 @@ where
             if step + 1 == test.steps {
                 break 'passes;
             }
-            model = model.optimize(
-                &mut optimizer,
-                ModuleLearningRate::from(learning_rate),
-                grads,
-            );
+            let rates = scaled_lr_scheduler(learning_rate, &fit.lr_scales, &model)?.step();
+            model = model.optimize(&mut optimizer, rates, grads);
         }
         if points.is_empty() {
             return Err(TrainError::invalid(

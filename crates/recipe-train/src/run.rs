@@ -25,7 +25,7 @@ use crate::{
     KeepCheckpoints, LayerGradients, MetricEarlyStopping, MonteCarloFigures, OutputCheck,
     PenaltyMetric, Plateau, RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence,
     Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
-    evaluate_monte_carlo, thinned_copy,
+    evaluate_monte_carlo, scaled_lr_scheduler, thinned_copy,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -569,14 +569,16 @@ impl LearnerSetup {
         recorder.write_csv(path).map(Some)
     }
 
-    /// Burn's scheduler for `config`'s learning-rate schedule and plateau
-    /// rule (`None` for a constant rate, which Burn takes as a number).
+    /// The scheduler of `config`'s learning-rate schedule and plateau rule,
+    /// which the learning-rate scales multiply (`None` for one constant
+    /// rate, which Burn takes as a number).
     fn schedule<I: DataItem, X>(
         &self,
         config: &FitConfig,
         data: &RunData<'_, I, X>,
     ) -> Option<ScheduledLr> {
-        if config.lr_schedule.is_constant() && self.plateau.is_none() {
+        if config.lr_schedule.is_constant() && self.plateau.is_none() && config.lr_scales.is_empty()
+        {
             return None;
         }
         let steps_per_epoch = data.data.train.len().div_ceil(config.batch_size);
@@ -697,7 +699,10 @@ impl LearnerSetup {
         }
         let (optimizer, model) = crate::fold_hooks(&config.optimizer, model);
         let learner = match schedule {
-            Some(schedule) => Learner::new(model, optimizer, schedule),
+            Some(schedule) => {
+                let scheduler = scaled_lr_scheduler(schedule, &config.lr_scales, &model)?;
+                Learner::new(model, optimizer, scheduler)
+            }
             None => Learner::new(model, optimizer, config.learning_rate),
         };
         if options.print_epochs && start_epoch > 0 {
