@@ -579,12 +579,7 @@ fn constraint_and_layers(text: &str) -> Result<(&str, Option<Vec<String>>)> {
     let Some((constraint, layers)) = text.rsplit_once('@') else {
         return Ok((text, None));
     };
-    let layers: Vec<String> = layers
-        .split(',')
-        .map(str::trim)
-        .filter(|layer| !layer.is_empty())
-        .map(String::from)
-        .collect();
+    let layers = ParamSelector::layers_from_text(layers);
     if layers.is_empty() {
         bail!("--constraint {text}: name the layers after `@` (e.g. max-norm:1.6@layers.0)");
     }

@@ -6,9 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-use crate::registry::{self, NamedSettings, Settings};
+use crate::registry::{Settings, registered_wrapper};
 
 /// A learning-rate schedule. Implement it for your own, [register] it under
 /// its [`LrScheduleFn::name`], and set
@@ -42,52 +40,12 @@ pub trait LrScheduleFn: Settings + Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct CustomLrSchedule(pub Arc<dyn LrScheduleFn>);
 
-impl CustomLrSchedule {
-    /// Parses `NAME` or `NAME:{json settings}` of a registered schedule;
-    /// `None` when no schedule is registered under `NAME`.
-    pub(crate) fn parse(text: &str) -> Option<Result<Self, String>> {
-        registry::lr_schedules()
-            .parse(text)
-            .map(|built| built.map(Self))
-    }
-
-    fn named(&self) -> NamedSettings {
-        NamedSettings::new(self.0.name(), self.0.settings())
-    }
-}
-
-impl PartialEq for CustomLrSchedule {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.name() == other.0.name() && self.0.settings() == other.0.settings()
-    }
-}
-
-/// `NAME`, or `NAME:{json settings}` when it has settings: the form
-/// `--lr-schedule` and [`FromStr`](std::str::FromStr) read back.
-impl fmt::Display for CustomLrSchedule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.named().fmt(f)
-    }
-}
-
-impl Serialize for CustomLrSchedule {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.named().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for CustomLrSchedule {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let recorded = NamedSettings::deserialize(deserializer)?;
-        registry::lr_schedules()
-            .build(&recorded.name, recorded.settings)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
-    }
-}
+registered_wrapper!(CustomLrSchedule, lr_schedules);
 
 #[cfg(test)]
 mod tests {
+    use serde::{Deserialize, Serialize};
+
     use super::*;
     use crate::{LrSchedule, register_lr_schedule};
 

@@ -7,9 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use burn::optim::ModuleOptimizer;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::registry::{self, NamedSettings, Settings};
+use crate::registry::{Settings, registered_wrapper};
 
 /// An optimizer. Implement it for your own (any Burn
 /// [`Optimizer`](burn::optim::Optimizer), Burn's or yours, turned into a
@@ -49,54 +48,12 @@ pub trait OptimizerFn: Settings + Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct CustomOptimizer(pub Arc<dyn OptimizerFn>);
 
-impl CustomOptimizer {
-    /// Parses `NAME` or `NAME:{json settings}` of a registered optimizer;
-    /// `None` when no optimizer is registered under `NAME`.
-    pub(crate) fn parse(text: &str) -> Option<Result<Self, String>> {
-        registry::optimizers()
-            .parse(text)
-            .map(|built| built.map(Self))
-    }
-
-    /// Rebuilds a registered optimizer from its name and recorded settings.
-    pub(crate) fn build(name: &str, settings: serde_json::Value) -> Result<Self, String> {
-        registry::optimizers().build(name, settings).map(Self)
-    }
-
-    fn named(&self) -> NamedSettings {
-        NamedSettings::new(self.0.name(), self.0.settings())
-    }
-}
-
-impl PartialEq for CustomOptimizer {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.name() == other.0.name() && self.0.settings() == other.0.settings()
-    }
-}
-
-/// `NAME`, or `NAME:{json settings}` when it has settings: the form
-/// `--optimizer` and [`FromStr`](std::str::FromStr) read back.
-impl fmt::Display for CustomOptimizer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.named().fmt(f)
-    }
-}
-
-impl Serialize for CustomOptimizer {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.named().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for CustomOptimizer {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let recorded = NamedSettings::deserialize(deserializer)?;
-        Self::build(&recorded.name, recorded.settings).map_err(serde::de::Error::custom)
-    }
-}
+registered_wrapper!(CustomOptimizer, optimizers);
 
 #[cfg(test)]
 mod tests {
+    use serde::{Deserialize, Serialize};
+
     use burn::module::Param;
     use burn::optim::{GradientsParams, LearningRate, Optimizer};
     use burn::tensor::{Device, Tensor};

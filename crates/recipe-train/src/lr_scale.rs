@@ -62,12 +62,7 @@ impl FromStr for LrScale {
         };
         let (factor, layers) = text.split_once('@').ok_or_else(bad)?;
         let factor: f64 = factor.trim().parse().map_err(|_| bad())?;
-        let layers: Vec<String> = layers
-            .split(',')
-            .map(str::trim)
-            .filter(|layer| !layer.is_empty())
-            .map(String::from)
-            .collect();
+        let layers = ParamSelector::layers_from_text(layers);
         if layers.is_empty() {
             return Err(bad());
         }

@@ -310,6 +310,60 @@ impl fmt::Display for NamedSettings {
     }
 }
 
+/// The parsing, equality, text and `config.json` record of a wrapper
+/// `$wrapper(pub Arc<dyn Trait>)` of a registered schedule or optimizer of
+/// your own, whose trait has `name()` and whose entries `$registry()` rebuilds:
+/// equal when their names and settings are, written `NAME` or
+/// `NAME:{json settings}`, recorded as [`NamedSettings`].
+macro_rules! registered_wrapper {
+    ($wrapper:ident, $registry:ident) => {
+        impl $wrapper {
+            /// Parses `NAME` or `NAME:{json settings}` of a registered entry;
+            /// `None` when nothing is registered under `NAME`.
+            pub(crate) fn parse(text: &str) -> Option<Result<Self, String>> {
+                $crate::registry::$registry()
+                    .parse(text)
+                    .map(|built| built.map(Self))
+            }
+
+            fn named(&self) -> $crate::registry::NamedSettings {
+                $crate::registry::NamedSettings::new(self.0.name(), self.0.settings())
+            }
+        }
+
+        impl PartialEq for $wrapper {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.name() == other.0.name() && self.0.settings() == other.0.settings()
+            }
+        }
+
+        /// `NAME`, or `NAME:{json settings}` when it has settings: the form
+        /// the command line and [`FromStr`](std::str::FromStr) read back.
+        impl std::fmt::Display for $wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.named().fmt(f)
+            }
+        }
+
+        impl serde::Serialize for $wrapper {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.named().serialize(serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $wrapper {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let recorded = $crate::registry::NamedSettings::deserialize(deserializer)?;
+                $crate::registry::$registry()
+                    .build(&recorded.name, recorded.settings)
+                    .map(Self)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use registered_wrapper;
+
 /// How `config.json` records a penalty or constraint and its parameters.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

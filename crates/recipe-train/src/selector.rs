@@ -33,6 +33,16 @@ impl ParamSelector {
 }
 
 impl ParamSelector {
+    /// The layer prefixes of a comma-separated list (`layers.0, output`),
+    /// blanks left out: what follows `@` in `--constraint` and `--lr-scale`.
+    pub fn layers_from_text(text: &str) -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|layer| !layer.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     /// The parameters of `module` this selector picks; an error naming
     /// `field` when it picks none (a typo in a layer prefix, say).
     pub fn selected<M: Module>(
