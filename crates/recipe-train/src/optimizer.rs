@@ -20,6 +20,7 @@ pub(crate) const RECORDED_NAMES: [&str; 4] = ["sgd", "adam", "adam-w", "rms-prop
 /// object with its `name` and hyper-parameters; an optimizer of your own
 /// as its `name` and `settings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(
     remote = "Self",
     tag = "name",
