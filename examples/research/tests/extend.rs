@@ -26,10 +26,11 @@ use recipe_models::{ActivationConfig, MlpConfig, ModelError};
 use recipe_research::{Confidence, Orthogonality, register, research_config};
 use recipe_train::{
     Classifier, DeferredAccuracyMetric, DeferredLossMetric, DeferredMetric, EarlyStoppingConfig,
-    EpochCsvLogger, History, HistoryLogger, LrSchedule, MaxNormConfig, MetricEarlyStopping,
-    OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer, RetainCheckpoints, StepHooks,
-    StopOnAny, StopOnDivergence, TrainConfig, TrainOptions, WeightPenalty, atomic_checkpointers,
-    checkpoint_file, column_norms, read_run_config, resume_mlp, train_mlp,
+    EpochCsvLogger, History, HistoryLogger, LrScale, LrSchedule, MaxNormConfig,
+    MetricEarlyStopping, OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer,
+    RetainCheckpoints, StepHooks, StopOnAny, StopOnDivergence, TrainConfig, TrainOptions,
+    WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms, read_run_config,
+    resume_mlp, scaled_lr_scheduler, train_mlp,
 };
 
 fn fresh_dir(name: &str) -> PathBuf {
@@ -285,7 +286,8 @@ fn an_unregistered_penalty_schedule_or_optimizer_is_an_error_at_resume() {
 /// Burn's own `SupervisedTraining`, built here, with recipe's pieces:
 /// early stopping on Burn's `Loss` metric with restore-best beside the
 /// divergence guard, this crate's penalty, max-norm, atomic checkpoints,
-/// recipe's history as a metric logger and the all-metrics CSV logger.
+/// recipe's history as a metric logger and the all-metrics CSV logger, and
+/// recipe's per-layer rates as the Learner's scheduler.
 #[test]
 fn burns_supervised_training_with_recipes_hooks() {
     register();
@@ -366,11 +368,24 @@ fn burns_supervised_training_with_recipes_hooks() {
         )
         .num_epochs(10);
     let optimizer = OptimizerConfig::adam().init();
-    let result = training.launch(Learner::new(
-        Classifier::with_hooks(net, hooks),
-        optimizer,
-        1e-3,
-    ));
+    // recipe's per-layer rates as Burn's scheduler: the output layer frozen.
+    let classifier = Classifier::with_hooks(net, hooks);
+    let output_bias =
+        |m: &Classifier<recipe_models::Mlp>| m.net.output.bias.as_ref().unwrap().val().into_data();
+    let first_bias = |m: &Classifier<recipe_models::Mlp>| {
+        m.net.layers[0]
+            .linear
+            .bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+    };
+    let (initial_output_bias, initial_first_bias) =
+        (output_bias(&classifier), first_bias(&classifier));
+    let frozen_output: [LrScale; 1] = ["0@output".parse().unwrap()];
+    let scheduler = scaled_lr_scheduler(1e-3, &frozen_output, &classifier).unwrap();
+    let result = training.launch(Learner::new(classifier, optimizer, scheduler));
     assert!(result.error.is_none(), "{:?}", result.error);
 
     assert_eq!(stopping.best_epoch(), Some(1));
@@ -445,6 +460,10 @@ fn burns_supervised_training_with_recipes_hooks() {
         weight(&last),
         "restore-best changed the weights"
     );
+    // The frozen layer's bias (neither penalized nor constrained) never
+    // moved; the first layer's did.
+    assert_eq!(output_bias(&last), initial_output_bias);
+    assert_ne!(first_bias(&last), initial_first_bias);
     let largest = column_norms(restored.net.layers[0].linear.weight.val())
         .max()
         .into_scalar::<f32>();
