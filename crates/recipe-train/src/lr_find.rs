@@ -3,6 +3,8 @@
 //! learning rate grows exponentially, and watch where the loss falls
 //! fastest and where it blows up.
 
+use burn::optim::LearningRate;
+use burn::optim::lr_scheduler::{LrScheduler, LrSchedulerRecord};
 use burn::tensor::Device;
 use burn::train::{TrainOutput, TrainStep};
 use recipe_data::ClassData;
@@ -92,6 +94,34 @@ impl LrFindConfig {
     }
 }
 
+/// The range test's rates as Burn's scheduler: `test`'s rate of each step
+/// in turn (the test is never resumed, so it records nothing).
+#[derive(Debug, Clone)]
+struct RangeTestRates {
+    test: LrFindConfig,
+    step: usize,
+}
+
+impl RangeTestRates {
+    fn new(test: LrFindConfig) -> Self {
+        Self { test, step: 0 }
+    }
+}
+
+impl LrScheduler for RangeTestRates {
+    fn step(&mut self) -> LearningRate {
+        let rate = self.test.learning_rate(self.step);
+        self.step += 1;
+        rate
+    }
+
+    fn to_record(&self) -> LrSchedulerRecord {
+        LrSchedulerRecord::new()
+    }
+
+    fn load_record(&mut self, _record: LrSchedulerRecord) {}
+}
+
 /// One step of a range test.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LrFindPoint {
@@ -149,6 +179,8 @@ where
     seed_epoch(&device, fit.seed, 1);
     let mut model = Classifier::with_hooks(net, fit.step_hooks());
     let mut optimizer = fit.optimizer.init();
+    // The parameters each learning-rate scale picks, found once.
+    let mut rates = scaled_lr_scheduler(RangeTestRates::new(*test), &fit.lr_scales, &model)?;
     let mut smoother = Smoother::new(test.smoothing);
     let mut points = Vec::with_capacity(test.steps);
     let mut best = f64::INFINITY;
@@ -175,8 +207,7 @@ where
             if step + 1 == test.steps {
                 break 'passes;
             }
-            let rates = scaled_lr_scheduler(learning_rate, &fit.lr_scales, &model)?.step();
-            model = model.optimize(&mut optimizer, rates, grads);
+            model = model.optimize(&mut optimizer, rates.step(), grads);
         }
         if points.is_empty() {
             return Err(TrainError::invalid(
