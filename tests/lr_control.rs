@@ -27,9 +27,12 @@ fn serial() -> MutexGuard<'static, ()> {
 
 /// SGD at 0.1 on 3,000 images, batches of 50, `epochs` epochs.
 fn small_run(epochs: usize) -> TrainConfig {
-    let mut config = TrainConfig::new(
-        MlpConfig::new(784, vec![64, 64], 10).with_activation(vec![ActivationConfig::relu()]),
-    );
+    small_run_of(epochs, ActivationConfig::relu())
+}
+
+fn small_run_of(epochs: usize, activation: ActivationConfig) -> TrainConfig {
+    let mut config =
+        TrainConfig::new(MlpConfig::new(784, vec![64, 64], 10).with_activation(vec![activation]));
     config.data.split.train_limit = Some(3_000);
     config.data.split.valid_size = 2_000;
     config.fit.epochs = epochs;
@@ -135,13 +138,13 @@ fn parameters(net: &Mlp) -> BTreeMap<String, Vec<f32>> {
 
 /// A scale of 1 on the first layer is the unscaled run bit for bit; a
 /// scale of 0 freezes it: runs at two rates end with the same first layer
-/// (its initialization, unmoved) and different others, and that layer is
-/// not the unscaled run's.
+/// (its initialization, unmoved), its PReLU slopes included, and different
+/// others, and that layer is not the unscaled run's.
 #[test]
 fn a_learning_rate_scale_changes_its_layers_rate_only() {
     let _serial = serial();
     let device = device();
-    let mut config = small_run(2);
+    let mut config = small_run_of(2, "prelu-per-unit".parse().unwrap());
     let plain = train_mlp(&config, &device, &quiet()).unwrap();
     config.fit.lr_scales = vec!["1@layers.0".parse().unwrap()];
     let unit = train_mlp(&config, &device, &quiet()).unwrap();
@@ -155,11 +158,19 @@ fn a_learning_rate_scale_changes_its_layers_rate_only() {
     config.fit.learning_rate = 0.05;
     let frozen_slow = parameters(&train_mlp(&config, &device, &quiet()).unwrap().net);
     let moved = parameters(&plain.net);
-    for path in ["layers.0.linear.weight", "layers.0.linear.bias"] {
+    for path in [
+        "layers.0.linear.weight",
+        "layers.0.linear.bias",
+        "layers.0.activation.params.0",
+    ] {
         assert_eq!(frozen_fast[path], frozen_slow[path], "{path}");
         assert_ne!(frozen_fast[path], moved[path], "{path}");
     }
-    for path in ["layers.1.linear.weight", "output.weight"] {
+    for path in [
+        "layers.1.linear.weight",
+        "layers.1.activation.params.0",
+        "output.weight",
+    ] {
         assert_ne!(frozen_fast[path], frozen_slow[path], "{path}");
     }
 }

@@ -181,8 +181,8 @@ pub struct TrainArgs {
     #[serde(default, deserialize_with = "text::option")]
     pub lr_schedule: Option<LrSchedule>,
     /// A learning rate of their own for some layers: FACTOR@LAYER[,LAYER...]
-    /// multiplies the rate (under any schedule) for their weights and biases,
-    /// 0 freezes them (repeatable; a later one wins where two pick a layer)
+    /// multiplies the rate (under any schedule) for all their parameters
+    /// (weights, biases, PReLU's slopes), 0 freezes them (repeatable; a later one wins where two pick a layer)
     #[arg(long, value_name = "FACTOR@LAYERS", allow_hyphen_values = true)]
     #[serde(default, deserialize_with = "text::list")]
     pub lr_scale: Option<Vec<LrScale>>,
@@ -486,9 +486,11 @@ impl TrainArgs {
         config.validate_thinned = self.validate_thinned;
         config.dropout_inference = self.dropout_inference.unwrap_or_default();
         config.devices = self.device_names().len().max(1);
-        let selector = ParamSelector {
-            include_bias: self.regularize_bias,
-            layers: self.regularize_layers.clone().unwrap_or_default(),
+        let layers = self.regularize_layers.clone().unwrap_or_default();
+        let selector = if self.regularize_bias {
+            ParamSelector::weights_and_biases(layers)
+        } else {
+            ParamSelector::weights(layers)
         };
         config.regularize = selector.clone();
         if let Some(lambda) = self.group_lasso {

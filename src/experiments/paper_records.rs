@@ -296,9 +296,8 @@ fn papers_radius_run(
     let dampened = dampened_momentum_run(dropout_max_norm, budget, seeds)?;
     let mut config = dampened.config;
     config.fit.max_norm = None;
-    let on = |layers: &[&str]| ParamSelector {
-        include_bias: false,
-        layers: layers.iter().map(|layer| layer.to_string()).collect(),
+    let on = |layers: &[&str]| {
+        ParamSelector::weights(layers.iter().map(|layer| layer.to_string()).collect())
     };
     config.fit.constraints = vec![
         WeightConstraint::new(MaxNorm { max_norm: 1.6 }, on(&["layers.0"])),

@@ -36,10 +36,7 @@ impl Constraint for ClipValue {
 /// Max-norm tight enough to rescale units at every step, then the user's
 /// clip on the first layer only (so that the order matters there).
 fn constraints() -> Vec<WeightConstraint> {
-    let first_layer = ParamSelector {
-        include_bias: false,
-        layers: vec!["layers.0".into()],
-    };
+    let first_layer = ParamSelector::weights(vec!["layers.0".into()]);
     vec![
         WeightConstraint::new(MaxNorm { max_norm: 0.6 }, ParamSelector::default()),
         WeightConstraint::new(ClipValue { limit: 0.25 }, first_layer),
@@ -47,10 +44,7 @@ fn constraints() -> Vec<WeightConstraint> {
 }
 
 fn penalties() -> Vec<WeightPenalty> {
-    let with_biases = ParamSelector {
-        include_bias: true,
-        layers: Vec::new(),
-    };
+    let with_biases = ParamSelector::weights_and_biases(Vec::new());
     vec![WeightPenalty::new(
         Regularizer::L1L2 { l1: 1e-3, l2: 1e-2 },
         with_biases,

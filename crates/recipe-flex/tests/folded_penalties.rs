@@ -14,10 +14,7 @@ use recipe_train::{
 };
 
 fn penalties() -> Vec<WeightPenalty> {
-    let with_biases = ParamSelector {
-        include_bias: true,
-        layers: Vec::new(),
-    };
+    let with_biases = ParamSelector::weights_and_biases(Vec::new());
     vec![
         WeightPenalty::new(
             Regularizer::L1L2 { l1: 1e-3, l2: 1e-2 },

@@ -245,10 +245,7 @@ mod tests {
         let mut c = config();
         c.fit.penalties.push(WeightPenalty::new(
             crate::GroupLasso::new(1e-3).unwrap(),
-            ParamSelector {
-                include_bias: false,
-                layers: vec!["layers.0".into()],
-            },
+            ParamSelector::weights(vec!["layers.0".into()]),
         ));
         c.fit.constraints.push(crate::WeightConstraint::new(
             crate::UnitNorm::default(),

@@ -47,8 +47,9 @@ impl LrScale {
     }
 }
 
-/// `FACTOR@LAYER[,LAYER...]`: the weights and biases of those layers
-/// (`0.64@layers.0`).
+/// `FACTOR@LAYER[,LAYER...]`: every parameter of those layers, their
+/// weights, biases and other vectors (an activation's learned slopes, a
+/// normalization's gain): `0.64@layers.0`.
 impl FromStr for LrScale {
     type Err = TrainError;
 
@@ -66,13 +67,7 @@ impl FromStr for LrScale {
         if layers.is_empty() {
             return Err(bad());
         }
-        Self::new(
-            factor,
-            ParamSelector {
-                include_bias: true,
-                layers,
-            },
-        )
+        Self::new(factor, ParamSelector::every_param(layers))
     }
 }
 
@@ -82,12 +77,11 @@ impl fmt::Display for LrScale {
             [] => "every layer".to_string(),
             layers => layers.join(","),
         };
-        let weights_only = if self.selector.include_bias {
-            ""
-        } else {
-            " (weights only)"
+        let kinds = match self.selector.kinds() {
+            "every parameter" => String::new(),
+            kinds => format!(" ({kinds} only)"),
         };
-        write!(f, "{}@{layers}{weights_only}", self.factor)
+        write!(f, "{}@{layers}{kinds}", self.factor)
     }
 }
 
@@ -159,10 +153,7 @@ mod tests {
         assert_eq!(scale.factor, 0.64);
         assert_eq!(
             scale.selector,
-            ParamSelector {
-                include_bias: true,
-                layers: vec!["layers.0".into(), "output".into()],
-            }
+            ParamSelector::every_param(vec!["layers.0".into(), "output".into()])
         );
         assert_eq!(scale.to_string(), "0.64@layers.0,output");
         assert_eq!("0@layers.1".parse::<LrScale>().unwrap().factor, 0.0);
@@ -178,6 +169,11 @@ mod tests {
         }
         let weights_only = LrScale::new(2.0, ParamSelector::default()).unwrap();
         assert_eq!(weights_only.to_string(), "2@every layer (weights only)");
+        let with_biases = LrScale::new(2.0, ParamSelector::weights_and_biases(vec!["a".into()]));
+        assert_eq!(
+            with_biases.unwrap().to_string(),
+            "2@a (weights and biases only)"
+        );
     }
 
     /// Each parameter's rate at two steps of an exponential schedule: the
@@ -185,7 +181,10 @@ mod tests {
     #[test]
     fn a_scale_multiplies_the_schedule_for_the_parameters_it_picks() {
         let device = Device::flex();
-        let net = MlpConfig::new(4, vec![3, 3], 2).init(&device).unwrap();
+        let net = MlpConfig::new(4, vec![3, 3], 2)
+            .with_activation(vec!["prelu-per-unit".parse().unwrap()])
+            .init(&device)
+            .unwrap();
         let model = Classifier::new(net);
         let scales: Vec<LrScale> = ["0.5@layers.0,output", "0@output"]
             .iter()
@@ -198,6 +197,12 @@ mod tests {
             let rate = |path: &str| rates.lr_from_param(ParamId::new(), Some(path));
             assert_eq!(rate("net.layers.0.linear.weight"), 0.5 * expected_base);
             assert_eq!(rate("net.layers.0.linear.bias"), 0.5 * expected_base);
+            // PReLU's learned slopes are the layer's too.
+            assert_eq!(
+                rate("net.layers.0.activation.params.0"),
+                0.5 * expected_base
+            );
+            assert_eq!(rate("net.layers.1.activation.params.0"), expected_base);
             assert_eq!(rate("net.layers.1.linear.weight"), expected_base);
             assert_eq!(rate("net.output.weight"), 0.0);
         }

@@ -229,10 +229,7 @@ mod tests {
             text.contains("layers.0.linear.bias") && text.contains("rank-1"),
             "{text}"
         );
-        config.selector = ParamSelector {
-            include_bias: false,
-            layers: vec!["layer".into()],
-        };
+        config.selector = ParamSelector::weights(vec!["layer".into()]);
         let err = config.constraint().check(&mlp, "max_norm").unwrap_err();
         assert!(err.to_string().contains("`max_norm.selector`"), "{err}");
     }

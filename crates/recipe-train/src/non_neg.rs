@@ -32,10 +32,7 @@ mod tests {
         let device = Device::flex();
         device.seed(5);
         let linear = LinearConfig::new(4, 6).init(&device);
-        let selector = ParamSelector {
-            include_bias: true,
-            layers: Vec::new(),
-        };
+        let selector = ParamSelector::weights_and_biases(Vec::new());
         let constrained = WeightConstraint::new(NonNeg, selector).apply(linear.clone());
         let expected: Vec<f32> = linear
             .weight

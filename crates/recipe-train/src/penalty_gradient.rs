@@ -403,10 +403,7 @@ mod tests {
     }
 
     fn with_biases() -> ParamSelector {
-        ParamSelector {
-            include_bias: true,
-            layers: Vec::new(),
-        }
+        ParamSelector::weights_and_biases(Vec::new())
     }
 
     /// The network with its weights drawn once, now: Burn's random numbers

@@ -168,13 +168,8 @@ mod tests {
                 "output.weight"
             ]
         );
-        let with_bias = WeightPenalty::new(
-            l2,
-            ParamSelector {
-                include_bias: true,
-                layers: vec!["output".into()],
-            },
-        );
+        let with_bias =
+            WeightPenalty::new(l2, ParamSelector::weights_and_biases(vec!["output".into()]));
         assert_eq!(
             with_bias.selected_paths(&mlp),
             vec!["output.weight", "output.bias"]

@@ -1,4 +1,5 @@
-//! Which parameters a penalty or constraint applies to.
+//! Which parameters a penalty, a constraint or a learning-rate scale
+//! applies to.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,29 +7,84 @@ use burn::module::Module;
 
 use crate::{ParamInfo, TrainError};
 
-/// Which parameters a penalty or constraint applies to.
+/// Which parameters a penalty, a constraint or a learning-rate scale
+/// applies to: some kinds of parameter (weights; biases; the rest) in some
+/// layers.
+///
+/// A parameter's kind comes from its rank and name: a weight has two
+/// dimensions or more (a linear weight, a convolution kernel, an
+/// embedding), a bias is a vector whose name is `bias`, and the rest are
+/// the other vectors: a normalization layer's gain and shift (`gamma`,
+/// `beta`), an activation's learned parameters (PReLU's slopes,
+/// `layers.0.activation.params.0`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParamSelector {
     /// Biases too (weights only by default, as in the lecture).
     pub include_bias: bool,
+    /// The other vectors too: normalization gains and shifts, an
+    /// activation's learned parameters (none by default). Absent from
+    /// `config.json` files written before it existed, where it was false.
+    #[serde(default)]
+    pub include_other: bool,
     /// Only parameters whose path starts with one of these (e.g. `layers.0`,
     /// `output`); all when empty. Paths look like `layers.1.linear.weight`.
     pub layers: Vec<String>,
 }
 
 impl ParamSelector {
+    /// The weights of `layers` (of every layer when empty).
+    pub fn weights(layers: Vec<String>) -> Self {
+        Self {
+            layers,
+            ..Self::default()
+        }
+    }
+
+    /// The weights and biases of `layers` (of every layer when empty).
+    pub fn weights_and_biases(layers: Vec<String>) -> Self {
+        Self {
+            include_bias: true,
+            ..Self::weights(layers)
+        }
+    }
+
+    /// Every parameter of `layers` (of every layer when empty): weights,
+    /// biases and the other vectors.
+    pub fn every_param(layers: Vec<String>) -> Self {
+        Self {
+            include_bias: true,
+            include_other: true,
+            layers,
+        }
+    }
+
     /// Whether the parameter at `path` with `rank` dimensions is selected.
-    /// Weight matrices are rank 2; a rank-1 parameter is selected only when
-    /// it is a bias and biases are included.
     pub fn matches(&self, path: &str, rank: usize) -> bool {
-        let kind_ok = rank >= 2 || (self.include_bias && path.ends_with("bias"));
+        let kind_ok = if rank >= 2 {
+            true
+        } else if path == "bias" || path.ends_with(".bias") {
+            self.include_bias
+        } else {
+            self.include_other
+        };
         let layer_ok = self.layers.is_empty()
             || self
                 .layers
                 .iter()
                 .any(|prefix| path == prefix || path.starts_with(&format!("{prefix}.")));
         kind_ok && layer_ok
+    }
+
+    /// The kinds of parameter selected, in words: `weights`, `weights and
+    /// biases`, `weights, biases and other vectors`.
+    pub fn kinds(&self) -> &'static str {
+        match (self.include_bias, self.include_other) {
+            (false, false) => "weights",
+            (true, false) => "weights and biases",
+            (false, true) => "weights and other vectors",
+            (true, true) => "every parameter",
+        }
     }
 }
 
@@ -60,10 +116,7 @@ impl ParamSelector {
                     "a selection of at least one parameter (the network's parameters: {})",
                     known.join(", ")
                 ),
-                format!(
-                    "include_bias {}, layers {:?}",
-                    self.include_bias, self.layers
-                ),
+                format!("{} of layers {:?}", self.kinds(), self.layers),
             ));
         }
         Ok(selected)
@@ -72,5 +125,72 @@ impl ParamSelector {
     /// [`ParamSelector::matches`] for a parameter's info.
     pub fn selects(&self, param: &ParamInfo) -> bool {
         self.matches(&param.path, param.rank())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WEIGHT: (&str, usize) = ("layers.0.linear.weight", 2);
+    const BIAS: (&str, usize) = ("layers.0.linear.bias", 1);
+    const SLOPE: (&str, usize) = ("layers.0.activation.params.0", 1);
+    const GAIN: (&str, usize) = ("norm.gamma", 1);
+
+    fn picks(selector: &ParamSelector) -> Vec<&'static str> {
+        [WEIGHT, BIAS, SLOPE, GAIN]
+            .into_iter()
+            .filter(|(path, rank)| selector.matches(path, *rank))
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    #[test]
+    fn each_kind_is_selected_only_when_asked_for() {
+        let none: Vec<String> = Vec::new();
+        assert_eq!(picks(&ParamSelector::weights(none.clone())), [WEIGHT.0]);
+        assert_eq!(
+            picks(&ParamSelector::weights_and_biases(none.clone())),
+            [WEIGHT.0, BIAS.0]
+        );
+        assert_eq!(
+            picks(&ParamSelector::every_param(none)),
+            [WEIGHT.0, BIAS.0, SLOPE.0, GAIN.0]
+        );
+        let other_only = ParamSelector {
+            include_other: true,
+            ..ParamSelector::default()
+        };
+        assert_eq!(picks(&other_only), [WEIGHT.0, SLOPE.0, GAIN.0]);
+    }
+
+    #[test]
+    fn layers_are_path_prefixes_of_whole_names() {
+        let layer_zero = ParamSelector::every_param(vec!["layers.0".into()]);
+        assert_eq!(picks(&layer_zero), [WEIGHT.0, BIAS.0, SLOPE.0]);
+        assert!(!layer_zero.matches("layers.01.linear.weight", 2));
+        let exact = ParamSelector::every_param(vec!["norm.gamma".into()]);
+        assert_eq!(picks(&exact), [GAIN.0]);
+    }
+
+    /// A name that merely ends in `bias` is not a bias.
+    #[test]
+    fn a_bias_is_a_vector_named_bias() {
+        let biases = ParamSelector::weights_and_biases(Vec::new());
+        assert!(biases.matches("bias", 1));
+        assert!(!biases.matches("layers.0.unbias", 1));
+        assert!(biases.matches("layers.0.unbias", 2));
+    }
+
+    /// `config.json` files written before `include_other` existed read as
+    /// they did: without the other vectors.
+    #[test]
+    fn a_selector_without_include_other_reads_as_false() {
+        let read: ParamSelector =
+            serde_json::from_str(r#"{"include_bias": true, "layers": ["layers.0"]}"#).unwrap();
+        assert_eq!(
+            read,
+            ParamSelector::weights_and_biases(vec!["layers.0".into()])
+        );
     }
 }

@@ -33,10 +33,7 @@ pub fn research_config() -> anyhow::Result<TrainConfig> {
     });
     config.fit.penalties.push(WeightPenalty::new(
         Orthogonality { lambda: 1e-4 },
-        ParamSelector {
-            include_bias: false,
-            layers: vec!["layers.1".into()],
-        },
+        ParamSelector::weights(vec!["layers.1".into()]),
     ));
     config.fit.constraints.push(WeightConstraint::new(
         ClipValue { limit: 0.5 },

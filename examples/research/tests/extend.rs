@@ -519,10 +519,7 @@ fn own_penalty_constraint_schedule_and_optimizer_round_trip_through_config_json(
     );
     let bad = WeightPenalty::new(
         Orthogonality { lambda: 1e-4 },
-        ParamSelector {
-            include_bias: false,
-            layers: vec!["layer.7".into()],
-        },
+        ParamSelector::weights(vec!["layer.7".into()]),
     );
     let net = back.mlp().unwrap().init(&Device::flex()).unwrap();
     let err = bad.check(&net, "penalties[0]").unwrap_err().to_string();
