@@ -124,11 +124,7 @@ mod tests {
     use crate::{FusedSgd, MaxNorm, NonNeg};
 
     fn info(shape: Vec<usize>) -> ParamInfo {
-        ParamInfo {
-            path: "layer.weight".into(),
-            module: "Linear".into(),
-            shape,
-        }
+        ParamInfo::new("layer.weight", "Linear", shape)
     }
 
     /// SGD (lr 1) moves the weights `[[3, -1], [4, 0.5]]` by the gradient
@@ -162,11 +158,7 @@ mod tests {
     fn parameters_of_other_ranks_keep_their_shape_and_units() {
         let device = Device::flex();
         let constraints = ParamConstraints {
-            info: ParamInfo {
-                path: "conv.weight".into(),
-                module: "Conv2d".into(),
-                shape: vec![2, 1, 1, 2],
-            },
+            info: ParamInfo::new("conv.weight", "Conv2d", vec![2, 1, 1, 2]),
             constraints: vec![Arc::new(MaxNorm { max_norm: 1.0 })],
         };
         let kernel = Tensor::<4>::from_floats([[[[3.0, 4.0]]], [[[0.3, 0.4]]]], &device);

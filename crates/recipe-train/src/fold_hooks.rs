@@ -113,11 +113,7 @@ mod tests {
 
     fn constrained(path: &str) -> ParamConstraints {
         ParamConstraints {
-            info: ParamInfo {
-                path: path.into(),
-                module: "Linear".into(),
-                shape: vec![4, 3],
-            },
+            info: ParamInfo::new(path, "Linear", vec![4, 3]),
             constraints: vec![Arc::new(MaxNorm { max_norm: 1.0 })],
         }
     }

@@ -66,11 +66,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let w = Tensor::<2>::from_floats([[3.0, 0.0], [4.0, 0.0]], &device).require_grad();
         let param = ParamTensor {
-            info: ParamInfo {
-                path: "layers.0.linear.weight".into(),
-                module: "Linear".into(),
-                shape: vec![2, 2],
-            },
+            info: ParamInfo::new("layers.0.linear.weight", "Linear", vec![2, 2]),
             matrix: w.clone(),
             unit_dim: 1,
         };

@@ -16,9 +16,25 @@ pub struct ParamInfo {
     pub module: String,
     /// Its shape.
     pub shape: Vec<usize>,
+    /// Whether training moves it. False for a buffer that Burn visits as
+    /// a parameter (batch normalization's running mean and variance) and
+    /// for a parameter frozen with `set_require_grad(false)`, which no
+    /// selector picks; both are told apart only on an autodiff device
+    /// (the training network), where every other parameter is true.
+    pub trainable: bool,
 }
 
 impl ParamInfo {
+    /// A trainable parameter at `path` in a module of type `module`.
+    pub fn new(path: impl Into<String>, module: impl Into<String>, shape: Vec<usize>) -> Self {
+        Self {
+            path: path.into(),
+            module: module.into(),
+            shape,
+            trainable: true,
+        }
+    }
+
     /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
@@ -167,13 +183,35 @@ impl PathStack {
         self.modules.pop();
     }
 
-    pub(crate) fn info(&self, shape: Vec<usize>) -> ParamInfo {
+    /// The info of `param`, the parameter Burn is visiting.
+    pub(crate) fn info<const D: usize>(&self, param: &Param<Tensor<D>>) -> ParamInfo {
+        // `lazy_shape`, not `dims`: listing a parameter must not
+        // initialize it (that would draw its random values now, from
+        // whatever seed the device holds at this moment).
         ParamInfo {
-            path: self.names.join("."),
+            path: self.path(),
             module: self.modules.last().cloned().unwrap_or_default(),
-            shape,
+            shape: param.lazy_shape().to_vec(),
+            trainable: is_trainable(param),
         }
     }
+
+    /// The dotted path of the parameter Burn is visiting.
+    pub(crate) fn path(&self) -> String {
+        self.names.join(".")
+    }
+}
+
+/// Whether training moves `param`: an uninitialized parameter always (it
+/// is a lazily drawn weight), an initialized one unless its tensor lives on
+/// an autodiff device without requiring a gradient (a running statistic, a
+/// frozen parameter). On a device without autodiff nothing tells them apart.
+fn is_trainable<const D: usize>(param: &Param<Tensor<D>>) -> bool {
+    if !param.is_initialized() {
+        return true;
+    }
+    let value = param.base();
+    !value.is_autodiff() || value.is_require_grad()
 }
 
 /// The sum of the squared entries of one parameter's gradient.
@@ -207,7 +245,7 @@ pub(crate) fn gradient_squares<M: Module>(
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
                 self.found.push(GradientSquares {
-                    path: self.stack.info(Vec::new()).path,
+                    path: self.stack.path(),
                     rank: D,
                     sum: grad.square().sum(),
                 });
@@ -244,10 +282,7 @@ pub fn visit_params<M: Module>(
             self.stack.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            // `lazy_shape`, not `dims`: listing a parameter must not
-            // initialize it (that would draw its random values now, from
-            // whatever seed the device holds at this moment).
-            let info = self.stack.info(param.lazy_shape().to_vec());
+            let info = self.stack.info(param);
             if (self.select)(&info) {
                 (self.visit)(ParamTensor::from_param(info, param.val()));
             }
@@ -300,7 +335,7 @@ pub fn map_params<M: Module>(
             self.stack.exit();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let info = self.stack.info(param.lazy_shape().to_vec());
+            let info = self.stack.info(&param);
             if !(self.select)(&info) {
                 return param;
             }

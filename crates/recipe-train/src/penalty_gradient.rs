@@ -204,7 +204,7 @@ impl ModuleVisitor for Splitter<'_> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let info = self.stack.info(param.lazy_shape().to_vec());
+        let info = self.stack.info(param);
         let folded = self.folded.is_some_and(|paths| paths.contains(&info.path));
         if folded && self.add_folded_value(param, &info) {
             return;
@@ -296,7 +296,7 @@ impl ModuleVisitor for FoldFinder<'_> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let info = self.stack.info(param.lazy_shape().to_vec());
+        let info = self.stack.info(param);
         let mut selecting = self
             .penalties
             .iter()

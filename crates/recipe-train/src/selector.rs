@@ -122,9 +122,11 @@ impl ParamSelector {
         Ok(selected)
     }
 
-    /// [`ParamSelector::matches`] for a parameter's info.
+    /// [`ParamSelector::matches`] for a parameter's info; never a
+    /// parameter that training does not move ([`ParamInfo::trainable`]:
+    /// batch normalization's running statistics, a frozen parameter).
     pub fn selects(&self, param: &ParamInfo) -> bool {
-        self.matches(&param.path, param.rank())
+        param.trainable && self.matches(&param.path, param.rank())
     }
 }
 
@@ -180,6 +182,17 @@ mod tests {
         assert!(biases.matches("bias", 1));
         assert!(!biases.matches("layers.0.unbias", 1));
         assert!(biases.matches("layers.0.unbias", 2));
+    }
+
+    /// A buffer (batch norm's running statistics) or a frozen parameter
+    /// is never selected, whatever the kinds asked for.
+    #[test]
+    fn a_parameter_that_does_not_train_is_never_selected() {
+        let every = ParamSelector::every_param(Vec::new());
+        let mut running_mean = ParamInfo::new("norm.running_mean", "BatchNorm", vec![4]);
+        assert!(every.selects(&running_mean));
+        running_mean.trainable = false;
+        assert!(!every.selects(&running_mean));
     }
 
     /// `config.json` files written before `include_other` existed read as

@@ -80,11 +80,7 @@ mod tests {
             );
         assert!(
             UnitNorm { norm: -1.0 }
-                .check(&crate::ParamInfo {
-                    path: "w".into(),
-                    module: "Linear".into(),
-                    shape: vec![2, 3],
-                })
+                .check(&crate::ParamInfo::new("w", "Linear", vec![2, 3]))
                 .is_err()
         );
     }
