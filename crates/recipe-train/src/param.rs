@@ -18,9 +18,11 @@ pub struct ParamInfo {
     pub shape: Vec<usize>,
     /// Whether training moves it. False for a buffer that Burn visits as
     /// a parameter (batch normalization's running mean and variance) and
-    /// for a parameter frozen with `set_require_grad(false)`, which no
-    /// selector picks; both are told apart only on an autodiff device
-    /// (the training network), where every other parameter is true.
+    /// for a parameter frozen with `set_require_grad(false)` (`no_grad`)
+    /// after Burn drew its values, which no selector picks. Both are told
+    /// apart only on an autodiff device (the training network); a
+    /// parameter frozen before its lazy initialization counts as
+    /// trainable, since asking would draw its values then.
     pub trainable: bool,
 }
 
@@ -367,6 +369,59 @@ mod tests {
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Device;
     use recipe_models::{ActivationConfig, MlpConfig};
+
+    fn trainable(module: &impl Module) -> Vec<(String, bool)> {
+        param_infos(module)
+            .into_iter()
+            .map(|info| (info.path, info.trainable))
+            .collect()
+    }
+
+    /// On the training (autodiff) device, batch norm's running statistics
+    /// and a frozen parameter are known not to train; on a plain device
+    /// nothing tells them apart.
+    #[test]
+    fn running_statistics_and_frozen_parameters_do_not_train() {
+        use burn::nn::{BatchNormConfig, LinearConfig};
+        let expect = |pairs: &[(&str, bool)]| -> Vec<(String, bool)> {
+            pairs
+                .iter()
+                .map(|(path, t)| (path.to_string(), *t))
+                .collect()
+        };
+        let norm = BatchNormConfig::new(2).init(&Device::flex().autodiff());
+        assert_eq!(
+            trainable(&norm),
+            expect(&[
+                ("gamma", true),
+                ("beta", true),
+                ("running_mean", false),
+                ("running_var", false)
+            ])
+        );
+        let norm = BatchNormConfig::new(2).init(&Device::flex());
+        assert!(trainable(&norm).iter().all(|(_, t)| *t));
+
+        let device = Device::flex().autodiff();
+        let linear = LinearConfig::new(2, 2).init(&device);
+        let _ = linear.forward(Tensor::<2>::zeros([1, 2], &device));
+        assert_eq!(
+            trainable(&linear),
+            expect(&[("weight", true), ("bias", true)])
+        );
+        let frozen = linear.no_grad();
+        assert_eq!(
+            trainable(&frozen),
+            expect(&[("weight", false), ("bias", false)])
+        );
+        // Frozen before Burn drew its values: counted as trainable, since
+        // asking would draw them now.
+        let lazy = LinearConfig::new(2, 2).init(&device).no_grad();
+        assert_eq!(
+            trainable(&lazy),
+            expect(&[("weight", true), ("bias", true)])
+        );
+    }
 
     #[test]
     fn paths_modules_and_unit_axes() {
