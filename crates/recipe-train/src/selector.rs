@@ -29,6 +29,8 @@ pub struct ParamSelector {
     pub include_other: bool,
     /// Only parameters whose path starts with one of these (e.g. `layers.0`,
     /// `output`); all when empty. Paths look like `layers.1.linear.weight`.
+    /// A whole path (`layers.0.activation.params.0`) selects that
+    /// parameter whatever its kind.
     pub layers: Vec<String>,
 }
 
@@ -59,8 +61,13 @@ impl ParamSelector {
         }
     }
 
-    /// Whether the parameter at `path` with `rank` dimensions is selected.
+    /// Whether the parameter at `path` with `rank` dimensions is selected:
+    /// one of the kinds asked for under one of the layers, or named by its
+    /// whole path in `layers`, whatever its kind.
     pub fn matches(&self, path: &str, rank: usize) -> bool {
+        if self.layers.iter().any(|name| name == path) {
+            return true;
+        }
         let kind_ok = if rank >= 2 {
             true
         } else if path == "bias" || path.ends_with(".bias") {
@@ -173,6 +180,15 @@ mod tests {
         assert!(!layer_zero.matches("layers.01.linear.weight", 2));
         let exact = ParamSelector::every_param(vec!["norm.gamma".into()]);
         assert_eq!(picks(&exact), [GAIN.0]);
+    }
+
+    /// A parameter named by its whole path is selected whatever its kind.
+    #[test]
+    fn a_parameter_named_whole_is_selected_whatever_its_kind() {
+        let named = ParamSelector::weights(vec![SLOPE.0.into(), BIAS.0.into()]);
+        assert_eq!(picks(&named), [BIAS.0, SLOPE.0]);
+        let layer = ParamSelector::weights(vec!["layers.0.activation".into()]);
+        assert!(picks(&layer).is_empty());
     }
 
     /// A name that merely ends in `bias` is not a bias.
