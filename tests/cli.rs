@@ -813,6 +813,43 @@ fn group_lasso_and_constraints_are_recorded_and_applied() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A whole parameter path after `@` selects that parameter whatever its
+/// kind: PReLU slopes that start at -0.5 are non-negative in the first
+/// layer, which names them, and stay negative in the second.
+#[test]
+fn a_constraint_on_a_parameter_named_by_its_whole_path() {
+    let (output, dir) = train_into(
+        "slope-constraint",
+        &[
+            "--hidden",
+            "32,16",
+            "--activation",
+            "prelu-per-unit:-0.5",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "1000",
+            "--constraint",
+            "non-neg@layers.0.activation.params.0",
+        ],
+    );
+    common::assert_success(&output);
+    let tensors = common::tensors(&dir.join("model.safetensors"));
+    let values = |path: &str| -> Vec<f32> {
+        tensors[path]
+            .1
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let first = values("layers.0.activation.params.0");
+    assert_eq!(first.len(), 32);
+    assert!(first.iter().all(|&slope| slope >= 0.0), "{first:?}");
+    let second = values("layers.1.activation.params.0");
+    assert!(second.iter().all(|&slope| slope < 0.0), "{second:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// `--constraint NAME:ARG@LAYERS` bounds only its layers: each one its own
 /// radius (the paper's c = 2 under inverted dropout is 1.6 on the first
 /// layer and 1.0 on the rest), the layer none names left free.
