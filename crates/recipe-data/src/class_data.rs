@@ -80,7 +80,8 @@ impl<I, X> fmt::Debug for ClassData<I, X> {
 }
 
 /// The batches' inputs, whose shape [`ClassData::check`] compares with the
-/// [`DataInfo`]: a tensor of any rank, or your own input type.
+/// [`DataInfo`]: a float or integer tensor of any rank, or your own input
+/// type.
 pub trait BatchInputs {
     /// The shape of the whole batch (first dimension: the batch).
     fn batch_shape(&self) -> Vec<usize>;
@@ -99,6 +100,17 @@ pub trait BatchInputs {
 }
 
 impl<const D: usize> BatchInputs for Tensor<D> {
+    fn batch_shape(&self) -> Vec<usize> {
+        self.dims().to_vec()
+    }
+
+    fn with_autodiff(self) -> Option<Self> {
+        Some(self.autodiff())
+    }
+}
+
+/// Integer inputs: token or category indices for an embedding.
+impl<const D: usize> BatchInputs for Tensor<D, Int> {
     fn batch_shape(&self) -> Vec<usize> {
         self.dims().to_vec()
     }

@@ -6,7 +6,7 @@
 //! non-negative (its running statistics, which Burn visits as parameters,
 //! left alone), early stopping with restore-best, and the run's folder
 //! recording both. Then two inputs in a struct of this crate's own, with
-//! its own Burn dataset and batcher.
+//! its own Burn dataset and batcher, and token indices for an embedding.
 
 use std::fs;
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::module::Module;
 use burn::nn::gru::{Gru, GruConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::nn::{BatchNorm, BatchNormConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use recipe_data::{BatchInputs, ClassBatch, ClassData, FeatureSet};
 use recipe_train::{
     EarlyStoppingConfig, FitConfig, LrScale, MaxNormConfig, NetworkConfig, NonNeg, OptimizerConfig,
@@ -275,10 +275,10 @@ impl BatchInputs for PairedInputs {
 }
 
 /// An in-memory dataset of this crate's own.
-struct PairedSet(Vec<PairedItem>);
+struct InMemory<T>(Vec<T>);
 
-impl Dataset<PairedItem> for PairedSet {
-    fn get(&self, index: usize) -> Result<PairedItem, DatasetError> {
+impl<T: Clone + Send + Sync> Dataset<T> for InMemory<T> {
+    fn get(&self, index: usize) -> Result<T, DatasetError> {
         self.0
             .get(index)
             .cloned()
@@ -323,7 +323,7 @@ fn paired(count: usize, seed: u64) -> Arc<dyn Dataset<PairedItem>> {
             }
         })
         .collect();
-    Arc::new(PairedSet(items))
+    Arc::new(InMemory(items))
 }
 
 /// The GRU of [`SequenceNet`] and a linear map of the side vector, summed.
@@ -388,4 +388,129 @@ fn two_inputs_of_a_struct_of_ones_own_with_ones_own_dataset_and_batcher() {
     let accuracy = trained.summary.test_accuracy;
     assert!(accuracy > 0.75, "test accuracy {accuracy}");
     assert_eq!(trained.summary.dataset, "paired sums");
+}
+
+/// One sequence of token indices and its class.
+#[derive(Debug, Clone)]
+struct TokenItem {
+    tokens: [i64; TOKENS],
+    label: usize,
+}
+
+const TOKENS: usize = 8;
+const VOCABULARY: usize = 10;
+
+struct TokenBatcher;
+
+impl Batcher<TokenItem, ClassBatch<Tensor<2, Int>>> for TokenBatcher {
+    fn batch(&self, items: Vec<TokenItem>, device: &Device) -> ClassBatch<Tensor<2, Int>> {
+        let batch = items.len();
+        let tokens: Vec<i64> = items.iter().flat_map(|item| item.tokens).collect();
+        let labels: Vec<i64> = items.iter().map(|item| item.label as i64).collect();
+        ClassBatch {
+            inputs: Tensor::from_data(TensorData::new(tokens, [batch, TOKENS]), device),
+            targets: Tensor::from_data(TensorData::new(labels, [batch]), device),
+        }
+    }
+}
+
+/// Sequences of 8 tokens: the class's token (0, 1 or 2) three times, each
+/// other class's once, and three tokens of 3 to 9, in shuffled order.
+fn token_sequences(count: usize, seed: u64) -> Arc<dyn Dataset<TokenItem>> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut below = move |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let items = (0..count)
+        .map(|index| {
+            let label = index % 3;
+            let others = [(label + 1) % 3, (label + 2) % 3];
+            let mut tokens = [label as i64; TOKENS];
+            tokens[3] = others[0] as i64;
+            tokens[4] = others[1] as i64;
+            for token in &mut tokens[5..] {
+                *token = 3 + below(VOCABULARY as u64 - 3) as i64;
+            }
+            for i in (1..TOKENS).rev() {
+                tokens.swap(i, below(i as u64 + 1) as usize);
+            }
+            TokenItem { tokens, label }
+        })
+        .collect();
+    Arc::new(InMemory(items))
+}
+
+/// Embedding, mean over the tokens, linear read-out.
+#[derive(Module, Debug)]
+struct TokenNet {
+    embedding: Embedding,
+    output: Linear,
+}
+
+impl recipe_train::Classify for TokenNet {
+    type Input = Tensor<2, Int>;
+
+    /// # Shapes
+    /// - inputs: `[batch, TOKENS]` token indices
+    /// - output: `[batch, 3]`
+    fn logits(&self, tokens: Tensor<2, Int>) -> Tensor<2> {
+        let embedded = self.embedding.forward(tokens); // [batch, TOKENS, width]
+        let [batch, _, width] = embedded.dims();
+        self.output
+            .forward(embedded.mean_dim(1).reshape([batch, width]))
+    }
+}
+
+/// Integer inputs (token indices for an embedding) through
+/// `ClassData::new` and `train`, with an L2 penalty on the embedding table
+/// (a weight: two dimensions). An easy task (test accuracy 1.0 when
+/// written): what it shows is that a `Tensor<2, Int>` is an input.
+#[test]
+fn token_indices_train_an_embedding() {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let data = ClassData::new(
+        "tokens",
+        [
+            token_sequences(600, 1),
+            token_sequences(150, 2),
+            token_sequences(150, 3),
+        ],
+        Arc::new(TokenBatcher),
+        3,
+        &device,
+    )
+    .unwrap();
+    assert_eq!(data.info.input_shape, [TOKENS]);
+    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
+    fit.learning_rate = 0.02;
+    fit.batch_size = 30;
+    fit.epochs = 5;
+    fit.seed = 7;
+    fit.penalties.push(WeightPenalty::new(
+        Regularizer::L2 { lambda: 1e-4 },
+        ParamSelector::weights(vec!["embedding".into()]),
+    ));
+    // Validation in training mode: the integer inputs go to the autodiff
+    // device (`BatchInputs::with_autodiff`).
+    fit.validate_thinned = true;
+    let config = TrainConfig::for_network(NetworkConfig::custom("embedding-mean"), fit);
+    let net = TokenNet {
+        embedding: EmbeddingConfig::new(VOCABULARY, 8).init(&device),
+        output: LinearConfig::new(8, 3).init(&device),
+    };
+    let options = TrainOptions {
+        print_epochs: false,
+        show_progress: false,
+        ..TrainOptions::default()
+    };
+    let trained = train(&config, net, &data, &device, &options).unwrap();
+    let accuracy = trained.summary.test_accuracy;
+    assert!(accuracy > 0.9, "test accuracy {accuracy}");
+    assert!(trained.history.epochs[0].train_penalty > 0.0);
 }
