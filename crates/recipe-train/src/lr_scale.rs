@@ -77,9 +77,10 @@ impl fmt::Display for LrScale {
             [] => "every layer".to_string(),
             layers => layers.join(","),
         };
-        let kinds = match self.selector.kinds() {
-            "every parameter" => String::new(),
-            kinds => format!(" ({kinds} only)"),
+        let kinds = if self.selector.every_kind() {
+            String::new()
+        } else {
+            format!(" ({} only)", self.selector.kinds())
         };
         write!(f, "{}@{layers}{kinds}", self.factor)
     }

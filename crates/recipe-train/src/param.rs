@@ -44,7 +44,7 @@ impl ParamInfo {
 
     /// Whether the parameter is a bias (its name is `bias`).
     pub fn is_bias(&self) -> bool {
-        self.path == "bias" || self.path.ends_with(".bias")
+        is_bias_path(&self.path)
     }
 
     /// The axis that indexes output units:
@@ -72,6 +72,11 @@ impl ParamInfo {
         let total: usize = self.shape.iter().product();
         total / self.units().max(1)
     }
+}
+
+/// Whether the parameter at `path` is named `bias`.
+pub(crate) fn is_bias_path(path: &str) -> bool {
+    path == "bias" || path.ends_with(".bias")
 }
 
 /// A parameter's values as a matrix of units: for a linear weight the

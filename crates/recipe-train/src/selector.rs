@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use burn::module::Module;
 
+use crate::param::is_bias_path;
 use crate::{ParamInfo, TrainError};
 
 /// Which parameters a penalty, a constraint or a learning-rate scale
@@ -70,7 +71,7 @@ impl ParamSelector {
         }
         let kind_ok = if rank >= 2 {
             true
-        } else if path == "bias" || path.ends_with(".bias") {
+        } else if is_bias_path(path) {
             self.include_bias
         } else {
             self.include_other
@@ -79,12 +80,17 @@ impl ParamSelector {
             || self
                 .layers
                 .iter()
-                .any(|prefix| path == prefix || path.starts_with(&format!("{prefix}.")));
+                .any(|prefix| path.starts_with(&format!("{prefix}.")));
         kind_ok && layer_ok
     }
 
+    /// Whether every kind of parameter is selected.
+    pub fn every_kind(&self) -> bool {
+        self.include_bias && self.include_other
+    }
+
     /// The kinds of parameter selected, in words: `weights`, `weights and
-    /// biases`, `weights, biases and other vectors`.
+    /// biases`, `weights and other vectors` or `every parameter`.
     pub fn kinds(&self) -> &'static str {
         match (self.include_bias, self.include_other) {
             (false, false) => "weights",

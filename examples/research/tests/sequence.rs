@@ -107,18 +107,10 @@ fn values_of(net: &SequenceNet, prefix: &str) -> Vec<Vec<f32>> {
     found
 }
 
-#[test]
-fn a_recurrent_net_with_batch_norm_trains_with_recipes_hooks() {
-    let device = Device::flex().autodiff();
-    device.seed(7);
-    let data = FeatureSet::class_data::<3>(
-        "sums",
-        [sequences(600, 1), sequences(150, 2), sequences(150, 3)],
-        FEATURES,
-        vec!["first".into(), "second".into(), "third".into()],
-        serde_json::Value::Null,
-    )
-    .unwrap();
+/// Adam with an L2 penalty on the GRU's weights, max-norm on the
+/// read-out, the normalization's parameters frozen (a learning-rate scale
+/// of 0) and kept non-negative, early stopping with restore-best.
+fn sequence_run(net_config: &SequenceNetConfig) -> TrainConfig {
     let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
     fit.learning_rate = 0.01;
     fit.batch_size = 30;
@@ -143,11 +135,26 @@ fn a_recurrent_net_with_batch_norm_trains_with_recipes_hooks() {
         restore_best_weights: true,
         ..EarlyStoppingConfig::default()
     });
-    let net_config = SequenceNetConfig { hidden: HIDDEN };
-    let config = TrainConfig::for_network(
-        NetworkConfig::custom_with("gru-batchnorm", &net_config).unwrap(),
+    TrainConfig::for_network(
+        NetworkConfig::custom_with("gru-batchnorm", net_config).unwrap(),
         fit,
-    );
+    )
+}
+
+#[test]
+fn a_recurrent_net_with_batch_norm_trains_with_recipes_hooks() {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let data = FeatureSet::class_data::<3>(
+        "sums",
+        [sequences(600, 1), sequences(150, 2), sequences(150, 3)],
+        FEATURES,
+        vec!["first".into(), "second".into(), "third".into()],
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    let net_config = SequenceNetConfig { hidden: HIDDEN };
+    let config = sequence_run(&net_config);
     let dir = std::env::temp_dir().join(format!("recipe-research-gru-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     let options = TrainOptions {
