@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::sleep;
@@ -28,24 +28,13 @@ use recipe_train::{
     Classifier, DeferredAccuracyMetric, DeferredLossMetric, DeferredMetric, EarlyStoppingConfig,
     EpochCsvLogger, History, HistoryLogger, LrScale, LrSchedule, MaxNormConfig,
     MetricEarlyStopping, OptimizerConfig, ParamSelector, PenaltyMetric, QuietRenderer,
-    RetainCheckpoints, StepHooks, StopOnAny, StopOnDivergence, TrainConfig, TrainOptions,
-    WeightPenalty, atomic_checkpointers, checkpoint_file, column_norms, read_run_config,
-    resume_mlp, scaled_lr_scheduler, train_mlp,
+    RetainCheckpoints, StepHooks, StopOnAny, StopOnDivergence, TrainConfig, WeightPenalty,
+    atomic_checkpointers, checkpoint_file, column_norms, read_run_config, resume_mlp,
+    scaled_lr_scheduler, train_mlp,
 };
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("recipe-research-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
-
-fn quiet() -> TrainOptions {
-    TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    }
-}
+mod common;
+use common::{fresh_dir, quiet};
 
 #[test]
 fn own_activation_and_block_train_inside_recipes_mlp() {

@@ -25,6 +25,9 @@ use recipe_train::{
 };
 use serde::{Deserialize, Serialize};
 
+mod common;
+use common::{fresh_dir, quiet};
+
 const STEPS: usize = 8;
 const FEATURES: usize = 3;
 const HIDDEN: usize = 16;
@@ -107,15 +110,21 @@ fn values_of(net: &SequenceNet, prefix: &str) -> Vec<Vec<f32>> {
     found
 }
 
+/// Adam at `learning_rate` for `epochs`, batches of 30, seed 7.
+fn adam(learning_rate: f64, epochs: usize) -> FitConfig {
+    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
+    fit.learning_rate = learning_rate;
+    fit.batch_size = 30;
+    fit.epochs = epochs;
+    fit.seed = 7;
+    fit
+}
+
 /// Adam with an L2 penalty on the GRU's weights, max-norm on the
 /// read-out, the normalization's parameters frozen (a learning-rate scale
 /// of 0) and kept non-negative, early stopping with restore-best.
 fn sequence_run(net_config: &SequenceNetConfig) -> TrainConfig {
-    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
-    fit.learning_rate = 0.01;
-    fit.batch_size = 30;
-    fit.epochs = 12;
-    fit.seed = 7;
+    let mut fit = adam(0.01, 12);
     fit.penalties.push(WeightPenalty::new(
         Regularizer::L2 { lambda: 1e-4 },
         ParamSelector::weights(vec!["gru".into()]),
@@ -155,13 +164,10 @@ fn a_recurrent_net_with_batch_norm_trains_with_recipes_hooks() {
     .unwrap();
     let net_config = SequenceNetConfig { hidden: HIDDEN };
     let config = sequence_run(&net_config);
-    let dir = std::env::temp_dir().join(format!("recipe-research-gru-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+    let dir = fresh_dir("gru");
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
+        ..quiet()
     };
 
     let net = net_config.init(&device);
@@ -195,16 +201,12 @@ fn a_recurrent_net_with_batch_norm_trains_with_recipes_hooks() {
         NonNeg,
         ParamSelector::every_param(vec!["norm.running_mean".into()]),
     )];
-    let quiet = TrainOptions {
-        out_dir: None,
-        ..options.clone()
-    };
     let Err(refused) = train(
         &buffers_only,
         net_config.init(&device),
         &data,
         &device,
-        &quiet,
+        &quiet(),
     ) else {
         panic!("a constraint on a running statistic was accepted");
     };
@@ -375,22 +377,13 @@ fn two_inputs_of_a_struct_of_ones_own_with_ones_own_dataset_and_batcher() {
     )
     .unwrap();
     assert_eq!(data.info.input_shape, [STEPS * FEATURES + 2]);
-    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
-    fit.learning_rate = 0.01;
-    fit.batch_size = 30;
-    fit.epochs = 6;
-    fit.seed = 7;
-    let config = TrainConfig::for_network(NetworkConfig::custom("gru-and-side"), fit);
+    let config = TrainConfig::for_network(NetworkConfig::custom("gru-and-side"), adam(0.01, 6));
     let net = PairedNet {
         gru: GruConfig::new(FEATURES, HIDDEN, true).init(&device),
         steps_out: LinearConfig::new(HIDDEN, FEATURES).init(&device),
         side_out: LinearConfig::new(2, FEATURES).init(&device),
     };
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
+    let options = quiet();
     let trained = train(&config, net, &data, &device, &options).unwrap();
     let accuracy = trained.summary.test_accuracy;
     assert!(accuracy > 0.75, "test accuracy {accuracy}");
@@ -494,11 +487,7 @@ fn token_indices_train_an_embedding() {
     )
     .unwrap();
     assert_eq!(data.info.input_shape, [TOKENS]);
-    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
-    fit.learning_rate = 0.02;
-    fit.batch_size = 30;
-    fit.epochs = 5;
-    fit.seed = 7;
+    let mut fit = adam(0.02, 5);
     fit.penalties.push(WeightPenalty::new(
         Regularizer::L2 { lambda: 1e-4 },
         ParamSelector::weights(vec!["embedding".into()]),
@@ -511,11 +500,7 @@ fn token_indices_train_an_embedding() {
         embedding: EmbeddingConfig::new(VOCABULARY, 8).init(&device),
         output: LinearConfig::new(8, 3).init(&device),
     };
-    let options = TrainOptions {
-        print_epochs: false,
-        show_progress: false,
-        ..TrainOptions::default()
-    };
+    let options = quiet();
     let trained = train(&config, net, &data, &device, &options).unwrap();
     let accuracy = trained.summary.test_accuracy;
     assert!(accuracy > 0.9, "test accuracy {accuracy}");
