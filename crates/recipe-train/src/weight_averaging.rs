@@ -420,6 +420,29 @@ mod tests {
         assert_eq!(averager.count(), 3);
     }
 
+    /// A batch norm's running statistics are averaged like its gain and
+    /// shift (PyTorch's `AveragedModel(use_buffers=True)`): decay 0.5 over
+    /// modules whose every value is 1, then 3, gives 2 everywhere.
+    #[test]
+    fn running_statistics_are_averaged_too() {
+        use burn::nn::BatchNormConfig;
+        let device = Device::flex();
+        let norm = |value: f32| {
+            map_params(
+                BatchNormConfig::new(2).init(&device),
+                |_| true,
+                |param| param.matrix.ones_like().mul_scalar(value),
+            )
+        };
+        let averager = WeightAverager::new(WeightAveraging::Ema { decay: 0.5 });
+        averager.after_step(&norm(1.0));
+        averager.after_step(&norm(3.0));
+        let averaged = averager.apply(norm(0.0));
+        for values in [averaged.gamma.val(), averaged.running_mean.value()] {
+            assert_eq!(values.to_data().try_to_vec::<f32>().unwrap(), [2.0, 2.0]);
+        }
+    }
+
     /// SWA from epoch 2 averages the end-of-epoch weights of epochs 2 to
     /// 4 (3, 5, 10: mean 6), taken at each epoch's first validation batch
     /// only.
