@@ -182,7 +182,8 @@ pub struct TrainArgs {
     pub lr_schedule: Option<LrSchedule>,
     /// A learning rate of their own for some layers: FACTOR@LAYER[,LAYER...]
     /// multiplies the rate (under any schedule) for all their parameters
-    /// (weights, biases, PReLU's slopes), 0 freezes them (repeatable; a later one wins where two pick a layer)
+    /// (weights, biases, PReLU's slopes), 0 freezes them (repeatable; a
+    /// later one wins where two pick a layer)
     #[arg(long, value_name = "FACTOR@LAYERS", allow_hyphen_values = true)]
     #[serde(default, deserialize_with = "text::list")]
     pub lr_scale: Option<Vec<LrScale>>,

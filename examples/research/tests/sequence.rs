@@ -71,20 +71,41 @@ impl recipe_train::Classify for SequenceNet {
     }
 }
 
-/// `count` sequences whose class is the feature with the largest sum over
-/// the steps: each step's values are uniform noise in [-1, 1) plus 0.3 on
-/// the class's feature (a small linear congruential generator, so the
-/// data is the same on every machine).
-fn sequences(count: usize, seed: u64) -> FeatureSet {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut uniform = move || {
-        state = state
+/// A small linear congruential generator (Knuth's MMIX constants), so the
+/// data made here is the same on every machine.
+struct Lcg(u64);
+
+impl Lcg {
+    fn new(seed: u64) -> Self {
+        let mut generator = Self(seed);
+        generator.advance();
+        generator
+    }
+
+    fn advance(&mut self) -> u64 {
+        self.0 = self
+            .0
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    };
+        self.0
+    }
+
+    /// Uniform in [-1, 1), from the state's top 24 bits.
+    fn uniform(&mut self) -> f32 {
+        ((self.advance() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// In `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        (self.advance() >> 33) % n
+    }
+}
+
+/// `count` sequences whose class is the feature with the largest sum over
+/// the steps: each step's values are uniform noise in [-1, 1) plus 0.3 on
+/// the class's feature.
+fn sequences(count: usize, seed: u64) -> FeatureSet {
+    let mut random = Lcg::new(seed);
     let mut values = Vec::with_capacity(count * STEPS * FEATURES);
     let mut labels = Vec::with_capacity(count);
     for index in 0..count {
@@ -92,7 +113,7 @@ fn sequences(count: usize, seed: u64) -> FeatureSet {
         for _ in 0..STEPS {
             for feature in 0..FEATURES {
                 let lift = if feature == class { 0.3 } else { 0.0 };
-                values.push(uniform() + lift);
+                values.push(random.uniform() + lift);
             }
         }
         labels.push(class);
@@ -417,15 +438,7 @@ impl Batcher<TokenItem, ClassBatch<Tensor<2, Int>>> for TokenBatcher {
 /// Sequences of 8 tokens: the class's token (0, 1 or 2) three times, each
 /// other class's once, and three tokens of 3 to 9, in shuffled order.
 fn token_sequences(count: usize, seed: u64) -> Arc<dyn Dataset<TokenItem>> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut below = move |n: u64| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) % n
-    };
+    let mut random = Lcg::new(seed);
     let items = (0..count)
         .map(|index| {
             let label = index % 3;
@@ -434,10 +447,10 @@ fn token_sequences(count: usize, seed: u64) -> Arc<dyn Dataset<TokenItem>> {
             tokens[3] = others[0] as i64;
             tokens[4] = others[1] as i64;
             for token in &mut tokens[5..] {
-                *token = 3 + below(VOCABULARY as u64 - 3) as i64;
+                *token = 3 + random.below(VOCABULARY as u64 - 3) as i64;
             }
             for i in (1..TOKENS).rev() {
-                tokens.swap(i, below(i as u64 + 1) as usize);
+                tokens.swap(i, random.below(i as u64 + 1) as usize);
             }
             TokenItem { tokens, label }
         })
