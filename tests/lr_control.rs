@@ -50,7 +50,7 @@ fn rates(epochs: &[EpochRecord]) -> Vec<f64> {
 fn figures(record: &EpochRecord) -> EpochRecord {
     EpochRecord {
         seconds: 0.0,
-        ..*record
+        ..record.clone()
     }
 }
 

@@ -83,7 +83,7 @@ fn relu_mlp_beats_chance_after_one_epoch_and_saves_its_run() {
     );
     let history = History::from_csv(&fs::read_to_string(dir.join("history.csv")).unwrap()).unwrap();
     assert_eq!(history.epochs.len(), 1);
-    let (saved_epoch, kept_epoch) = (history.epochs[0], trained.history.epochs[0]);
+    let (saved_epoch, kept_epoch) = (&history.epochs[0], &trained.history.epochs[0]);
     assert_eq!(saved_epoch.train_loss, kept_epoch.train_loss);
     assert!((saved_epoch.seconds - kept_epoch.seconds).abs() < 1e-3);
     // The epoch's validation loss is the final model's: they must agree.
@@ -249,7 +249,7 @@ fn global_norm_clipping_binds_and_is_recorded() {
     config.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(1e-3));
     let clipped = train_mlp(&config, &device, &quiet()).unwrap();
 
-    let (free, clipped) = (free.history.epochs[0], clipped.history.epochs[0]);
+    let (free, clipped) = (&free.history.epochs[0], &clipped.history.epochs[0]);
     assert!(free.grad_norm.is_none());
     assert!(free.train_loss < 1.5, "{free:?}");
     assert!(clipped.train_loss > 2.2, "{clipped:?}");

@@ -394,7 +394,7 @@ impl TrainArgs {
         }
         let defaults = EarlyStoppingConfig::default();
         Ok(Some(EarlyStoppingConfig {
-            monitor: self.monitor.unwrap_or(defaults.monitor),
+            monitor: self.monitor.clone().unwrap_or(defaults.monitor),
             mode: self.mode,
             min_delta: self.min_delta.unwrap_or(defaults.min_delta),
             patience: self.patience.unwrap_or(defaults.patience),
@@ -711,7 +711,7 @@ mod tests {
         for (text, word) in [
             ("activation = [\"relux\"]\n", "relux"),
             ("optimizer = \"adamm\"\n", "adamm"),
-            ("monitor = \"valid_los\"\n", "valid_los"),
+            ("monitor = \"test_loss\"\n", "test_loss"),
             ("reduce-lr-on-plateau = \"factr=0.5\"\n", "factr"),
             ("average-weights = \"sma:3\"\n", "sma:3"),
             ("lr-scale = [\"half@layers.0\"]\n", "half@layers.0"),

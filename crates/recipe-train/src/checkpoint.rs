@@ -228,7 +228,7 @@ pub struct RetainCheckpoints {
     epochs_done: usize,
     loss_name: String,
     /// Where the store keeps the metric that ranks the top-k epochs.
-    ranking: Option<(&'static str, Split, f64)>,
+    ranking: Option<(String, Split, f64)>,
 }
 
 impl RetainCheckpoints {
@@ -261,7 +261,7 @@ impl RetainCheckpoints {
             .filter(|record| self.retention.saved.contains(&record.epoch))
             .map(|record| (record.epoch, keep.monitor.of(record)))
             .collect();
-        self.ranking = Some(burn_metric(keep.monitor));
+        self.ranking = Some(burn_metric(&keep.monitor));
         self.retention = self.retention.keeping(keep, scores);
         self
     }

@@ -9,13 +9,20 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::train::metric::store::Split;
 use serde::{Deserialize, Serialize};
 
 use crate::{EpochRecord, TrainError};
 
-/// A per-epoch metric of the [`History`](crate::History).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// A per-epoch metric of the [`History`](crate::History): the loss and
+/// accuracy of either split, or a metric of your own, named by its
+/// `history.csv` column.
+///
+/// Its text form is the column's name (`valid_loss`, `valid_top3`), as in
+/// `config.json` and `--monitor`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+#[non_exhaustive]
 pub enum Metric {
     /// Validation loss (the lecture's choice).
     #[default]
@@ -26,25 +33,88 @@ pub enum Metric {
     TrainLoss,
     /// Training accuracy (averaged over the epoch).
     TrainAccuracy,
+    /// A metric a run records besides loss and accuracy
+    /// ([`ClassMetric`](crate::ClassMetric), registered with
+    /// [`TrainOptions::metrics`](crate::TrainOptions::metrics)), by its
+    /// column: `train_` or `valid_` then the metric's name.
+    Recorded(String),
 }
 
 impl Metric {
-    /// The metric's value in an epoch record.
-    pub fn of(self, record: &EpochRecord) -> f64 {
+    /// A recorded metric `name` (a [`ClassMetric`](crate::ClassMetric)'s
+    /// name) on `split`.
+    pub fn recorded(name: &str, split: Split) -> Self {
+        Metric::Recorded(format!("{}_{name}", split_prefix(split)))
+    }
+
+    /// The metric's value in an epoch record (`NaN` for a recorded metric
+    /// the record does not hold).
+    pub fn of(&self, record: &EpochRecord) -> f64 {
         match self {
             Metric::ValidLoss => record.valid_loss,
             Metric::ValidAccuracy => record.valid_accuracy,
             Metric::TrainLoss => record.train_loss,
             Metric::TrainAccuracy => record.train_accuracy,
+            Metric::Recorded(column) => record.metrics.get(column).copied().unwrap_or(f64::NAN),
         }
     }
 
-    /// Losses improve downwards, accuracies upwards.
-    pub fn natural_mode(self) -> Mode {
+    /// Losses improve downwards, accuracies upwards; a recorded metric's
+    /// direction is its own (`None` here: recipe's trainer takes it from
+    /// the metric, see [`ClassMetric::higher_is_better`](crate::ClassMetric::higher_is_better)).
+    pub fn natural_mode(&self) -> Option<Mode> {
         match self {
-            Metric::ValidLoss | Metric::TrainLoss => Mode::Min,
-            Metric::ValidAccuracy | Metric::TrainAccuracy => Mode::Max,
+            Metric::ValidLoss | Metric::TrainLoss => Some(Mode::Min),
+            Metric::ValidAccuracy | Metric::TrainAccuracy => Some(Mode::Max),
+            Metric::Recorded(_) => None,
         }
+    }
+
+    /// The split the metric is measured on.
+    pub fn split(&self) -> Split {
+        match self {
+            Metric::ValidLoss | Metric::ValidAccuracy => Split::Valid,
+            Metric::TrainLoss | Metric::TrainAccuracy => Split::Train,
+            Metric::Recorded(column) if column.starts_with("train_") => Split::Train,
+            Metric::Recorded(_) => Split::Valid,
+        }
+    }
+
+    /// A recorded metric's name, without its split (`None` for loss and
+    /// accuracy).
+    pub fn recorded_name(&self) -> Option<&str> {
+        match self {
+            Metric::Recorded(column) => column.split_once('_').map(|(_, name)| name),
+            _ => None,
+        }
+    }
+
+    /// The mode a monitor uses: `mode` when given, else the metric's own.
+    /// A recorded metric without a `mode` is refused naming `owner`'s
+    /// monitor (in recipe's trainer the mode comes from the metric; a
+    /// misspelt `valid_los` ends here too).
+    pub(crate) fn mode_in_force(
+        &self,
+        mode: Option<Mode>,
+        owner: &str,
+    ) -> Result<Mode, TrainError> {
+        mode.or(self.natural_mode()).ok_or_else(|| {
+            TrainError::invalid(
+                format!("{owner}.monitor"),
+                "valid_loss, valid_accuracy, train_loss or train_accuracy, or a metric of your \
+                 own (TrainOptions::metrics, which gives its direction; otherwise set mode to \
+                 min or max)",
+                self,
+            )
+        })
+    }
+}
+
+/// The column prefix of a split.
+fn split_prefix(split: Split) -> &'static str {
+    match split {
+        Split::Train => "train",
+        _ => "valid",
     }
 }
 
@@ -55,25 +125,64 @@ impl fmt::Display for Metric {
             Metric::ValidAccuracy => "valid_accuracy",
             Metric::TrainLoss => "train_loss",
             Metric::TrainAccuracy => "train_accuracy",
+            Metric::Recorded(column) => column,
         })
+    }
+}
+
+impl From<Metric> for String {
+    fn from(metric: Metric) -> Self {
+        metric.to_string()
+    }
+}
+
+impl TryFrom<String> for Metric {
+    type Error = TrainError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 
 impl FromStr for Metric {
     type Err = TrainError;
 
+    /// `valid_loss`, `valid_accuracy`, `train_loss`, `train_accuracy` (also
+    /// Keras' `val_loss`, `loss`, ...), or `valid_NAME` / `train_NAME` (or
+    /// `val_NAME`) for a recorded metric `NAME`.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-            "valid_loss" | "val_loss" => Ok(Metric::ValidLoss),
-            "valid_accuracy" | "val_accuracy" => Ok(Metric::ValidAccuracy),
-            "train_loss" | "loss" => Ok(Metric::TrainLoss),
-            "train_accuracy" | "accuracy" => Ok(Metric::TrainAccuracy),
-            _ => Err(TrainError::invalid(
-                "monitor",
-                "valid_loss, valid_accuracy, train_loss or train_accuracy",
-                text,
-            )),
+        let normal = text.trim().to_ascii_lowercase().replace('-', "_");
+        match normal.as_str() {
+            "valid_loss" | "val_loss" => return Ok(Metric::ValidLoss),
+            "valid_accuracy" | "val_accuracy" => return Ok(Metric::ValidAccuracy),
+            "train_loss" | "loss" => return Ok(Metric::TrainLoss),
+            "train_accuracy" | "accuracy" => return Ok(Metric::TrainAccuracy),
+            _ => {}
         }
+        // A recorded metric's name keeps its case: it is the metric's own.
+        let text = text.trim();
+        let recorded = [
+            ("valid_", Split::Valid),
+            ("val_", Split::Valid),
+            ("train_", Split::Train),
+        ]
+        .into_iter()
+        .find_map(|(prefix, split)| {
+            let name = text
+                .get(..prefix.len())?
+                .eq_ignore_ascii_case(prefix)
+                .then(|| &text[prefix.len()..])?;
+            crate::class_metric::check_metric_name(name).ok()?;
+            Some(Metric::recorded(name, split))
+        });
+        recorded.ok_or_else(|| {
+            TrainError::invalid(
+                "monitor",
+                "valid_loss, valid_accuracy, train_loss, train_accuracy, or valid_NAME or \
+                 train_NAME for a metric NAME the run records",
+                text,
+            )
+        })
     }
 }
 
@@ -140,13 +249,18 @@ impl Default for EarlyStoppingConfig {
 }
 
 impl EarlyStoppingConfig {
-    /// The mode in force (given, or inferred from the metric).
+    /// The mode in force (given, or inferred from the metric; `Min` for a
+    /// recorded metric without one, which [`EarlyStoppingConfig::validate`]
+    /// refuses).
     pub fn mode(&self) -> Mode {
-        self.mode.unwrap_or(self.monitor.natural_mode())
+        self.mode
+            .or(self.monitor.natural_mode())
+            .unwrap_or(Mode::Min)
     }
 
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.monitor.mode_in_force(self.mode, "early_stopping")?;
         if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
             return Err(TrainError::invalid(
                 "early_stopping.min_delta",
@@ -417,5 +531,43 @@ mod tests {
         assert!(err.to_string().contains("min_delta"), "{err}");
         assert!("valid-loss".parse::<Metric>().is_ok());
         assert!("f1".parse::<Metric>().is_err());
+    }
+
+    /// A metric of the run's own is named by its column, keeps its case,
+    /// and reads as it writes (in `config.json` too); without a mode it is
+    /// refused, since only the metric knows its direction.
+    #[test]
+    fn a_recorded_metric_is_its_column() {
+        let top3: Metric = "val_Top3".parse().unwrap();
+        assert_eq!(top3, Metric::recorded("Top3", Split::Valid));
+        assert_eq!(top3.to_string(), "valid_Top3");
+        assert_eq!(top3.recorded_name(), Some("Top3"));
+        assert_eq!(top3.natural_mode(), None);
+        let train: Metric = "train_f1_macro".parse().unwrap();
+        assert_eq!(
+            (train.split(), train.recorded_name()),
+            (Split::Train, Some("f1_macro"))
+        );
+        assert_eq!("Valid_Loss".parse::<Metric>().unwrap(), Metric::ValidLoss);
+        for bad in ["valid_", "valid_top 3", "test_top3", "valid_penalty"] {
+            assert!(bad.parse::<Metric>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&top3).unwrap();
+        assert_eq!(json, "\"valid_Top3\"");
+        assert_eq!(serde_json::from_str::<Metric>(&json).unwrap(), top3);
+        assert!(serde_json::from_str::<Metric>("\"valid top\"").is_err());
+
+        let watching = EarlyStoppingConfig {
+            monitor: top3,
+            ..patience(1)
+        };
+        let err = watching.validate().unwrap_err().to_string();
+        assert!(err.contains("early_stopping.monitor"), "{err}");
+        assert!(err.contains("set mode"), "{err}");
+        let with_mode = EarlyStoppingConfig {
+            mode: Some(Mode::Max),
+            ..watching
+        };
+        assert!(with_mode.validate().is_ok());
     }
 }

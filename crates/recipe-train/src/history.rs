@@ -1,13 +1,16 @@
 //! The per-epoch record of a run, written as `history.csv`.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{AveragedFigures, TrainError};
+use crate::{AveragedFigures, Metric, TrainError};
 
 /// One epoch's numbers. Train figures are averaged over the epoch's batches
 /// (with dropout on, as the model trained); validation figures are the model
 /// at the end of the epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -33,6 +36,10 @@ pub struct EpochRecord {
     /// (`None` without weight averaging, or before the average starts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged: Option<AveragedFigures>,
+    /// The epoch means of the run's [`ClassMetric`](crate::ClassMetric)s, by
+    /// column (`train_NAME`, `valid_NAME`); empty without any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 /// The global gradient norm of an epoch's steps, before clipping.
@@ -73,6 +80,7 @@ impl EpochRecord {
             seconds: 1.0,
             grad_norm: None,
             averaged: None,
+            metrics: BTreeMap::new(),
         }
     }
 }
@@ -130,27 +138,38 @@ impl History {
             .min_by(|a, b| loss(a).total_cmp(&loss(b)))
     }
 
-    /// The column names [`History::to_csv`] writes: the gradient-norm
-    /// columns only when an epoch recorded them.
-    fn columns(&self) -> Vec<&'static str> {
-        let mut columns = BASE_COLUMNS.to_vec();
+    /// The column names [`History::to_csv`] writes: the gradient-norm,
+    /// averaged and recorded metrics' columns only when an epoch recorded
+    /// them.
+    fn columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = BASE_COLUMNS.map(String::from).to_vec();
         if self.epochs.iter().any(|r| r.grad_norm.is_some()) {
-            columns.extend(GRAD_NORM_COLUMNS);
+            columns.extend(GRAD_NORM_COLUMNS.map(String::from));
         }
         if self.epochs.iter().any(|r| r.averaged.is_some()) {
-            columns.extend(AVERAGED_COLUMNS);
+            columns.extend(AVERAGED_COLUMNS.map(String::from));
         }
-        columns.extend(TAIL_COLUMNS);
+        columns.extend(self.recorded_columns());
+        columns.extend(TAIL_COLUMNS.map(String::from));
         columns
     }
 
-    /// The history as CSV, with a header line; the gradient-norm and the
-    /// averaged weights' columns appear when an epoch recorded them (`NaN`
-    /// in the epochs that did not), and every line names the loss.
+    /// The columns of the recorded metrics, in name order.
+    pub fn recorded_columns(&self) -> Vec<String> {
+        let names: BTreeSet<&String> = self.epochs.iter().flat_map(|r| r.metrics.keys()).collect();
+        names.into_iter().cloned().collect()
+    }
+
+    /// The history as CSV, with a header line; the gradient-norm, the
+    /// averaged weights' and the recorded metrics' columns appear when an
+    /// epoch recorded them (`NaN` in the epochs that did not), and every
+    /// line names the loss.
     pub fn to_csv(&self) -> String {
         let columns = self.columns();
-        let with_norm = columns.contains(&GRAD_NORM_COLUMNS[0]);
-        let with_averaged = columns.contains(&AVERAGED_COLUMNS[0]);
+        let has = |name: &str| columns.iter().any(|c| c == name);
+        let with_norm = has(GRAD_NORM_COLUMNS[0]);
+        let with_averaged = has(AVERAGED_COLUMNS[0]);
+        let recorded = self.recorded_columns();
         let loss = csv_text(&self.loss);
         let mut csv = format!("{}\n", columns.join(","));
         for r in &self.epochs {
@@ -175,6 +194,10 @@ impl History {
                     .averaged
                     .map_or((f64::NAN, f64::NAN), |a| (a.valid_loss, a.valid_accuracy));
                 csv.push_str(&format!("{},{},", averaged.0, averaged.1));
+            }
+            for column in &recorded {
+                let value = r.metrics.get(column).copied().unwrap_or(f64::NAN);
+                csv.push_str(&format!("{value},"));
             }
             csv.push_str(&format!("{:.3},{loss}\n", r.seconds));
         }
@@ -221,6 +244,14 @@ impl History {
             } else {
                 None
             };
+            let mut metrics = BTreeMap::new();
+            for column in layout.recorded() {
+                let value = number(column)?;
+                // NaN marks an epoch that did not record it.
+                if !value.is_nan() {
+                    metrics.insert(column.to_string(), value);
+                }
+            }
             let epoch = fields[0];
             history.epochs.push(EpochRecord {
                 epoch: epoch
@@ -235,6 +266,7 @@ impl History {
                 grad_norm,
                 averaged,
                 seconds: number("seconds")?,
+                metrics,
             });
             if layout.has("loss") {
                 history.loss = csv_unquote(fields[layout.index("loss")]);
@@ -247,37 +279,61 @@ impl History {
 /// Where each column of a `history.csv` is.
 struct Layout<'a> {
     header: &'a [&'a str],
+    recorded: Range<usize>,
 }
 
 impl<'a> Layout<'a> {
     /// Checks that `header` is one [`History::to_csv`] writes: the base
-    /// columns first, then the optional groups in order, then `seconds`
-    /// (and `loss`, which histories before it lack).
+    /// columns first, then the optional groups in order, then the recorded
+    /// metrics' columns, then `seconds` (and `loss`, which histories before
+    /// it lack).
     fn of(header: &'a [&'a str]) -> Result<Self, TrainError> {
-        let none: &[&str] = &[];
-        let mut known = Vec::new();
-        for norm in [none, &GRAD_NORM_COLUMNS[..]] {
-            for averaged in [none, &AVERAGED_COLUMNS[..]] {
-                for tail in [&TAIL_COLUMNS[..1], &TAIL_COLUMNS[..]] {
-                    known.push([&BASE_COLUMNS[..], norm, averaged, tail].concat());
-                }
-            }
-        }
-        if !known.iter().any(|columns| columns[..] == header[..]) {
-            return Err(TrainError::invalid(
+        let layout = Self {
+            header,
+            recorded: 0..0,
+        };
+        layout.locate_recorded().ok_or_else(|| {
+            TrainError::invalid(
                 "history.csv",
                 format!(
                     "a header with the columns {}, then optionally {}, then optionally {}, \
-                     then {}",
+                     then any train_NAME or valid_NAME columns, then {}",
                     BASE_COLUMNS.join(","),
                     GRAD_NORM_COLUMNS.join(","),
                     AVERAGED_COLUMNS.join(","),
                     TAIL_COLUMNS.join(",")
                 ),
                 header.join(","),
-            ));
+            )
+        })
+    }
+
+    /// The layout with the range of its recorded metrics' columns, or
+    /// `None` when the header is not one recipe writes.
+    fn locate_recorded(self) -> Option<Self> {
+        let mut rest = self.header.strip_prefix(&BASE_COLUMNS[..])?;
+        for group in [&GRAD_NORM_COLUMNS[..], &AVERAGED_COLUMNS[..]] {
+            rest = rest.strip_prefix(group).unwrap_or(rest);
         }
-        Ok(Self { header })
+        let start = self.header.len() - rest.len();
+        let tail = [&TAIL_COLUMNS[..1], &TAIL_COLUMNS[..]]
+            .into_iter()
+            .find(|tail| rest.ends_with(tail))?;
+        let recorded = &rest[..rest.len() - tail.len()];
+        let well_formed = |column: &&str| {
+            column.parse::<Metric>().is_ok_and(|metric| {
+                metric.to_string() == *column && metric.recorded_name().is_some()
+            })
+        };
+        recorded.iter().all(well_formed).then(|| Self {
+            header: self.header,
+            recorded: start..start + recorded.len(),
+        })
+    }
+
+    /// The recorded metrics' columns.
+    fn recorded(&self) -> &'a [&'a str] {
+        &self.header[self.recorded.clone()]
     }
 
     fn has(&self, name: &str) -> bool {
@@ -316,6 +372,7 @@ fn csv_unquote(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::train::metric::store::Split;
 
     fn record(epoch: usize, valid_loss: f64) -> EpochRecord {
         EpochRecord {
@@ -329,7 +386,51 @@ mod tests {
             seconds: 1.25,
             grad_norm: None,
             averaged: None,
+            metrics: BTreeMap::new(),
         }
+    }
+
+    /// A run's own metrics are columns between the averaged figures and
+    /// `seconds`, by name; an epoch without one (a metric added on resume)
+    /// writes NaN and reads back without it.
+    #[test]
+    fn recorded_metric_columns_round_trip() {
+        let mut history = History {
+            epochs: vec![record(1, 0.4), record(2, 0.3)],
+            loss: "cross-entropy".to_string(),
+        };
+        history.epochs[0].metrics = BTreeMap::from([
+            ("valid_top3".to_string(), 97.5),
+            ("train_top3".to_string(), 96.25),
+        ]);
+        history.epochs[1].metrics = BTreeMap::from([
+            ("valid_top3".to_string(), 98.0),
+            ("train_top3".to_string(), 97.0),
+            ("valid_f1".to_string(), 0.5),
+        ]);
+        let csv = history.to_csv();
+        let header = csv.lines().next().unwrap();
+        assert!(
+            header.ends_with("learning_rate,train_top3,valid_f1,valid_top3,seconds,loss"),
+            "{header}"
+        );
+        assert!(
+            csv.contains("\n1,0.5,0,0.9,0.4,0.8,0.1,96.25,NaN,97.5,1.250,"),
+            "{csv}"
+        );
+        assert_eq!(History::from_csv(&csv).unwrap(), history);
+        assert_eq!(
+            Metric::recorded("f1", Split::Valid).of(&history.epochs[1]),
+            0.5
+        );
+        assert!(
+            Metric::recorded("f1", Split::Valid)
+                .of(&history.epochs[0])
+                .is_nan()
+        );
+        // A column that is not a recorded metric's is refused.
+        let misnamed = csv.replace("valid_f1,", "f1,");
+        assert!(History::from_csv(&misnamed).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! recipe's [`History`] as a Burn metric logger: one [`EpochRecord`] per
 //! epoch, `history.csv` rewritten atomically, and the epoch line on stdout.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,8 +14,8 @@ use burn::train::metric::{AccuracyMetric, LossMetric, Metric, MetricDefinition, 
 
 use crate::session_memory::{SessionMemory, epoch_mean};
 use crate::{
-    EpochRecord, GRAD_NORM_MAX_METRIC, GRAD_NORM_METRIC, GradNorm, History, LayerGradients,
-    PENALTY_METRIC, Plateau, ScheduledLr, TrainError, WeightAverager, write_atomic,
+    ClassMetric, EpochRecord, GRAD_NORM_MAX_METRIC, GRAD_NORM_METRIC, GradNorm, History,
+    LayerGradients, PENALTY_METRIC, Plateau, ScheduledLr, TrainError, WeightAverager, write_atomic,
 };
 
 /// What the logger shares with whoever launched the Learner.
@@ -55,6 +56,8 @@ pub struct HistoryLogger {
     rates: Option<ScheduledLr>,
     plateau: Option<Plateau>,
     averager: Option<(WeightAverager, Option<PathBuf>)>,
+    /// The run's own metrics and the splits each is recorded on.
+    recorded: Vec<(String, Vec<Split>)>,
 }
 
 /// Reads what a [`HistoryLogger`] recorded, after (or during) `launch`.
@@ -101,7 +104,19 @@ impl HistoryLogger {
             rates: None,
             plateau: None,
             averager: None,
+            recorded: Vec::new(),
         }
+    }
+
+    /// Records the epoch means of `metrics` (registered with the Learner
+    /// on the splits they name) in each [`EpochRecord::metrics`], and prints
+    /// them on the epoch line.
+    pub fn with_recorded_metrics(mut self, metrics: &[ClassMetric]) -> Self {
+        self.recorded = metrics
+            .iter()
+            .map(|metric| (metric.name().to_string(), metric.splits()))
+            .collect();
+        self
     }
 
     /// Rewrites `path` as CSV after every epoch, and now (so a resumed run's
@@ -199,6 +214,14 @@ impl HistoryLogger {
             .averager
             .as_ref()
             .and_then(|(averager, _)| averager.finish_validation());
+        let mut metrics = BTreeMap::new();
+        for (name, splits) in self.recorded.clone() {
+            for split in splits {
+                if let Some(value) = self.mean(&name, epoch, split.clone()) {
+                    metrics.insert(crate::Metric::recorded(&name, split).to_string(), value);
+                }
+            }
+        }
         let now = Instant::now();
         let seconds = (now - self.epoch_started).as_secs_f64();
         self.epoch_started = now;
@@ -216,6 +239,7 @@ impl HistoryLogger {
             seconds,
             grad_norm,
             averaged,
+            metrics,
         }
     }
 
@@ -234,8 +258,13 @@ impl HistoryLogger {
                 a.valid_loss, a.valid_accuracy
             )
         });
+        let recorded: String = record
+            .metrics
+            .iter()
+            .map(|(column, value)| format!("  {column} {value:.4}"))
+            .collect();
         println!(
-            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}{norm}{averaged}  {:.1}s",
+            "epoch {:>3}/{total_epochs}  train loss {:.4}{penalty} acc {:.4}  valid loss {:.4} acc {:.4}{norm}{averaged}{recorded}  {:.1}s",
             record.epoch,
             record.train_loss,
             record.train_accuracy,

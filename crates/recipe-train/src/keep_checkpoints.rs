@@ -64,13 +64,17 @@ impl KeptEpoch {
 }
 
 impl KeepCheckpoints {
-    /// The direction of improvement: `mode`, or the monitor's own.
+    /// The direction of improvement: `mode`, or the monitor's own (`Min`
+    /// for a recorded metric without a `mode`, which `validate` refuses).
     pub fn mode(&self) -> Mode {
-        self.mode.unwrap_or(self.monitor.natural_mode())
+        self.mode
+            .or(self.monitor.natural_mode())
+            .unwrap_or(Mode::Min)
     }
 
     /// Fails, naming the setting, when nothing would be kept.
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.monitor.mode_in_force(self.mode, "keep_checkpoints")?;
         if self.top_k == 0 && !self.last {
             return Err(TrainError::invalid(
                 "keep_checkpoints.top_k",

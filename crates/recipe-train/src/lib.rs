@@ -37,6 +37,12 @@
 //!   per step: on a GPU each read waits for the queue, and the Learner's
 //!   training thread waits with it. Both are a [`DeferredMetric`]: give it
 //!   a [`StepReading`] of your own for such a metric.
+//! - [`TrainOptions::metrics`] adds metrics of your own to recipe's trainer:
+//!   any numeric Burn metric of the classifier's outputs in a
+//!   [`ClassMetric`], recorded per epoch in the [`History`] (`train_NAME`,
+//!   `valid_NAME`), watched by early stopping, the plateau rule and the kept
+//!   checkpoints through [`Metric::Recorded`], and measured on every split
+//!   of the final model ([`evaluate_metrics`], `summary.json`'s `metrics`).
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or, once a backend
 //!   crate installed [`OptimizerKernels`], recipe's [`FusedSgd`],
 //!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
@@ -50,6 +56,7 @@ mod adam_update;
 mod any_stop;
 mod artifacts;
 mod checkpoint;
+mod class_metric;
 mod classifier;
 mod config;
 mod constrained_step;
@@ -87,6 +94,7 @@ mod lr_scale;
 mod lr_schedule;
 mod max_norm;
 mod metric_early_stopping;
+mod metric_evaluation;
 #[cfg(test)]
 mod metric_test_support;
 mod momentum_ramp;
@@ -131,6 +139,7 @@ pub use checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, atomic_checkpointers, checkpoint_dir,
     checkpoint_file, complete_checkpoints,
 };
+pub use class_metric::{ClassMetric, ClassMetricInput};
 pub use classifier::{Classifier, Classify, StepHooks};
 pub use config::{DataConfig, TrainConfig};
 pub use constrained_step::{ConstrainedStep, ParamConstraints};
@@ -166,6 +175,7 @@ pub use lr_scale::{LrScale, ScaledLr, scaled_lr_scheduler};
 pub use lr_schedule::{LrSchedule, ScheduledLr};
 pub use max_norm::{MaxNorm, MaxNormConfig, column_norms, renorm_columns};
 pub use metric_early_stopping::MetricEarlyStopping;
+pub use metric_evaluation::evaluate_metrics;
 pub use momentum_ramp::{MomentumRamp, RampShape, RampedSgd, RampedSgdState};
 pub use monte_carlo::{MonteCarloEvaluation, evaluate_monte_carlo, thinned_copy};
 pub use network_config::{CustomNetwork, NetworkConfig};

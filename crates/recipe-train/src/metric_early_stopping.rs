@@ -73,7 +73,7 @@ impl MetricEarlyStopping {
     /// from the metric when it is `None`. This is what recipe's own trainer
     /// uses.
     pub fn on_history_metric(config: EarlyStoppingConfig) -> Result<Self, TrainError> {
-        let (metric, split, divisor) = burn_metric(config.monitor);
+        let (metric, split, divisor) = burn_metric(&config.monitor);
         let label = config.monitor.to_string();
         let mut config = config;
         config.mode = Some(config.mode());
@@ -114,7 +114,7 @@ impl MetricEarlyStopping {
     /// not in the history.
     pub fn replay(&self, history: &History) -> Option<String> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let monitor = state.config().monitor;
+        let monitor = state.config().monitor.clone();
         for record in &history.epochs {
             let decision = self.decide(&mut state, record.epoch, monitor.of(record));
             if let Some((best, _)) = state.best() {
@@ -169,12 +169,17 @@ impl MetricEarlyStopping {
 /// Where Burn's metric store keeps one of the [`History`]'s metrics: the
 /// metric's name, its split, and what divides the stored value (Burn
 /// records accuracy in percent, the history a fraction).
-pub(crate) fn burn_metric(metric: Metric) -> (&'static str, Split, f64) {
+pub(crate) fn burn_metric(metric: &Metric) -> (String, Split, f64) {
+    let split = metric.split();
     match metric {
-        Metric::ValidLoss => ("Loss", Split::Valid, 1.0),
-        Metric::TrainLoss => ("Loss", Split::Train, 1.0),
-        Metric::ValidAccuracy => ("Accuracy", Split::Valid, 100.0),
-        Metric::TrainAccuracy => ("Accuracy", Split::Train, 100.0),
+        Metric::ValidLoss | Metric::TrainLoss => ("Loss".to_string(), split, 1.0),
+        Metric::ValidAccuracy | Metric::TrainAccuracy => ("Accuracy".to_string(), split, 100.0),
+        // A recorded metric is stored under its own name, as it computes it.
+        _ => (
+            metric.recorded_name().unwrap_or_default().to_string(),
+            split,
+            1.0,
+        ),
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use burn::tensor::{ExecutionError, Tensor};
 use burn::train::ClassificationOutput;
 use burn::train::metric::{
-    AccuracyInput, Adaptor, ItemLazy, LossInput, MetricName, NumericAttributes,
+    AccuracyInput, Adaptor, ConfusionStatsInput, ItemLazy, LossInput, MetricName,
+    NumericAttributes, PerplexityInput, TopKAccuracyInput,
 };
 
 use crate::{DeferredMetric, StepReading};
@@ -147,17 +148,27 @@ impl ItemLazy for PenalizedOutput {
     }
 }
 
-impl Adaptor<AccuracyInput> for PenalizedOutput {
-    fn adapt(&self) -> AccuracyInput {
-        self.classification.adapt()
-    }
+/// Burn's classification inputs, so that a `SupervisedTraining` of
+/// recipe's [`Classifier`](crate::Classifier) takes Burn's loss, accuracy,
+/// top-k accuracy, precision, recall, F-score and perplexity on its
+/// training split as on its validation split.
+macro_rules! adapt_as_classification {
+    ($($input:ty),*) => {$(
+        impl Adaptor<$input> for PenalizedOutput {
+            fn adapt(&self) -> $input {
+                self.classification.adapt()
+            }
+        }
+    )*};
 }
 
-impl Adaptor<LossInput> for PenalizedOutput {
-    fn adapt(&self) -> LossInput {
-        self.classification.adapt()
-    }
-}
+adapt_as_classification!(
+    AccuracyInput,
+    LossInput,
+    TopKAccuracyInput,
+    ConfusionStatsInput,
+    PerplexityInput
+);
 
 impl Adaptor<PenaltyInput> for PenalizedOutput {
     fn adapt(&self) -> PenaltyInput {

@@ -66,15 +66,20 @@ impl Default for ReduceLrOnPlateau {
 }
 
 impl ReduceLrOnPlateau {
-    /// The direction of improvement: `mode`, or the monitor's own.
+    /// The direction of improvement: `mode`, or the monitor's own (`Min`
+    /// for a recorded metric without a `mode`, which `validate` refuses).
     pub fn mode(&self) -> Mode {
-        self.mode.unwrap_or(self.monitor.natural_mode())
+        self.mode
+            .or(self.monitor.natural_mode())
+            .unwrap_or(Mode::Min)
     }
 
     /// Fails, naming the setting, when the settings make no sense for a run
     /// starting at `learning_rate`.
     pub fn validate(&self, learning_rate: f64) -> Result<(), TrainError> {
         let field = |name: &str| format!("reduce_lr_on_plateau.{name}");
+        self.monitor
+            .mode_in_force(self.mode, "reduce_lr_on_plateau")?;
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(TrainError::invalid(
                 field("factor"),
@@ -409,7 +414,6 @@ mod tests {
             ReduceLrOnPlateau::default()
         );
         for (text, words) in [
-            ("monitor=valid_los", "valid_loss, valid_accuracy"),
             ("patience=-1", "patience"),
             ("speed=2", "reduce-lr-on-plateau key"),
             ("factor", "KEY=VALUE"),
@@ -418,6 +422,7 @@ mod tests {
             assert!(error.contains(words), "{text}: {error}");
         }
         for (text, field) in [
+            ("monitor=valid_los", "monitor"),
             ("factor=1", "factor"),
             ("factor=-0.5", "factor"),
             ("min_lr=0.5", "min_lr"),

@@ -2,6 +2,7 @@
 //! Learner with recipe's hooks, launch it, conclude (divergence, restore
 //! best), evaluate, save.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,16 +17,18 @@ use recipe_data::{BatchInputs, ClassBatch, ClassData};
 use crate::checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
 };
+use crate::class_metric::settle_recorded_monitors;
 use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
 use crate::{
-    Classifier, Classify, DeferredAccuracyMetric, DeferredLossMetric, Divergence, DropoutInference,
-    Evaluation, FitConfig, GradNormMaxMetric, History, HistoryHandle, HistoryLogger, InitialLoss,
-    KeepCheckpoints, LayerGradients, MetricEarlyStopping, MonteCarloFigures, OutputCheck,
-    PenaltyMetric, Plateau, RunArtifacts, RunFolderLock, ScheduledLr, StopOnAny, StopOnDivergence,
-    Summary, TrainConfig, TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate,
-    evaluate_monte_carlo, scaled_lr_scheduler, thinned_copy,
+    ClassMetric, Classifier, Classify, DeferredAccuracyMetric, DeferredLossMetric, Divergence,
+    DropoutInference, Evaluation, FitConfig, GradNormMaxMetric, History, HistoryHandle,
+    HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients, MetricEarlyStopping,
+    MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts, RunFolderLock,
+    ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions,
+    TrainedModel, WeightAverager, evaluate, evaluate_metrics, evaluate_monte_carlo,
+    scaled_lr_scheduler, thinned_copy,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -47,7 +50,8 @@ where
     N: Classify,
     I: DataItem,
 {
-    let record = config.recorded_for(&net, &data.info)?;
+    let mut record = config.recorded_for(&net, &data.info)?;
+    settle_recorded_monitors(&mut record.fit, &options.metrics)?;
     let options = &TrainOptions {
         model_name: Some(
             options
@@ -57,7 +61,7 @@ where
         ),
         ..options.clone()
     };
-    let config = &config.fit;
+    let config = &record.fit;
     config.validate()?;
     config.check_hooks(&net)?;
     if config.keep_checkpoints.is_some() && options.out_dir.is_none() {
@@ -355,7 +359,38 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             initial_loss: None,
             units: Vec::new(),
             data: self.data.info.clone(),
+            metrics: self.evaluate_recorded(net, config, device, &options.metrics)?,
         })
+    }
+
+    /// The run's own metrics of the final network on the three splits, by
+    /// `train_NAME`, `valid_NAME` and `test_NAME`.
+    fn evaluate_recorded<N: Classify<Input = X>>(
+        &self,
+        net: &N,
+        config: &FitConfig,
+        device: &Device,
+        metrics: &[ClassMetric],
+    ) -> Result<BTreeMap<String, f64>, TrainError> {
+        let mut figures = BTreeMap::new();
+        if metrics.is_empty() {
+            return Ok(figures);
+        }
+        let eval_device = device.clone().inner();
+        for (split, set) in [
+            ("train", &self.data.train),
+            ("valid", &self.data.valid),
+            ("test", &self.data.test),
+        ] {
+            let loader =
+                self.data
+                    .loader(set, config.eval_batch_size, None, Some(eval_device.clone()));
+            let values = evaluate_metrics(net, &loader, metrics)?;
+            for (metric, value) in metrics.iter().zip(values) {
+                figures.insert(format!("{split}_{}", metric.name()), value);
+            }
+        }
+        Ok(figures)
     }
 
     /// The final network on the three splits as the average of `samples`
@@ -604,7 +639,8 @@ impl LearnerSetup {
         schedule: Option<ScheduledLr>,
     ) -> Result<HistoryLogger, TrainError> {
         let mut logger = HistoryLogger::new(self.earlier.clone(), config.learning_rate)
-            .stop_on_write_error(interrupter.clone());
+            .stop_on_write_error(interrupter.clone())
+            .with_recorded_metrics(&options.metrics);
         if let Some(schedule) = schedule {
             logger = logger.with_schedule(schedule);
         }
@@ -675,13 +711,20 @@ impl LearnerSetup {
             DeferredAccuracyMetric::new().read_every(options.read_metrics_every),
             DeferredLossMetric::new().read_every(options.read_metrics_every),
         ))
-        .metric_train_numeric(PenaltyMetric::new().read_every(options.read_metrics_every))
-        .with_metric_logger(logger)
-        .with_application_logger(None)
-        .with_interrupter(self.interrupter.clone())
-        .renderer(Box::new(QuietRenderer::new(options.show_progress)))
-        .early_stopping(self.stopping())
-        .num_epochs(epochs);
+        .metric_train_numeric(PenaltyMetric::new().read_every(options.read_metrics_every));
+        for metric in &options.metrics {
+            if metric.on_train() {
+                training = training.metric_train_numeric(metric.clone());
+            }
+            training = training.metric_valid_numeric(metric.clone());
+        }
+        training = training
+            .with_metric_logger(logger)
+            .with_application_logger(None)
+            .with_interrupter(self.interrupter.clone())
+            .renderer(Box::new(QuietRenderer::new(options.show_progress)))
+            .early_stopping(self.stopping())
+            .num_epochs(epochs);
         if config.gradient_clipping.is_some() {
             training = training
                 .metric_train_numeric(

@@ -1,5 +1,7 @@
 //! The final numbers of a run, written as `summary.json`.
 
+use std::collections::BTreeMap;
+
 use recipe_data::DataInfo;
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +81,12 @@ pub struct Summary {
     /// inputs (needed to use the saved weights).
     #[serde(default)]
     pub data: DataInfo,
+    /// The run's own metrics ([`TrainOptions::metrics`](crate::TrainOptions::metrics))
+    /// of the final network on each split, by `train_NAME`, `valid_NAME`
+    /// and `test_NAME` (the weight-scaled network's, with Monte Carlo
+    /// dropout); empty without any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 fn one_device() -> usize {

@@ -37,6 +37,7 @@ pub(crate) fn summary(train_accuracy: f64, valid_accuracy: f64) -> Summary {
             split_sizes: [50_000, 10_000, 10_000],
             preprocessing: serde_json::Value::Null,
         },
+        metrics: Default::default(),
     }
 }
 
@@ -58,6 +59,7 @@ pub(crate) fn history(train_losses: &[f64], valid_losses: &[f64]) -> History {
                 seconds: 1.0,
                 grad_norm: None,
                 averaged: None,
+                metrics: Default::default(),
             })
             .collect(),
         loss: "cross-entropy".to_string(),

@@ -10,8 +10,8 @@ use recipe_models::Mlp;
 use crate::resume::{ResumePoint, read_run_config};
 use crate::run::{DataItem, run};
 use crate::{
-    Classify, History, LayerGradient, LrFindConfig, LrFindResult, RunFolderLock, Summary,
-    TrainConfig, TrainError, lr_find,
+    ClassMetric, Classify, History, LayerGradient, LrFindConfig, LrFindResult, RunFolderLock,
+    Summary, TrainConfig, TrainError, lr_find,
 };
 
 /// How a run reports and what it keeps.
@@ -48,6 +48,13 @@ pub struct TrainOptions {
     /// (see [`DeferredMetric`](crate::DeferredMetric)); 1 reads every step, 0
     /// only at the end of each epoch.
     pub read_metrics_every: usize,
+    /// Metrics of your own, recorded per epoch on both splits (or the
+    /// validation split alone) in the history and `history.csv` as
+    /// `train_NAME`/`valid_NAME`, printed on the epoch line, and watched by
+    /// early stopping, the plateau rule and the kept checkpoints when their
+    /// `monitor` names them (a monitor's unset `mode` is taken from the
+    /// metric). A resumed run needs the same metrics given again.
+    pub metrics: Vec<ClassMetric>,
 }
 
 impl Default for TrainOptions {
@@ -61,6 +68,7 @@ impl Default for TrainOptions {
             overwrite: false,
             devices: Vec::new(),
             read_metrics_every: crate::READ_METRICS_EVERY,
+            metrics: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::module::Module;
 use burn::tensor::Device;
+use burn::train::metric::TopKAccuracyMetric;
 use burn::train::metric::store::Split;
 use burn::train::{Learner, SupervisedTraining};
 use recipe_data::{
@@ -190,6 +191,15 @@ fn own_penalty_constraint_schedule_and_optimizer_survive_sigkill_and_resume() {
         assert!((rates[epoch - 1] - 1e-3).abs() < 1e-12, "{rates:?}");
     }
     assert!(rates[1] < rates[0] && rates[5] < rates[4] && rates[4] < rates[3]);
+    // The program's own metric was recorded every epoch, on both splits.
+    for column_name in ["train_confidence", "valid_confidence"] {
+        let values = column(&alone, column_name);
+        assert_eq!(values.len(), 10, "{column_name}");
+        assert!(
+            values.iter().all(|v| (10.0..=100.0).contains(v)),
+            "{values:?}"
+        );
+    }
 
     let killed = fresh_dir("killed");
     let mut child = research_train()
@@ -339,6 +349,8 @@ fn burns_supervised_training_with_recipes_hooks() {
             DeferredLossMetric::new().read_every(7),
         ))
         .metric_train_numeric(PenaltyMetric::new().read_every(7))
+        // Burn's own classification metrics take recipe's training output.
+        .metric_train_numeric(TopKAccuracyMetric::new(2))
         .metric_valid_numeric(DeferredMetric::from_reading(Confidence).read_every(3))
         .renderer(Box::new(QuietRenderer::new(false)))
         .with_application_logger(None)
@@ -393,6 +405,7 @@ fn burns_supervised_training_with_recipes_hooks() {
         "valid_Loss",
         "train_Accuracy",
         "valid_Accuracy",
+        "train_Top-K Accuracy @ TopK(2)",
     ] {
         assert!(header.contains(&column), "{header:?}");
     }

@@ -26,7 +26,7 @@ use recipe_train::{
 use serde::{Deserialize, Serialize};
 
 mod common;
-use common::{fresh_dir, quiet};
+use common::{Lcg, fresh_dir, quiet};
 
 const STEPS: usize = 8;
 const FEATURES: usize = 3;
@@ -68,36 +68,6 @@ impl recipe_train::Classify for SequenceNet {
         let last = states.slice([0..batch, steps - 1..steps, 0..hidden]);
         self.output
             .forward(self.norm.forward(last.reshape([batch, hidden])))
-    }
-}
-
-/// A small linear congruential generator (Knuth's MMIX constants), so the
-/// data made here is the same on every machine.
-struct Lcg(u64);
-
-impl Lcg {
-    fn new(seed: u64) -> Self {
-        let mut generator = Self(seed);
-        generator.advance();
-        generator
-    }
-
-    fn advance(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0
-    }
-
-    /// Uniform in [-1, 1), from the state's top 24 bits.
-    fn uniform(&mut self) -> f32 {
-        ((self.advance() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    /// In `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        (self.advance() >> 33) % n
     }
 }
 

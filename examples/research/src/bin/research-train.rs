@@ -1,5 +1,7 @@
 //! Trains [`recipe_research::research_config`] into a folder, or resumes a
-//! run there after it was killed, through the library crates alone.
+//! run there after it was killed, through the library crates alone,
+//! recording [`recipe_research::Confidence`] as `train_confidence` and
+//! `valid_confidence` in `history.csv`.
 //!
 //! ```text
 //! research-train --out DIR
@@ -10,7 +12,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use burn::tensor::Device;
-use recipe_train::{TrainOptions, resume_mlp, train_mlp};
+use recipe_research::Confidence;
+use recipe_train::{ClassMetric, DeferredMetric, TrainOptions, resume_mlp, train_mlp};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +26,10 @@ fn main() -> anyhow::Result<()> {
     let options = TrainOptions {
         out_dir: Some(dir.clone()),
         show_progress: false,
+        // A resumed run is given its metrics again, as it was first.
+        metrics: vec![
+            ClassMetric::new(DeferredMetric::from_reading(Confidence)).named("confidence"),
+        ],
         ..TrainOptions::default()
     };
     let trained = if mode == "--out" {

@@ -1,0 +1,116 @@
+//! A run's own metrics ([`ClassMetric`]s) on a whole split, for the final
+//! evaluation in `summary.json`.
+
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, Progress};
+use burn::train::ClassificationOutput;
+use burn::train::metric::{Adaptor, Metric as BurnMetric, MetricMetadata, Numeric};
+use recipe_data::ClassBatch;
+
+use crate::{ClassMetric, ClassMetricInput, Classify, TrainError};
+
+/// The value of each of `metrics` (fresh copies, in order) for `net` over
+/// every batch of `loader`, as the metric aggregates a whole epoch (Burn's
+/// numeric metrics: the mean over the batches, weighted by their sizes).
+pub fn evaluate_metrics<N: Classify>(
+    net: &N,
+    loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
+    metrics: &[ClassMetric],
+) -> Result<Vec<f64>, TrainError> {
+    let mut metrics: Vec<ClassMetric> = metrics.to_vec();
+    for metric in &mut metrics {
+        metric.clear();
+    }
+    let failed = |e: &dyn std::fmt::Display| {
+        TrainError::Learner(format!("computing the run's own metrics: {e}"))
+    };
+    let items_total = loader.num_items();
+    let mut items_processed = 0;
+    for (iteration, batch) in loader.iter().enumerate() {
+        let batch = batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
+        let [size] = batch.targets.dims();
+        items_processed += size;
+        let logits = net.logits(batch.inputs);
+        let loss = net.loss(logits.clone(), batch.targets.clone());
+        let input: ClassMetricInput =
+            ClassificationOutput::new(loss, logits, batch.targets).adapt();
+        let metadata = MetricMetadata {
+            progress: Progress {
+                items_processed,
+                items_total,
+                unit: None,
+            },
+            iteration: Some(iteration + 1),
+            lr: None,
+        };
+        for metric in &mut metrics {
+            metric.update(&input, &metadata).map_err(|e| failed(&e))?;
+        }
+    }
+    metrics
+        .iter_mut()
+        .map(|metric| {
+            metric.compute().map_err(|e| failed(&e))?;
+            Ok(metric.final_value().current())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor};
+    use burn::train::metric::{AccuracyMetric, TopKAccuracyMetric};
+    use recipe_data::FeatureSet;
+    use recipe_models::MlpConfig;
+
+    use super::*;
+    use crate::evaluate;
+
+    /// 203 examples of 4 features in 3 classes, batches of 8 (a last
+    /// batch of 3).
+    fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
+        let values = (0..203 * 4)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        let labels = (0..203).map(|i| i * 7 % 3).collect();
+        let set = FeatureSet::new(values, &[4], labels).unwrap();
+        let data = FeatureSet::class_data::<2>(
+            "recurrence",
+            [set.clone(), set.clone(), set],
+            3,
+            vec!["a".into(), "b".into(), "c".into()],
+            serde_json::Value::Null,
+        )
+        .unwrap();
+        data.loader(&data.train, 8, None, Some(device.clone()))
+    }
+
+    /// Burn's accuracy through a `ClassMetric` is the evaluation's accuracy
+    /// (in percent), weighted by batch size over uneven batches; top-3 of
+    /// three classes is every example.
+    #[test]
+    fn a_metric_over_a_split_is_the_evaluations_figure() {
+        let device = Device::flex();
+        device.seed(4);
+        let net = MlpConfig::new(4, vec![6], 3).init(&device).unwrap();
+        let loader = loader(&device);
+        let metrics = [
+            ClassMetric::new(AccuracyMetric::new()).named("acc"),
+            ClassMetric::new(TopKAccuracyMetric::new(3)).named("top3"),
+        ];
+        let values = evaluate_metrics(&net, &loader, &metrics).unwrap();
+        let evaluation = evaluate(&net, &loader).unwrap();
+        assert!(
+            (values[0] - 100.0 * evaluation.accuracy).abs() < 1e-9,
+            "{values:?} {evaluation:?}"
+        );
+        assert!(
+            evaluation.accuracy < 0.9,
+            "not a trivial net: {evaluation:?}"
+        );
+        assert_eq!(values[1], 100.0);
+        // The metrics given are left as they were.
+        assert!(metrics[0].value().unwrap().current().is_nan());
+    }
+}
