@@ -43,6 +43,9 @@
 //!   `valid_NAME`), watched by early stopping, the plateau rule and the kept
 //!   checkpoints through [`Metric::Recorded`], and measured on every split
 //!   of the final model ([`evaluate_metrics`], `summary.json`'s `metrics`).
+//! - [`TrainOptions::callbacks`] runs code of yours at every epoch's end
+//!   with the history so far ([`EpochCallback`]), which may stop the run:
+//!   a stopping rule of your own, a logger of your own.
 //! - [`OptimizerConfig`] picks the optimizer: Burn's, or, once a backend
 //!   crate installed [`OptimizerKernels`], recipe's [`FusedSgd`],
 //!   [`FusedAdam`] and [`FusedAdamW`], the same numbers with each
@@ -71,6 +74,7 @@ mod diagnosis;
 mod divergence;
 mod dropout_inference;
 mod early_stopping;
+mod epoch_callback;
 mod epoch_logger;
 mod error;
 mod evaluate;
@@ -153,6 +157,7 @@ pub use diagnosis::{Diagnosis, Evidence, Thresholds, Verdict, diagnose};
 pub use divergence::{Divergence, StopOnDivergence};
 pub use dropout_inference::{DropoutInference, MonteCarloFigures};
 pub use early_stopping::{Decision, EarlyStopping, EarlyStoppingConfig, Metric, Mode};
+pub use epoch_callback::{EpochCallback, StopOnCallback};
 pub use epoch_logger::EpochCsvLogger;
 pub use error::TrainError;
 pub use evaluate::{Evaluation, evaluate};

@@ -26,8 +26,8 @@ use crate::{
     DropoutInference, Evaluation, FitConfig, GradNormMaxMetric, History, HistoryHandle,
     HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients, MetricEarlyStopping,
     MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts, RunFolderLock,
-    ScheduledLr, StopOnAny, StopOnDivergence, Summary, TrainConfig, TrainError, TrainOptions,
-    TrainedModel, WeightAverager, evaluate, evaluate_metrics, evaluate_monte_carlo,
+    ScheduledLr, StopOnAny, StopOnCallback, StopOnDivergence, Summary, TrainConfig, TrainError,
+    TrainOptions, TrainedModel, WeightAverager, evaluate, evaluate_metrics, evaluate_monte_carlo,
     scaled_lr_scheduler, thinned_copy,
 };
 
@@ -469,6 +469,8 @@ struct Outcome<N: Classify> {
     model: Classifier<N>,
     history: HistoryHandle,
     train_seconds: f64,
+    /// The run's callbacks, holding why one stopped the run if one did.
+    callbacks: Option<StopOnCallback>,
 }
 
 /// The run after its epochs: the weights to keep and why it ended.
@@ -667,11 +669,15 @@ impl LearnerSetup {
         Ok(logger)
     }
 
-    /// Divergence first, then early stopping: both see every epoch.
-    fn stopping(&self) -> StopOnAny {
-        let stop = StopOnAny::new().with(self.divergence.clone());
-        match &self.early_stopping {
-            Some(early_stopping) => stop.with(early_stopping.clone()),
+    /// Divergence first, then early stopping, then the run's callbacks:
+    /// all see every epoch.
+    fn stopping(&self, callbacks: Option<&StopOnCallback>) -> StopOnAny {
+        let mut stop = StopOnAny::new().with(self.divergence.clone());
+        if let Some(early_stopping) = &self.early_stopping {
+            stop = stop.with(early_stopping.clone());
+        }
+        match callbacks {
+            Some(callbacks) => stop.with(callbacks.clone()),
             None => stop,
         }
     }
@@ -695,6 +701,8 @@ impl LearnerSetup {
         let schedule = self.schedule(config, data);
         let logger = self.history_logger(config, options, &self.interrupter, schedule.clone())?;
         let history = logger.handle();
+        let callbacks = (!options.callbacks.is_empty())
+            .then(|| StopOnCallback::new(options.callbacks.clone(), history.clone()));
         let mut training = SupervisedTraining::new(
             dir,
             data.train_loader(
@@ -723,7 +731,7 @@ impl LearnerSetup {
             .with_application_logger(None)
             .with_interrupter(self.interrupter.clone())
             .renderer(Box::new(QuietRenderer::new(options.show_progress)))
-            .early_stopping(self.stopping())
+            .early_stopping(self.stopping(callbacks.as_ref()))
             .num_epochs(epochs);
         if config.gradient_clipping.is_some() {
             training = training
@@ -775,6 +783,7 @@ impl LearnerSetup {
             model: result.model,
             history,
             train_seconds,
+            callbacks,
         })
     }
 
@@ -875,13 +884,24 @@ impl LearnerSetup {
             .early_stopping
             .as_ref()
             .and_then(MetricEarlyStopping::stop_reason);
+        let epoch = history.epochs.last().map_or(0, |r| r.epoch);
         if let Some(reason) = &stopped_early
             && options.print_epochs
             && self.already_stopped.is_none()
         {
-            let epoch = history.epochs.last().map_or(0, |r| r.epoch);
             println!("early stopping at epoch {epoch}: {reason}");
         }
+        let stopped_by_callback = outcome
+            .callbacks
+            .as_ref()
+            .and_then(StopOnCallback::stop_reason)
+            .filter(|_| stopped_early.is_none());
+        if let Some(reason) = &stopped_by_callback
+            && options.print_epochs
+        {
+            println!("stopped at epoch {epoch} by a callback: {reason}");
+        }
+        let stopped_early = stopped_early.or(stopped_by_callback);
         let stop_reason = stopped_early.unwrap_or_else(|| "completed the epoch budget".to_string());
         let best_epoch = match &self.early_stopping {
             Some(early_stopping) => early_stopping.best_epoch(),

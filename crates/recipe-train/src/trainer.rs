@@ -1,6 +1,7 @@
 //! One training run, end to end.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::tensor::Device;
 use burn::tensor::Tensor;
@@ -10,8 +11,8 @@ use recipe_models::Mlp;
 use crate::resume::{ResumePoint, read_run_config};
 use crate::run::{DataItem, run};
 use crate::{
-    ClassMetric, Classify, History, LayerGradient, LrFindConfig, LrFindResult, RunFolderLock,
-    Summary, TrainConfig, TrainError, lr_find,
+    ClassMetric, Classify, EpochCallback, History, LayerGradient, LrFindConfig, LrFindResult,
+    RunFolderLock, Summary, TrainConfig, TrainError, lr_find,
 };
 
 /// How a run reports and what it keeps.
@@ -55,6 +56,10 @@ pub struct TrainOptions {
     /// `monitor` names them (a monitor's unset `mode` is taken from the
     /// metric). A resumed run needs the same metrics given again.
     pub metrics: Vec<ClassMetric>,
+    /// Code of your own called at the end of every epoch with the history
+    /// so far, which may stop the run ([`EpochCallback`]); a resumed run
+    /// needs them given again.
+    pub callbacks: Vec<Arc<dyn EpochCallback>>,
 }
 
 impl Default for TrainOptions {
@@ -69,6 +74,7 @@ impl Default for TrainOptions {
             devices: Vec::new(),
             read_metrics_every: crate::READ_METRICS_EVERY,
             metrics: Vec::new(),
+            callbacks: Vec::new(),
         }
     }
 }

@@ -1,11 +1,16 @@
-//! Metrics no part of recipe names, in recipe's own trainer: Burn's top-k
-//! accuracy and this crate's [`Confidence`] (with an input type and adaptor
-//! of its own, read the deferred way), recorded per epoch in the history
-//! and `history.csv`, watched by early stopping, the plateau rule and the
-//! kept checkpoints, each taking its direction from the metric, and
-//! measured on every split in the final evaluation.
+//! What a run of recipe's own trainer watches, beyond loss and accuracy.
+//!
+//! Metrics no part of recipe names: Burn's top-k accuracy and this crate's
+//! [`Confidence`] (with an input type and adaptor of its own, read the
+//! deferred way), recorded per epoch in the history and `history.csv`,
+//! watched by early stopping, the plateau rule and the kept checkpoints,
+//! each taking its direction from the metric, and measured on every split
+//! in the final evaluation. Then callbacks: a stopping rule recipe does not
+//! have (Prechelt's generalization loss) and a closure that sees every
+//! epoch.
 
 use std::fs;
+use std::sync::{Arc, Mutex};
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
@@ -16,9 +21,9 @@ use burn::train::metric::store::Split;
 use recipe_data::{ClassData, FeatureItem, FeatureSet};
 use recipe_research::Confidence;
 use recipe_train::{
-    ClassMetric, DeferredMetric, EarlyStoppingConfig, FitConfig, History, KeepCheckpoints, Metric,
-    Mode, NetworkConfig, OptimizerConfig, PlateauState, ReduceLrOnPlateau, TrainConfig,
-    TrainOptions, read_run_config, train,
+    ClassMetric, Decision, DeferredMetric, EarlyStoppingConfig, EpochCallback, EpochRecord,
+    FitConfig, History, KeepCheckpoints, Metric, Mode, NetworkConfig, OptimizerConfig,
+    PlateauState, ReduceLrOnPlateau, TrainConfig, TrainOptions, read_run_config, train,
 };
 use serde::{Deserialize, Serialize};
 
@@ -77,10 +82,11 @@ fn points(count: usize, seed: u64) -> FeatureSet {
     FeatureSet::new(values, &[FEATURES], labels).unwrap()
 }
 
-fn data() -> ClassData<FeatureItem, Tensor<2>> {
+/// `train` training points, 300 validation and 300 test points.
+fn data(train: usize) -> ClassData<FeatureItem, Tensor<2>> {
     FeatureSet::class_data::<2>(
         "lifted",
-        [points(800, 1), points(300, 2), points(300, 3)],
+        [points(train, 1), points(300, 2), points(300, 3)],
         CLASSES,
         (0..CLASSES).map(|c| format!("class {c}")).collect(),
         serde_json::Value::Null,
@@ -141,7 +147,7 @@ fn own_and_burns_metrics_are_recorded_and_watched() {
         ..quiet()
     };
     let net = ProbeConfig { hidden: 24 }.init(&device);
-    let trained = train(&watched_run(12), net, &data(), &device, &options).unwrap();
+    let trained = train(&watched_run(12), net, &data(800), &device, &options).unwrap();
     let history = &trained.history;
 
     // Recorded every epoch, on the splits asked, and in history.csv.
@@ -250,7 +256,7 @@ fn own_and_burns_metrics_are_recorded_and_watched() {
 fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
     let device = Device::flex().autodiff();
     let net = || ProbeConfig { hidden: 4 }.init(&device);
-    let data = data();
+    let data = data(800);
 
     // A monitor naming a metric not given.
     let mut config = watched_run(1);
@@ -300,4 +306,78 @@ fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("TrainOptions::metrics[1]"), "{error}");
+}
+
+/// Prechelt's GL_alpha ("Early stopping - but when?", 1998): stop once the
+/// generalization loss, 100 (E_va / E_opt - 1) with E_opt the lowest
+/// validation loss so far, exceeds `alpha`.
+struct GeneralizationLoss {
+    alpha: f64,
+}
+
+fn generalization_loss(epochs: &[EpochRecord]) -> f64 {
+    let lowest = epochs
+        .iter()
+        .map(|r| r.valid_loss)
+        .fold(f64::INFINITY, f64::min);
+    100.0 * (epochs.last().unwrap().valid_loss / lowest - 1.0)
+}
+
+impl EpochCallback for GeneralizationLoss {
+    fn on_epoch_end(&self, history: &History) -> Decision {
+        let loss = generalization_loss(&history.epochs);
+        if loss > self.alpha {
+            Decision::Stop(format!("generalization loss {loss:.1} > {}", self.alpha))
+        } else {
+            Decision::Continue
+        }
+    }
+}
+
+/// A wide network on 150 training points overfits; GL_5 stops it at the
+/// first epoch whose validation loss is 5% above the lowest, and a closure
+/// beside it sees every epoch, the last included.
+#[test]
+fn a_stopping_rule_of_ones_own_ends_the_run() {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let mut fit = FitConfig::with_optimizer(OptimizerConfig::adam());
+    fit.learning_rate = 0.01;
+    fit.batch_size = 30;
+    fit.epochs = 80;
+    fit.seed = 5;
+    let config = TrainConfig::for_network(
+        NetworkConfig::custom_with("probe", &ProbeConfig { hidden: 128 }).unwrap(),
+        fit,
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen_by_closure = seen.clone();
+    let options = TrainOptions {
+        callbacks: vec![
+            Arc::new(GeneralizationLoss { alpha: 5.0 }),
+            Arc::new(move |history: &History| {
+                let epoch = history.epochs.last().unwrap().epoch;
+                seen_by_closure.lock().unwrap().push(epoch);
+                Decision::Continue
+            }),
+        ],
+        ..quiet()
+    };
+    let net = ProbeConfig { hidden: 128 }.init(&device);
+    let trained = train(&config, net, &data(150), &device, &options).unwrap();
+
+    let epochs = &trained.history.epochs;
+    let summary = &trained.summary;
+    assert!(summary.stopped_early && epochs.len() < 80, "{summary:?}");
+    assert!(
+        summary.stop_reason.starts_with("generalization loss"),
+        "{}",
+        summary.stop_reason
+    );
+    assert!(generalization_loss(epochs) > 5.0);
+    for end in 1..epochs.len() {
+        assert!(generalization_loss(&epochs[..end]) <= 5.0, "epoch {end}");
+    }
+    let every_epoch: Vec<usize> = (1..=epochs.len()).collect();
+    assert_eq!(*seen.lock().unwrap(), every_epoch);
 }
