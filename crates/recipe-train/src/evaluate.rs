@@ -88,29 +88,16 @@ impl Totals {
 
 #[cfg(test)]
 mod tests {
+    use crate::metric_test_support::toy_loader;
     use burn::tensor::Device;
-    use recipe_data::FeatureSet;
     use recipe_models::MlpConfig;
 
     use super::*;
 
-    /// 203 examples of 4 features in 3 classes, batches of 2: 102 batches,
-    /// more than one read's worth and a last batch of one.
+    /// 203 examples, batches of 2: 102 batches, more than one read's
+    /// worth and a last batch of one.
     fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
-        let values = (0..203 * 4)
-            .map(|i| ((i * 37 % 11) as f32) / 11.0)
-            .collect();
-        let labels = (0..203).map(|i| i * 7 % 3).collect();
-        let set = FeatureSet::new(values, &[4], labels).unwrap();
-        let data = FeatureSet::class_data::<2>(
-            "toy",
-            [set.clone(), set.clone(), set],
-            3,
-            Vec::new(),
-            serde_json::Value::Null,
-        )
-        .unwrap();
-        data.loader(&data.test, 2, None, Some(device.clone()))
+        toy_loader(device, 203, 4, 2)
     }
 
     /// The figures of a loop that reads each batch as it comes, the

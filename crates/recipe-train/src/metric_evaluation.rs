@@ -59,31 +59,17 @@ pub fn evaluate_metrics<N: Classify>(
 
 #[cfg(test)]
 mod tests {
+    use crate::metric_test_support::toy_loader;
     use burn::tensor::{Device, Tensor};
     use burn::train::metric::{AccuracyMetric, TopKAccuracyMetric};
-    use recipe_data::FeatureSet;
     use recipe_models::MlpConfig;
 
     use super::*;
     use crate::evaluate;
 
-    /// 203 examples of 4 features in 3 classes, batches of 8 (a last
-    /// batch of 3).
+    /// 203 examples, batches of 8 (a last batch of 3).
     fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
-        let values = (0..203 * 4)
-            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-            .collect();
-        let labels = (0..203).map(|i| i * 7 % 3).collect();
-        let set = FeatureSet::new(values, &[4], labels).unwrap();
-        let data = FeatureSet::class_data::<2>(
-            "recurrence",
-            [set.clone(), set.clone(), set],
-            3,
-            vec!["a".into(), "b".into(), "c".into()],
-            serde_json::Value::Null,
-        )
-        .unwrap();
-        data.loader(&data.train, 8, None, Some(device.clone()))
+        toy_loader(device, 203, 4, 8)
     }
 
     /// Burn's accuracy through a `ClassMetric` is the evaluation's accuracy

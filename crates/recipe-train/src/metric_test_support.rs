@@ -1,9 +1,12 @@
-//! Steps to feed metrics in their tests.
+//! Steps to feed metrics in their tests, and a toy split to evaluate on.
 
-use burn::data::dataloader::Progress;
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, Progress};
 use burn::tensor::{Device, Int, Tensor};
 use burn::train::ClassificationOutput;
 use burn::train::metric::MetricMetadata;
+use recipe_data::{ClassBatch, FeatureSet};
 
 /// Metadata of a step; the metrics under test do not read it.
 pub(crate) fn metadata() -> MetricMetadata {
@@ -46,4 +49,29 @@ pub(crate) fn classification_steps() -> Vec<ClassificationOutput> {
             )
         })
         .collect()
+}
+
+/// `examples` examples of `features` features in 3 classes (values
+/// `(i * 37 % 11) / 11`, labels `i * 7 % 3`), in batches of `batch_size`
+/// on `device` (a last batch smaller when it does not divide).
+pub(crate) fn toy_loader(
+    device: &Device,
+    examples: usize,
+    features: usize,
+    batch_size: usize,
+) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
+    let values = (0..examples * features)
+        .map(|i| ((i * 37 % 11) as f32) / 11.0)
+        .collect();
+    let labels = (0..examples).map(|i| i * 7 % 3).collect();
+    let set = FeatureSet::new(values, &[features], labels).unwrap();
+    let data = FeatureSet::class_data::<2>(
+        "toy",
+        [set.clone(), set.clone(), set],
+        3,
+        Vec::new(),
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    data.loader(&data.test, batch_size, None, Some(device.clone()))
 }

@@ -113,7 +113,7 @@ pub fn thinned_copy<M: Module>(net: &M, device: &Device, seed: u64) -> (M, Devic
 
 #[cfg(test)]
 mod tests {
-    use recipe_data::FeatureSet;
+    use crate::metric_test_support::toy_loader;
     use recipe_models::MlpConfig;
 
     use super::*;
@@ -121,18 +121,7 @@ mod tests {
 
     /// 64 examples of 8 features in 3 classes, batched on `device`.
     fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<burn::tensor::Tensor<2>>>> {
-        let values = (0..64 * 8).map(|i| ((i * 37 % 11) as f32) / 11.0).collect();
-        let labels = (0..64).map(|i| i % 3).collect();
-        let set = FeatureSet::new(values, &[8], labels).unwrap();
-        let data = FeatureSet::class_data::<2>(
-            "toy",
-            [set.clone(), set.clone(), set],
-            3,
-            Vec::new(),
-            serde_json::Value::Null,
-        )
-        .unwrap();
-        data.loader(&data.test, 16, None, Some(device.clone()))
+        toy_loader(device, 64, 8, 16)
     }
 
     /// Without autodiff dropout is off: every sample is the deterministic
