@@ -170,6 +170,43 @@ pub(crate) fn settle_recorded_monitors(
     config: &mut FitConfig,
     metrics: &[ClassMetric],
 ) -> Result<(), TrainError> {
+    check_metric_names(metrics)?;
+    let columns: Vec<(Metric, &ClassMetric)> = metrics
+        .iter()
+        .flat_map(|m| {
+            m.splits()
+                .into_iter()
+                .map(move |split| (Metric::recorded(m.name(), split), m))
+        })
+        .collect();
+    for (owner, monitor, mode) in config.monitors_mut() {
+        if !matches!(monitor, Metric::Recorded(_)) {
+            continue;
+        }
+        let Some((_, metric)) = columns.iter().find(|(column, _)| column == monitor) else {
+            let known = columns.iter().map(|(column, _)| column.to_string());
+            return Err(TrainError::invalid(
+                format!("{owner}.monitor"),
+                format!(
+                    "a metric the run records (valid_loss, valid_accuracy, train_loss, \
+                     train_accuracy{}; add yours to TrainOptions::metrics)",
+                    known.map(|c| format!(", {c}")).collect::<String>()
+                ),
+                monitor,
+            ));
+        };
+        if mode.is_none() {
+            *mode = metric
+                .higher_is_better()
+                .map(|higher| if higher { Mode::Max } else { Mode::Min });
+        }
+    }
+    Ok(())
+}
+
+/// Fails, naming the metric's place in `TrainOptions::metrics`, when a
+/// name cannot be a column or is given twice.
+fn check_metric_names(metrics: &[ClassMetric]) -> Result<(), TrainError> {
     for (index, metric) in metrics.iter().enumerate() {
         let field = format!("TrainOptions::metrics[{index}]");
         metric
@@ -181,61 +218,6 @@ pub(crate) fn settle_recorded_monitors(
                 "a name no other metric of the run has",
                 metric.name(),
             ));
-        }
-    }
-    let recorded: Vec<Metric> = metrics
-        .iter()
-        .flat_map(|m| {
-            m.splits()
-                .into_iter()
-                .map(|s| Metric::recorded(m.name(), s))
-        })
-        .collect();
-    let monitors = [
-        config
-            .early_stopping
-            .as_mut()
-            .map(|c| ("early_stopping", &c.monitor, &mut c.mode)),
-        config
-            .reduce_lr_on_plateau
-            .as_mut()
-            .map(|c| ("reduce_lr_on_plateau", &c.monitor, &mut c.mode)),
-        config
-            .keep_checkpoints
-            .as_mut()
-            .map(|c| ("keep_checkpoints", &c.monitor, &mut c.mode)),
-    ];
-    for (owner, monitor, mode) in monitors.into_iter().flatten() {
-        let Some(name) = monitor.recorded_name() else {
-            continue;
-        };
-        let Some(metric) = metrics
-            .iter()
-            .find(|m| m.name() == name && recorded.contains(monitor))
-        else {
-            let known: Vec<String> = [
-                "valid_loss",
-                "valid_accuracy",
-                "train_loss",
-                "train_accuracy",
-            ]
-            .map(String::from)
-            .into_iter()
-            .chain(recorded.iter().map(Metric::to_string))
-            .collect();
-            return Err(TrainError::invalid(
-                format!("{owner}.monitor"),
-                format!(
-                    "a metric the run records ({}; add yours to TrainOptions::metrics)",
-                    known.join(", ")
-                ),
-                monitor,
-            ));
-        };
-        if mode.is_none() {
-            *mode = metric
-                .higher_is_better()
-                .map(|higher| if higher { Mode::Max } else { Mode::Min });
         }
     }
     Ok(())

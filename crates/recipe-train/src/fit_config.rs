@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     DropoutInference, EarlyStoppingConfig, GradientClipping, KeepCheckpoints, LrScale, LrSchedule,
-    MaxNormConfig, OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer, StepHooks,
-    TrainError, WeightAveraging, WeightConstraint, WeightPenalty,
+    MaxNormConfig, Metric, Mode, OptimizerConfig, ParamSelector, ReduceLrOnPlateau, Regularizer,
+    StepHooks, TrainError, WeightAveraging, WeightConstraint, WeightPenalty,
 };
 
 /// How a network is fitted: optimizer, batches, epochs, seed, penalties,
@@ -230,6 +230,25 @@ impl FitConfig {
                 .selected(net, &format!("lr_scales[{index}]"))?;
         }
         Ok(())
+    }
+
+    /// The monitored metrics (early stopping's, the plateau rule's, the
+    /// kept checkpoints'), each with its owner's name and its mode.
+    pub(crate) fn monitors_mut(&mut self) -> Vec<(&'static str, &Metric, &mut Option<Mode>)> {
+        [
+            self.early_stopping
+                .as_mut()
+                .map(|c| ("early_stopping", &c.monitor, &mut c.mode)),
+            self.reduce_lr_on_plateau
+                .as_mut()
+                .map(|c| ("reduce_lr_on_plateau", &c.monitor, &mut c.mode)),
+            self.keep_checkpoints
+                .as_mut()
+                .map(|c| ("keep_checkpoints", &c.monitor, &mut c.mode)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// Checks every setting, naming the first impossible one.
