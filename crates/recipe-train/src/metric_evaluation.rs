@@ -61,7 +61,9 @@ pub fn evaluate_metrics<N: Classify>(
 mod tests {
     use crate::metric_test_support::toy_loader;
     use burn::tensor::{Device, Tensor};
-    use burn::train::metric::{AccuracyMetric, TopKAccuracyMetric};
+    use burn::train::metric::{
+        AccuracyMetric, ClassReduction, FBetaScoreMetric, PerplexityMetric, TopKAccuracyMetric,
+    };
     use recipe_models::MlpConfig;
 
     use super::*;
@@ -98,5 +100,32 @@ mod tests {
         assert_eq!(values[1], 100.0);
         // The metrics given are left as they were.
         assert!(metrics[0].value().unwrap().current().is_nan());
+    }
+
+    /// Metrics that aggregate the whole split rather than average batches
+    /// come out as over the split at once: micro-averaged top-1 F1 of a
+    /// single-label task is the accuracy, and perplexity is e to the mean
+    /// cross-entropy.
+    #[test]
+    fn split_wide_metrics_aggregate_the_whole_split() {
+        let device = Device::flex();
+        device.seed(6);
+        let net = MlpConfig::new(4, vec![6], 3).init(&device).unwrap();
+        let loader = loader(&device);
+        let metrics = [
+            ClassMetric::new(FBetaScoreMetric::multiclass(1.0, 1, ClassReduction::Micro))
+                .named("f1"),
+            ClassMetric::new(PerplexityMetric::new()).named("perplexity"),
+        ];
+        let values = evaluate_metrics(&net, &loader, &metrics).unwrap();
+        let evaluation = evaluate(&net, &loader).unwrap();
+        assert!(
+            (values[0] - 100.0 * evaluation.accuracy).abs() < 1e-4,
+            "{values:?} {evaluation:?}"
+        );
+        assert!(
+            (values[1] - evaluation.loss.exp()).abs() < 1e-4,
+            "{values:?} {evaluation:?}"
+        );
     }
 }
