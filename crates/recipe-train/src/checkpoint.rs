@@ -251,7 +251,7 @@ impl RetainCheckpoints {
 
     /// Also keeps the checkpoints of the best `keep.top_k` epochs by
     /// `keep.monitor` (read from Burn's metric store: `Loss` or `Accuracy`
-    /// on its split), ranking the epochs of `earlier` (a resumed run's) by
+    /// on its split, or a recorded metric by its name), ranking the epochs of `earlier` (a resumed run's) by
     /// their recorded values. Copy them out with
     /// [`KeepCheckpoints::select`] when the run ends.
     pub fn keeping(mut self, keep: KeepCheckpoints, earlier: &History) -> Self {

@@ -76,6 +76,7 @@ impl Metric {
             Metric::ValidLoss | Metric::ValidAccuracy => Split::Valid,
             Metric::TrainLoss | Metric::TrainAccuracy => Split::Train,
             Metric::Recorded(column) if column.starts_with("train_") => Split::Train,
+            Metric::Recorded(column) if column.starts_with("test_") => Split::Test(None),
             Metric::Recorded(_) => Split::Valid,
         }
     }
@@ -110,11 +111,13 @@ impl Metric {
     }
 }
 
-/// The column prefix of a split.
+/// The column prefix of a split (the history has no `test_` columns: a
+/// monitor on one names nothing a run records, and is refused).
 fn split_prefix(split: Split) -> &'static str {
     match split {
         Split::Train => "train",
-        _ => "valid",
+        Split::Valid => "valid",
+        Split::Test(_) => "test",
     }
 }
 

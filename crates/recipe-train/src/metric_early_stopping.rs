@@ -69,9 +69,10 @@ impl MetricEarlyStopping {
 
     /// Early stopping on `config.monitor`, one of the [`History`]'s metrics,
     /// read from the Burn metric that records it (`Loss` or `Accuracy` on the
-    /// split it names, accuracy as a fraction), with `config.mode` inferred
-    /// from the metric when it is `None`. This is what recipe's own trainer
-    /// uses.
+    /// split it names, accuracy as a fraction; a [`Metric::Recorded`] under
+    /// its own name, as it computes it), with `config.mode` inferred from
+    /// the metric when it is `None` (a recorded metric needs it given).
+    /// This is what recipe's own trainer uses.
     pub fn on_history_metric(config: EarlyStoppingConfig) -> Result<Self, TrainError> {
         let (metric, split, divisor) = burn_metric(&config.monitor);
         let label = config.monitor.to_string();

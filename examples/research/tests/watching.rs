@@ -284,18 +284,24 @@ fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
         "{error}"
     );
 
-    // A column without its split, even with a mode, names nothing.
-    let early_stopping = config.fit.early_stopping.as_mut().unwrap();
-    early_stopping.monitor = Metric::Recorded("top2".to_string());
-    early_stopping.mode = Some(Mode::Max);
-    let options = TrainOptions {
-        metrics: metrics(),
-        ..quiet()
-    };
-    let error = train(&config, net(), &data, &device, &options)
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("early_stopping.monitor"), "{error}");
+    // A column without its split, or on the test split (which the history
+    // has not), names nothing, even with a mode.
+    for monitor in [
+        Metric::Recorded("top2".to_string()),
+        Metric::recorded("top2", Split::Test(None)),
+    ] {
+        let early_stopping = config.fit.early_stopping.as_mut().unwrap();
+        early_stopping.monitor = monitor;
+        early_stopping.mode = Some(Mode::Max);
+        let options = TrainOptions {
+            metrics: metrics(),
+            ..quiet()
+        };
+        let error = train(&config, net(), &data, &device, &options)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("early_stopping.monitor"), "{error}");
+    }
 
     // Burn's name for top-k accuracy cannot be a column.
     let options = TrainOptions {
