@@ -60,18 +60,26 @@ pub fn evaluate_metrics<N: Classify>(
 #[cfg(test)]
 mod tests {
     use crate::metric_test_support::toy_loader;
-    use burn::tensor::{Device, Tensor};
+    use burn::tensor::Device;
     use burn::train::metric::{
         AccuracyMetric, ClassReduction, FBetaScoreMetric, PerplexityMetric, TopKAccuracyMetric,
     };
     use recipe_models::MlpConfig;
 
     use super::*;
-    use crate::evaluate;
+    use crate::{Evaluation, evaluate};
 
-    /// 203 examples, batches of 8 (a last batch of 3).
-    fn loader(device: &Device) -> Arc<dyn DataLoader<ClassBatch<Tensor<2>>>> {
-        toy_loader(device, 203, 4, 8)
+    /// `metrics` and the evaluation of a 4-6-3 MLP seeded with `seed` on
+    /// 203 toy examples in batches of 8 (a last batch of 3).
+    fn toy_figures(seed: u64, metrics: &[ClassMetric]) -> (Vec<f64>, Evaluation) {
+        let device = Device::flex();
+        device.seed(seed);
+        let net = MlpConfig::new(4, vec![6], 3).init(&device).unwrap();
+        let loader = toy_loader(&device, 203, 4, 8);
+        (
+            evaluate_metrics(&net, &loader, metrics).unwrap(),
+            evaluate(&net, &loader).unwrap(),
+        )
     }
 
     /// Burn's accuracy through a `ClassMetric` is the evaluation's accuracy
@@ -79,16 +87,11 @@ mod tests {
     /// three classes is every example.
     #[test]
     fn a_metric_over_a_split_is_the_evaluations_figure() {
-        let device = Device::flex();
-        device.seed(4);
-        let net = MlpConfig::new(4, vec![6], 3).init(&device).unwrap();
-        let loader = loader(&device);
         let metrics = [
             ClassMetric::new(AccuracyMetric::new()).named("acc"),
             ClassMetric::new(TopKAccuracyMetric::new(3)).named("top3"),
         ];
-        let values = evaluate_metrics(&net, &loader, &metrics).unwrap();
-        let evaluation = evaluate(&net, &loader).unwrap();
+        let (values, evaluation) = toy_figures(4, &metrics);
         assert!(
             (values[0] - 100.0 * evaluation.accuracy).abs() < 1e-9,
             "{values:?} {evaluation:?}"
@@ -108,17 +111,12 @@ mod tests {
     /// cross-entropy.
     #[test]
     fn split_wide_metrics_aggregate_the_whole_split() {
-        let device = Device::flex();
-        device.seed(6);
-        let net = MlpConfig::new(4, vec![6], 3).init(&device).unwrap();
-        let loader = loader(&device);
         let metrics = [
             ClassMetric::new(FBetaScoreMetric::multiclass(1.0, 1, ClassReduction::Micro))
                 .named("f1"),
             ClassMetric::new(PerplexityMetric::new()).named("perplexity"),
         ];
-        let values = evaluate_metrics(&net, &loader, &metrics).unwrap();
-        let evaluation = evaluate(&net, &loader).unwrap();
+        let (values, evaluation) = toy_figures(6, &metrics);
         assert!(
             (values[0] - 100.0 * evaluation.accuracy).abs() < 1e-4,
             "{values:?} {evaluation:?}"

@@ -255,16 +255,21 @@ fn own_and_burns_metrics_are_recorded_and_watched() {
 #[test]
 fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
     let device = Device::flex().autodiff();
-    let net = || ProbeConfig { hidden: 4 }.init(&device);
     let data = data(800);
+    // The error of a run of `config` recording `metrics`.
+    let refusal = |config: &TrainConfig, metrics: Vec<ClassMetric>| {
+        let options = TrainOptions { metrics, ..quiet() };
+        let net = ProbeConfig { hidden: 4 }.init(&device);
+        train(config, net, &data, &device, &options)
+            .unwrap_err()
+            .to_string()
+    };
 
     // A monitor naming a metric not given.
     let mut config = watched_run(1);
     config.fit.keep_checkpoints = None;
     config.fit.reduce_lr_on_plateau = None;
-    let error = train(&config, net(), &data, &device, &quiet())
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config, Vec::new());
     assert!(
         error.contains("early_stopping.monitor") && error.contains("valid_top2"),
         "{error}"
@@ -272,13 +277,7 @@ fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
 
     // The confidence is not recorded on the training split.
     config.fit.early_stopping.as_mut().unwrap().monitor = "train_confidence".parse().unwrap();
-    let options = TrainOptions {
-        metrics: metrics(),
-        ..quiet()
-    };
-    let error = train(&config, net(), &data, &device, &options)
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config, metrics());
     assert!(
         error.contains("train_top2, valid_top2, valid_confidence"),
         "{error}"
@@ -293,37 +292,19 @@ fn a_monitor_or_a_metric_the_run_cannot_record_is_refused_before_training() {
         let early_stopping = config.fit.early_stopping.as_mut().unwrap();
         early_stopping.monitor = monitor;
         early_stopping.mode = Some(Mode::Max);
-        let options = TrainOptions {
-            metrics: metrics(),
-            ..quiet()
-        };
-        let error = train(&config, net(), &data, &device, &options)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(&config, metrics());
         assert!(error.contains("early_stopping.monitor"), "{error}");
     }
 
     // Burn's name for top-k accuracy cannot be a column.
-    let options = TrainOptions {
-        metrics: vec![ClassMetric::new(TopKAccuracyMetric::new(2))],
-        ..quiet()
-    };
-    let error = train(&config, net(), &data, &device, &options)
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config, vec![ClassMetric::new(TopKAccuracyMetric::new(2))]);
     assert!(
         error.contains("TrainOptions::metrics[0]") && error.contains("ClassMetric::named"),
         "{error}"
     );
 
     // Two metrics under one name.
-    let options = TrainOptions {
-        metrics: vec![metrics()[0].clone(), metrics()[0].clone()],
-        ..quiet()
-    };
-    let error = train(&config, net(), &data, &device, &options)
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&config, vec![metrics()[0].clone(), metrics()[0].clone()]);
     assert!(error.contains("TrainOptions::metrics[1]"), "{error}");
 }
 
