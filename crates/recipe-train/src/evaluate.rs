@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use burn::data::dataloader::DataLoader;
 use burn::tensor::Tensor;
+use burn::train::ClassificationOutput;
 use recipe_data::ClassBatch;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,16 @@ pub fn evaluate<N: Classify>(
     net: &N,
     loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
 ) -> Result<Evaluation, TrainError> {
+    evaluate_each(net, loader, |_| Ok(()))
+}
+
+/// [`evaluate`], giving each batch's output to `each` as well (the run's
+/// own metrics read it in the same pass).
+pub(crate) fn evaluate_each<N: Classify>(
+    net: &N,
+    loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
+    mut each: impl FnMut(ClassificationOutput) -> Result<(), TrainError>,
+) -> Result<Evaluation, TrainError> {
     let mut totals = Totals::default();
     let mut queued = Vec::with_capacity(2 * BATCHES_PER_READ);
     let mut sizes = Vec::with_capacity(BATCHES_PER_READ);
@@ -40,9 +51,14 @@ pub fn evaluate<N: Classify>(
         let [size] = batch.targets.dims();
         let logits = net.logits(batch.inputs);
         let loss = net.loss(logits.clone(), batch.targets.clone());
-        let predicted = logits.argmax(1).squeeze_dim::<1>(1);
+        let predicted = logits.clone().argmax(1).squeeze_dim::<1>(1);
         // A batch's count of correct answers is exact in f32.
-        let correct = predicted.equal(batch.targets).float().sum();
+        let correct = predicted.equal(batch.targets.clone()).float().sum();
+        each(ClassificationOutput::new(
+            loss.clone(),
+            logits,
+            batch.targets,
+        ))?;
         queued.extend([loss, correct]);
         sizes.push(size);
         if sizes.len() == BATCHES_PER_READ {

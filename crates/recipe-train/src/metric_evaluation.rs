@@ -1,14 +1,14 @@
 //! A run's own metrics ([`ClassMetric`]s) on a whole split, for the final
-//! evaluation in `summary.json`.
+//! evaluation in `summary.json`, in the same pass as loss and accuracy.
 
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, Progress};
-use burn::train::ClassificationOutput;
 use burn::train::metric::{Adaptor, Metric as BurnMetric, MetricMetadata, Numeric};
 use recipe_data::ClassBatch;
 
-use crate::{ClassMetric, ClassMetricInput, Classify, TrainError};
+use crate::evaluate::evaluate_each;
+use crate::{ClassMetric, ClassMetricInput, Classify, Evaluation, TrainError};
 
 /// The value of each of `metrics` (fresh copies, in order) for `net` over
 /// every batch of `loader`, as the metric aggregates a whole epoch (Burn's
@@ -18,6 +18,16 @@ pub fn evaluate_metrics<N: Classify>(
     loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
     metrics: &[ClassMetric],
 ) -> Result<Vec<f64>, TrainError> {
+    Ok(evaluate_with_metrics(net, loader, metrics)?.1)
+}
+
+/// [`evaluate`](crate::evaluate) and [`evaluate_metrics`] in one pass over
+/// `loader`.
+pub(crate) fn evaluate_with_metrics<N: Classify>(
+    net: &N,
+    loader: &Arc<dyn DataLoader<ClassBatch<N::Input>>>,
+    metrics: &[ClassMetric],
+) -> Result<(Evaluation, Vec<f64>), TrainError> {
     let mut metrics: Vec<ClassMetric> = metrics.to_vec();
     for metric in &mut metrics {
         metric.clear();
@@ -26,35 +36,37 @@ pub fn evaluate_metrics<N: Classify>(
         TrainError::Learner(format!("computing the run's own metrics: {e}"))
     };
     let items_total = loader.num_items();
-    let mut items_processed = 0;
-    for (iteration, batch) in loader.iter().enumerate() {
-        let batch = batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
-        let [size] = batch.targets.dims();
+    let (mut items_processed, mut iteration) = (0, 0);
+    let evaluation = evaluate_each(net, loader, |output| {
+        if metrics.is_empty() {
+            return Ok(());
+        }
+        let [size] = output.targets.dims();
         items_processed += size;
-        let logits = net.logits(batch.inputs);
-        let loss = net.loss(logits.clone(), batch.targets.clone());
-        let input: ClassMetricInput =
-            ClassificationOutput::new(loss, logits, batch.targets).adapt();
+        iteration += 1;
+        let input: ClassMetricInput = output.adapt();
         let metadata = MetricMetadata {
             progress: Progress {
                 items_processed,
                 items_total,
                 unit: None,
             },
-            iteration: Some(iteration + 1),
+            iteration: Some(iteration),
             lr: None,
         };
         for metric in &mut metrics {
             metric.update(&input, &metadata).map_err(|e| failed(&e))?;
         }
-    }
-    metrics
+        Ok(())
+    })?;
+    let values = metrics
         .iter_mut()
         .map(|metric| {
             metric.compute().map_err(|e| failed(&e))?;
             Ok(metric.final_value().current())
         })
-        .collect()
+        .collect::<Result<_, TrainError>>()?;
+    Ok((evaluation, values))
 }
 
 #[cfg(test)]
@@ -67,7 +79,7 @@ mod tests {
     use recipe_models::MlpConfig;
 
     use super::*;
-    use crate::{Evaluation, evaluate};
+    use crate::evaluate;
 
     /// `metrics` and the evaluation of a 4-6-3 MLP seeded with `seed` on
     /// 203 toy examples in batches of 8 (a last batch of 3).

@@ -18,6 +18,7 @@ use crate::checkpoint::{
     AtomicFileCheckpointer, RetainCheckpoints, checkpoint_dir, checkpoint_file,
 };
 use crate::class_metric::settle_recorded_monitors;
+use crate::metric_evaluation::evaluate_with_metrics;
 use crate::progress::QuietRenderer;
 use crate::resume::{EpochLoader, ResumePoint, last_good_checkpoint, seed_epoch};
 use crate::trainer::autodiff;
@@ -27,8 +28,8 @@ use crate::{
     HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients, MetricEarlyStopping,
     MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts, RunFolderLock,
     ScheduledLr, StopOnAny, StopOnCallback, StopOnDivergence, Summary, TrainConfig, TrainError,
-    TrainOptions, TrainedModel, WeightAverager, evaluate, evaluate_metrics, evaluate_monte_carlo,
-    scaled_lr_scheduler, thinned_copy,
+    TrainOptions, TrainedModel, WeightAverager, evaluate_monte_carlo, scaled_lr_scheduler,
+    thinned_copy,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -279,23 +280,34 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             .unwrap_or_default())
     }
 
-    /// The final network on the training, validation and test splits.
+    /// The final network on the training, validation and test splits,
+    /// with the run's own `metrics` of each split by `train_NAME`,
+    /// `valid_NAME` and `test_NAME` (read in the same pass).
     fn evaluate_all<N: Classify<Input = X>>(
         &self,
         net: &N,
         config: &FitConfig,
         device: &Device,
-    ) -> Result<[Evaluation; 3], TrainError> {
+        metrics: &[ClassMetric],
+    ) -> Result<([Evaluation; 3], BTreeMap<String, f64>), TrainError> {
         let eval_device = device.clone().inner();
-        let loader = |set| {
-            self.data
-                .loader(set, config.eval_batch_size, None, Some(eval_device.clone()))
+        let mut figures = BTreeMap::new();
+        let mut evaluate_split = |split: &str, set| {
+            let loader =
+                self.data
+                    .loader(set, config.eval_batch_size, None, Some(eval_device.clone()));
+            let (evaluation, values) = evaluate_with_metrics(net, &loader, metrics)?;
+            for (metric, value) in metrics.iter().zip(values) {
+                figures.insert(format!("{split}_{}", metric.name()), value);
+            }
+            Ok::<_, TrainError>(evaluation)
         };
-        Ok([
-            evaluate(net, &loader(&self.data.train))?,
-            evaluate(net, &loader(&self.data.valid))?,
-            evaluate(net, &loader(&self.data.test))?,
-        ])
+        let evaluations = [
+            evaluate_split("train", &self.data.train)?,
+            evaluate_split("valid", &self.data.valid)?,
+            evaluate_split("test", &self.data.test)?,
+        ];
+        Ok((evaluations, figures))
     }
 
     fn summarize<N: Classify<Input = X>>(
@@ -307,7 +319,8 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
         concluded: &Concluded<N>,
         start_epoch: usize,
     ) -> Result<Summary, TrainError> {
-        let [mut on_train, mut on_valid, mut on_test] = self.evaluate_all(net, config, device)?;
+        let ([mut on_train, mut on_valid, mut on_test], metrics) =
+            self.evaluate_all(net, config, device, &options.metrics)?;
         let monte_carlo = match config.dropout_inference {
             DropoutInference::MonteCarlo { samples } => {
                 let figures = MonteCarloFigures {
@@ -359,38 +372,8 @@ impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'stat
             initial_loss: None,
             units: Vec::new(),
             data: self.data.info.clone(),
-            metrics: self.evaluate_recorded(net, config, device, &options.metrics)?,
+            metrics,
         })
-    }
-
-    /// The run's own metrics of the final network on the three splits, by
-    /// `train_NAME`, `valid_NAME` and `test_NAME`.
-    fn evaluate_recorded<N: Classify<Input = X>>(
-        &self,
-        net: &N,
-        config: &FitConfig,
-        device: &Device,
-        metrics: &[ClassMetric],
-    ) -> Result<BTreeMap<String, f64>, TrainError> {
-        let mut figures = BTreeMap::new();
-        if metrics.is_empty() {
-            return Ok(figures);
-        }
-        let eval_device = device.clone().inner();
-        for (split, set) in [
-            ("train", &self.data.train),
-            ("valid", &self.data.valid),
-            ("test", &self.data.test),
-        ] {
-            let loader =
-                self.data
-                    .loader(set, config.eval_batch_size, None, Some(eval_device.clone()));
-            let values = evaluate_metrics(net, &loader, metrics)?;
-            for (metric, value) in metrics.iter().zip(values) {
-                figures.insert(format!("{split}_{}", metric.name()), value);
-            }
-        }
-        Ok(figures)
     }
 
     /// The final network on the three splits as the average of `samples`
