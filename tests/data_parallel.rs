@@ -5,8 +5,8 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use recipe::train::{
-    EarlyStoppingConfig, MaxNormConfig, OptimizerConfig, Regularizer, TrainOptions, column_norms,
-    train,
+    EarlyStoppingConfig, LrSchedule, MaxNormConfig, OptimizerConfig, Regularizer, TrainOptions,
+    column_norms, train,
 };
 
 mod common;
@@ -45,6 +45,39 @@ fn two_devices_with_half_batches_step_like_one_device_with_the_whole_batch() {
     )
     .unwrap();
     assert_same_step(&net.valid(), &one.net, &two.net);
+}
+
+/// A schedule counts optimizer steps: two devices take one step per
+/// round of their two batches, so an epoch of 100 points in batches of 50
+/// is one step, as on one device with batches of 100, and the rate halved
+/// every epoch is halved for the second epoch's step on both. (It was not:
+/// the schedule counted 2 steps an epoch on two devices, and the second
+/// epoch's step kept the first epoch's rate.)
+#[test]
+fn a_schedule_on_two_devices_counts_their_steps() {
+    let device = device().autodiff();
+    device.seed(7);
+    let halving = |batch_size, devices| {
+        let mut config = points_config(batch_size, devices);
+        config.fit.epochs = 2;
+        config.fit.lr_schedule = LrSchedule::Step {
+            every: 1,
+            factor: 0.5,
+        };
+        config
+    };
+    let net = halving(100, 1).mlp().unwrap().init(&device).unwrap();
+    let _ = net.forward(Tensor::zeros([1, 2], &device));
+    let data = points();
+    let one = train(&halving(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
+    let two_devices = TrainOptions {
+        devices: vec![device.clone(), device.clone()],
+        ..quiet()
+    };
+    let two = train(&halving(50, 2), net.clone(), &data, &device, &two_devices).unwrap();
+    assert_same_step(&net.valid(), &one.net, &two.net);
+    let rates: Vec<f64> = two.history.epochs.iter().map(|e| e.learning_rate).collect();
+    assert_eq!(rates, [0.5, 0.25]);
 }
 
 #[test]

@@ -95,6 +95,11 @@ pub struct TrainArgs {
     /// Examples per training step
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Sum the gradients of N batches into each optimizer step, each
+    /// batch's loss divided by N (Lightning's accumulate_grad_batches): a
+    /// step sees N x batch-size images; schedules count these steps
+    #[arg(long, value_name = "N")]
+    pub accumulate_grad_batches: Option<usize>,
     /// Passes over the training data
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -334,6 +339,7 @@ impl TrainArgs {
                 momentum,
                 momentum_ramp,
                 batch_size,
+                accumulate_grad_batches,
                 epochs,
                 seed,
                 valid_size,
@@ -524,7 +530,13 @@ impl TrainArgs {
                 $( if let Some(value) = self.$flag { config.$field = value; } )*
             };
         }
-        set!(lr => learning_rate, batch_size => batch_size, epochs => epochs, seed => seed);
+        set!(
+            lr => learning_rate,
+            batch_size => batch_size,
+            accumulate_grad_batches => accumulate_grad_batches,
+            epochs => epochs,
+            seed => seed,
+        );
         Ok(config)
     }
 
@@ -660,7 +672,7 @@ mod tests {
             "epochs = 3\nlr = 0.05\nhidden = [100, 50]\nactivation = [\"maxout\"]\npieces = 3\n\
              reduce-lr-on-plateau = \"factor=0.5,patience=2\"\n\
              average-weights = \"ema:0.99\"\nuse-averaged = true\nvalidate-averaged = true\n\
-             validate-thinned = true\n\
+             validate-thinned = true\naccumulate-grad-batches = 4\n\
              constraint = [\"max-norm:2@layers.0\"]\nlr-scale = [\"0.5@layers.0,layers.1\", \"0@output\"]\n",
         )
         .unwrap();
@@ -686,6 +698,7 @@ mod tests {
         assert!(config.fit.use_averaged_weights);
         assert!(config.fit.validate_with_average);
         assert!(config.fit.validate_thinned);
+        assert_eq!(config.fit.accumulate_grad_batches, 4);
         assert_eq!(config.fit.constraints.len(), 1, "the file's constraints");
         let scales: Vec<String> = config.fit.lr_scales.iter().map(|s| s.to_string()).collect();
         assert_eq!(scales, ["0.5@layers.0,layers.1", "0@output"]);

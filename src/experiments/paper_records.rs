@@ -511,7 +511,7 @@ fn maxout_deviations() -> Vec<String> {
 /// fewer).
 pub(super) fn phase_one_updates_per_epoch(config: &TrainConfig) -> u64 {
     let images = config.data.split.train_limit.unwrap_or(50_000);
-    images.div_ceil(config.fit.batch_size) as u64
+    config.fit.updates_per_epoch(images) as u64
 }
 
 /// Trains every seed of every run, on `device`, keeping each run's files in

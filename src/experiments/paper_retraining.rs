@@ -256,7 +256,7 @@ fn decay_per_update(config: &TrainConfig, images: usize, from: usize) -> LrSched
 /// How many of phase 1's epochs of updates one epoch of `images` images
 /// makes (1.2 for 60,000 against 50,000).
 fn epoch_length(config: &TrainConfig, images: usize) -> f64 {
-    let updates = images.div_ceil(config.fit.batch_size) as f64;
+    let updates = config.fit.updates_per_epoch(images) as f64;
     updates / phase_one_updates_per_epoch(config) as f64
 }
 

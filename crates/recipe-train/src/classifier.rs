@@ -106,8 +106,9 @@ pub struct StepHooks {
     /// Records the first training step's data loss.
     pub initial_loss: Option<InitialLoss>,
     /// Multiplies the loss before `backward` (not in the metrics): `1 / K`
-    /// on K data-parallel devices, whose gradients Burn sums, so that a
-    /// step takes their mean.
+    /// for the K batches of one optimizer step (one per data-parallel
+    /// device, over [`FitConfig::accumulate_grad_batches`](crate::FitConfig::accumulate_grad_batches)
+    /// rounds), whose gradients Burn sums, so that a step takes their mean.
     pub gradient_scale: Option<f32>,
     /// The paths (in the network) of parameters whose L1/L2 penalty
     /// gradient the optimizer adds in its own loop: the step only reports

@@ -120,16 +120,26 @@ pub struct FitConfig {
     /// the mean of their gradients, so it sees `devices * batch_size`
     /// examples at `learning_rate`. The devices themselves are given at run
     /// time ([`TrainOptions::devices`](crate::TrainOptions::devices)).
-    #[serde(default = "one_device", skip_serializing_if = "is_one_device")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub devices: usize,
+    /// Batches whose gradients one optimizer step takes together
+    /// (Lightning's `accumulate_grad_batches`): each batch's loss is divided
+    /// by this count before `backward` and Burn sums the gradients, so a
+    /// step applies the mean gradient of `accumulate_grad_batches *
+    /// batch_size` examples (on each device) at `learning_rate`. An epoch's
+    /// last step takes the batches left, each still divided by the count,
+    /// as in Lightning. Learning-rate schedules count optimizer steps
+    /// ([`FitConfig::updates_per_epoch`]).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub accumulate_grad_batches: usize,
 }
 
-fn one_device() -> usize {
+fn one() -> usize {
     1
 }
 
-fn is_one_device(devices: &usize) -> bool {
-    *devices == 1
+fn is_one(count: &usize) -> bool {
+    *count == 1
 }
 
 impl Default for FitConfig {
@@ -164,6 +174,7 @@ impl Default for FitConfig {
             validate_thinned: false,
             dropout_inference: DropoutInference::WeightScaling,
             devices: 1,
+            accumulate_grad_batches: 1,
         }
     }
 }
@@ -251,6 +262,44 @@ impl FitConfig {
         .collect()
     }
 
+    /// The batches each device takes in an epoch over `train_items`
+    /// examples, as Burn's multi-device strategy shares them out: a
+    /// contiguous share per device, the last one taking the remainder (the
+    /// largest share, so the most batches).
+    pub fn batches_per_epoch(&self, train_items: usize) -> usize {
+        let devices = self.devices.max(1);
+        let largest_share = train_items - (devices - 1) * (train_items / devices);
+        largest_share.div_ceil(self.batch_size.max(1))
+    }
+
+    /// The optimizer steps in an epoch over `train_items` examples: Burn
+    /// steps after every `accumulate_grad_batches` rounds of one batch per
+    /// device, and after the epoch's last round. Learning-rate schedules
+    /// and the learning rate recorded per epoch count in these steps.
+    pub fn updates_per_epoch(&self, train_items: usize) -> usize {
+        self.batches_per_epoch(train_items)
+            .div_ceil(self.accumulate_grad_batches.max(1))
+    }
+
+    /// Refuses an `accumulate_grad_batches` above the batches of an epoch
+    /// over `train_items` examples, where every step would take fewer
+    /// batches than asked, each still divided by the count.
+    pub fn check_accumulation(&self, train_items: usize) -> Result<(), TrainError> {
+        let batches = self.batches_per_epoch(train_items);
+        if self.accumulate_grad_batches > batches {
+            return Err(TrainError::invalid(
+                "accumulate_grad_batches",
+                format!(
+                    "at most {batches}, the batches each device takes in an epoch \
+                     ({train_items} training examples in batches of {} on {} device(s))",
+                    self.batch_size, self.devices
+                ),
+                self.accumulate_grad_batches,
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every setting, naming the first impossible one.
     pub fn validate(&self) -> Result<(), TrainError> {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
@@ -262,6 +311,7 @@ impl FitConfig {
         }
         for (field, value) in [
             ("devices", self.devices),
+            ("accumulate_grad_batches", self.accumulate_grad_batches),
             ("batch_size", self.batch_size),
             ("eval_batch_size", self.eval_batch_size),
             ("epochs", self.epochs),
@@ -285,6 +335,15 @@ impl FitConfig {
         }
         if let Some(clipping) = &self.gradient_clipping {
             clipping.validate()?;
+            if self.accumulate_grad_batches > 1 {
+                return Err(TrainError::invalid(
+                    "gradient_clipping",
+                    "none with accumulate_grad_batches above 1 (recipe clips each batch's \
+                     gradient inside its step, before Burn accumulates them: it would clip \
+                     every batch, not the step's accumulated gradient as Lightning does)",
+                    clipping,
+                ));
+            }
         }
         self.lr_schedule.validate(self.learning_rate, self.epochs)?;
         for scale in &self.lr_scales {
@@ -355,5 +414,53 @@ impl FitConfig {
             Regularizer::from_strengths(l1, l2)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fit(batch_size: usize, devices: usize, accumulate_grad_batches: usize) -> FitConfig {
+        FitConfig {
+            batch_size,
+            devices,
+            accumulate_grad_batches,
+            ..FitConfig::default()
+        }
+    }
+
+    /// Worked by hand from Burn's `split_dataloader` (shares of
+    /// floor(n / K), the last one the remainder) and its epoch loops (a
+    /// step after every N rounds and after the last).
+    #[test]
+    fn updates_per_epoch_count_burns_optimizer_steps() {
+        // MNIST's 50,000 in batches of 100: 500 batches.
+        assert_eq!(fit(100, 1, 1).updates_per_epoch(50_000), 500);
+        // Accumulating 3: steps after batches 3, 6, ..., 498 and 500.
+        assert_eq!(fit(100, 1, 3).updates_per_epoch(50_000), 167);
+        // Two devices of 25,000 each: 250 rounds.
+        assert_eq!(fit(100, 2, 1).updates_per_epoch(50_000), 250);
+        // Three devices: 33,333 + 33,333 + 33,334; the last takes 334
+        // batches, so 334 rounds, 84 steps of 4.
+        assert_eq!(fit(100, 3, 1).batches_per_epoch(100_000), 334);
+        assert_eq!(fit(100, 3, 4).updates_per_epoch(100_000), 84);
+    }
+
+    #[test]
+    fn accumulating_more_batches_than_an_epoch_has_is_refused() {
+        assert!(fit(50, 1, 2).check_accumulation(100).is_ok());
+        let error = fit(50, 1, 3)
+            .check_accumulation(100)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`accumulate_grad_batches`"), "{error}");
+        assert!(error.contains("at most 2, the batches"), "{error}");
+        // Two devices halve the batches each device takes.
+        let error = fit(50, 2, 2)
+            .check_accumulation(100)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("at most 1, the batches"), "{error}");
     }
 }

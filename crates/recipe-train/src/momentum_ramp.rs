@@ -21,7 +21,9 @@ use crate::TrainError;
 
 /// A rise of SGD's momentum from `start` to the optimizer's momentum,
 /// counted in updates rather than epochs (an epoch is
-/// `ceil(training examples / batch size)` updates): linear over the first
+/// [`FitConfig::updates_per_epoch`](crate::FitConfig::updates_per_epoch)
+/// updates: `ceil(training examples / batch size)` on one device without
+/// accumulation): linear over the first
 /// `updates` updates and constant after them (pylearn2's
 /// `MomentumAdjustor`), or, with [`RampShape::Exponential`], approaching
 /// it with time constant `updates`.

@@ -76,6 +76,7 @@ where
     let device = autodiff(device);
     let data = RunData { data };
     data.data.check(&device.clone().inner())?;
+    config.check_accumulation(data.data.train.len())?;
     if config.validate_thinned {
         data.check_thinnable(&device)?;
     }
@@ -110,8 +111,12 @@ where
     hooks.layer_gradients = setup.layer_gradients.clone();
     hooks.averager = setup.averager.clone();
     hooks.initial_loss = initial_loss.clone();
-    if devices.len() > 1 {
-        hooks.gradient_scale = Some(1.0 / devices.len() as f32);
+    // Burn sums the gradients of a step's batches (one per device, over
+    // `accumulate_grad_batches` rounds): each loss is scaled so that the
+    // step takes their mean.
+    let batches_per_step = devices.len() * config.accumulate_grad_batches;
+    if batches_per_step > 1 {
+        hooks.gradient_scale = Some(1.0 / batches_per_step as f32);
     }
     let outcome = setup.launch(
         config,
@@ -601,11 +606,10 @@ impl LearnerSetup {
         {
             return None;
         }
-        let steps_per_epoch = data.data.train.len().div_ceil(config.batch_size);
         let schedule = ScheduledLr::new(
             config.lr_schedule.clone(),
             config.learning_rate,
-            steps_per_epoch,
+            config.updates_per_epoch(data.data.train.len()),
             config.epochs,
         );
         Some(match &self.plateau {
@@ -722,6 +726,9 @@ impl LearnerSetup {
                     PenaltyMetric::grad_norm().read_every(options.read_metrics_every),
                 )
                 .metric_train_numeric(GradNormMaxMetric::new());
+        }
+        if config.accumulate_grad_batches > 1 {
+            training = training.grads_accumulation(config.accumulate_grad_batches);
         }
         if devices.len() > 1 {
             // The optimizer steps on the main device, where validation runs.

@@ -1,0 +1,69 @@
+//! Gradient accumulation (`FitConfig::accumulate_grad_batches`, Lightning's
+//! `accumulate_grad_batches`): the gradients of several batches in one
+//! optimizer step.
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use recipe::data::FeatureItem;
+use recipe::models::Mlp;
+use recipe::train::{LrSchedule, MaxNormConfig, Regularizer, TrainConfig, TrainedModel, train};
+
+mod common;
+use common::{assert_same_step, device, points, points_config, quiet};
+
+/// Two epochs of SGD on [`points`]' 100 training points in batches of
+/// `batch_size`, `accumulate` batches a step, the learning rate halved
+/// every epoch, with an L2 penalty and max-norm.
+fn two_epochs(batch_size: usize, accumulate: usize) -> TrainConfig {
+    let mut config = points_config(batch_size, 1);
+    config.fit.accumulate_grad_batches = accumulate;
+    config.fit.epochs = 2;
+    config.fit.lr_schedule = LrSchedule::Step {
+        every: 1,
+        factor: 0.5,
+    };
+    config.fit.regularizer = Some(Regularizer::L2 { lambda: 1e-2 });
+    config.fit.max_norm = Some(MaxNormConfig::new(0.8).unwrap());
+    config
+}
+
+fn learning_rates(run: &TrainedModel<Mlp>) -> Vec<f64> {
+    run.history.epochs.iter().map(|e| e.learning_rate).collect()
+}
+
+/// Each epoch is one step either way: the mean gradient of the same 100
+/// points, taken whole or as two batches of 50 whose losses are halved and
+/// whose gradients Burn sums. The weights agree up to the order of the
+/// float sums. Without the halving the steps are twice as long; with the
+/// schedule counting batches instead of steps, the second epoch's step
+/// keeps the first epoch's rate.
+#[test]
+fn accumulating_two_half_batches_steps_like_the_whole_batch() {
+    let device = device().autodiff();
+    device.seed(7);
+    let net = two_epochs(100, 1).mlp().unwrap().init(&device).unwrap();
+    // Burn draws weights at the first forward pass: draw them once, here.
+    let _ = net.forward(Tensor::zeros([1, 2], &device));
+    let data = points();
+    let whole = train(&two_epochs(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
+    let accumulated = train(&two_epochs(50, 2), net.clone(), &data, &device, &quiet()).unwrap();
+    assert_same_step(&net.valid(), &whole.net, &accumulated.net);
+    assert_eq!(learning_rates(&whole), [0.5, 0.25]);
+    assert_eq!(learning_rates(&accumulated), [0.5, 0.25]);
+}
+
+/// An epoch of 2 batches cannot accumulate 3, and the error says why
+/// before anything trains.
+#[test]
+fn accumulating_more_batches_than_an_epoch_holds_is_refused() {
+    let device = device().autodiff();
+    let config = two_epochs(50, 3);
+    let net = config.mlp().unwrap().init(&device).unwrap();
+    let data: recipe::data::ClassData<FeatureItem, Tensor<2>> = points();
+    let error = train(&config, net, &data, &device, &quiet())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("`accumulate_grad_batches`"), "{error}");
+    assert!(error.contains("at most 2"), "{error}");
+}
