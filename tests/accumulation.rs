@@ -6,7 +6,10 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use recipe::data::FeatureItem;
 use recipe::models::Mlp;
-use recipe::train::{LrSchedule, MaxNormConfig, Regularizer, TrainConfig, TrainedModel, train};
+use recipe::train::{
+    GradNorm, GradientClipping, LrSchedule, MaxNormConfig, Regularizer, TrainConfig, TrainedModel,
+    train,
+};
 
 mod common;
 use common::{assert_same_step, device, points, points_config, quiet};
@@ -50,6 +53,48 @@ fn accumulating_two_half_batches_steps_like_the_whole_batch() {
     assert_same_step(&net.valid(), &whole.net, &accumulated.net);
     assert_eq!(learning_rates(&whole), [0.5, 0.25]);
     assert_eq!(learning_rates(&accumulated), [0.5, 0.25]);
+}
+
+fn grad_norms(run: &TrainedModel<Mlp>) -> Vec<GradNorm> {
+    run.history
+        .epochs
+        .iter()
+        .map(|e| e.grad_norm.expect("a clipping run records the norm"))
+        .collect()
+}
+
+/// Clipping by the global norm acts on the step's gradient, the mean of
+/// its accumulated batches (Lightning clips after accumulating): clipped
+/// at 0.05, far below the norms, two accumulated batches of 50 step as
+/// the clipped batch of 100, and record the same norm before clipping,
+/// one per step (clipping each batch's own gradient, they do not).
+#[test]
+fn clipping_acts_on_the_accumulated_gradient() {
+    let device = device().autodiff();
+    device.seed(7);
+    let clipped = |batch_size, accumulate| {
+        let mut config = two_epochs(batch_size, accumulate);
+        config.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(0.05));
+        config
+    };
+    let net = clipped(100, 1).mlp().unwrap().init(&device).unwrap();
+    let _ = net.forward(Tensor::zeros([1, 2], &device));
+    let data = points();
+    let whole = train(&clipped(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
+    let accumulated = train(&clipped(50, 2), net.clone(), &data, &device, &quiet()).unwrap();
+    assert_same_step(&net.valid(), &whole.net, &accumulated.net);
+    for (whole, accumulated) in grad_norms(&whole).iter().zip(grad_norms(&accumulated)) {
+        // One step an epoch: its mean and its max are its norm.
+        assert!(whole.mean > 0.05, "the clipping binds: {whole:?}");
+        assert!(
+            (whole.mean - accumulated.mean).abs() < 1e-5 * whole.mean,
+            "{whole:?} {accumulated:?}"
+        );
+        assert!(
+            (whole.max - accumulated.max).abs() < 1e-5 * whole.max,
+            "{whole:?} {accumulated:?}"
+        );
+    }
 }
 
 /// An epoch of 2 batches cannot accumulate 3, and the error says why

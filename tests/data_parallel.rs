@@ -5,8 +5,8 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use recipe::train::{
-    EarlyStoppingConfig, LrSchedule, MaxNormConfig, OptimizerConfig, Regularizer, TrainOptions,
-    column_norms, train,
+    EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig, Regularizer,
+    TrainOptions, column_norms, train,
 };
 
 mod common;
@@ -78,6 +78,45 @@ fn a_schedule_on_two_devices_counts_their_steps() {
     assert_same_step(&net.valid(), &one.net, &two.net);
     let rates: Vec<f64> = two.history.epochs.iter().map(|e| e.learning_rate).collect();
     assert_eq!(rates, [0.5, 0.25]);
+}
+
+/// Clipping by the global norm acts on the step's gradient, the mean of
+/// the devices' (Lightning clips after the all-reduce): two devices with
+/// batches of 50, clipped at 0.05, step as one device with the clipped
+/// batch of 100 and record its norm. (Until 2026-12-06 each device clipped
+/// its own share.)
+#[test]
+fn clipping_on_two_devices_acts_on_the_step() {
+    let device = device().autodiff();
+    device.seed(7);
+    let clipped = |batch_size, devices| {
+        let mut config = points_config(batch_size, devices);
+        config.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(0.05));
+        config
+    };
+    let net = clipped(100, 1).mlp().unwrap().init(&device).unwrap();
+    let _ = net.forward(Tensor::zeros([1, 2], &device));
+    let data = points();
+    let one = train(&clipped(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
+    let two_devices = TrainOptions {
+        devices: vec![device.clone(), device.clone()],
+        ..quiet()
+    };
+    let two = train(&clipped(50, 2), net.clone(), &data, &device, &two_devices).unwrap();
+    assert_same_step(&net.valid(), &one.net, &two.net);
+    let norm = |run: &recipe::train::TrainedModel<recipe::models::Mlp>| {
+        run.history.epochs[0]
+            .grad_norm
+            .expect("the norm is recorded")
+            .mean
+    };
+    assert!(norm(&one) > 0.05, "the clipping binds: {}", norm(&one));
+    assert!(
+        (norm(&one) - norm(&two)).abs() < 1e-5 * norm(&one),
+        "{} vs {}",
+        norm(&one),
+        norm(&two)
+    );
 }
 
 #[test]

@@ -17,7 +17,8 @@ use recipe_models::Mlp;
 use crate::penalty_gradient::SplitPenalties;
 use crate::{
     GradientClipping, InitialLoss, LayerGradients, LayerUnits, OutputCheck, PenalizedOutput,
-    WeightAverager, WeightConstraint, WeightPenalty, mlp_unit_health,
+    PendingGradNorm, StepGradNorm, WeightAverager, WeightConstraint, WeightPenalty,
+    mlp_unit_health,
 };
 
 /// A network that maps a batch of inputs to class logits.
@@ -96,8 +97,12 @@ pub struct StepHooks {
     /// Label smoothing of the training cross-entropy (replacing the
     /// network's loss in training steps; validation steps keep it).
     pub label_smoothing: Option<f32>,
-    /// Gradient clipping before the optimizer step.
+    /// Gradient clipping of the gradient the optimizer step applies (the
+    /// sum of the step's batches, in `optimize`).
     pub gradient_clipping: Option<GradientClipping>,
+    /// Hands each clipping step's norm to the output of the batch that
+    /// ended it, for the gradient-norm metrics; shared by the clones.
+    pub pending_grad_norm: PendingGradNorm,
     /// Records each weight's gradient norm (before clipping) per step.
     pub layer_gradients: Option<LayerGradients>,
     /// Averages the weights after each step, and evaluates the average in
@@ -143,6 +148,7 @@ impl StepHooks {
             output_check: None,
             label_smoothing: None,
             gradient_clipping: None,
+            pending_grad_norm: PendingGradNorm::default(),
             layer_gradients: None,
             averager: None,
             initial_loss: None,
@@ -308,9 +314,9 @@ impl<N: Classify> TrainStep for Classifier<N> {
                 .map_or(1.0, |s| 1.0 / f64::from(s));
             recorder.record_step_scaled(&self.net, &grads, unscaled);
         }
-        let (grads, grad_norm) = match &self.hooks.gradient_clipping {
-            Some(clipping) => clipping.clip(self, grads),
-            None => (grads, None),
+        let grad_norm = match self.hooks.gradient_clipping {
+            Some(_) => self.hooks.pending_grad_norm.open(),
+            None => StepGradNorm::default(),
         };
         let item = PenalizedOutput {
             classification,
@@ -326,6 +332,18 @@ impl<N: Classify> TrainStep for Classifier<N> {
         lr: ModuleLearningRate,
         grads: GradientsParams,
     ) -> Self {
+        // Here, not in `step`: with several devices or accumulated batches
+        // only now is the step's whole gradient known.
+        let grads = match &self.hooks.gradient_clipping {
+            Some(clipping) => {
+                let (grads, norm) = clipping.clip(&self, grads);
+                if let Some(norm) = norm {
+                    self.hooks.pending_grad_norm.fill(norm);
+                }
+                grads
+            }
+            None => grads,
+        };
         let stepped = optim.step(lr, self, grads);
         let stepped = if stepped.hooks.constraints.is_empty() || stepped.hooks.constraints_folded {
             stepped

@@ -156,7 +156,7 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GradientClipping, OptimizerConfig, ParamSelector, WeightPenalty};
+    use crate::{OptimizerConfig, ParamSelector, WeightPenalty};
     use burn::config::{Config, config_to_json};
 
     fn config() -> TrainConfig {
@@ -188,10 +188,6 @@ mod tests {
         let mut c = config();
         c.fit.accumulate_grad_batches = 0;
         cases.push((c, "`accumulate_grad_batches`"));
-        let mut c = config();
-        c.fit.accumulate_grad_batches = 2;
-        c.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(1.0));
-        cases.push((c, "`gradient_clipping`"));
         for (config, field) in cases {
             let err = config.validate().unwrap_err();
             assert!(err.to_string().contains(field), "{err} should name {field}");

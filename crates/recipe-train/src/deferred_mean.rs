@@ -129,11 +129,12 @@ impl DeferredMean {
                 weight += count;
             }
         }
-        self.window = Some(NumericEntry::Aggregated {
+        // Steps that all weigh nothing (none clipped) make no entry.
+        self.window = (weight > 0).then(|| NumericEntry::Aggregated {
             aggregated_value: sum / weight as f64,
             count: weight,
         });
-        self.read_any = true;
+        self.read_any |= weight > 0;
         Ok(())
     }
 
@@ -245,6 +246,31 @@ mod tests {
             .unwrap();
         mean.compute(format(), zero_without).unwrap();
         assert_eq!(mean.final_value().current(), 1.5);
+    }
+
+    /// Steps that weigh nothing (batches that ended no optimizer step, for
+    /// the gradient norm) make no entry of their own, not a NaN one, and
+    /// leave the mean to the steps that weigh.
+    #[test]
+    fn a_read_of_weightless_steps_has_no_value() {
+        let device = Device::flex();
+        let weightless_without =
+            |numbers: &[f64], _items: usize| numbers.first().map_or((0.0, 0), |&n| (n, 1));
+        let mut mean = DeferredMean::new(2);
+        let entry = mean
+            .update(Vec::new(), 5, format(), weightless_without)
+            .unwrap();
+        assert!(entry.is_not_available());
+        let entry = mean
+            .update(Vec::new(), 5, format(), weightless_without)
+            .unwrap();
+        assert!(entry.is_not_available(), "{}", entry.serialized);
+        assert!(mean.value().is_none() && mean.running_value().is_none());
+        let number = Tensor::<1>::from_floats([3.0], &device);
+        mean.update(vec![number], 5, format(), weightless_without)
+            .unwrap();
+        mean.compute(format(), weightless_without).unwrap();
+        assert_eq!(mean.final_value().current(), 3.0);
     }
 
     #[test]

@@ -335,15 +335,6 @@ impl FitConfig {
         }
         if let Some(clipping) = &self.gradient_clipping {
             clipping.validate()?;
-            if self.accumulate_grad_batches > 1 {
-                return Err(TrainError::invalid(
-                    "gradient_clipping",
-                    "none with accumulate_grad_batches above 1 (recipe clips each batch's \
-                     gradient inside its step, before Burn accumulates them: it would clip \
-                     every batch, not the step's accumulated gradient as Lightning does)",
-                    clipping,
-                ));
-            }
         }
         self.lr_schedule.validate(self.learning_rate, self.epochs)?;
         for scale in &self.lr_scales {

@@ -4,7 +4,10 @@
 //!
 //! Burn's own `GradientClipping` works on one parameter tensor at a time, so
 //! its "norm" is each tensor's own; the global norm needs every gradient
-//! first, which is why recipe clips inside its training step.
+//! first, which is why recipe clips in its classifier's `optimize`, on the
+//! gradient the optimizer step applies: with several devices or
+//! accumulated batches, their mean, as Lightning clips after the
+//! all-reduce and after accumulation.
 
 use std::fmt;
 use std::str::FromStr;

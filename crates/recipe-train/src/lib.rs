@@ -125,6 +125,7 @@ mod run_folder;
 mod scalar_reads;
 mod selector;
 mod session_memory;
+mod step_grad_norm;
 mod summary;
 #[cfg(test)]
 mod synthetic_run;
@@ -213,6 +214,7 @@ pub use run_evaluation::{RunEvaluation, RunEvaluationConfig, SplitEvaluation, ev
 pub use run_folder::{LOCK_FILE, RunFolderLock};
 pub use selector::ParamSelector;
 pub use session_memory::SessionMemory;
+pub use step_grad_norm::{PendingGradNorm, StepGradNorm};
 pub use summary::Summary;
 pub use trainer::{TrainOptions, TrainedModel, lr_find_mlp, resume, resume_mlp, train, train_mlp};
 pub use unit_health::{DEAD_RANGE, LayerUnits, SATURATED_SLOPE_SHARE, mlp_unit_health};

@@ -11,7 +11,7 @@ use burn::train::metric::{
     NumericAttributes, PerplexityInput, TopKAccuracyInput,
 };
 
-use crate::{DeferredMetric, StepReading};
+use crate::{DeferredMetric, StepGradNorm, StepReading};
 
 /// The name of [`PenaltyMetric`] in Burn's metric store.
 pub const PENALTY_METRIC: &str = "Penalty";
@@ -54,7 +54,8 @@ impl PenaltyMetric {
     }
 
     /// The global gradient norm before clipping, named [`GRAD_NORM_METRIC`]
-    /// (0 at steps that do not clip). Its entries are means over the steps
+    /// (batches that ended no clipping optimizer step do not count). Its
+    /// entries are means over the steps
     /// of a read: register [`GradNormMaxMetric`](crate::GradNormMaxMetric)
     /// beside it for the largest norm of the epoch (recipe's history takes
     /// it from there).
@@ -119,9 +120,15 @@ impl StepReading for PenaltyReading {
         (number.iter().cloned().collect(), 1)
     }
 
-    /// The step's number, 0 at a step without one; each step weighs 1.
+    /// The step's number, each step weighing 1. A batch without a penalty
+    /// counts as 0; a batch without a gradient norm (one whose gradient
+    /// went into a later optimizer step) does not count.
     fn value(&self, numbers: &[f64], _items: usize) -> (f64, usize) {
-        (numbers.first().copied().unwrap_or(0.0), 1)
+        match (numbers.first(), self.reads) {
+            (Some(&number), _) => (number, 1),
+            (None, StepNumber::Penalty) => (0.0, 1),
+            (None, StepNumber::GradNorm) => (0.0, 0),
+        }
     }
 }
 
@@ -133,9 +140,10 @@ pub struct PenalizedOutput {
     pub classification: ClassificationOutput,
     /// The penalty of the step, detached, shape `[1]`.
     pub penalty: Option<Tensor<1>>,
-    /// The global gradient norm of the step before clipping, shape `[1]`
-    /// (`None` when the step does not clip).
-    pub grad_norm: Option<Tensor<1>>,
+    /// The global gradient norm before clipping of the optimizer step
+    /// this batch ended, filled by that step (empty when the run does not
+    /// clip, or the batch's gradient went into a later step).
+    pub grad_norm: StepGradNorm,
 }
 
 impl ItemLazy for PenalizedOutput {
@@ -174,7 +182,7 @@ impl Adaptor<PenaltyInput> for PenalizedOutput {
     fn adapt(&self) -> PenaltyInput {
         PenaltyInput {
             penalty: self.penalty.clone(),
-            grad_norm: self.grad_norm.clone(),
+            grad_norm: self.grad_norm.get(),
         }
     }
 }
@@ -196,19 +204,26 @@ mod tests {
                 Tensor::<1, Int>::from_ints([0, 1], &device),
             ),
             penalty: penalty.map(scalar),
-            grad_norm: grad_norm.map(scalar),
+            grad_norm: grad_norm.map_or_else(StepGradNorm::default, |norm| {
+                StepGradNorm::known(scalar(norm))
+            }),
         }
     }
 
-    /// A step without a penalty (or without clipping) records 0, read from
-    /// no tensor; a step with one records its value; the epoch's value is
-    /// the mean over its steps.
+    /// A batch without a penalty records 0, read from no tensor; a batch
+    /// without a gradient norm (its gradient went into a later optimizer
+    /// step) records nothing, so the norm's epoch value is the mean over
+    /// the steps, not the batches.
     #[test]
-    fn each_step_records_its_number_and_zero_without_one() {
-        let steps = [output(None, Some(2.0)), output(Some(0.5), None)];
+    fn penalties_count_every_batch_and_norms_every_step() {
+        let steps = [
+            output(None, Some(2.0)),
+            output(Some(0.5), None),
+            output(None, Some(4.0)),
+        ];
         for (mut metric, expected) in [
-            (PenaltyMetric::new(), 0.25),
-            (PenaltyMetric::grad_norm(), 1.0),
+            (PenaltyMetric::new(), 0.5 / 3.0),
+            (PenaltyMetric::grad_norm(), 3.0),
         ] {
             for step in &steps {
                 metric.update(&step.adapt(), &metadata()).unwrap();
