@@ -289,19 +289,55 @@ impl LrScheduler for ScheduledLr {
     }
 
     fn to_record(&self) -> LrSchedulerRecord {
-        LrSchedulerRecord::new().with_scalar("steps", self.steps as u64)
+        LrSchedulerRecord::new()
+            .with_scalar("steps", self.steps as u64)
+            .with_scalar("steps_per_epoch", self.steps_per_epoch as u64)
     }
 
+    /// A run resumed on another number of devices takes another number of
+    /// steps an epoch: the steps taken are counted again in the new
+    /// epoch's length, so that the schedule goes on from the same epoch (a
+    /// record without the length, written before recipe saved it, is taken
+    /// as it is).
     fn load_record(&mut self, record: LrSchedulerRecord) {
-        if let Some(steps) = record.scalar::<u64>("steps") {
-            self.steps = steps as usize;
-        }
+        let Some(steps) = record.scalar::<u64>("steps") else {
+            return;
+        };
+        self.steps = match record.scalar::<u64>("steps_per_epoch") {
+            Some(then) if then > 0 && then as usize != self.steps_per_epoch => {
+                (u128::from(steps) * self.steps_per_epoch as u128 / u128::from(then)) as usize
+            }
+            _ => steps as usize,
+        };
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two epochs of 4 steps, halving every epoch, then resumed where an
+    /// epoch takes 2 steps (twice the devices): the next step is the third
+    /// epoch's first, at a quarter of the peak, not the fifth epoch's.
+    #[test]
+    fn a_resume_with_another_epoch_length_goes_on_from_the_same_epoch() {
+        let halving = LrSchedule::Step {
+            every: 1,
+            factor: 0.5,
+        };
+        let mut before = ScheduledLr::new(halving.clone(), 1.0, 4, 10);
+        for _ in 0..8 {
+            before.step();
+        }
+        let mut resumed = ScheduledLr::new(halving.clone(), 1.0, 2, 10);
+        resumed.load_record(before.to_record());
+        assert_eq!(resumed.step(), 0.25);
+        // The same length: the count as it was.
+        let mut same = ScheduledLr::new(halving, 1.0, 4, 10);
+        same.load_record(before.to_record());
+        assert_eq!(same.step(), 0.25);
+        assert_eq!(same.to_record().scalar::<u64>("steps"), Some(9));
+    }
 
     /// By hand, peak 0.1, 10 steps per epoch, 4 epochs.
     #[test]
