@@ -167,6 +167,7 @@ where
     I: DataItem,
 {
     fit.validate()?;
+    check_one_batch_a_step(fit)?;
     test.validate()?;
     let device = device.clone().autodiff();
     data.check(&device.clone().inner())?;
@@ -223,6 +224,25 @@ where
         points,
         stopped_early,
     })
+}
+
+/// The range test takes one batch a step on one device: a config that
+/// asks for more is refused rather than tested at another batch.
+fn check_one_batch_a_step(fit: &FitConfig) -> Result<(), TrainError> {
+    for (field, value) in [
+        ("devices", fit.devices),
+        ("accumulate_grad_batches", fit.accumulate_grad_batches),
+    ] {
+        if value != 1 {
+            return Err(TrainError::invalid(
+                field,
+                "1 for a learning-rate range test, which takes one batch a step on one \
+                 device (for the rate of a larger step, raise batch_size)",
+                value,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The bias-corrected exponential moving average of a sequence.
@@ -355,6 +375,31 @@ mod tests {
         assert!((smoother.add(2.0) - 2.0).abs() < 1e-12);
         // (0.9 * 0.2 + 0.1 * 4) / (1 - 0.81) = 0.58 / 0.19
         assert!((smoother.add(4.0) - 0.58 / 0.19).abs() < 1e-12);
+    }
+
+    #[test]
+    fn steps_of_several_batches_are_refused() {
+        assert!(check_one_batch_a_step(&FitConfig::default()).is_ok());
+        for (fit, field) in [
+            (
+                FitConfig {
+                    devices: 2,
+                    ..FitConfig::default()
+                },
+                "`devices`",
+            ),
+            (
+                FitConfig {
+                    accumulate_grad_batches: 4,
+                    ..FitConfig::default()
+                },
+                "`accumulate_grad_batches`",
+            ),
+        ] {
+            let error = check_one_batch_a_step(&fit).unwrap_err().to_string();
+            assert!(error.contains(field), "{error}");
+            assert!(error.contains("raise batch_size"), "{error}");
+        }
     }
 
     #[test]
