@@ -2,7 +2,6 @@
 //! `accumulate_grad_batches`): the gradients of several batches in one
 //! optimizer step.
 
-use burn::module::Module;
 use burn::tensor::Tensor;
 use recipe::data::FeatureItem;
 use recipe::models::Mlp;
@@ -12,7 +11,7 @@ use recipe::train::{
 };
 
 mod common;
-use common::{assert_same_step, device, points, points_config, quiet};
+use common::{assert_same_step, device, points, points_config, quiet, trained_both_ways};
 
 /// Two epochs of SGD on [`points`]' 100 training points in batches of
 /// `batch_size`, `accumulate` batches a step, the learning rate halved
@@ -42,15 +41,9 @@ fn learning_rates(run: &TrainedModel<Mlp>) -> Vec<f64> {
 /// keeps the first epoch's rate.
 #[test]
 fn accumulating_two_half_batches_steps_like_the_whole_batch() {
-    let device = device().autodiff();
-    device.seed(7);
-    let net = two_epochs(100, 1).mlp().unwrap().init(&device).unwrap();
-    // Burn draws weights at the first forward pass: draw them once, here.
-    let _ = net.forward(Tensor::zeros([1, 2], &device));
-    let data = points();
-    let whole = train(&two_epochs(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
-    let accumulated = train(&two_epochs(50, 2), net.clone(), &data, &device, &quiet()).unwrap();
-    assert_same_step(&net.valid(), &whole.net, &accumulated.net);
+    let (before, whole, accumulated) =
+        trained_both_ways(&two_epochs(100, 1), &two_epochs(50, 2), 1);
+    assert_same_step(&before, &whole.net, &accumulated.net);
     assert_eq!(learning_rates(&whole), [0.5, 0.25]);
     assert_eq!(learning_rates(&accumulated), [0.5, 0.25]);
 }
@@ -70,19 +63,13 @@ fn grad_norms(run: &TrainedModel<Mlp>) -> Vec<GradNorm> {
 /// one per step (clipping each batch's own gradient, they do not).
 #[test]
 fn clipping_acts_on_the_accumulated_gradient() {
-    let device = device().autodiff();
-    device.seed(7);
     let clipped = |batch_size, accumulate| {
         let mut config = two_epochs(batch_size, accumulate);
         config.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(0.05));
         config
     };
-    let net = clipped(100, 1).mlp().unwrap().init(&device).unwrap();
-    let _ = net.forward(Tensor::zeros([1, 2], &device));
-    let data = points();
-    let whole = train(&clipped(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
-    let accumulated = train(&clipped(50, 2), net.clone(), &data, &device, &quiet()).unwrap();
-    assert_same_step(&net.valid(), &whole.net, &accumulated.net);
+    let (before, whole, accumulated) = trained_both_ways(&clipped(100, 1), &clipped(50, 2), 1);
+    assert_same_step(&before, &whole.net, &accumulated.net);
     for (whole, accumulated) in grad_norms(&whole).iter().zip(grad_norms(&accumulated)) {
         // One step an epoch: its mean and its max are its norm.
         assert!(whole.mean > 0.05, "the clipping binds: {whole:?}");

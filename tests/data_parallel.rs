@@ -2,15 +2,13 @@
 //! devices of one backend in one process (the CPU's device twice, or the
 //! GPU's under RECIPE_DEVICE).
 
-use burn::module::Module;
-use burn::tensor::Tensor;
 use recipe::train::{
     EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig, Regularizer,
     TrainOptions, column_norms, train,
 };
 
 mod common;
-use common::{assert_same_step, device, points, points_config, quiet};
+use common::{assert_same_step, device, points, points_config, quiet, trained_both_ways};
 
 /// Burn sums the devices' gradients; recipe scales each device's loss by
 /// 1/K, so one step on two devices with batches of 50 is one step on one
@@ -18,33 +16,8 @@ use common::{assert_same_step, device, points, points_config, quiet};
 /// points), up to the order of the float sums.
 #[test]
 fn two_devices_with_half_batches_step_like_one_device_with_the_whole_batch() {
-    let device = device().autodiff();
-    device.seed(7);
-    let net = points_config(100, 1).mlp().unwrap().init(&device).unwrap();
-    // Burn draws weights at the first forward pass: draw them once, here.
-    let _ = net.forward(Tensor::zeros([1, 2], &device));
-    let data = points();
-    let one = train(
-        &points_config(100, 1),
-        net.clone(),
-        &data,
-        &device,
-        &quiet(),
-    )
-    .unwrap();
-    let two_devices = TrainOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..quiet()
-    };
-    let two = train(
-        &points_config(50, 2),
-        net.clone(),
-        &data,
-        &device,
-        &two_devices,
-    )
-    .unwrap();
-    assert_same_step(&net.valid(), &one.net, &two.net);
+    let (before, one, two) = trained_both_ways(&points_config(100, 1), &points_config(50, 2), 2);
+    assert_same_step(&before, &one.net, &two.net);
 }
 
 /// A schedule counts optimizer steps: two devices take one step per
@@ -55,8 +28,6 @@ fn two_devices_with_half_batches_step_like_one_device_with_the_whole_batch() {
 /// epoch's step kept the first epoch's rate.)
 #[test]
 fn a_schedule_on_two_devices_counts_their_steps() {
-    let device = device().autodiff();
-    device.seed(7);
     let halving = |batch_size, devices| {
         let mut config = points_config(batch_size, devices);
         config.fit.epochs = 2;
@@ -66,16 +37,8 @@ fn a_schedule_on_two_devices_counts_their_steps() {
         };
         config
     };
-    let net = halving(100, 1).mlp().unwrap().init(&device).unwrap();
-    let _ = net.forward(Tensor::zeros([1, 2], &device));
-    let data = points();
-    let one = train(&halving(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
-    let two_devices = TrainOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..quiet()
-    };
-    let two = train(&halving(50, 2), net.clone(), &data, &device, &two_devices).unwrap();
-    assert_same_step(&net.valid(), &one.net, &two.net);
+    let (before, one, two) = trained_both_ways(&halving(100, 1), &halving(50, 2), 2);
+    assert_same_step(&before, &one.net, &two.net);
     let rates: Vec<f64> = two.history.epochs.iter().map(|e| e.learning_rate).collect();
     assert_eq!(rates, [0.5, 0.25]);
 }
@@ -87,23 +50,13 @@ fn a_schedule_on_two_devices_counts_their_steps() {
 /// its own share.)
 #[test]
 fn clipping_on_two_devices_acts_on_the_step() {
-    let device = device().autodiff();
-    device.seed(7);
     let clipped = |batch_size, devices| {
         let mut config = points_config(batch_size, devices);
         config.fit.gradient_clipping = Some(GradientClipping::GlobalNorm(0.05));
         config
     };
-    let net = clipped(100, 1).mlp().unwrap().init(&device).unwrap();
-    let _ = net.forward(Tensor::zeros([1, 2], &device));
-    let data = points();
-    let one = train(&clipped(100, 1), net.clone(), &data, &device, &quiet()).unwrap();
-    let two_devices = TrainOptions {
-        devices: vec![device.clone(), device.clone()],
-        ..quiet()
-    };
-    let two = train(&clipped(50, 2), net.clone(), &data, &device, &two_devices).unwrap();
-    assert_same_step(&net.valid(), &one.net, &two.net);
+    let (before, one, two) = trained_both_ways(&clipped(100, 1), &clipped(50, 2), 2);
+    assert_same_step(&before, &one.net, &two.net);
     let norm = |run: &recipe::train::TrainedModel<recipe::models::Mlp>| {
         run.history.epochs[0]
             .grad_norm

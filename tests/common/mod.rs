@@ -15,11 +15,12 @@ use std::process::{Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use recipe::backend::device_from_env;
 use recipe::data::{ClassData, FeatureItem, FeatureSet};
 use recipe::models::{ActivationConfig, Mlp, MlpConfig};
-use recipe::train::{DataConfig, OptimizerConfig, TrainConfig, TrainOptions};
+use recipe::train::{DataConfig, OptimizerConfig, TrainConfig, TrainOptions, TrainedModel, train};
 
 /// The device named by `RECIPE_DEVICE`, or the CPU.
 pub fn device() -> Device {
@@ -284,6 +285,33 @@ pub fn points_config(batch_size: usize, devices: usize) -> TrainConfig {
     config.fit.epochs = 1;
     config.fit.devices = devices;
     config
+}
+
+/// Two runs on [`points`] from the same weights (`whole`'s MLP, drawn once
+/// after seeding 7): `whole` on one device, `split` on `devices` copies of
+/// it. Returns the weights before, and the two runs.
+pub fn trained_both_ways(
+    whole: &TrainConfig,
+    split: &TrainConfig,
+    devices: usize,
+) -> (Mlp, TrainedModel<Mlp>, TrainedModel<Mlp>) {
+    let device = device().autodiff();
+    device.seed(7);
+    let net = whole.mlp().unwrap().init(&device).unwrap();
+    // Burn draws weights at the first forward pass: draw them once, here.
+    let _ = net.forward(Tensor::zeros([1, 2], &device));
+    let data = points();
+    let one = train(whole, net.clone(), &data, &device, &quiet()).unwrap();
+    let options = TrainOptions {
+        devices: if devices > 1 {
+            vec![device.clone(); devices]
+        } else {
+            Vec::new()
+        },
+        ..quiet()
+    };
+    let two = train(split, net.clone(), &data, &device, &options).unwrap();
+    (net.valid(), one, two)
 }
 
 /// `one` and `two` are `before` after the same step taken two ways (one

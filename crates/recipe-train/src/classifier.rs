@@ -97,8 +97,8 @@ pub struct StepHooks {
     /// Label smoothing of the training cross-entropy (replacing the
     /// network's loss in training steps; validation steps keep it).
     pub label_smoothing: Option<f32>,
-    /// Gradient clipping of the gradient the optimizer step applies (the
-    /// sum of the step's batches, in `optimize`).
+    /// Gradient clipping of the gradient the optimizer step applies (with
+    /// several batches a step, their mean), in `optimize`.
     pub gradient_clipping: Option<GradientClipping>,
     /// Hands each clipping step's norm to the output of the batch that
     /// ended it, for the gradient-norm metrics; shared by the clones.
