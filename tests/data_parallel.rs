@@ -1,10 +1,11 @@
-//! Data-parallel training through Burn's multi-device strategy, on two
-//! devices of one backend in one process (the CPU's device twice, or the
-//! GPU's under RECIPE_DEVICE).
+//! Data-parallel training through Burn's multi-device strategy, on two or
+//! three devices of one backend in one process (the CPU's device named
+//! several times, or the GPU's under RECIPE_DEVICE).
 
+use burn::train::metric::LearningRateMetric;
 use recipe::train::{
-    EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig, Regularizer,
-    TrainOptions, column_norms, train,
+    ClassMetric, EarlyStoppingConfig, GradientClipping, LrSchedule, MaxNormConfig, OptimizerConfig,
+    Regularizer, TrainOptions, column_norms, train,
 };
 
 mod common;
@@ -70,6 +71,40 @@ fn clipping_on_two_devices_acts_on_the_step() {
         norm(&one),
         norm(&two)
     );
+}
+
+/// Burn shares 100 points out to three devices as 33, 33 and 34; in
+/// batches of 11 the last device takes 4 batches and the others 3, so an
+/// epoch is 4 rounds and 4 steps (`FitConfig::updates_per_epoch`). Burn's
+/// own learning-rate metric (the rate after the step each batch took part
+/// in) shows a schedule halving every epoch at 0.25 on every batch of the
+/// second epoch. Counted in 10 steps an epoch (the batches of 100 points)
+/// it would still be 0.5; in 3 (the first device's batches), 0.125 in the
+/// last two rounds.
+#[test]
+fn three_devices_with_uneven_shares_step_once_per_round() {
+    let device = device().autodiff();
+    let mut config = points_config(11, 3);
+    config.fit.epochs = 2;
+    config.fit.lr_schedule = LrSchedule::Step {
+        every: 1,
+        factor: 0.5,
+    };
+    assert_eq!(config.fit.updates_per_epoch(100), 4);
+    let net = config.mlp().unwrap().init(&device).unwrap();
+    let options = TrainOptions {
+        devices: vec![device.clone(); 3],
+        metrics: vec![ClassMetric::new(LearningRateMetric::new()).named("lr")],
+        ..quiet()
+    };
+    let run = train(&config, net, &points(), &device, &options).unwrap();
+    let rates: Vec<f64> = run
+        .history
+        .epochs
+        .iter()
+        .map(|e| e.metrics["train_lr"])
+        .collect();
+    assert_eq!(rates, [0.5, 0.25]);
 }
 
 #[test]
