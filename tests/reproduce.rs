@@ -227,7 +227,7 @@ fn reproduce_paper_quick_runs_every_protocol() {
     );
     // Only `paper`'s runs have a patience the command line may change.
     let other = reproduce(&["maxout", "--patience", "3"], &cut);
-    common::assert_refused(&other, "--phase-one pick and change runs of `paper`");
+    common::assert_refused(&other, "--merge-results pick and change runs of `paper`");
     std::fs::remove_dir_all(cut).unwrap();
 }
 
@@ -308,5 +308,79 @@ fn reproduce_paper_retrains_a_recorded_phase_one() {
         &out,
     );
     common::assert_refused(&from_weights, "its trained model");
+    std::fs::remove_dir_all(out).unwrap();
+}
+
+/// `reproduce paper --merge-results`: the seeds an earlier command trained
+/// join the report with their figures as recorded, beside the seeds
+/// trained here, listed with the departures; a record of other settings is
+/// refused before anything is trained.
+#[test]
+fn reproduce_paper_merges_seeds_trained_earlier() {
+    let out = common::fresh_dir("reproduce-paper-merge");
+    let cut = ["paper", "--only", "L2", "--epochs", "1", "--patience", "1"];
+    let earlier = out.join("earlier");
+    common::assert_success(&reproduce(
+        &[&cut[..], &["--seeds", "2"]].concat(),
+        &earlier,
+    ));
+    let record = earlier.join("paper").join("results.json");
+    let recorded: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let record = record.to_str().unwrap();
+
+    let merged_out = out.join("merged");
+    let merged = reproduce(
+        &[&cut[..], &["--seeds", "1", "--merge-results", record]].concat(),
+        &merged_out,
+    );
+    common::assert_success(&merged);
+    let json = std::fs::read_to_string(merged_out.join("paper/results.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let seeds: Vec<u64> = rows.iter().map(|r| r["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds, [1, 2], "{json}");
+    assert_eq!(rows[1]["test_error"], recorded[0]["test_error"]);
+    assert_eq!(rows[1]["seconds"], recorded[0]["seconds"]);
+    assert!(
+        !merged_out.join("paper/L2-seed2").exists(),
+        "seed 2 was trained again"
+    );
+    let results = std::fs::read_to_string(merged_out.join("paper/results.md")).unwrap();
+    assert!(
+        results.contains("seed(s) 2 trained by an earlier command") && results.contains(record),
+        "{results}"
+    );
+    assert!(
+        results.contains("| L2 |") && results.contains("| 2 |"),
+        "{results}"
+    );
+
+    // The protocol's own patience (2) is another setting than the record's.
+    let other_out = out.join("other");
+    let other_patience = [
+        "paper",
+        "--only",
+        "L2",
+        "--epochs",
+        "1",
+        "--patience",
+        "2",
+        "--seeds",
+        "1",
+    ];
+    let other = reproduce(
+        &[&other_patience[..], &["--merge-results", record]].concat(),
+        &other_out,
+    );
+    common::assert_refused(&other, "seed 2 was trained with other departures");
+    assert!(
+        !other_out.join("paper/L2-seed1").exists(),
+        "trained before refusing"
+    );
+    let other_run = reproduce(
+        &["paper", "--only", "max-norm", "--merge-results", record],
+        &other_out,
+    );
+    common::assert_refused(&other_run, "no file holds a row of the runs");
     std::fs::remove_dir_all(out).unwrap();
 }

@@ -108,6 +108,13 @@ pub struct ReproduceArgs {
     /// which needs nothing of phase 1 but the epoch it kept
     #[arg(long, value_name = "RESULTS_JSON")]
     pub phase_one: Option<PathBuf>,
+    /// `paper` only: join the rows of the picked runs from this results.json
+    /// of an earlier `reproduce paper` to the report, for the seeds this
+    /// command does not train (a run trained in pieces, a seed a machine);
+    /// refused if their departures from the paper differ from this
+    /// command's; repeat for several files
+    #[arg(long, value_name = "RESULTS_JSON")]
+    pub merge_results: Vec<PathBuf>,
     /// `all` only: experiments to run at once, each in a process of its own
     /// with its share of the cores (0: one per core on a CPU device, one on
     /// a GPU); each experiment's output goes to OUT/logs/
@@ -134,6 +141,7 @@ impl Default for ReproduceArgs {
             seeds: None,
             patience: None,
             phase_one: None,
+            merge_results: Vec::new(),
             jobs: 0,
             from_results: false,
         }
@@ -293,16 +301,18 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             seeds: args.seeds.as_deref(),
             patience: args.patience,
             phase_one: args.phase_one.as_deref(),
+            merge_results: &args.merge_results,
         };
         return paper(&context, selection);
     } else if args.only.is_some()
         || args.seeds.is_some()
         || args.patience.is_some()
         || args.phase_one.is_some()
+        || !args.merge_results.is_empty()
     {
         bail!(
-            "--only, --seeds, --patience and --phase-one pick and change runs of `paper`; the \
-             other experiments run whole"
+            "--only, --seeds, --patience, --phase-one and --merge-results pick and change runs \
+             of `paper`; the other experiments run whole"
         );
     }
     let jobs = experiment_jobs::jobs(args.jobs, &args.device);

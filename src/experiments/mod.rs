@@ -11,6 +11,7 @@ mod claims;
 mod dropout_ensemble;
 mod maxout_response;
 mod overfitting;
+mod paper_earlier_rows;
 mod paper_phase_one;
 mod paper_records;
 mod paper_report;
@@ -33,6 +34,7 @@ pub use overfitting::{
     learning_curves, markdown_table, overfitting_setting, regularization_variants,
     underfitting_dropout_variants, variant_folder, weight_histograms, with_dropout,
 };
+pub use paper_earlier_rows::{EarlierRows, fewer_seeds_departure, merged_seeds_departure};
 pub use paper_phase_one::{PhaseOne, PhaseOneRecords};
 pub use paper_records::{PaperBudget, PaperRow, PaperRun, paper_runs, run_paper};
 pub use paper_report::{paper_chart, paper_ranking, paper_table};

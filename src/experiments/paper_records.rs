@@ -18,7 +18,7 @@ use recipe_train::{
     ParamSelector, Regularizer, TrainConfig, TrainError, TrainOptions, TrainedModel,
     WeightAveraging, WeightConstraint, resume_mlp,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SplitCache;
 use super::paper_phase_one::{PhaseOne, PhaseOneFigures, epoch_seconds};
@@ -57,7 +57,7 @@ pub struct PaperRun {
 }
 
 /// One seed of one [`PaperRun`], as `results.json` records it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaperRow {
     /// The run's name.
     pub name: String,

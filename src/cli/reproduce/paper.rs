@@ -3,12 +3,12 @@
 //! epochs, patience, a recorded phase 1), each change listed with the
 //! run's departures.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use recipe::experiments::{
-    PaperBudget, PaperRun, PhaseOne, PhaseOneRecords, paper_chart, paper_ranking, paper_runs,
-    paper_table, run_paper,
+    EarlierRows, PaperBudget, PaperRow, PaperRun, PhaseOne, PhaseOneRecords, fewer_seeds_departure,
+    merged_seeds_departure, paper_chart, paper_ranking, paper_runs, paper_table, run_paper,
 };
 
 use super::{Context, Profile};
@@ -27,6 +27,10 @@ pub(super) struct PaperSelection<'a> {
     /// `--phase-one`: an earlier results.json whose phase 1 figures the
     /// retraining starts from, in place of training phase 1.
     pub phase_one: Option<&'a Path>,
+    /// `--merge-results`: earlier results.json files whose rows of the
+    /// picked runs join the report, for the seeds this command does not
+    /// train.
+    pub merge_results: &'a [PathBuf],
 }
 
 /// `reproduce paper`: the published records beside recipe's runs.
@@ -35,21 +39,28 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         Profile::Quick => PaperBudget::Quick,
         Profile::Full => PaperBudget::Full,
     };
-    let runs = picked_runs(paper_runs(budget)?, selection.only)?
-        .into_iter()
-        .map(|run| with_overrides(context, run, selection))
-        .collect::<Result<Vec<_>>>()?;
-    let (phase_one, runs) = match selection.phase_one {
-        Some(file) => (
-            PhaseOne::Recorded(PhaseOneRecords::read(file)?),
-            runs.into_iter()
-                .map(|run| with_recorded_phase_one(run, file))
-                .collect(),
-        ),
-        None => (PhaseOne::Train, runs),
+    let earlier = EarlierRows::read(selection.merge_results)?;
+    let mut runs = Vec::new();
+    let mut merged = Vec::new();
+    for protocol in picked_runs(paper_runs(budget)?, selection.only)? {
+        let protocol_seeds = protocol.seeds.len();
+        let mut run = with_overrides(context, protocol, selection)?;
+        if let Some(file) = selection.phase_one {
+            run = with_recorded_phase_one(run, file);
+        }
+        let (run, earlier_rows) = with_earlier_seeds(run, protocol_seeds, &earlier)?;
+        merged.extend(earlier_rows);
+        runs.push(run);
+    }
+    if !selection.merge_results.is_empty() && !earlier.has_rows_of(&runs) {
+        bail!("--merge-results: no file holds a row of the runs this command picks");
+    }
+    let phase_one = match selection.phase_one {
+        Some(file) => PhaseOne::Recorded(PhaseOneRecords::read(file)?),
+        None => PhaseOne::Train,
     };
     let out = context.out.join("paper");
-    let rows = run_paper(&runs, &phase_one, &context.device, &out, |row| {
+    let trained = run_paper(&runs, &phase_one, &context.device, &out, |row| {
         println!(
             "   {} seed {}: test error {:.2}% (phase 1's model {:.2}%; paper {:.2}%), best epoch \
              {} of {} ({:.0}s)",
@@ -63,6 +74,7 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
             row.seconds
         );
     })?;
+    let rows = by_run_and_seed(&runs, trained.into_iter().chain(merged).collect());
     let mut body = format!(
         "Test error on the 10,000 test images, each run's model chosen on the validation \
          split (the last 10,000 training images) only, then retrained on all the training \
@@ -93,8 +105,13 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         }
     }
     // A recorded phase 1 has no curve to draw: its own folder has the chart.
-    if rows.iter().any(|row| !row.valid_errors.is_empty()) {
-        paper_chart(&rows).write(&out.join("validation"))?;
+    let charted: Vec<PaperRow> = rows
+        .iter()
+        .filter(|row| !row.valid_errors.is_empty())
+        .cloned()
+        .collect();
+    if !charted.is_empty() {
+        paper_chart(&charted).write(&out.join("validation"))?;
         body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
     }
     context.write(
@@ -103,6 +120,42 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         &body,
         &rows,
     )
+}
+
+/// `run` with its seeds listed with the departures (which the earlier
+/// files trained; fewer in all than the protocol's `protocol_seeds`), and
+/// the earlier rows that join it, whose departures become the run's.
+fn with_earlier_seeds(
+    mut run: PaperRun,
+    protocol_seeds: usize,
+    earlier: &EarlierRows,
+) -> Result<(PaperRun, Vec<PaperRow>)> {
+    let earlier_rows = earlier.rows_of(&run)?;
+    if !earlier_rows.is_empty() {
+        let seeds: Vec<u64> = earlier_rows.iter().map(|row| row.seed).collect();
+        let files: Vec<&Path> = earlier.files().collect();
+        run.deviations.push(merged_seeds_departure(&seeds, &files));
+    }
+    let seeds = run.seeds.len() + earlier_rows.len();
+    if seeds < protocol_seeds {
+        run.deviations
+            .push(fewer_seeds_departure(seeds, protocol_seeds));
+    }
+    let rows = earlier_rows
+        .into_iter()
+        .map(|row| PaperRow {
+            deviations: run.deviations.clone(),
+            ..row
+        })
+        .collect();
+    Ok((run, rows))
+}
+
+/// `rows` in the order of `runs`, each run's seeds in ascending order.
+fn by_run_and_seed(runs: &[PaperRun], mut rows: Vec<PaperRow>) -> Vec<PaperRow> {
+    let run_index = |row: &PaperRow| runs.iter().position(|run| run.name == row.name);
+    rows.sort_by_key(|row| (run_index(row), row.seed));
+    rows
 }
 
 /// The runs `--only` names: each comma-separated item picks the run of that
@@ -142,7 +195,7 @@ fn picked_runs(all: Vec<PaperRun>, only: Option<&str>) -> Result<Vec<PaperRun>> 
 
 /// `run` on the chosen dataset with the command line's cuts and changes
 /// (images, epochs, seeds, patience), each listed with the run's
-/// departures.
+/// departures but the seeds (listed once the merged ones are known).
 fn with_overrides(
     context: &Context,
     mut run: PaperRun,
@@ -163,17 +216,7 @@ fn with_overrides(
             run.config.fit.epochs, protocol_epochs
         ));
     }
-    if let Some(seeds) = selection
-        .seeds
-        .filter(|seeds| *seeds != run.seeds.as_slice())
-    {
-        if seeds.len() < run.seeds.len() {
-            run.deviations.push(format!(
-                "{} seed(s) (--seeds) where the protocol reports {}",
-                seeds.len(),
-                run.seeds.len()
-            ));
-        }
+    if let Some(seeds) = selection.seeds {
         run.seeds = seeds.to_vec();
     }
     match selection.patience {
@@ -263,6 +306,56 @@ mod tests {
         // The protocol's own patience is no departure.
         let same = with_patience(maxout.clone(), 100).unwrap();
         assert_eq!(same.deviations, maxout.deviations);
+    }
+
+    #[test]
+    fn seeds_are_counted_with_those_merged_from_earlier_files() {
+        let radius = |seeds: &[u64]| {
+            let mut run = full_runs()
+                .into_iter()
+                .find(|run| run.name.contains("the paper's radius"))
+                .unwrap();
+            run.seeds = seeds.to_vec();
+            run
+        };
+        let alone = with_earlier_seeds(radius(&[2]), 3, &EarlierRows::default()).unwrap();
+        assert!(alone.1.is_empty());
+        assert_eq!(
+            alone.0.deviations.last().unwrap(),
+            &fewer_seeds_departure(1, 3)
+        );
+
+        let dir = std::env::temp_dir().join(format!("recipe-seeds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("results.json");
+        let earlier_run = alone.0.clone();
+        let rows: Vec<serde_json::Value> = [1, 3]
+            .iter()
+            .map(|seed| {
+                serde_json::json!({
+                    "name": earlier_run.name, "source": earlier_run.source,
+                    "paper_test_error": 1.05, "seed": seed, "test_error": 1.0,
+                    "phase_one_test_error": 1.1, "valid_error": 1.1, "epochs_run": 300,
+                    "best_epoch": 200, "retrain_epochs": 167, "seconds": 1.0,
+                    "deviations": earlier_run.deviations,
+                })
+            })
+            .collect();
+        std::fs::write(&file, serde_json::to_string(&rows).unwrap()).unwrap();
+        let earlier = EarlierRows::read(std::slice::from_ref(&file)).unwrap();
+        let (run, merged) = with_earlier_seeds(radius(&[2]), 3, &earlier).unwrap();
+        let listed = run.deviations.last().unwrap();
+        assert!(
+            listed.contains("seed(s) 1, 3 trained by an earlier command"),
+            "{listed}"
+        );
+        assert!(
+            !run.deviations.iter().any(|line| line.contains("(--seeds)")),
+            "three seeds in all: {:?}",
+            run.deviations
+        );
+        assert!(merged.iter().all(|row| row.deviations == run.deviations));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
