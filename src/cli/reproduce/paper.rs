@@ -104,7 +104,8 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
             body.push_str(&format!("  - {deviation}\n"));
         }
     }
-    // A recorded phase 1 has no curve to draw: its own folder has the chart.
+    // A recorded phase 1 or a merged seed has no curve to draw: its own
+    // folder has the chart.
     let charted: Vec<PaperRow> = rows
         .iter()
         .filter(|row| !row.valid_errors.is_empty())
