@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use recipe_train::TrainError;
 
+use super::paper_records::read_paper_rows;
 use super::{PaperRow, PaperRun};
 
 /// The flag that merges earlier rows, named in the departure it lists.
@@ -26,25 +27,16 @@ impl EarlierRows {
     pub fn read(files: &[PathBuf]) -> Result<Self, TrainError> {
         let mut earlier = Self::default();
         for file in files {
-            let io = |reason: String| TrainError::Io {
-                path: file.clone(),
-                reason: reason.into(),
-            };
-            let text = std::fs::read_to_string(file).map_err(|error| io(error.to_string()))?;
-            let rows: Vec<PaperRow> = serde_json::from_str(&text).map_err(|error| {
-                io(format!(
-                    "expected the results.json of `reproduce paper`: {error}"
-                ))
-            })?;
+            let rows = read_paper_rows(file)?;
             earlier.files.push((file.clone(), rows));
         }
         Ok(earlier)
     }
 
     /// The rows of `run` for the seeds it does not train itself, as
-    /// recorded, sorted by seed, after checking that they were trained with the same departures
-    /// from the paper (the lines that only say how the seeds came together
-    /// aside): a record of other settings, a seed that `run` trains too, or
+    /// recorded, sorted by seed, after checking that they were trained with
+    /// the same departures from the paper (the lines that only say how the
+    /// seeds came together aside): a record of other settings, a seed that `run` trains too, or
     /// one seed in two files is refused in words.
     pub fn rows_of(&self, run: &PaperRun) -> Result<Vec<PaperRow>, TrainError> {
         let settings = settings_departures(&run.deviations);
@@ -134,6 +126,7 @@ fn settings_departures(deviations: &[String]) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiments::paper_records::written_results;
     use crate::experiments::{PaperBudget, paper_runs};
 
     /// The paper's-radius run training `seeds` of a protocol of 3.
@@ -161,16 +154,7 @@ mod tests {
 
     /// `rows` as `results.json` in a folder of its own (`test` names it).
     fn written(test: &str, rows: &[serde_json::Value]) -> PathBuf {
-        written_text(test, &serde_json::to_string(rows).unwrap())
-    }
-
-    /// `text` as `results.json` in a folder of its own (`test` names it).
-    fn written_text(test: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("recipe-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("results.json");
-        std::fs::write(&file, text).unwrap();
-        file
+        written_results(test, &serde_json::to_string(rows).unwrap())
     }
 
     /// Asserts that `error` names `file` and says `why`.
@@ -229,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_no_results_json_is_refused_by_name() {
-        let file = written_text("merge-bad", "[{\"name\": 3}]");
+        let file = written_results("merge-bad", "[{\"name\": 3}]");
         let error = EarlierRows::read(std::slice::from_ref(&file)).unwrap_err();
         assert_refuses(error, &file, "expected the results.json");
     }

@@ -11,6 +11,7 @@ use recipe_train::{InvalidSetting, TrainError, TrainedModel};
 use serde::Deserialize;
 
 use super::PaperRun;
+use super::paper_records::read_paper_rows;
 use super::paper_retraining::Retraining;
 
 /// Where the paper runs' phase 1 comes from.
@@ -51,21 +52,17 @@ impl PhaseOneRecords {
     /// whose runs did not retrain (a retrained row's seconds and test
     /// error are the retraining's).
     pub fn read(file: &Path) -> Result<Self, TrainError> {
-        let io = |reason: Box<dyn std::error::Error + Send + Sync>| TrainError::Io {
-            path: file.to_path_buf(),
-            reason,
-        };
-        let text = std::fs::read_to_string(file).map_err(|error| io(error.into()))?;
-        let rows: Vec<RecordedPhaseOne> = serde_json::from_str(&text).map_err(|error| {
-            io(format!("expected the results.json of `reproduce paper`: {error}").into())
-        })?;
+        let rows: Vec<RecordedPhaseOne> = read_paper_rows(file)?;
         if let Some(row) = rows.iter().find(|row| row.retrain_epochs.is_some()) {
-            return Err(io(format!(
-                "`{}` seed {} was retrained on all images; a phase 1 record is a row of a \
-                 run without retraining",
-                row.name, row.seed
-            )
-            .into()));
+            return Err(TrainError::Io {
+                path: file.to_path_buf(),
+                reason: format!(
+                    "`{}` seed {} was retrained on all images; a phase 1 record is a row of a \
+                     run without retraining",
+                    row.name, row.seed
+                )
+                .into(),
+            });
         }
         Ok(Self {
             file: file.to_path_buf(),
@@ -176,16 +173,8 @@ impl PhaseOneFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::experiments::paper_records::written_results;
     use crate::experiments::{PaperBudget, paper_runs};
-
-    /// `text` as `results.json` in a folder of its own (`test` names it).
-    fn written(test: &str, text: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("recipe-{test}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("results.json");
-        std::fs::write(&file, text).unwrap();
-        file
-    }
 
     const ROW: &str = r#"{"name": "dropout + max-norm", "source": "Srivastava et al. 2014, Table 9",
         "paper_test_error": 1.05, "seed": 2, "test_error": 1.28, "valid_error": 1.28,
@@ -194,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_recorded_row_gives_phase_ones_figures_by_run_and_seed() {
-        let file = written("phase-one-rows", &format!("[{ROW}]"));
+        let file = written_results("phase-one-rows", &format!("[{ROW}]"));
         let records = PhaseOneRecords::read(&file).unwrap();
         let figures = PhaseOneFigures::of_record(records.find("dropout + max-norm", 2).unwrap());
         assert_eq!(figures.best_epoch, 170);
@@ -214,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_record_beyond_the_runs_budget_is_refused_as_other_settings() {
-        let file = written("phase-one-budget", &format!("[{ROW}]"));
+        let file = written_results("phase-one-budget", &format!("[{ROW}]"));
         let records = PhaseOneRecords::read(&file).unwrap();
         let run = |budget| {
             let runs = paper_runs(PaperBudget::Full).unwrap();
@@ -236,14 +225,14 @@ mod tests {
 
     #[test]
     fn a_file_that_is_no_phase_one_record_is_refused_by_name() {
-        let file = written("phase-one-not-rows", "{\"not\": \"rows\"}");
+        let file = written_results("phase-one-not-rows", "{\"not\": \"rows\"}");
         let error = PhaseOneRecords::read(&file).unwrap_err().to_string();
         assert!(
             error.contains("results.json") && error.contains("expected the results.json"),
             "{error}"
         );
         let retrained = ROW.replace("\"retrain_epochs\": null", "\"retrain_epochs\": 142");
-        let file = written("phase-one-retrained", &format!("[{retrained}]"));
+        let file = written_results("phase-one-retrained", &format!("[{retrained}]"));
         let error = PhaseOneRecords::read(&file).unwrap_err().to_string();
         assert!(error.contains("seed 2 was retrained"), "{error}");
         let absent = PhaseOneRecords::read(Path::new("/nonexistent/results.json"));

@@ -93,6 +93,34 @@ pub struct PaperRow {
     pub valid_errors: Vec<(usize, f64)>,
 }
 
+/// The rows of `file`, a `results.json` of `recipe reproduce paper`, each
+/// read as `T` (a whole [`PaperRow`] or the part of one a reader needs).
+pub(super) fn read_paper_rows<T: serde::de::DeserializeOwned>(
+    file: &Path,
+) -> Result<Vec<T>, TrainError> {
+    let io = |reason: String| TrainError::Io {
+        path: file.to_path_buf(),
+        reason: reason.into(),
+    };
+    let text = std::fs::read_to_string(file).map_err(|error| io(error.to_string()))?;
+    serde_json::from_str(&text).map_err(|error| {
+        io(format!(
+            "expected the results.json of `reproduce paper`: {error}"
+        ))
+    })
+}
+
+/// `text` as `results.json` in a temporary folder of its own (`test`
+/// names it), for the tests of the readers of such files.
+#[cfg(test)]
+pub(super) fn written_results(test: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("recipe-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("results.json");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// The ladder's network: 784-1024-1024-2048-10 ReLU (Table 9).
 const LADDER_WIDTHS: [usize; 3] = [1024, 1024, 2048];
 
