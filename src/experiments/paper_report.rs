@@ -121,12 +121,12 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
 }
 
 /// A test error in percent, to the thousandth where the hundredths do not
-/// hold it: one test image in 10,000 is 0.01%, but a mean over seeds
-/// falls between hundredths (1.09, 1.03 and 1.04% make
-/// 1.053%), and rounding it to a paper's two decimals (1.05%) would
-/// claim a figure the seeds did not reach.
-fn percent(mean: f64) -> String {
-    let thousandths = format!("{mean:.3}");
+/// hold it: one test image in 10,000 is 0.01%, but a mean over seeds falls
+/// between hundredths (1.09, 1.03 and 1.04% make 1.053%), and rounding it
+/// to a paper's two decimals (1.05%) would claim a figure the seeds did
+/// not reach.
+fn percent(error: f64) -> String {
+    let thousandths = format!("{error:.3}");
     match thousandths.strip_suffix('0') {
         Some(hundredths) => format!("{hundredths}%"),
         None => format!("{thousandths}%"),
