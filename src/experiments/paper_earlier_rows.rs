@@ -25,19 +25,18 @@ impl EarlierRows {
     /// The rows of each of `files`, each a `results.json` of `recipe
     /// reproduce paper`.
     pub fn read(files: &[PathBuf]) -> Result<Self, TrainError> {
-        let mut earlier = Self::default();
-        for file in files {
-            let rows = read_paper_rows(file)?;
-            earlier.files.push((file.clone(), rows));
-        }
-        Ok(earlier)
+        let files = files
+            .iter()
+            .map(|file| Ok((file.clone(), read_paper_rows(file)?)))
+            .collect::<Result<_, TrainError>>()?;
+        Ok(Self { files })
     }
 
     /// The rows of `run` for the seeds it does not train itself, as
     /// recorded, sorted by seed, after checking that they were trained with
     /// the same departures from the paper (the lines that only say how the
-    /// seeds came together aside): a record of other settings, a seed that `run` trains too, or
-    /// one seed in two files is refused in words.
+    /// seeds came together aside): a record of other settings, a seed that
+    /// `run` trains too, or one seed in two files is refused in words.
     pub fn rows_of(&self, run: &PaperRun) -> Result<Vec<PaperRow>, TrainError> {
         let settings = settings_departures(&run.deviations);
         let mut joining: Vec<PaperRow> = Vec::new();
