@@ -27,9 +27,9 @@ use crate::{
     DropoutInference, Evaluation, FitConfig, GradNormMaxMetric, History, HistoryHandle,
     HistoryLogger, InitialLoss, KeepCheckpoints, LayerGradients, MetricEarlyStopping,
     MonteCarloFigures, OutputCheck, PenaltyMetric, Plateau, RunArtifacts, RunFolderLock,
-    ScheduledLr, StopOnAny, StopOnCallback, StopOnDivergence, Summary, TrainConfig, TrainError,
-    TrainOptions, TrainedModel, WeightAverager, evaluate_monte_carlo, scaled_lr_scheduler,
-    thinned_copy,
+    ScheduledLr, StepHooks, StopOnAny, StopOnCallback, StopOnDivergence, Summary, TrainConfig,
+    TrainError, TrainOptions, TrainedModel, WeightAverager, evaluate_monte_carlo,
+    scaled_lr_scheduler, thinned_copy,
 };
 
 /// The bounds a data item needs to go through Burn's loaders.
@@ -107,17 +107,7 @@ where
         &data.data.info.name,
         setup.interrupter.clone(),
     );
-    let mut hooks = config.step_hooks().with_output_check(output_check.clone());
-    hooks.layer_gradients = setup.layer_gradients.clone();
-    hooks.averager = setup.averager.clone();
-    hooks.initial_loss = initial_loss.clone();
-    // Burn sums the gradients of a step's batches (one per device, over
-    // `accumulate_grad_batches` rounds): each loss is scaled so that the
-    // step takes their mean.
-    let batches_per_step = devices.len() * config.accumulate_grad_batches;
-    if batches_per_step > 1 {
-        hooks.gradient_scale = Some(1.0 / batches_per_step as f32);
-    }
+    let hooks = setup.step_hooks(config, &output_check, initial_loss.clone(), devices.len());
     let outcome = setup.launch(
         config,
         &data,
@@ -656,6 +646,29 @@ impl LearnerSetup {
         Ok(logger)
     }
 
+    /// The step hooks of `config` with this run's recorders: the output
+    /// check, the per-layer gradients, the weight average and the initial
+    /// loss. Burn sums the gradients of a step's batches (one per device,
+    /// over `accumulate_grad_batches` rounds): each loss is scaled so that
+    /// the step takes their mean.
+    fn step_hooks(
+        &self,
+        config: &FitConfig,
+        output_check: &OutputCheck,
+        initial_loss: Option<InitialLoss>,
+        devices: usize,
+    ) -> StepHooks {
+        let mut hooks = config.step_hooks().with_output_check(output_check.clone());
+        hooks.layer_gradients = self.layer_gradients.clone();
+        hooks.averager = self.averager.clone();
+        hooks.initial_loss = initial_loss;
+        let batches_per_step = devices * config.accumulate_grad_batches;
+        if batches_per_step > 1 {
+            hooks.gradient_scale = Some(1.0 / batches_per_step as f32);
+        }
+        hooks
+    }
+
     /// Divergence first, then early stopping, then the run's callbacks:
     /// all see every epoch.
     fn stopping(&self, callbacks: Option<&StopOnCallback>) -> StopOnAny {
@@ -679,65 +692,14 @@ impl LearnerSetup {
         devices: Vec<Device>,
     ) -> Result<Outcome<N>, TrainError> {
         let start_epoch = self.start_epoch;
-        let epochs = if self.already_stopped.is_some() {
-            start_epoch
-        } else {
-            config.epochs
-        };
         let dir = self.learner_dir.path();
         let schedule = self.schedule(config, data);
         let logger = self.history_logger(config, options, &self.interrupter, schedule.clone())?;
         let history = logger.handle();
         let callbacks = (!options.callbacks.is_empty())
             .then(|| StopOnCallback::new(options.callbacks.clone(), history.clone()));
-        let mut training = SupervisedTraining::new(
-            dir,
-            data.train_loader(
-                config,
-                start_epoch,
-                &self.device,
-                self.layer_gradients
-                    .as_ref()
-                    .map(LayerGradients::epoch_counter),
-            ),
-            data.valid_loader(config),
-        )
-        .metrics((
-            DeferredAccuracyMetric::new().read_every(options.read_metrics_every),
-            DeferredLossMetric::new().read_every(options.read_metrics_every),
-        ))
-        .metric_train_numeric(PenaltyMetric::new().read_every(options.read_metrics_every));
-        for metric in &options.metrics {
-            if metric.on_train() {
-                training = training.metric_train_numeric(metric.clone());
-            }
-            training = training.metric_valid_numeric(metric.clone());
-        }
-        training = training
-            .with_metric_logger(logger)
-            .with_application_logger(None)
-            .with_interrupter(self.interrupter.clone())
-            .renderer(Box::new(QuietRenderer::new(options.show_progress)))
-            .early_stopping(self.stopping(callbacks.as_ref()))
-            .num_epochs(epochs);
-        if config.gradient_clipping.is_some() {
-            training = training
-                .metric_train_numeric(
-                    PenaltyMetric::grad_norm().read_every(options.read_metrics_every),
-                )
-                .metric_train_numeric(GradNormMaxMetric::new());
-        }
-        if config.accumulate_grad_batches > 1 {
-            training = training.grads_accumulation(config.accumulate_grad_batches);
-        }
-        if devices.len() > 1 {
-            // The optimizer steps on the main device, where validation runs.
-            let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
-            training = training.with_training_strategy(strategy.into());
-        }
-        if self.checkpointing {
-            training = self.with_checkpoints(config, training)?;
-        }
+        let training =
+            self.supervised_training(config, data, options, logger, callbacks.as_ref(), devices)?;
         let (optimizer, model) = crate::fold_hooks(&config.optimizer, model);
         let learner = match schedule {
             Some(schedule) => {
@@ -775,6 +737,75 @@ impl LearnerSetup {
             train_seconds,
             callbacks,
         })
+    }
+
+    /// Burn's `SupervisedTraining` for this run: its loaders, recipe's
+    /// metrics and the run's own, the history logger, the stopping rules,
+    /// gradient accumulation, several devices and checkpoints as `config`
+    /// asks. A run resumed after it had stopped trains no further epoch.
+    fn supervised_training<N: Classify, I: DataItem>(
+        &self,
+        config: &FitConfig,
+        data: &RunData<'_, I, N::Input>,
+        options: &TrainOptions,
+        logger: HistoryLogger,
+        callbacks: Option<&StopOnCallback>,
+        devices: Vec<Device>,
+    ) -> Result<SupervisedTraining<Classifier<N>>, TrainError> {
+        let epochs = if self.already_stopped.is_some() {
+            self.start_epoch
+        } else {
+            config.epochs
+        };
+        let mut training = SupervisedTraining::new(
+            self.learner_dir.path(),
+            data.train_loader(
+                config,
+                self.start_epoch,
+                &self.device,
+                self.layer_gradients
+                    .as_ref()
+                    .map(LayerGradients::epoch_counter),
+            ),
+            data.valid_loader(config),
+        )
+        .metrics((
+            DeferredAccuracyMetric::new().read_every(options.read_metrics_every),
+            DeferredLossMetric::new().read_every(options.read_metrics_every),
+        ))
+        .metric_train_numeric(PenaltyMetric::new().read_every(options.read_metrics_every));
+        for metric in &options.metrics {
+            if metric.on_train() {
+                training = training.metric_train_numeric(metric.clone());
+            }
+            training = training.metric_valid_numeric(metric.clone());
+        }
+        training = training
+            .with_metric_logger(logger)
+            .with_application_logger(None)
+            .with_interrupter(self.interrupter.clone())
+            .renderer(Box::new(QuietRenderer::new(options.show_progress)))
+            .early_stopping(self.stopping(callbacks))
+            .num_epochs(epochs);
+        if config.gradient_clipping.is_some() {
+            training = training
+                .metric_train_numeric(
+                    PenaltyMetric::grad_norm().read_every(options.read_metrics_every),
+                )
+                .metric_train_numeric(GradNormMaxMetric::new());
+        }
+        if config.accumulate_grad_batches > 1 {
+            training = training.grads_accumulation(config.accumulate_grad_batches);
+        }
+        if devices.len() > 1 {
+            // The optimizer steps on the main device, where validation runs.
+            let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
+            training = training.with_training_strategy(strategy.into());
+        }
+        if self.checkpointing {
+            training = self.with_checkpoints(config, training)?;
+        }
+        Ok(training)
     }
 
     /// Atomic checkpoints every epoch, retaining the best epoch's for
