@@ -89,8 +89,9 @@ impl TestErrors {
 pub fn paper_table(rows: &[PaperRow]) -> String {
     let mut table = String::from(
         "| run | source | paper test error | recipe test error (mean; seeds: range) | seeds \
-         | best epoch | training time, all seeds | phase 1's model (mean) |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         | best epoch | training time, all seeds | phase 1's model (mean) \
+         | the seed phase 1's validation picks |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
     );
     for runs in seeds_by_run(rows) {
         let TestErrors {
@@ -108,16 +109,53 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
         let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
         let phase_one = runs.iter().map(|r| r.phase_one_test_error).sum::<f64>() / seeds as f64;
         table.push_str(&format!(
-            "| {} | {} | {:.2}% | {range} | {seeds} | {} | {:.0} s | {} |\n",
+            "| {} | {} | {:.2}% | {range} | {seeds} | {} | {:.0} s | {} | {} |\n",
             runs[0].name,
             runs[0].source,
             runs[0].paper_test_error,
             best_epochs.join(", "),
             seconds,
-            percent(phase_one)
+            percent(phase_one),
+            picked_by_validation(&runs)
         ));
     }
     table
+}
+
+/// The single model that phase 1's validation error picks among a run's
+/// seeds, as a paper reports the run it chose on validation data: the
+/// seed of the lowest validation error with its test error, or every seed
+/// tied at it.
+fn picked_by_validation(seeds: &[&PaperRow]) -> String {
+    // Validation errors count images: equal counts are equal errors, which
+    // float sums may leave a rounding apart.
+    let images = |row: &PaperRow| (row.valid_error * 1000.0).round() as i64;
+    let lowest = seeds.iter().map(|row| images(row)).min().unwrap_or(0);
+    let picked: Vec<&PaperRow> = seeds
+        .iter()
+        .copied()
+        .filter(|row| images(row) == lowest)
+        .collect();
+    match picked.as_slice() {
+        [one] => format!(
+            "seed {}: {:.2}% (validation {:.2}%)",
+            one.seed, one.test_error, one.valid_error
+        ),
+        tied => {
+            let list = |figure: fn(&PaperRow) -> String| {
+                tied.iter()
+                    .map(|row| figure(row))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "seeds {} tied (validation {:.2}%): {}%",
+                list(|row| row.seed.to_string()),
+                tied[0].valid_error,
+                list(|row| format!("{:.2}", row.test_error))
+            )
+        }
+    }
 }
 
 /// A test error in percent, to the thousandth where the hundredths do not
@@ -266,7 +304,7 @@ mod tests {
             paper_test_error: 1.05,
             seed,
             test_error: error,
-            valid_error: 1.0,
+            valid_error: error + 0.05,
             epochs_run: 10,
             best_epoch: 8,
             phase_one_test_error: error + 0.1,
@@ -280,14 +318,104 @@ mod tests {
             table.contains("| 1.05% | 1.10% (1.00 to 1.20) | 3 |"),
             "{table}"
         );
-        assert!(table.ends_with("| 30 s | 1.20% |\n"), "{table}");
+        assert!(
+            table.ends_with("| 30 s | 1.20% | seed 1: 1.00% (validation 1.05%) |\n"),
+            "{table}"
+        );
         // Rounded to hundredths, this mean would read as the paper's 1.05%.
         let table = paper_table(&[row(1, 1.09), row(2, 1.03), row(3, 1.04)]);
         assert!(
             table.contains("| 1.05% | 1.053% (1.03 to 1.09) | 3 |"),
             "{table}"
         );
-        assert!(table.ends_with("| 1.153% |\n"), "{table}");
+        assert!(
+            table.ends_with("| 1.153% | seed 2: 1.03% (validation 1.08%) |\n"),
+            "{table}"
+        );
+    }
+
+    /// The lowest validation error picks the seed, whatever its test error;
+    /// errors a float rounding apart are a tie, and every tied seed is named.
+    #[test]
+    fn validation_picks_a_seed_and_names_a_tie() {
+        let row = |seed, valid_error, test_error| PaperRow {
+            name: "Maxout".into(),
+            source: "Goodfellow et al. 2013".into(),
+            paper_test_error: 0.94,
+            seed,
+            test_error,
+            valid_error,
+            epochs_run: 10,
+            best_epoch: 8,
+            phase_one_test_error: test_error,
+            retrain_epochs: None,
+            seconds: 10.0,
+            deviations: Vec::new(),
+            valid_errors: Vec::new(),
+        };
+        let (one, two, three) = (row(1, 1.10, 1.01), row(2, 1.15, 0.90), row(3, 1.1, 1.04));
+        let three = PaperRow {
+            valid_error: 1.0999999999999988,
+            ..three
+        };
+        assert_eq!(
+            picked_by_validation(&[&one, &two, &three]),
+            "seeds 1, 3 tied (validation 1.10%): 1.01, 1.04%"
+        );
+        assert_eq!(
+            picked_by_validation(&[&two, &one]),
+            "seed 1: 1.01% (validation 1.10%)"
+        );
+        assert_eq!(
+            picked_by_validation(&[&two]),
+            "seed 2: 0.90% (validation 1.15%)"
+        );
+    }
+
+    /// The README's records table quotes these: the committed reports'
+    /// rows, each run's seeds picked by phase 1's validation error.
+    #[test]
+    fn validation_picks_the_committed_records_seeds() {
+        let picked = |file: &str, run: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+            let rows: Vec<serde_json::Value> =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let rows: Vec<PaperRow> = rows
+                .into_iter()
+                .filter(|row| row["name"] == run)
+                .map(|mut row| {
+                    // Reports older than phase 1's own test error lack it.
+                    if row.get("phase_one_test_error").is_none() {
+                        row["phase_one_test_error"] = row["test_error"].clone();
+                    }
+                    serde_json::from_value(row).unwrap()
+                })
+                .collect();
+            picked_by_validation(&rows.iter().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            picked(
+                "docs/paper/dmn-radius-3seeds/results.json",
+                "dropout + max-norm, the paper's radius"
+            ),
+            "seed 2: 1.03% (validation 1.07%)"
+        );
+        let ema = "Maxout + dropout + max-norm + validated EMA";
+        assert_eq!(
+            picked("docs/paper/maxout-target/results.json", ema),
+            "seed 4: 0.98% (validation 1.06%)"
+        );
+        assert_eq!(
+            picked("docs/paper/maxout-ema-p200/results.json", ema),
+            "seed 3: 0.94% (validation 1.02%)"
+        );
+        assert_eq!(
+            picked(
+                "docs/paper/maxout-target/results.json",
+                "Maxout + dropout + max-norm"
+            ),
+            "seed 4: 1.04% (validation 1.07%)"
+        );
     }
 
     /// Pairs of equal paper figures are not ranked; a pair recipe's means

@@ -78,8 +78,9 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
     let mut body = format!(
         "Test error on the 10,000 test images, each run's model chosen on the validation \
          split (the last 10,000 training images) only, then retrained on all the training \
-         images as its paper does (the last column: phase 1's model before that). The papers' \
-         figures are on MNIST.\n\n{}",
+         images as its paper does (\"phase 1's model\": before that). The last column is the \
+         single model among the seeds that phase 1's validation error picks, as a paper \
+         reports the run it chose on validation data. The papers' figures are on MNIST.\n\n{}",
         paper_table(&rows)
     );
     if let Some(ranking) = paper_ranking(&rows) {
