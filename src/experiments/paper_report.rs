@@ -127,16 +127,17 @@ pub fn paper_table(rows: &[PaperRow]) -> String {
 /// seed of the lowest validation error with its test error, or every seed
 /// tied at it.
 fn picked_by_validation(seeds: &[&PaperRow]) -> String {
-    // Validation errors count images: equal counts are equal errors, which
-    // float sums may leave a rounding apart.
-    let images = |row: &PaperRow| (row.valid_error * 1000.0).round() as i64;
-    let lowest = seeds.iter().map(|row| images(row)).min().unwrap_or(0);
+    // Validation errors count images (0.01% each of 10,000): equal counts
+    // are equal errors, which float sums may leave a rounding apart.
+    let thousandths = |row: &PaperRow| (row.valid_error * 1000.0).round() as i64;
+    let lowest = seeds.iter().map(|row| thousandths(row)).min();
     let picked: Vec<&PaperRow> = seeds
         .iter()
         .copied()
-        .filter(|row| images(row) == lowest)
+        .filter(|row| Some(thousandths(row)) == lowest)
         .collect();
     match picked.as_slice() {
+        [] => String::new(),
         [one] => format!(
             "seed {}: {:.2}% (validation {:.2}%)",
             one.seed, one.test_error, one.valid_error
@@ -370,6 +371,7 @@ mod tests {
             picked_by_validation(&[&two]),
             "seed 2: 0.90% (validation 1.15%)"
         );
+        assert_eq!(picked_by_validation(&[]), "");
     }
 
     /// The README's records table quotes these: the committed reports'
