@@ -381,7 +381,7 @@ mod tests {
         let picked = |file: &str, run: &str| {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
             let rows: Vec<serde_json::Value> =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                super::super::paper_records::read_paper_rows(&path).unwrap();
             let rows: Vec<PaperRow> = rows
                 .into_iter()
                 .filter(|row| row["name"] == run)
