@@ -8,9 +8,9 @@
 //! weights get no data gradient and the penalty alone moves them.
 
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use burn::train::{TrainOutput, TrainStep};
-use recipe_data::{Splits, load_splits};
+use recipe_data::{ClassBatch, ClassData, ImageItem, Splits, load_splits};
 use recipe_models::Mlp;
 use recipe_train::{
     Classifier, OptimizerConfig, ParamSelector, Regularizer, StepHooks, TrainConfig, TrainError,
@@ -128,6 +128,11 @@ pub fn trace_penalties(
         &base.data.split,
     )?;
     let (dead, busy) = dead_and_busy_pixels(&splits);
+    let pixels: Vec<(usize, bool)> = dead
+        .map(|d| (d, true))
+        .into_iter()
+        .chain([(busy, false)])
+        .collect();
     let data = splits.flat_data(base.data.standardize)?;
     let device = device.clone().autodiff();
     let penalties = [
@@ -138,90 +143,12 @@ pub fn trace_penalties(
     let mut series = Vec::new();
     let mut near_zero = Vec::new();
     for (name, regularizer) in penalties {
-        device.seed(base.fit.seed);
-        let net = base.mlp()?.init(&device)?;
-        let hooks = StepHooks::new(
-            regularizer
-                .map(|r| WeightPenalty::new(r, ParamSelector::default()))
-                .into_iter()
-                .collect(),
-            Vec::new(),
-        );
-        let mut model = Classifier::with_hooks(net, hooks);
-        let mut optimizer = OptimizerConfig::sgd(0.0).init();
-        let loader = data.loader(
-            &data.train,
-            base.fit.batch_size,
-            Some(base.fit.seed),
-            Some(device.clone()),
-        );
-        let pixels: Vec<(usize, bool)> = dead
-            .map(|d| (d, true))
-            .into_iter()
-            .chain([(busy, false)])
-            .collect();
-        let mut values: Vec<Vec<f64>> = Vec::new();
-        let mut data_steps: Vec<Vec<f64>> = Vec::new();
-        let mut steps = 0;
-        while steps < config.steps {
-            for batch in loader.iter() {
-                let batch =
-                    batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
-                values.push(watched(&model.net, &pixels, config.units));
-                // The step the data alone asks for, at the same weights.
-                let data_only = Classifier::new(model.net.clone()).step(batch.clone());
-                let weight = &model.net.layers[0].linear().weight;
-                let gradient = data_only
-                    .grads
-                    .get::<2>(weight.id)
-                    .ok_or_else(|| TrainError::Learner("no gradient for layers.0".into()))?;
-                data_steps.push(
-                    rows(gradient, &pixels, config.units)
-                        .into_iter()
-                        .map(|g| g * config.learning_rate)
-                        .collect(),
-                );
-                let TrainOutput { grads, .. } = model.step(batch);
-                model = model.optimize(
-                    &mut optimizer,
-                    ModuleLearningRate::from(config.learning_rate),
-                    grads,
-                );
-                steps += 1;
-                if steps == config.steps {
-                    break;
-                }
-            }
-        }
-        values.push(watched(&model.net, &pixels, config.units));
-        let weights = model.net.layers[0].linear().weight.val();
-        let total = weights.dims().iter().product::<usize>() as f64;
-        let small = weights
-            .abs()
-            .lower_equal_elem(config.learning_rate * config.l1)
-            .int()
-            .sum()
-            .into_scalar::<i64>();
-        near_zero.push((name.to_string(), small as f64 / total));
-        for (index, &(pixel, is_dead)) in pixels.iter().enumerate() {
-            for unit in 0..config.units {
-                let at = index * config.units + unit;
-                let values: Vec<f64> = values.iter().map(|step| step[at]).collect();
-                let penalty_steps = values
-                    .windows(2)
-                    .zip(&data_steps)
-                    .map(|(w, data)| w[1] - w[0] + data[at])
-                    .collect();
-                series.push(WeightSeries {
-                    penalty: name.to_string(),
-                    pixel,
-                    dead: is_dead,
-                    unit,
-                    values,
-                    penalty_steps,
-                });
-            }
-        }
+        let traced = TracedSteps::train(config, &data, &device, regularizer, &pixels)?;
+        near_zero.push((
+            name.to_string(),
+            near_zero_share(&traced.net, config.learning_rate * config.l1),
+        ));
+        series.extend(traced.series(name, &pixels, config.units));
     }
     Ok(PenaltyTrace {
         learning_rate: config.learning_rate,
@@ -230,6 +157,127 @@ pub fn trace_penalties(
         series,
         near_zero,
     })
+}
+
+/// One penalty's training, step by step: the watched weights before each
+/// step and after the last, and the step the data alone asked for.
+struct TracedSteps {
+    /// The net after the last step.
+    net: Mlp,
+    /// The watched weights (pixel-major, `units` per pixel) before each
+    /// step, then after the last.
+    values: Vec<Vec<f64>>,
+    /// `η` times the data gradient of each watched weight at each step.
+    data_steps: Vec<Vec<f64>>,
+}
+
+impl TracedSteps {
+    /// Trains the trace's net, from the seed's initial weights, `steps`
+    /// plain SGD steps under `regularizer`, watching `pixels`.
+    fn train(
+        config: &PenaltyTraceConfig,
+        data: &ClassData<ImageItem, Tensor<2>>,
+        device: &Device,
+        regularizer: Option<Regularizer>,
+        pixels: &[(usize, bool)],
+    ) -> Result<Self, TrainError> {
+        let base = &config.base;
+        device.seed(base.fit.seed);
+        let net = base.mlp()?.init(device)?;
+        let penalties = regularizer
+            .map(|r| WeightPenalty::new(r, ParamSelector::default()))
+            .into_iter()
+            .collect();
+        let mut model = Classifier::with_hooks(net, StepHooks::new(penalties, Vec::new()));
+        let mut optimizer = OptimizerConfig::sgd(0.0).init();
+        let loader = data.loader(
+            &data.train,
+            base.fit.batch_size,
+            Some(base.fit.seed),
+            Some(device.clone()),
+        );
+        let mut values = Vec::new();
+        let mut data_steps = Vec::new();
+        while data_steps.len() < config.steps {
+            for batch in loader.iter().take(config.steps - data_steps.len()) {
+                let batch =
+                    batch.map_err(|e| TrainError::Learner(format!("reading a batch: {e}")))?;
+                values.push(watched(&model.net, pixels, config.units));
+                data_steps.push(data_step(&model.net, batch.clone(), pixels, config)?);
+                let TrainOutput { grads, .. } = model.step(batch);
+                model = model.optimize(
+                    &mut optimizer,
+                    ModuleLearningRate::from(config.learning_rate),
+                    grads,
+                );
+            }
+        }
+        values.push(watched(&model.net, pixels, config.units));
+        Ok(Self {
+            net: model.net,
+            values,
+            data_steps,
+        })
+    }
+
+    /// One series per watched weight, its penalty steps the change each
+    /// step made plus the data's step.
+    fn series(&self, penalty: &str, pixels: &[(usize, bool)], units: usize) -> Vec<WeightSeries> {
+        let mut series = Vec::new();
+        for (index, &(pixel, dead)) in pixels.iter().enumerate() {
+            for unit in 0..units {
+                let at = index * units + unit;
+                let values: Vec<f64> = self.values.iter().map(|step| step[at]).collect();
+                let penalty_steps = values
+                    .windows(2)
+                    .zip(&self.data_steps)
+                    .map(|(w, data)| w[1] - w[0] + data[at])
+                    .collect();
+                series.push(WeightSeries {
+                    penalty: penalty.to_string(),
+                    pixel,
+                    dead,
+                    unit,
+                    values,
+                    penalty_steps,
+                });
+            }
+        }
+        series
+    }
+}
+
+/// The step the data alone asks for at `net`'s weights on `batch`: `η`
+/// times the data gradient of each watched first-layer weight.
+fn data_step(
+    net: &Mlp,
+    batch: ClassBatch<Tensor<2>>,
+    pixels: &[(usize, bool)],
+    config: &PenaltyTraceConfig,
+) -> Result<Vec<f64>, TrainError> {
+    let data_only = Classifier::new(net.clone()).step(batch);
+    let weight = &net.layers[0].linear().weight;
+    let gradient = data_only
+        .grads
+        .get::<2>(weight.id)
+        .ok_or_else(|| TrainError::Learner("no gradient for layers.0".into()))?;
+    Ok(rows(gradient, pixels, config.units)
+        .into_iter()
+        .map(|g| g * config.learning_rate)
+        .collect())
+}
+
+/// The share of `net`'s first-layer weights within `threshold` of zero.
+fn near_zero_share(net: &Mlp, threshold: f64) -> f64 {
+    let weights = net.layers[0].linear().weight.val();
+    let total = weights.dims().iter().product::<usize>() as f64;
+    let small = weights
+        .abs()
+        .lower_equal_elem(threshold)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    small as f64 / total
 }
 
 /// The first-layer weights from each of `pixels` to units `0..units`.

@@ -51,44 +51,16 @@ where
     N: Classify,
     I: DataItem,
 {
-    let mut record = config.recorded_for(&net, &data.info)?;
-    settle_recorded_monitors(&mut record.fit, &options.metrics)?;
-    let options = &TrainOptions {
-        model_name: Some(
-            options
-                .model_name
-                .clone()
-                .unwrap_or_else(|| record.network.describe()),
-        ),
-        ..options.clone()
-    };
-    let config = &record.fit;
-    config.validate()?;
-    config.check_hooks(&net)?;
-    if config.keep_checkpoints.is_some() && options.out_dir.is_none() {
-        return Err(TrainError::invalid(
-            "keep_checkpoints",
-            "a run with an output folder (TrainOptions::out_dir, --out) to keep them in",
-            "no output folder",
-        ));
-    }
+    let (record, options) = checked_record(config, &net, data, options)?;
+    let (config, options) = (&record.fit, &options);
     let devices = data_parallel_devices(config, options, device)?;
     let device = autodiff(device);
     let data = RunData { data };
-    data.data.check(&device.clone().inner())?;
-    config.check_accumulation(data.data.train.len())?;
-    if config.validate_thinned {
-        data.check_thinnable(&device)?;
-    }
+    data.check(config, &device)?;
     let artifacts = options.out_dir.as_ref().map(RunArtifacts::new);
     // A resumed run's caller holds the folder already (it read it first).
     let _lock = match (&artifacts, &resume_from) {
-        (Some(artifacts), None) => {
-            let lock = RunFolderLock::acquire(&artifacts.dir)?;
-            lock.prepare_new_run(options.overwrite)?;
-            artifacts.write_json(&artifacts.config(), &record)?;
-            Some(lock)
-        }
+        (Some(artifacts), None) => Some(claim_run_folder(artifacts, &record, options.overwrite)?),
         _ => None,
     };
     // A resumed run's first step is not the start.
@@ -102,24 +74,7 @@ where
         resume_from,
         loss,
     )?;
-    let output_check = OutputCheck::new(
-        data.data.info.classes,
-        &data.data.info.name,
-        setup.interrupter.clone(),
-    );
-    let hooks = setup.step_hooks(config, &output_check, initial_loss.clone(), devices.len());
-    let outcome = setup.launch(
-        config,
-        &data,
-        Classifier::with_hooks(net, hooks),
-        options,
-        devices,
-    );
-    if let Some(error) = output_check.take_error() {
-        return Err(error);
-    }
-    let outcome = outcome?;
-    let concluded = setup.conclude(config, options, outcome)?;
+    let concluded = setup.train(config, &data, net, options, devices, initial_loss.clone())?;
     let trained = concluded.model.net.valid();
     let averaged = setup.final_average(trained.clone(), &concluded)?;
     let net = match averaged.clone() {
@@ -137,13 +92,16 @@ where
     summary.initial_loss = initial_loss.and_then(|recorder| recorder.value());
     summary.units = data.unit_health(&net, config, &device)?;
     if let Some(artifacts) = &artifacts {
-        if let Some(keep) = &config.keep_checkpoints {
-            write_kept_checkpoints(artifacts, keep, &concluded)?;
-        }
-        if let Some(averaged) = averaged.filter(|_| !config.average_is_model()) {
-            artifacts.write_averaged_model(&averaged)?;
-        }
-        save(artifacts, &net, &summary, setup.checkpointing)?;
+        let averaged = averaged.filter(|_| !config.average_is_model());
+        write_artifacts(
+            artifacts,
+            config,
+            &concluded,
+            averaged,
+            &net,
+            &summary,
+            setup.checkpointing,
+        )?;
     }
     Ok(TrainedModel {
         net,
@@ -155,6 +113,72 @@ where
             .map(LayerGradients::records)
             .unwrap_or_default(),
     })
+}
+
+/// The run's record (its settings as they will be written, monitors
+/// settled against `options.metrics`) and its options (the model named),
+/// once both are checked against each other and against `net`.
+fn checked_record<N: Classify, I>(
+    config: &TrainConfig,
+    net: &N,
+    data: &ClassData<I, N::Input>,
+    options: &TrainOptions,
+) -> Result<(TrainConfig, TrainOptions), TrainError> {
+    let mut record = config.recorded_for(net, &data.info)?;
+    settle_recorded_monitors(&mut record.fit, &options.metrics)?;
+    let options = TrainOptions {
+        model_name: Some(
+            options
+                .model_name
+                .clone()
+                .unwrap_or_else(|| record.network.describe()),
+        ),
+        ..options.clone()
+    };
+    record.fit.validate()?;
+    record.fit.check_hooks(net)?;
+    if record.fit.keep_checkpoints.is_some() && options.out_dir.is_none() {
+        return Err(TrainError::invalid(
+            "keep_checkpoints",
+            "a run with an output folder (TrainOptions::out_dir, --out) to keep them in",
+            "no output folder",
+        ));
+    }
+    Ok((record, options))
+}
+
+/// Locks a fresh run's folder, clears it for the run (as `overwrite`
+/// allows) and writes the run's settings there first.
+fn claim_run_folder(
+    artifacts: &RunArtifacts,
+    record: &TrainConfig,
+    overwrite: bool,
+) -> Result<RunFolderLock, TrainError> {
+    let lock = RunFolderLock::acquire(&artifacts.dir)?;
+    lock.prepare_new_run(overwrite)?;
+    artifacts.write_json(&artifacts.config(), record)?;
+    Ok(lock)
+}
+
+/// Writes what a finished run leaves in its folder: the kept checkpoints,
+/// the weight average when it is not the model itself (`averaged`), the
+/// model and its summary.
+fn write_artifacts<N: Classify>(
+    artifacts: &RunArtifacts,
+    config: &FitConfig,
+    concluded: &Concluded<N>,
+    averaged: Option<N>,
+    net: &N,
+    summary: &Summary,
+    checkpointing: bool,
+) -> Result<(), TrainError> {
+    if let Some(keep) = &config.keep_checkpoints {
+        write_kept_checkpoints(artifacts, keep, concluded)?;
+    }
+    if let Some(averaged) = averaged {
+        artifacts.write_averaged_model(&averaged)?;
+    }
+    save(artifacts, net, summary, checkpointing)
 }
 
 /// A panic's message, as its payload carries it.
@@ -206,6 +230,18 @@ struct RunData<'a, I, X> {
 impl<I: DataItem, X: BatchInputs + Clone + Send + Sync + std::fmt::Debug + 'static>
     RunData<'_, I, X>
 {
+    /// Checks the data against the device (its batches build there), the
+    /// accumulation (enough training items for one step) and
+    /// [`FitConfig::validate_thinned`].
+    fn check(&self, config: &FitConfig, device: &Device) -> Result<(), TrainError> {
+        self.data.check(&device.clone().inner())?;
+        config.check_accumulation(self.data.train.len())?;
+        if config.validate_thinned {
+            self.check_thinnable(device)?;
+        }
+        Ok(())
+    }
+
     /// Refuses [`FitConfig::validate_thinned`] for inputs that cannot
     /// enable autodiff, where dropout would draw no masks.
     fn check_thinnable(&self, device: &Device) -> Result<(), TrainError> {
@@ -680,6 +716,37 @@ impl LearnerSetup {
             Some(callbacks) => stop.with(callbacks.clone()),
             None => stop,
         }
+    }
+
+    /// Launches the Learner on `net` with recipe's step hooks and concludes
+    /// the run; a network whose output failed the output check is that
+    /// error, whatever else the Learner reported.
+    fn train<N: Classify, I: DataItem>(
+        &self,
+        config: &FitConfig,
+        data: &RunData<'_, I, N::Input>,
+        net: N,
+        options: &TrainOptions,
+        devices: Vec<Device>,
+        initial_loss: Option<InitialLoss>,
+    ) -> Result<Concluded<N>, TrainError> {
+        let output_check = OutputCheck::new(
+            data.data.info.classes,
+            &data.data.info.name,
+            self.interrupter.clone(),
+        );
+        let hooks = self.step_hooks(config, &output_check, initial_loss, devices.len());
+        let outcome = self.launch(
+            config,
+            data,
+            Classifier::with_hooks(net, hooks),
+            options,
+            devices,
+        );
+        if let Some(error) = output_check.take_error() {
+            return Err(error);
+        }
+        self.conclude(config, options, outcome?)
     }
 
     /// Builds Burn's `SupervisedTraining` with recipe's hooks and runs it.

@@ -60,51 +60,51 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         None => PhaseOne::Train,
     };
     let out = context.out.join("paper");
-    let trained = run_paper(&runs, &phase_one, &context.device, &out, |row| {
-        println!(
-            "   {} seed {}: test error {:.2}% (phase 1's model {:.2}%; paper {:.2}%), best epoch \
-             {} of {} ({:.0}s)",
-            row.name,
-            row.seed,
-            row.test_error,
-            row.phase_one_test_error,
-            row.paper_test_error,
-            row.best_epoch,
-            row.epochs_run,
-            row.seconds
-        );
-    })?;
+    let trained = run_paper(&runs, &phase_one, &context.device, &out, print_row)?;
     let rows = by_run_and_seed(&runs, trained.into_iter().chain(merged).collect());
+    let body = report_body(&rows, &runs, &out)?;
+    context.write(
+        "paper",
+        "The published permutation-invariant MNIST records",
+        &body,
+        &rows,
+    )
+}
+
+/// One trained seed's line, as it ends.
+fn print_row(row: &PaperRow) {
+    println!(
+        "   {} seed {}: test error {:.2}% (phase 1's model {:.2}%; paper {:.2}%), best epoch \
+         {} of {} ({:.0}s)",
+        row.name,
+        row.seed,
+        row.test_error,
+        row.phase_one_test_error,
+        row.paper_test_error,
+        row.best_epoch,
+        row.epochs_run,
+        row.seconds
+    );
+}
+
+/// results.md's text: the table, the rankings, each protocol's departures
+/// and the validation chart (written into `out`, for the rows that have
+/// curves).
+fn report_body(rows: &[PaperRow], runs: &[PaperRun], out: &Path) -> Result<String> {
     let mut body = format!(
         "Test error on the 10,000 test images, each run's model chosen on the validation \
          split (the last 10,000 training images) only, then retrained on all the training \
          images as its paper does (\"phase 1's model\": before that). The last column is the \
          single model among the seeds that phase 1's validation error picks, as a paper \
          reports the run it chose on validation data. The papers' figures are on MNIST.\n\n{}",
-        paper_table(&rows)
+        paper_table(rows)
     );
-    if let Some(ranking) = paper_ranking(&rows) {
+    if let Some(ranking) = paper_ranking(rows) {
         body.push_str(&format!(
             "\nEach paper's ranking beside recipe's:\n\n{ranking}\n"
         ));
     }
-    body.push_str("\nWhere each protocol departs from its paper:\n");
-    let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
-    for run in &runs {
-        let same = |(_, other): &&mut (Vec<&str>, &PaperRun)| {
-            other.source == run.source && other.deviations == run.deviations
-        };
-        match protocols.iter_mut().find(same) {
-            Some((names, _)) => names.push(&run.name),
-            None => protocols.push((vec![&run.name], run)),
-        }
-    }
-    for (names, run) in protocols {
-        body.push_str(&format!("\n- {} ({}):\n", names.join(", "), run.source));
-        for deviation in &run.deviations {
-            body.push_str(&format!("  - {deviation}\n"));
-        }
-    }
+    body.push_str(&departures(runs));
     // A recorded phase 1 or a merged seed has no curve to draw: its own
     // folder has the chart.
     let charted: Vec<PaperRow> = rows
@@ -116,12 +116,30 @@ pub(super) fn paper(context: &Context, selection: PaperSelection) -> Result<()> 
         paper_chart(&charted).write(&out.join("validation"))?;
         body.push_str("\n![phase 1's validation error per epoch](validation.png)\n");
     }
-    context.write(
-        "paper",
-        "The published permutation-invariant MNIST records",
-        &body,
-        &rows,
-    )
+    Ok(body)
+}
+
+/// Where each protocol departs from its paper, the runs that share a
+/// source and departures listed once.
+fn departures(runs: &[PaperRun]) -> String {
+    let mut protocols: Vec<(Vec<&str>, &PaperRun)> = Vec::new();
+    for run in runs {
+        let same = |(_, other): &&mut (Vec<&str>, &PaperRun)| {
+            other.source == run.source && other.deviations == run.deviations
+        };
+        match protocols.iter_mut().find(same) {
+            Some((names, _)) => names.push(&run.name),
+            None => protocols.push((vec![&run.name], run)),
+        }
+    }
+    let mut text = String::from("\nWhere each protocol departs from its paper:\n");
+    for (names, run) in protocols {
+        text.push_str(&format!("\n- {} ({}):\n", names.join(", "), run.source));
+        for deviation in &run.deviations {
+            text.push_str(&format!("  - {deviation}\n"));
+        }
+    }
+    text
 }
 
 /// `run` with its seeds listed with the departures (which the earlier
