@@ -302,6 +302,37 @@ impl FitConfig {
 
     /// Checks every setting, naming the first impossible one.
     pub fn validate(&self) -> Result<(), TrainError> {
+        self.validate_rate_and_counts()?;
+        self.optimizer.validate()?;
+        self.validate_parts()?;
+        self.validate_averaging()?;
+        if let Some(plateau) = &self.reduce_lr_on_plateau {
+            plateau.validate(self.learning_rate)?;
+            if plateau.reset_early_stopping && self.early_stopping.is_none() {
+                return Err(TrainError::invalid(
+                    "reduce_lr_on_plateau.reset_early_stopping",
+                    "false in a run without early stopping (there is no patience to reset)",
+                    true,
+                ));
+            }
+        }
+        if let Some(early_stopping) = &self.early_stopping {
+            early_stopping.validate()?;
+        }
+        if let Some(regularizer) = self.regularizer {
+            let (l1, l2) = match regularizer {
+                Regularizer::L1 { lambda } => (Some(lambda), None),
+                Regularizer::L2 { lambda } => (None, Some(lambda)),
+                Regularizer::L1L2 { l1, l2 } => (Some(l1), Some(l2)),
+            };
+            Regularizer::from_strengths(l1, l2)?;
+        }
+        Ok(())
+    }
+
+    /// The learning rate is a finite positive number and every count at
+    /// least 1.
+    fn validate_rate_and_counts(&self) -> Result<(), TrainError> {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(TrainError::invalid(
                 "learning_rate",
@@ -320,7 +351,11 @@ impl FitConfig {
                 return Err(TrainError::invalid(field, "at least 1", 0));
             }
         }
-        self.optimizer.validate()?;
+        Ok(())
+    }
+
+    /// Each optional part checks its own settings.
+    fn validate_parts(&self) -> Result<(), TrainError> {
         if let Some(alpha) = self.label_smoothing
             && !(alpha > 0.0 && alpha < 1.0)
         {
@@ -346,7 +381,12 @@ impl FitConfig {
         if let Some(averaging) = &self.weight_averaging {
             averaging.validate(self.epochs)?;
         }
-        self.dropout_inference.validate()?;
+        self.dropout_inference.validate()
+    }
+
+    /// The weight average's switches need an average, and agree with the
+    /// kept checkpoints and with restoring the best epoch.
+    fn validate_averaging(&self) -> Result<(), TrainError> {
         for (field, set) in [
             ("use_averaged_weights", self.use_averaged_weights),
             ("validate_with_average", self.validate_with_average),
@@ -382,27 +422,6 @@ impl FitConfig {
                  validate_with_average chooses the best epoch by the average",
                 true,
             ));
-        }
-        if let Some(plateau) = &self.reduce_lr_on_plateau {
-            plateau.validate(self.learning_rate)?;
-            if plateau.reset_early_stopping && self.early_stopping.is_none() {
-                return Err(TrainError::invalid(
-                    "reduce_lr_on_plateau.reset_early_stopping",
-                    "false in a run without early stopping (there is no patience to reset)",
-                    true,
-                ));
-            }
-        }
-        if let Some(early_stopping) = &self.early_stopping {
-            early_stopping.validate()?;
-        }
-        if let Some(regularizer) = self.regularizer {
-            let (l1, l2) = match regularizer {
-                Regularizer::L1 { lambda } => (Some(lambda), None),
-                Regularizer::L2 { lambda } => (None, Some(lambda)),
-                Regularizer::L1L2 { l1, l2 } => (Some(l1), Some(l2)),
-            };
-            Regularizer::from_strengths(l1, l2)?;
         }
         Ok(())
     }

@@ -275,24 +275,6 @@ impl OptimizerConfig {
 
     /// Checks the hyper-parameters.
     pub fn validate(&self) -> Result<(), TrainError> {
-        let unit = |field: &str, v: f64| {
-            if (0.0..1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(TrainError::invalid(
-                    format!("optimizer.{field}"),
-                    "in [0, 1)",
-                    v,
-                ))
-            }
-        };
-        let positive = |field: &str, v: f64| {
-            if v > 0.0 && v.is_finite() {
-                Ok(())
-            } else {
-                Err(TrainError::invalid(format!("optimizer.{field}"), "> 0", v))
-            }
-        };
         match *self {
             Self::Custom(CustomOptimizer(ref optimizer)) => optimizer.check().map_err(|why| {
                 TrainError::invalid(
@@ -315,7 +297,7 @@ impl OptimizerConfig {
                 format!("dampened nesterov momentum {momentum}"),
             )),
             Self::Sgd { momentum, ramp, .. } => {
-                unit("momentum", momentum)?;
+                in_unit_interval("momentum", momentum)?;
                 match ramp {
                     Some(_) if momentum == 0.0 => Err(TrainError::invalid(
                         "optimizer.ramp",
@@ -331,9 +313,9 @@ impl OptimizerConfig {
                 beta2,
                 epsilon,
             } => {
-                unit("beta1", beta1 as f64)?;
-                unit("beta2", beta2 as f64)?;
-                positive("epsilon", epsilon as f64)
+                in_unit_interval("beta1", beta1 as f64)?;
+                in_unit_interval("beta2", beta2 as f64)?;
+                positive_and_finite("epsilon", epsilon as f64)
             }
             Self::AdamW {
                 beta1,
@@ -341,9 +323,9 @@ impl OptimizerConfig {
                 epsilon,
                 weight_decay,
             } => {
-                unit("beta1", beta1 as f64)?;
-                unit("beta2", beta2 as f64)?;
-                positive("epsilon", epsilon as f64)?;
+                in_unit_interval("beta1", beta1 as f64)?;
+                in_unit_interval("beta2", beta2 as f64)?;
+                positive_and_finite("epsilon", epsilon as f64)?;
                 if weight_decay >= 0.0 && weight_decay.is_finite() {
                     Ok(())
                 } else {
@@ -359,9 +341,9 @@ impl OptimizerConfig {
                 momentum,
                 epsilon,
             } => {
-                unit("alpha", alpha as f64)?;
-                unit("momentum", momentum as f64)?;
-                positive("epsilon", epsilon as f64)
+                in_unit_interval("alpha", alpha as f64)?;
+                in_unit_interval("momentum", momentum as f64)?;
+                positive_and_finite("epsilon", epsilon as f64)
             }
         }
     }
@@ -506,6 +488,32 @@ impl FromStr for OptimizerConfig {
                 }
             },
         })
+    }
+}
+
+/// `optimizer.{field}` is in [0, 1).
+fn in_unit_interval(field: &str, value: f64) -> Result<(), TrainError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(TrainError::invalid(
+            format!("optimizer.{field}"),
+            "in [0, 1)",
+            value,
+        ))
+    }
+}
+
+/// `optimizer.{field}` is a finite number above 0.
+fn positive_and_finite(field: &str, value: f64) -> Result<(), TrainError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::invalid(
+            format!("optimizer.{field}"),
+            "> 0",
+            value,
+        ))
     }
 }
 
