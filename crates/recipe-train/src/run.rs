@@ -77,9 +77,10 @@ where
     let concluded = setup.train(config, &data, net, options, devices, initial_loss.clone())?;
     let trained = concluded.model.net.valid();
     let averaged = setup.final_average(trained.clone(), &concluded)?;
-    let net = match averaged.clone() {
-        Some(averaged) if config.average_is_model() => averaged,
-        _ => trained,
+    // The average is either the model or a second set of weights beside it.
+    let (net, averaged_beside) = match averaged {
+        Some(averaged) if config.average_is_model() => (averaged, None),
+        averaged => (trained, averaged),
     };
     let mut summary = data.summarize(
         &net,
@@ -92,12 +93,11 @@ where
     summary.initial_loss = initial_loss.and_then(|recorder| recorder.value());
     summary.units = data.unit_health(&net, config, &device)?;
     if let Some(artifacts) = &artifacts {
-        let averaged = averaged.filter(|_| !config.average_is_model());
         write_artifacts(
             artifacts,
             config,
             &concluded,
-            averaged,
+            averaged_beside,
             &net,
             &summary,
             setup.checkpointing,
@@ -161,13 +161,13 @@ fn claim_run_folder(
 }
 
 /// Writes what a finished run leaves in its folder: the kept checkpoints,
-/// the weight average when it is not the model itself (`averaged`), the
-/// model and its summary.
+/// the weight average when it is not the model itself (`averaged_beside`),
+/// the model and its summary.
 fn write_artifacts<N: Classify>(
     artifacts: &RunArtifacts,
     config: &FitConfig,
     concluded: &Concluded<N>,
-    averaged: Option<N>,
+    averaged_beside: Option<N>,
     net: &N,
     summary: &Summary,
     checkpointing: bool,
@@ -175,7 +175,7 @@ fn write_artifacts<N: Classify>(
     if let Some(keep) = &config.keep_checkpoints {
         write_kept_checkpoints(artifacts, keep, concluded)?;
     }
-    if let Some(averaged) = averaged {
+    if let Some(averaged) = averaged_beside {
         artifacts.write_averaged_model(&averaged)?;
     }
     save(artifacts, net, summary, checkpointing)
