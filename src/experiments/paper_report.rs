@@ -397,7 +397,7 @@ mod tests {
         };
         assert_eq!(
             picked(
-                "docs/paper/dmn-radius-3seeds/results.json",
+                "docs/paper/dmn-radius-5seeds/results.json",
                 "dropout + max-norm, the paper's radius"
             ),
             "seed 2: 1.03% (validation 1.07%)"
@@ -410,6 +410,10 @@ mod tests {
         assert_eq!(
             picked("docs/paper/maxout-ema-p200/results.json", ema),
             "seed 3: 0.94% (validation 1.02%)"
+        );
+        assert_eq!(
+            picked("docs/paper/maxout-ema-p200-6seeds/results.json", ema),
+            "seed 6: 1.01% (validation 1.01%)"
         );
         assert_eq!(
             picked(
