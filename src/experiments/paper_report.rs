@@ -416,6 +416,10 @@ mod tests {
             "seed 6: 1.01% (validation 1.01%)"
         );
         assert_eq!(
+            picked("docs/paper/maxout-ema-p200-8seeds/results.json", ema),
+            "seed 7: 1.02% (validation 0.99%)"
+        );
+        assert_eq!(
             picked(
                 "docs/paper/maxout-target/results.json",
                 "Maxout + dropout + max-norm"
