@@ -420,6 +420,10 @@ mod tests {
             "seed 7: 1.02% (validation 0.99%)"
         );
         assert_eq!(
+            picked("docs/paper/maxout-ema-p200-9seeds/results.json", ema),
+            "seed 7: 1.02% (validation 0.99%)"
+        );
+        assert_eq!(
             picked(
                 "docs/paper/maxout-target/results.json",
                 "Maxout + dropout + max-norm"
