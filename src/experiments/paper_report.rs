@@ -380,8 +380,8 @@ mod tests {
     fn validation_picks_the_committed_records_seeds() {
         let picked = |file: &str, run: &str| {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-            let rows: Vec<serde_json::Value> =
-                super::super::paper_records::read_paper_rows(&path).unwrap();
+            let rows: Vec<serde_json::Value> = super::super::paper_records::read_paper_rows(&path)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             let rows: Vec<PaperRow> = rows
                 .into_iter()
                 .filter(|row| row["name"] == run)
@@ -395,41 +395,40 @@ mod tests {
                 .collect();
             picked_by_validation(&rows.iter().collect::<Vec<_>>())
         };
-        assert_eq!(
-            picked(
-                "docs/paper/dmn-radius-5seeds/results.json",
-                "dropout + max-norm, the paper's radius"
-            ),
-            "seed 2: 1.03% (validation 1.07%)"
-        );
         let ema = "Maxout + dropout + max-norm + validated EMA";
-        assert_eq!(
-            picked("docs/paper/maxout-target/results.json", ema),
-            "seed 4: 0.98% (validation 1.06%)"
-        );
-        assert_eq!(
-            picked("docs/paper/maxout-ema-p200/results.json", ema),
-            "seed 3: 0.94% (validation 1.02%)"
-        );
-        assert_eq!(
-            picked("docs/paper/maxout-ema-p200-6seeds/results.json", ema),
-            "seed 6: 1.01% (validation 1.01%)"
-        );
-        assert_eq!(
-            picked("docs/paper/maxout-ema-p200-8seeds/results.json", ema),
-            "seed 7: 1.02% (validation 0.99%)"
-        );
-        assert_eq!(
-            picked("docs/paper/maxout-ema-p200-9seeds/results.json", ema),
-            "seed 7: 1.02% (validation 0.99%)"
-        );
-        assert_eq!(
-            picked(
-                "docs/paper/maxout-target/results.json",
-                "Maxout + dropout + max-norm"
+        let committed = [
+            (
+                "dmn-radius-5seeds",
+                "dropout + max-norm, the paper's radius",
+                "seed 2: 1.03% (validation 1.07%)",
             ),
-            "seed 4: 1.04% (validation 1.07%)"
-        );
+            ("maxout-target", ema, "seed 4: 0.98% (validation 1.06%)"),
+            (
+                "maxout-target",
+                "Maxout + dropout + max-norm",
+                "seed 4: 1.04% (validation 1.07%)",
+            ),
+            ("maxout-ema-p200", ema, "seed 3: 0.94% (validation 1.02%)"),
+            (
+                "maxout-ema-p200-6seeds",
+                ema,
+                "seed 6: 1.01% (validation 1.01%)",
+            ),
+            (
+                "maxout-ema-p200-8seeds",
+                ema,
+                "seed 7: 1.02% (validation 0.99%)",
+            ),
+            (
+                "maxout-ema-p200-9seeds",
+                ema,
+                "seed 7: 1.02% (validation 0.99%)",
+            ),
+        ];
+        for (folder, run, pick) in committed {
+            let file = format!("docs/paper/{folder}/results.json");
+            assert_eq!(picked(&file, run), pick, "{file}, {run}");
+        }
     }
 
     /// Pairs of equal paper figures are not ranked; a pair recipe's means
