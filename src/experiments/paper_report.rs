@@ -424,6 +424,11 @@ mod tests {
                 ema,
                 "seed 7: 1.02% (validation 0.99%)",
             ),
+            (
+                "maxout-ema-p200-10seeds",
+                ema,
+                "seed 7: 1.02% (validation 0.99%)",
+            ),
         ];
         for (folder, run, pick) in committed {
             let file = format!("docs/paper/{folder}/results.json");
