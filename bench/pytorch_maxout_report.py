@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import statistics
+import sys
 
 RUN = "Maxout + dropout + max-norm"
 
@@ -44,7 +45,8 @@ def main():
     print(f"`bench/pytorch_maxout_paper.py --seed N --threads 1` (torch {seeds[0]['torch']}), "
           "one thread per seed; test error on the 10,000 test images, percent. "
           "Its seeds draw other random numbers than recipe's seeds of the same "
-          "number: compare the spreads, not seed by seed.\n")
+          "number: compare the spreads, not seed by seed. This table: "
+          f"`python3 {' '.join(sys.argv)}`.\n")
     print("| seed | best epoch | stopped | validation error | phase 1's test error "
           "| retraining target | retraining epochs | test error | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
