@@ -17,9 +17,7 @@ back once per repeat, not per step. Prints the same JSON keys as
 """
 
 import argparse
-import gzip
 import json
-import os
 import statistics
 import time
 
@@ -27,22 +25,7 @@ import torch
 from torch import nn
 
 from pytorch_bench import CASES
-
-DATA = os.path.join(os.path.dirname(__file__), "..", "data", "mnist")
-
-
-def idx(name, header):
-    """The payload of an IDX file after its `header` bytes, as uint8."""
-    with gzip.open(os.path.join(DATA, name)) as f:
-        raw = f.read()
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8)
-
-
-def mnist():
-    train_x = idx("train-images-idx3-ubyte.gz", 16).view(-1, 784).float() / 255
-    train_y = idx("train-labels-idx1-ubyte.gz", 8).long()
-    test_x = idx("t10k-images-idx3-ubyte.gz", 16).view(-1, 784).float() / 255
-    return train_x, train_y, test_x
+from pytorch_mnist import mnist
 
 
 def main():
@@ -55,7 +38,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    train_x, train_y, test_x = mnist()
+    train_x, train_y, test_x, _ = mnist()
     for name, make, make_optimizer, batch in CASES:
         if name[0].lower() not in args.case.lower():
             continue
