@@ -118,14 +118,16 @@ def dropout_objective(model, x, y, masks):
 class Schedule:
     """pylearn2's ExponentialDecay (per update) and MomentumAdjustor (per epoch)."""
 
-    def __init__(self):
-        self.updates = 0
-        self.lr = 0.1
+    def __init__(self, updates=0):
+        self.updates = updates
         self.momentum = 0.5
+
+    @property
+    def lr(self):
+        return max(0.1 / 1.000004 ** self.updates, 1e-6)
 
     def after_update(self):
         self.updates += 1
-        self.lr = max(0.1 / 1.000004 ** self.updates, 1e-6)
 
     def after_epoch(self, epoch):
         alpha = min(max(epoch / 249, 0.0), 1.0)
@@ -182,7 +184,7 @@ def main():
         schedule.after_epoch(epoch)
         valid = error(model, valid_x, valid_y)
         if valid < best["valid_error"]:
-            best = {"epoch": epoch, "valid_error": valid, "lr": schedule.lr,
+            best = {"epoch": epoch, "valid_error": valid,
                     "momentum": momentum_used, "updates": schedule.updates}
             kept = model.snapshot()
             target = dropout_objective(model, fit_x, fit_y, monitor_masks)
@@ -200,9 +202,7 @@ def main():
 
     # Phase 2: mnist_pi_continued.yaml.
     model.increments = [torch.zeros_like(p) for p in model.params]
-    retrain = Schedule()
-    retrain.updates = best["updates"]
-    retrain.lr = best["lr"]
+    retrain = Schedule(updates=best["updates"])
     retrain_epochs = 0
     objective = dropout_objective(model, valid_x, valid_y, monitor_masks)
     while objective > target and retrain_epochs < args.max_epochs:
